@@ -1,0 +1,26 @@
+"""RoboReward: vision-language reward models for robotics, the Hugging Face way.
+
+The package is imported lazily: ``import roboreward`` is cheap, and heavy parts (torch,
+transformers, decoders) load when first used.
+
+    >>> import roboreward
+    >>> roboreward.rubric.parse_answer("ANSWER: 5")
+    5
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0.dev0"
+
+_SUBMODULES = ("cli", "rubric", "testing", "video")
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

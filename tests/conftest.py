@@ -1,0 +1,66 @@
+"""Shared fixtures. Every fixture file is generated here by code; nothing binary is committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+#: Fixture frame i is a flat grey of level 4 + 8 * (i % 32), so a decoded frame tells which frame it is.
+LEVEL_STEP = 8
+LEVELS = 32
+
+
+def level_of(index: int) -> int:
+    return 4 + LEVEL_STEP * (index % LEVELS)
+
+
+def frame_index_of(frame: np.ndarray) -> int:
+    """Invert `level_of` on a decoded (lossy) frame: the frame's index modulo 32."""
+    return round((float(frame.mean()) - 4) / LEVEL_STEP)
+
+
+def write_video(
+    path: Path,
+    num_frames: int = 30,
+    fps: int = 10,
+    codec: str = "libx264",
+    size: tuple[int, int] = (64, 48),
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode `num_frames` flat frames (frame i at grey `level_of(i)`) with PyAV."""
+    width, height = size
+    options = options or ({"preset": "12"} if codec == "libsvtav1" else {})
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(num_frames):
+            frame = np.full((height, width, 3), level_of(i), np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture
+def make_video(tmp_path: Path) -> Callable[..., Path]:
+    def make(name: str = "video.mp4", **kwargs) -> Path:
+        return write_video(tmp_path / name, **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def h264_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("videos") / "h264.mp4", num_frames=30, fps=10)
+
+
+@pytest.fixture(scope="session")
+def av1_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(
+        tmp_path_factory.mktemp("videos") / "av1.mp4", num_frames=30, fps=10, codec="libsvtav1"
+    )
