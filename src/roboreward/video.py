@@ -1,0 +1,473 @@
+"""Video I/O for robot rollouts: probe, sample frames, clip, encode.
+
+Two decoders sit behind one API. decord is the fast path for the codecs it reads (H.264, HEVC,
+VP9, ...); PyAV reads everything FFmpeg does, AV1 included, which most LeRobot datasets use and
+decord cannot decode. ``backend="auto"`` picks per file; ``"decord"`` or ``"pyav"`` forces one.
+
+Every file is first opened by PyAV, which reads only the container header. That step rejects
+missing, empty, non-video and zero-frame files with a `VideoDecodeError` naming the file before
+decord ever sees them (decord can crash the process on such inputs, which no ``except`` catches).
+
+Sampling decodes only what it needs: decord seeks by its keyframe index; the PyAV path seeks to
+the keyframe before a target when the target lies further ahead than decoding forward would cost,
+so keeping 16 frames of a long video never decodes the whole video.
+
+Videos are given as a path, raw bytes of a container, or a ``datasets.Video(decode=False)`` row
+(``{"bytes": ..., "path": ...}``).
+
+Example:
+    >>> from roboreward import video
+    >>> info = video.probe("episode_000000.mp4")  # doctest: +SKIP
+    >>> frames = video.sample_frames("episode_000000.mp4", num_frames=16, max_side=448)  # doctest: +SKIP
+    >>> frames.shape, frames.dtype  # doctest: +SKIP
+    ((16, 448, 336, 3), dtype('uint8'))
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "DECORD_CODECS",
+    "VideoDecodeError",
+    "VideoInfo",
+    "clip",
+    "encode",
+    "iter_frames",
+    "probe",
+    "sample_frames",
+    "select_backend",
+]
+
+Backend = Literal["auto", "decord", "pyav"]
+
+#: Codecs (FFmpeg decoder names) that decord 0.6 decodes reliably. Anything else goes to PyAV.
+DECORD_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "vp8", "vp9", "mjpeg"})
+
+
+class VideoDecodeError(RuntimeError):
+    """A video that cannot be read: missing, empty, corrupt, not a video, or without frames."""
+
+    def __init__(self, source: Any, reason: str):
+        self.source = _describe(source)
+        self.reason = reason
+        super().__init__(f"cannot decode video {self.source}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `probe` reads from a video's header (frames counted from packets when it lacks them)."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration: float
+    codec: str
+
+
+def _describe(source: Any) -> str:
+    if isinstance(source, dict):
+        path = source.get("path")
+        nbytes = len(source["bytes"]) if source.get("bytes") else None
+        return f"'{path}'" if path and nbytes is None else f"'{path or '<bytes>'}' ({nbytes} bytes)"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    return f"'{os.fspath(source)}'" if isinstance(source, (str, os.PathLike)) else repr(source)
+
+
+def _resolve(source: Any) -> str | bytes:
+    """A path string or the bytes of a container; raises VideoDecodeError for missing or empty input."""
+    if isinstance(source, dict):
+        if source.get("bytes"):
+            return bytes(source["bytes"])
+        if source.get("path"):
+            return _resolve(source["path"])
+        raise VideoDecodeError(source, "the row has neither 'bytes' nor 'path'")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise VideoDecodeError(source, "no bytes (empty video)")
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise VideoDecodeError(source, "no such file")
+        if os.path.isdir(path):
+            raise VideoDecodeError(source, "is a directory, not a video file")
+        if os.path.getsize(path) == 0:
+            raise VideoDecodeError(source, "file is empty (0 bytes)")
+        return path
+    raise VideoDecodeError(
+        source, f"expected a path, bytes or a {{'bytes', 'path'}} row, got {type(source).__name__}"
+    )
+
+
+def _open(data: str | bytes, source: Any) -> av.container.InputContainer:
+    try:
+        return av.open(io.BytesIO(data) if isinstance(data, bytes) else data, mode="r")
+    except av.error.FFmpegError as exc:
+        raise VideoDecodeError(source, f"not a readable video container ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:
+        raise VideoDecodeError(source, f"not a readable video container ({exc})") from None
+
+
+def _video_stream(container: av.container.InputContainer, source: Any) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise VideoDecodeError(source, "has no video stream with frames")
+    return container.streams.video[0]
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and float(rate) > 0:
+            return float(rate)
+    return 0.0
+
+
+def _probe_container(container: av.container.InputContainer, source: Any) -> VideoInfo:
+    stream = _video_stream(container, source)
+    ctx = stream.codec_context
+    fps = _stream_fps(stream)
+    frames = int(stream.frames or 0)
+    if frames <= 0:
+        # Containers such as webm/mkv store no frame count: count packets, which demuxes without decoding.
+        try:
+            frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(source, f"corrupt stream ({exc.strerror or exc})") from None
+        container.seek(0)
+    if frames <= 0:
+        raise VideoDecodeError(source, "has no frames")
+    if fps <= 0:
+        raise VideoDecodeError(source, "has no frame rate")
+    if not ctx.width or not ctx.height:
+        raise VideoDecodeError(source, "has no frame size")
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / av.time_base
+    else:
+        duration = frames / fps
+    return VideoInfo(
+        frames=frames,
+        fps=fps,
+        width=int(ctx.width),
+        height=int(ctx.height),
+        duration=duration,
+        codec=_codec_name(ctx),
+    )
+
+
+def _codec_name(ctx: Any) -> str:
+    codec = ctx.codec
+    return getattr(codec, "canonical_name", None) or codec.name  # "av1", not the decoder "libdav1d"
+
+
+def probe(source: Any) -> VideoInfo:
+    """Frames, fps, width, height, duration (s) and codec of a video, read from its header.
+
+    Raises VideoDecodeError naming the file for missing, empty, non-video and zero-frame input.
+    """
+    data = _resolve(source)
+    with _open(data, source) as container:
+        return _probe_container(container, source)
+
+
+def select_backend(source: Any, backend: Backend = "auto", info: VideoInfo | None = None) -> str:
+    """The decoder `sample_frames` uses for this video: ``"decord"`` or ``"pyav"``."""
+    if backend not in ("auto", "decord", "pyav"):
+        raise ValueError(f"backend must be 'auto', 'decord' or 'pyav', got {backend!r}")
+    if backend != "auto":
+        return backend
+    info = info or probe(source)
+    if info.codec in DECORD_CODECS and _decord() is not None:
+        return "decord"
+    return "pyav"
+
+
+def _decord() -> Any:
+    try:
+        import decord
+    except ImportError:  # decord has no wheels for some platforms (macOS arm64): PyAV does it all
+        return None
+    decord.bridge.set_bridge("native")
+    return decord
+
+
+def frame_indices(
+    info: VideoInfo,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> np.ndarray:
+    """Indices of the frames `sample_frames` returns, for a video described by ``info``.
+
+    Frame i is shown at time i / fps; the range [start, end) is in seconds. ``num_frames`` spreads
+    exactly that many indices evenly from the first to the last frame of the range (repeating
+    frames when the range holds fewer); ``fps`` takes one frame every 1 / fps seconds (at most the
+    video's own rate); neither takes every frame of the range.
+    """
+    if num_frames is not None and fps is not None:
+        raise ValueError("give num_frames or fps, not both")
+    lo = 0 if start is None else math.ceil(max(0.0, start) * info.fps - 1e-6)
+    hi = info.frames if end is None else min(info.frames, math.ceil(end * info.fps - 1e-6))
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"end ({end}) must be after start ({start})")
+    if lo >= info.frames:
+        raise ValueError(f"start={start}s is at or after the end of the video ({info.duration:.3f}s)")
+    hi = max(hi, lo + 1)
+    if num_frames is not None:
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        return np.rint(np.linspace(lo, hi - 1, num_frames)).astype(np.int64)
+    if fps is not None:
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        step = max(info.fps / fps, 1.0)
+        return np.unique(np.minimum(np.rint(np.arange(lo, hi, step)), hi - 1).astype(np.int64))
+    return np.arange(lo, hi, dtype=np.int64)
+
+
+def _target_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    if max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (frames.shape[2], frames.shape[1]) == size:
+        return frames
+    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
+
+
+def sample_frames(
+    source: Any,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    max_side: int | None = None,
+    backend: Backend = "auto",
+) -> np.ndarray:
+    """Decode the frames picked by `frame_indices` as a uint8 array (T, H, W, 3), RGB.
+
+    ``max_side`` shrinks frames (keeping the aspect ratio) so the longer side is at most that.
+    Only the frames needed are decoded. Raises VideoDecodeError naming the file when it cannot
+    be read, and ValueError for arguments that select nothing.
+    """
+    data = _resolve(source)
+    with _open(data, source) as container:
+        info = _probe_container(container, source)
+        indices = frame_indices(info, num_frames=num_frames, fps=fps, start=start, end=end)
+        chosen = select_backend(source, backend, info)
+        frames = None
+        if chosen == "decord":
+            frames = _sample_decord(data, indices, source, forced=backend == "decord")
+        if frames is None:
+            frames = _sample_pyav(container, indices, info, source)
+    return _resize(frames, _target_size(info.width, info.height, max_side))
+
+
+def _sample_decord(data: str | bytes, indices: np.ndarray, source: Any, forced: bool) -> np.ndarray | None:
+    decord = _decord()
+    if decord is None:
+        raise VideoDecodeError(source, "backend='decord' was asked for but decord is not installed")
+    try:
+        reader = decord.VideoReader(io.BytesIO(data) if isinstance(data, bytes) else data, ctx=decord.cpu(0))
+        count = len(reader)
+        if count == 0:
+            raise RuntimeError("decord found no frames")
+        # Header frame counts can exceed what decord indexes by a frame or two (edit lists).
+        return reader.get_batch(np.minimum(indices, count - 1).tolist()).asnumpy()
+    except Exception as exc:  # decord raises its own DECORDError and bare RuntimeErrors
+        if forced:
+            raise VideoDecodeError(source, f"decord failed: {str(exc).splitlines()[0][:200]}") from None
+        return None  # PyAV reads what decord cannot
+
+
+def _frame_index(frame: av.VideoFrame, stream: Any, fps: float) -> int | None:
+    if frame.pts is None:
+        return None
+    start = stream.start_time or 0
+    return round(float((frame.pts - start) * stream.time_base) * fps)
+
+
+def _seek(container: Any, stream: Any, seconds: float) -> Iterator[av.VideoFrame]:
+    offset = (stream.start_time or 0) + int(seconds / stream.time_base)
+    container.seek(max(offset, 0), stream=stream, backward=True, any_frame=False)
+    return container.decode(stream)
+
+
+def _sample_pyav(container: Any, indices: np.ndarray, info: VideoInfo, source: Any) -> np.ndarray:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    got: dict[int, np.ndarray] = {}
+    # Seeking lands on the keyframe before the target; it pays only when the target is further
+    # ahead than the longest keyframe distance seen so far (else decoding forward is cheaper).
+    seek_gap: float = max(int(info.fps), 8)
+    position = -1  # index of the last decoded frame
+    decoder = container.decode(stream)
+    pending: list[av.VideoFrame] = []
+    last: np.ndarray | None = None
+    try:
+        for target in sorted(set(indices.tolist())):
+            if target - position > seek_gap:
+                decoder = _seek(container, stream, target / info.fps)
+                first = next(decoder, None)
+                landed = None if first is None else _frame_index(first, stream, info.fps)
+                if landed is None or landed > target:
+                    # No timestamps, or the demuxer overshot: decode forward from the start instead.
+                    decoder, pending, position, seek_gap = _seek(container, stream, 0.0), [], -1, math.inf
+                else:
+                    pending, position = [first], landed - 1
+                    seek_gap = max(seek_gap, target - landed)
+            for frame in itertools.chain(pending, decoder):
+                pending = []
+                index = _frame_index(frame, stream, info.fps)
+                position = position + 1 if index is None else index
+                if position >= target:
+                    last = frame.to_ndarray(format="rgb24")
+                    got[target] = last
+                    break
+            else:
+                if position < target - 2 or last is None:
+                    raise VideoDecodeError(
+                        source,
+                        f"stream ends at frame {position} but frame {target} of {info.frames} was asked for",
+                    )
+                got[target] = last  # a header that over-counts by a frame or two
+    except av.error.FFmpegError as exc:
+        raise VideoDecodeError(source, f"corrupt stream ({exc.strerror or exc})") from None
+    return np.stack([got[i] for i in indices.tolist()])
+
+
+def iter_frames(source: Any, start: float | None = None, end: float | None = None) -> Iterator[np.ndarray]:
+    """Yield every frame in [start, end) seconds as uint8 (H, W, 3), decoding lazily with PyAV."""
+    data = _resolve(source)
+    with _open(data, source) as container:
+        info = _probe_container(container, source)
+        indices = frame_indices(info, start=start, end=end)
+        lo, hi = int(indices[0]), int(indices[-1])
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        decoder = _seek(container, stream, lo / info.fps) if lo > 0 else container.decode(stream)
+        position = -1
+        try:
+            for frame in decoder:
+                index = _frame_index(frame, stream, info.fps)
+                position = position + 1 if index is None else index
+                if position > hi:
+                    return
+                if position >= lo:
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(source, f"corrupt stream ({exc.strerror or exc})") from None
+
+
+def encode(
+    frames: Iterable[np.ndarray],
+    out: str | os.PathLike[str],
+    fps: float,
+    crf: int = 23,
+    preset: str = "medium",
+) -> Path:
+    """Write RGB uint8 frames to an H.264 mp4 (yuv420p, faststart) that plays in browsers.
+
+    Odd widths or heights lose their last column or row (yuv420p needs even sizes). The file
+    appears at ``out`` only once complete (written to a temporary file, then renamed), so a
+    killed job never leaves a half-written video behind.
+    """
+    if not fps or fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent)
+    os.close(fd)
+    count = 0
+    try:
+        with av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = None
+            for frame in frames:
+                array = np.asarray(frame)
+                if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                    raise ValueError(
+                        f"frame {count} must be uint8 (H, W, 3), got {array.dtype} {array.shape}"
+                    )
+                if stream is None:
+                    height, width = array.shape[0] // 2 * 2, array.shape[1] // 2 * 2
+                    if width == 0 or height == 0:
+                        raise ValueError(
+                            f"frames must be at least 2x2 pixels, got {array.shape[1]}x{array.shape[0]}"
+                        )
+                    stream = container.add_stream(
+                        "libx264", rate=_as_rate(fps), options={"crf": str(crf), "preset": preset}
+                    )
+                    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                array = np.ascontiguousarray(array[: stream.height, : stream.width])
+                if array.shape[:2] != (stream.height, stream.width):
+                    raise ValueError(
+                        f"frame {count} is {array.shape[1]}x{array.shape[0]}, "
+                        f"unlike the first frame ({stream.width}x{stream.height})"
+                    )
+                for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                    container.mux(packet)
+                count += 1
+            if stream is None:
+                raise ValueError("no frames to encode")
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _as_rate(fps: float) -> Any:
+    from fractions import Fraction
+
+    return Fraction(fps).limit_denominator(1001)
+
+
+def clip(
+    source: Any,
+    out: str | os.PathLike[str],
+    end_fraction: float | None = None,
+    end_time: float | None = None,
+    start_time: float = 0.0,
+    max_side: int | None = None,
+) -> Path:
+    """Cut a video to [start_time, end) and write it as H.264 mp4 at the source's frame rate.
+
+    Give the end as ``end_fraction`` of the duration (0 < f <= 1) or as ``end_time`` in seconds.
+    Used to make temporal clips (partial-progress rollouts) of successful episodes.
+    """
+    if (end_fraction is None) == (end_time is None):
+        raise ValueError("give exactly one of end_fraction or end_time")
+    info = probe(source)
+    if end_fraction is not None:
+        if not 0 < end_fraction <= 1:
+            raise ValueError(f"end_fraction must be in (0, 1], got {end_fraction}")
+        end_time = info.duration * end_fraction
+    assert end_time is not None
+    if end_time <= start_time:
+        raise ValueError(f"end_time ({end_time}) must be after start_time ({start_time})")
+    size = _target_size(info.width, info.height, max_side)
+    frames = (_resize(f[None], size)[0] for f in iter_frames(source, start=start_time, end=end_time))
+    return encode(frames, out, fps=info.fps)
