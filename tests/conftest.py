@@ -46,6 +46,16 @@ def write_video(
     return path
 
 
+def split_entries(entries: list) -> tuple[list, list]:
+    """A source's output split into (episodes, skips), checking nothing else was yielded."""
+    from roboreward.episode import Episode, Skip
+
+    episodes = [e for e in entries if isinstance(e, Episode)]
+    skips = [e for e in entries if isinstance(e, Skip)]
+    assert len(episodes) + len(skips) == len(entries)
+    return episodes, skips
+
+
 @pytest.fixture
 def make_video(tmp_path: Path) -> Callable[..., Path]:
     def make(name: str = "video.mp4", **kwargs) -> Path:
