@@ -11,8 +11,6 @@ baseline time / sample_frames time, measured in the same run (median of --repeat
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from _report import write_report
 
 from roboreward import video
 
@@ -135,13 +134,9 @@ def main() -> None:
         "keep_frames": KEEP,
         "video": f"{WIDTH}x{HEIGHT}, {FPS} fps, {SECONDS} s",
         "repeats": args.repeats,
-        "machine": {"processor": platform.machine(), "python": platform.python_version()},
         "results": results,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,45 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_ratios(text: str) -> dict[str, float]:
+    ratios = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"--split-ratios wants train=W,validation=W,test=W, got {text!r}")
+        ratios[name.strip()] = float(value)
+    return ratios
+
+
+def _build(args: argparse.Namespace) -> int:
+    from roboreward.builder import BuildConfig, build, format_summary
+
+    overrides = {
+        "lerobot": args.lerobot,
+        "lerobot_video_key": args.video_key,
+        "roboarena": args.roboarena,
+        "roboarena_cameras": args.roboarena_cameras.split(",") if args.roboarena_cameras else None,
+        "manifest": args.manifest,
+        "out": args.out,
+        "seed": args.seed,
+        "num_proc": args.num_proc,
+        "oxe_episodes": args.oxe_episodes,
+        "split_ratios": _parse_ratios(args.split_ratios) if args.split_ratios else None,
+        "max_side": args.max_side,
+        "max_frames": args.max_frames,
+    }
+    if args.config:
+        config = BuildConfig.from_yaml(args.config, **overrides)
+    else:
+        config = BuildConfig(**{k: v for k, v in overrides.items() if v is not None})
+    report = build(config)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(format_summary(report))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     print(_DEMO_PLAN)
     return 0
@@ -60,6 +99,33 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(func=_probe)
 
+    build = commands.add_parser(
+        "build",
+        help="build RoboReward from LeRobot (OXE), RoboArena and manifest sources into a Hub-ready folder",
+        description="Build RoboReward: read the sources, sample OXE uniformly across sub-datasets, split by "
+        "source rollout, re-encode videos to H.264 and export Parquet shards, a dataset card and "
+        "build_report.json. Flags override the --config recipe.",
+    )
+    build.add_argument("--config", help="YAML recipe, e.g. dataset_builder/configs/roboreward.yaml")
+    build.add_argument(
+        "--lerobot", action="append", metavar="PATH_OR_ID", help="LeRobot dataset (repeatable)"
+    )
+    build.add_argument("--video-key", help="LeRobot camera feature (default: the first non-wrist camera)")
+    build.add_argument(
+        "--roboarena", action="append", metavar="PATH", help="RoboArena data dump (repeatable)"
+    )
+    build.add_argument("--roboarena-cameras", metavar="LIST", help="comma-separated: left,right,wrist")
+    build.add_argument("--manifest", action="append", metavar="FILE", help="JSONL/CSV manifest (repeatable)")
+    build.add_argument("--out", help="output folder (default ./roboreward)")
+    build.add_argument("--seed", type=int, help="sampling and split seed (default 0)")
+    build.add_argument("--num-proc", type=int, help="processes that encode videos (default 1)")
+    build.add_argument("--oxe-episodes", type=int, help="OXE episodes in total, uniform per dataset (1350)")
+    build.add_argument("--split-ratios", metavar="SPEC", help="e.g. train=0.9,validation=0.05,test=0.05")
+    build.add_argument("--max-side", type=int, help="longer video side after re-encoding (default 448)")
+    build.add_argument("--max-frames", type=int, help="frame budget per video (default 64)")
+    build.add_argument("--json", action="store_true", help="print the build report as JSON")
+    build.set_defaults(func=_build)
+
     demo = commands.add_parser("demo", help="the offline end-to-end demo (what `make demo` runs)")
     demo.set_defaults(func=_demo)
     return parser
@@ -72,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (VideoDecodeError, ValueError, FileNotFoundError) as exc:
+    except (VideoDecodeError, ValueError, OSError) as exc:
         print(f"roboreward {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

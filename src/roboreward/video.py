@@ -32,6 +32,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -415,17 +416,22 @@ def encode(
                         raise ValueError(
                             f"frames must be at least 2x2 pixels, got {array.shape[1]}x{array.shape[0]}"
                         )
+                    rate = _as_rate(fps)
+                    frame_time = Fraction(rate.denominator, rate.numerator)
                     stream = container.add_stream(
-                        "libx264", rate=_as_rate(fps), options={"crf": str(crf), "preset": preset}
+                        "libx264", rate=rate, options={"crf": str(crf), "preset": preset}
                     )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                    stream.codec_context.time_base = frame_time
                 array = np.ascontiguousarray(array[: stream.height, : stream.width])
                 if array.shape[:2] != (stream.height, stream.width):
                     raise ValueError(
                         f"frame {count} is {array.shape[1]}x{array.shape[0]}, "
                         f"unlike the first frame ({stream.width}x{stream.height})"
                     )
-                for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                picture = av.VideoFrame.from_ndarray(array, format="rgb24")
+                picture.pts, picture.time_base = count, frame_time  # constant frame rate, from 0
+                for packet in stream.encode(picture):
                     container.mux(packet)
                 count += 1
             if stream is None:
@@ -439,9 +445,7 @@ def encode(
     return out
 
 
-def _as_rate(fps: float) -> Any:
-    from fractions import Fraction
-
+def _as_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 

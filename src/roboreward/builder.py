@@ -1,0 +1,630 @@
+"""Build RoboReward: sources -> episodes -> grouped splits -> re-encoded videos -> a Hub-ready folder.
+
+    >>> from roboreward.builder import BuildConfig, build
+    >>> report = build(BuildConfig(lerobot=["./berkeley_autolab_ur5"], roboarena=["./DataDump"],
+    ...                            out="./roboreward"))  # doctest: +SKIP
+    >>> import datasets
+    >>> datasets.load_dataset("./roboreward")  # doctest: +SKIP
+    DatasetDict({train: ..., validation: ..., test: ...})
+
+The steps, each deterministic for the same inputs and seed:
+
+1. Open every source; a source that is unusable as a whole fails here, before any work.
+2. Sample OXE episodes uniformly across sub-datasets to a total (the paper's ~1,350); RoboArena and
+   manifests are used whole. Entries a source cannot use become `Skip`s with their reason.
+3. Assign splits by group (every row derived from one rollout shares a group), stratified by
+   source, with seeded, configurable ratios.
+4. `RoboRewardBuilder`, a `datasets.GeneratorBasedBuilder`, re-encodes each video to H.264 (max side,
+   frame budget) inside `_generate_examples`, in `num_proc` processes. Encoded videos are cached
+   under ``OUT/.build/videos`` (written atomically), so a killed build resumes where it stopped.
+5. Export Parquet shards per split (videos embedded, so the folder is self-contained), a dataset card
+   whose YAML declares configs, splits and features, and ``build_report.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import yaml
+from tqdm.auto import tqdm
+
+from roboreward import rubric, video
+from roboreward.episode import Episode, Skip
+from roboreward.sources import EpisodeSource, SourceError
+
+__all__ = [
+    "DEFAULT_SPLIT_RATIOS",
+    "FEATURES",
+    "SPLITS",
+    "BuildConfig",
+    "RoboRewardBuilder",
+    "RoboRewardConfig",
+    "assign_splits",
+    "build",
+    "open_sources",
+    "sample_uniform",
+]
+
+SPLITS = ("train", "validation", "test")
+#: The seed paper's split sizes: 64,850 / 2,442 / 3,105.
+DEFAULT_SPLIT_RATIOS = {"train": 64850 / 70397, "validation": 2442 / 70397, "test": 3105 / 70397}
+
+#: The exported schema. `video`, `task` and `reward` are the public RoboReward release's columns.
+FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "video": datasets.Video(),
+        "task": datasets.Value("string"),
+        "reward": datasets.Value("int8"),
+        "progress": datasets.Value("float32"),
+        "source": datasets.Value("string"),
+        "episode_id": datasets.Value("string"),
+        "camera": datasets.Value("string"),
+        "original_task": datasets.Value("string"),
+        "augmentation": datasets.Value("string"),
+        "group": datasets.Value("string"),
+        "provenance": datasets.Value("string"),
+    }
+)
+
+BUILD_DIR = ".build"
+REPORT_NAME = "build_report.json"
+
+
+@dataclass
+class BuildConfig:
+    """Everything `roboreward build` takes; a YAML recipe sets the same fields (CLI flags win)."""
+
+    lerobot: list[str] = field(default_factory=list)
+    lerobot_video_key: str | None = None
+    roboarena: list[str] = field(default_factory=list)
+    roboarena_cameras: list[str] = field(default_factory=lambda: ["left"])
+    manifest: list[str] = field(default_factory=list)
+    out: str = "roboreward"
+    name: str = "default"
+    seed: int = 0
+    num_proc: int = 1
+    oxe_episodes: int = 1350
+    split_ratios: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS))
+    progress_thresholds: list[float] = field(default_factory=lambda: list(rubric.DEFAULT_PROGRESS_THRESHOLDS))
+    max_side: int | None = 448
+    max_frames: int | None = 64
+    crf: int = 23
+    preset: str = "veryfast"
+    max_shard_size_mb: int = 500
+    license: str = "other"
+
+    def __post_init__(self) -> None:
+        for name in ("lerobot", "roboarena", "manifest", "roboarena_cameras"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, [value])
+        if not (self.lerobot or self.roboarena or self.manifest):
+            raise ValueError(
+                "no source given: pass --lerobot, --roboarena or --manifest (or a --config recipe)"
+            )
+        if self.num_proc < 1:
+            raise ValueError(f"num_proc must be >= 1, got {self.num_proc}")
+        if self.oxe_episodes < 1:
+            raise ValueError(f"oxe_episodes must be >= 1, got {self.oxe_episodes}")
+        if self.max_frames is not None and self.max_frames < 2:
+            raise ValueError(f"max_frames must be >= 2, got {self.max_frames}")
+        unknown = set(self.split_ratios) - set(SPLITS)
+        if unknown or any(r < 0 for r in self.split_ratios.values()) or sum(self.split_ratios.values()) <= 0:
+            raise ValueError(
+                f"split_ratios must give non-negative weights to {SPLITS}, got {self.split_ratios}"
+            )
+        rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
+        """Read a recipe; keyword arguments (the CLI's flags) override its fields."""
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read build recipe {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"build recipe {path} must be a mapping of BuildConfig fields")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fields in build recipe {path}: {unknown}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+    def encoding(self) -> dict[str, Any]:
+        """The settings that decide an encoded video's bytes (its cache key)."""
+        return {
+            "max_side": self.max_side,
+            "max_frames": self.max_frames,
+            "crf": self.crf,
+            "preset": self.preset,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources and sampling
+
+
+def open_sources(config: BuildConfig) -> tuple[list[EpisodeSource], list[EpisodeSource]]:
+    """(OXE sources, other sources); raises SourceError naming the source that is unusable."""
+    from roboreward.sources.lerobot import LeRobotSource
+    from roboreward.sources.manifest import ManifestSource
+    from roboreward.sources.roboarena import RoboArenaSource
+
+    oxe = [LeRobotSource(path, video_key=config.lerobot_video_key) for path in config.lerobot]
+    others: list[EpisodeSource] = [
+        RoboArenaSource(
+            path, cameras=tuple(config.roboarena_cameras), thresholds=tuple(config.progress_thresholds)
+        )
+        for path in config.roboarena
+    ]
+    others += [ManifestSource(path) for path in config.manifest]
+    names = [s.name for s in [*oxe, *others]]
+    repeated = sorted({n for n in names if names.count(n) > 1} - {"roboarena"})
+    if repeated:
+        raise SourceError(f"two sources share the subset name(s) {repeated}: give each its own name")
+    return oxe, others
+
+
+def sample_uniform(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """How many episodes to take from each sub-dataset: equal shares, what a small one cannot
+    fill going to the others ("water filling"), never more than a sub-dataset has.
+
+    >>> sample_uniform({"a": 10, "b": 1000, "c": 1000}, 100)
+    {'a': 10, 'b': 45, 'c': 45}
+    """
+    quota = dict.fromkeys(sizes, 0)
+    remaining = min(total, sum(sizes.values()))
+    open_names = sorted(n for n, s in sizes.items() if s > 0)
+    while remaining > 0 and open_names:
+        share, extra = divmod(remaining, len(open_names))
+        for rank, name in enumerate(open_names):
+            take = min(share + (1 if rank < extra else 0), sizes[name] - quota[name])
+            quota[name] += take
+            remaining -= take
+        open_names = [n for n in open_names if quota[n] < sizes[n]]
+    return quota
+
+
+def _seeded_rng(seed: int, *parts: str) -> random.Random:
+    return random.Random(hashlib.sha256(json.dumps([seed, *parts]).encode()).digest())
+
+
+def collect(
+    config: BuildConfig, oxe: Sequence[Any], others: Sequence[EpisodeSource]
+) -> tuple[list[Episode], list[Skip]]:
+    """Read the sources: the sampled OXE episodes and every other entry, duplicates dropped."""
+    episodes: list[Episode] = []
+    skips: list[Skip] = []
+    indices = {source.name: source.episode_indices() for source in oxe}
+    quota = sample_uniform({name: len(idx) for name, idx in indices.items()}, config.oxe_episodes)
+    streams: list[Iterable[Episode | Skip]] = []
+    for source in oxe:
+        chosen = sorted(
+            _seeded_rng(config.seed, source.name).sample(indices[source.name], quota[source.name])
+        )
+        streams.append(source.episodes(indices=chosen))
+    streams += [source.episodes() for source in others]
+    seen: dict[str, Episode] = {}
+    for stream in streams:
+        for item in tqdm(stream, desc="reading sources", unit="ep", leave=False):
+            if isinstance(item, Skip):
+                skips.append(item)
+            elif item.id in seen:
+                skips.append(Skip(item.source, item.episode_id, f"duplicate of {seen[item.id].episode_id}"))
+            else:
+                seen[item.id] = item
+                episodes.append(item)
+    return episodes, skips
+
+
+def assign_splits(
+    episodes: Sequence[Episode], ratios: dict[str, float], seed: int
+) -> dict[str, list[Episode]]:
+    """Split by group, stratified by source: every row of one group lands in one split.
+
+    Within each source, groups are ordered by a seeded hash (so the result does not depend on the
+    order sources list them) and cut into consecutive runs whose sizes follow ``ratios`` (largest
+    remainder rounding). A split with a positive ratio gets at least one group when the source
+    has at least as many groups as such splits, so small sources still reach validation and test.
+    """
+    weights = {s: float(ratios.get(s, 0.0)) for s in SPLITS}
+    total = sum(weights.values())
+    groups_by_source: dict[str, dict[str, list[Episode]]] = defaultdict(lambda: defaultdict(list))
+    for ep in episodes:
+        groups_by_source[ep.source][ep.group].append(ep)
+    out: dict[str, list[Episode]] = {s: [] for s in SPLITS}
+    for source in sorted(groups_by_source):
+        groups = groups_by_source[source]
+
+        def order(g: str, source: str = source) -> str:
+            return hashlib.sha256(json.dumps([seed, source, g]).encode()).hexdigest()
+
+        ordered = sorted(groups, key=order)
+        counts = _split_counts(len(ordered), {s: w / total for s, w in weights.items()})
+        start = 0
+        for split in SPLITS:
+            for group in ordered[start : start + counts[split]]:
+                out[split].extend(groups[group])
+            start += counts[split]
+    for split in SPLITS:
+        out[split].sort(key=lambda ep: ep.id)
+    return out
+
+
+def _split_counts(n: int, shares: dict[str, float]) -> dict[str, int]:
+    exact = {s: n * shares[s] for s in SPLITS}
+    counts = {s: math.floor(v) for s, v in exact.items()}
+    by_remainder = sorted(SPLITS, key=lambda s: (-(exact[s] - counts[s]), SPLITS.index(s)))
+    for s in by_remainder[: n - sum(counts.values())]:
+        counts[s] += 1
+    wanted = [s for s in SPLITS if shares[s] > 0]
+    if n >= len(wanted):
+        for s in wanted:
+            if counts[s] == 0:
+                donor = max(wanted, key=lambda d: counts[d])
+                counts[donor] -= 1
+                counts[s] += 1
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding (runs inside datasets' worker processes)
+
+
+def _video_key(ep: dict[str, Any], encoding: dict[str, Any]) -> str:
+    where = [os.path.abspath(ep["video"]), ep["video_start"], ep["video_end"], encoding]
+    return hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def encode_episode_video(ep: dict[str, Any], work_dir: str, encoding: dict[str, Any]) -> Path:
+    """Re-encode an episode's video (its time range) to a cached H.264 mp4; returns its path.
+
+    At most ``max_frames`` frames, spread evenly over the episode (the frame rate drops so the
+    duration is kept), the longer side at most ``max_side``. Raises VideoDecodeError for a video
+    that cannot be read. The cache file appears only once complete.
+    """
+    out = Path(work_dir) / "videos" / f"{_video_key(ep, encoding)}.mp4"
+    if out.exists():
+        return out
+    info = video.probe(ep["video"])
+    count = len(video.frame_indices(info, start=ep["video_start"], end=ep["video_end"]))
+    budget = encoding["max_frames"]
+    keep = count if budget is None else min(count, budget)
+    frames = video.sample_frames(
+        ep["video"],
+        num_frames=keep if keep < count else None,
+        start=ep["video_start"],
+        end=ep["video_end"],
+        max_side=encoding["max_side"],
+    )
+    fps = info.fps * keep / count
+    return video.encode(frames, out, fps=fps, crf=encoding["crf"], preset=encoding["preset"])
+
+
+def _skip_record(work_dir: str, ep: dict[str, Any], reason: str) -> None:
+    folder = Path(work_dir) / "skips"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(ep["id"].encode()).hexdigest()[:24]
+    record = {"source": ep["source"], "episode_id": ep["episode_id"], "reason": reason, "id": ep["id"]}
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, folder / f"{name}.json")
+
+
+@dataclass
+class RoboRewardConfig(datasets.BuilderConfig):
+    """A source mix, already read and split: the episodes of each split plus encoding settings."""
+
+    episodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    work_dir: str = ""
+    encoding: dict[str, Any] = field(default_factory=dict)
+
+
+class RoboRewardBuilder(datasets.GeneratorBasedBuilder):
+    """The RoboReward dataset as a `datasets` builder (no loading script: construct it directly)."""
+
+    BUILDER_CONFIG_CLASS = RoboRewardConfig
+    DEFAULT_WRITER_BATCH_SIZE = 64  # rows carry video bytes: keep writer batches small
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="Robot rollout videos with task instructions and 1..5 end-of-episode rewards.",
+            features=FEATURES,
+            citation=CITATION,
+            homepage="https://arxiv.org/abs/2601.00675",
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"episodes": self.config.episodes.get(split, [])})
+            for split in SPLITS
+        ]
+
+    def _generate_examples(self, episodes: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for ep in episodes:
+            try:
+                path = encode_episode_video(ep, self.config.work_dir, self.config.encoding)
+            except (video.VideoDecodeError, ValueError) as exc:
+                _skip_record(self.config.work_dir, ep, str(exc))
+                continue
+            name = ep["id"].replace("/", "__") + ".mp4"
+            yield (
+                ep["id"],
+                {
+                    "id": ep["id"],
+                    "video": {"bytes": path.read_bytes(), "path": name},
+                    "task": ep["task"],
+                    "reward": ep["reward"],
+                    "progress": ep["progress"],
+                    "source": ep["source"],
+                    "episode_id": ep["episode_id"],
+                    "camera": ep["camera"],
+                    "original_task": ep["original_task"],
+                    "augmentation": ep["augmentation"],
+                    "group": ep["group"],
+                    "provenance": json.dumps(ep["provenance"], sort_keys=True),
+                },
+            )
+
+
+def split_dataset(builder: RoboRewardBuilder, split: str) -> datasets.Dataset:
+    """A prepared split; an empty one (datasets writes no file for it) as an empty table."""
+    if builder.info.splits is None or builder.info.splits[split].num_examples == 0:
+        return datasets.Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
+    return builder.as_dataset(split=split)
+
+
+def _row_dict(ep: Episode) -> dict[str, Any]:
+    return {**ep.to_dict(), "id": ep.id}
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+
+
+CITATION = """\
+@article{roboreward2026,
+  title   = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
+  journal = {arXiv preprint arXiv:2601.00675},
+  year    = {2026}
+}
+@article{open_x_embodiment2023,
+  title   = {Open X-Embodiment: Robotic Learning Datasets and RT-X Models},
+  author  = {{Open X-Embodiment Collaboration}},
+  journal = {arXiv preprint arXiv:2310.08864},
+  year    = {2023}
+}
+@article{roboarena2025,
+  title   = {RoboArena: Distributed Real-World Evaluation of Generalist Robot Policies},
+  journal = {arXiv preprint arXiv:2506.18123},
+  year    = {2025}
+}"""
+
+
+def _export_split(dataset: datasets.Dataset, out: Path, split: str, max_shard_bytes: int) -> list[str]:
+    data_dir = out / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob(f"{split}-*.parquet"):
+        old.unlink()
+    size = dataset.data.nbytes
+    num_shards = max(1, math.ceil(size / max_shard_bytes)) if len(dataset) else 1
+    num_shards = min(num_shards, max(1, len(dataset)))
+    names = []
+    for index in range(num_shards):
+        name = f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
+        tmp = data_dir / f".{name}.tmp"
+        dataset.shard(num_shards, index, contiguous=True).to_parquet(str(tmp))
+        os.replace(tmp, data_dir / name)
+        names.append(f"data/{name}")
+    return names
+
+
+def _size_category(n: int) -> str:
+    for limit, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
+        if n < limit:
+            return label
+    return "1M<n<10M"
+
+
+def write_card(out: Path, info: datasets.DatasetInfo, report: dict[str, Any], config: BuildConfig) -> Path:
+    """Write README.md: YAML that declares configs, splits and features, and a short card body."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    card_data = DatasetCardData(
+        license=config.license,
+        task_categories=["video-classification", "robotics"],
+        tags=["robotics", "reward-model", "vision-language-model", "roboreward", "video"],
+        size_categories=[_size_category(report["totals"]["rows"])],
+        pretty_name="RoboReward",
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS],
+            }
+        ],
+    )
+    datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
+    rows = report["rows"]
+    lines = [
+        "# RoboReward",
+        "",
+        "Robot rollout videos, each with a task instruction and the 1..5 end-of-episode progress reward",
+        "of its final state, built with the [RoboReward toolkit](https://arxiv.org/abs/2601.00675).",
+        "",
+        "## Rubric",
+        "",
+        *[f"- **{lv.score} – {lv.name}**: {lv.criterion}" for lv in rubric.RUBRIC],
+        "",
+        "## Rows per split and source",
+        "",
+        "| source | " + " | ".join(SPLITS) + " |",
+        "| --- |" + " --- |" * len(SPLITS),
+        *[
+            f"| {source} | " + " | ".join(str(rows[s]["by_source"].get(source, 0)) for s in SPLITS) + " |"
+            for source in sorted({src for s in SPLITS for src in rows[s]["by_source"]})
+        ],
+        "",
+        "## Reward histogram per split",
+        "",
+        "| split | " + " | ".join(str(k) for k in rubric.SCORES) + " |",
+        "| --- |" + " --- |" * len(rubric.SCORES),
+        *[
+            f"| {s} | " + " | ".join(str(rows[s]["by_reward"].get(str(k), 0)) for k in rubric.SCORES) + " |"
+            for s in SPLITS
+        ],
+        "",
+        "Splits are grouped by source rollout (all rows made from one video share a split) and stratified",
+        f"by source, seed {config.seed}. {report['totals']['skipped']} source entries were skipped; their",
+        "reasons are in `build_report.json`.",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "import datasets",
+        "from roboreward import video",
+        "",
+        'ds = datasets.load_dataset("PATH_OR_REPO_ID", split="test")',
+        'ds = ds.cast_column("video", datasets.Video(decode=False))',
+        'frames = video.sample_frames(ds[0]["video"], num_frames=16)',
+        "```",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+        "",
+    ]
+    card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines))
+    path = out / "README.md"
+    tmp = out / ".README.md.tmp"
+    tmp.write_text(str(card), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole build
+
+
+def build(config: BuildConfig) -> dict[str, Any]:
+    """Run every step and return the build report (also written to ``OUT/build_report.json``)."""
+    started = time.time()
+    out = Path(config.out)
+    oxe, others = open_sources(config)  # fails before any work for an unusable source
+    episodes, skips = collect(config, oxe, others)
+    if not episodes:
+        raise ValueError(f"no usable episode in the sources ({len(skips)} skipped): see the reasons above")
+    splits = assign_splits(episodes, config.split_ratios, config.seed)
+    work_dir = out / BUILD_DIR
+    (work_dir / "videos").mkdir(parents=True, exist_ok=True)
+    for partial in (work_dir / "videos").glob(".*.mp4"):  # in flight when an earlier run was killed
+        partial.unlink()
+    shutil.rmtree(work_dir / "skips", ignore_errors=True)  # re-derived on every run
+
+    builder = RoboRewardBuilder(
+        cache_dir=str(work_dir / "hf"),
+        config_name=config.name,
+        dataset_name="roboreward",
+        episodes={s: [_row_dict(ep) for ep in splits[s]] for s in SPLITS},
+        work_dir=str(work_dir),
+        encoding=config.encoding(),
+    )
+    builder.download_and_prepare(
+        num_proc=config.num_proc if config.num_proc > 1 else None,
+        download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD,
+    )
+    skips += [Skip(r["source"], r["episode_id"], r["reason"]) for r in _read_skip_records(work_dir)]
+
+    report = _report(config, builder, skips, started)
+    files = {}
+    for split in SPLITS:
+        files[split] = _export_split(
+            split_dataset(builder, split), out, split, config.max_shard_size_mb * 2**20
+        )
+    report["files"] = files
+    write_card(out, builder.info, report, config)
+    report_path = out / REPORT_NAME
+    tmp = out / f".{REPORT_NAME}.tmp"
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, report_path)
+    # The Arrow cache repeats every video; the Parquet files and the encoded-video cache suffice.
+    shutil.rmtree(work_dir / "hf", ignore_errors=True)
+    return report
+
+
+def _read_skip_records(work_dir: Path) -> list[dict[str, str]]:
+    folder = work_dir / "skips"
+    if not folder.exists():
+        return []
+    records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    return sorted(records, key=lambda r: (r["source"], r["episode_id"], r["id"]))
+
+
+def _report(
+    config: BuildConfig, builder: RoboRewardBuilder, skips: list[Skip], started: float
+) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for split in SPLITS:
+        table = split_dataset(builder, split).select_columns(["source", "reward"])
+        sources = table["source"]
+        rewards = table["reward"]
+        by_source_reward: dict[str, Counter[str]] = defaultdict(Counter)
+        for source, reward in zip(sources, rewards, strict=True):
+            by_source_reward[source][str(reward)] += 1
+        rows[split] = {
+            "rows": len(sources),
+            "by_source": dict(sorted(Counter(sources).items())),
+            "by_reward": {str(k): v for k, v in sorted(Counter(rewards).items())},
+            "by_source_and_reward": {s: dict(sorted(c.items())) for s, c in sorted(by_source_reward.items())},
+        }
+    reasons = Counter(_reason_kind(s.reason) for s in skips)
+    return {
+        "config": dataclasses.asdict(config),
+        "rows": rows,
+        "totals": {"rows": sum(r["rows"] for r in rows.values()), "skipped": len(skips)},
+        "skipped": [s.as_dict() for s in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason))],
+        "skipped_by_reason": dict(sorted(reasons.items())),
+        "seconds": round(time.time() - started, 2),
+    }
+
+
+def _reason_kind(reason: str) -> str:
+    """A short kind of skip reason for the summary ("cannot decode video", "task is empty", ...)."""
+    head = reason.split(":", 1)[0]
+    return head if len(head) <= 60 else head[:57] + "..."
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """The build report as the short table `roboreward build` prints."""
+    lines = ["rows per split and source:"]
+    for split in SPLITS:
+        info = report["rows"][split]
+        by_source = ", ".join(f"{s}: {n}" for s, n in info["by_source"].items()) or "-"
+        by_reward = " ".join(f"{k}:{v}" for k, v in info["by_reward"].items()) or "-"
+        lines.append(f"  {split:10s} {info['rows']:6d} rows  ({by_source})  rewards {by_reward}")
+    lines.append(f"skipped {report['totals']['skipped']} source entries")
+    for reason, count in report["skipped_by_reason"].items():
+        lines.append(f"  {count:6d}  {reason}")
+    lines.append(f"wrote {report['config']['out']} in {report['seconds']:.1f} s (see {REPORT_NAME})")
+    return "\n".join(lines)
