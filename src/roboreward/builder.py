@@ -32,7 +32,7 @@ import random
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ __all__ = [
     "RoboRewardConfig",
     "assign_splits",
     "build",
+    "export",
     "open_sources",
     "sample_uniform",
 ]
@@ -527,15 +528,47 @@ def write_card(out: Path, info: datasets.DatasetInfo, report: dict[str, Any], co
 # The whole build
 
 
-def build(config: BuildConfig) -> dict[str, Any]:
-    """Run every step and return the build report (also written to ``OUT/build_report.json``)."""
+#: A stage that derives rows from the source episodes (relabeling): given the episodes and a work
+#: folder it may write into, it returns every episode to export (originals included), the entries
+#: it dropped, and a section for the build report.
+Augment = Callable[[list[Episode], Path], tuple[list[Episode], list[Skip], dict[str, Any]]]
+
+
+def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]:
+    """Run every step and return the build report (also written to ``OUT/build_report.json``).
+
+    ``augment`` runs after the sources are read and before the split, so every row it derives
+    from a rollout shares the rollout's group and lands in the same split.
+    """
     started = time.time()
-    out = Path(config.out)
     oxe, others = open_sources(config)  # fails before any work for an unusable source
     episodes, skips = collect(config, oxe, others)
     if not episodes:
         raise ValueError(f"no usable episode in the sources ({len(skips)} skipped): see the reasons above")
+    extra: dict[str, Any] = {}
+    if augment is not None:
+        work_dir = Path(config.out) / BUILD_DIR
+        work_dir.mkdir(parents=True, exist_ok=True)
+        episodes, more_skips, extra = augment(episodes, work_dir)
+        skips = skips + list(more_skips)
     splits = assign_splits(episodes, config.split_ratios, config.seed)
+    return export(splits, config, skips, started=started, extra_report=extra)
+
+
+def export(
+    splits: dict[str, list[Episode]],
+    config: BuildConfig,
+    skips: Sequence[Skip] = (),
+    started: float | None = None,
+    extra_report: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Encode and export episodes already assigned to splits into ``config.out``; returns the report.
+
+    `build` ends here; `roboreward relabel` calls it directly to keep an existing dataset's splits.
+    """
+    started = time.time() if started is None else started
+    skips = list(skips)
+    out = Path(config.out)
     work_dir = out / BUILD_DIR
     (work_dir / "videos").mkdir(parents=True, exist_ok=True)
     for partial in (work_dir / "videos").glob(".*.mp4"):  # in flight when an earlier run was killed
@@ -557,6 +590,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
     skips += [Skip(r["source"], r["episode_id"], r["reason"]) for r in _read_skip_records(work_dir)]
 
     report = _report(config, builder, skips, started)
+    report.update(extra_report or {})
     files = {}
     for split in SPLITS:
         files[split] = _export_split(
