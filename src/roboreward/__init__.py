@@ -15,12 +15,16 @@ from typing import Any
 
 __version__ = "0.1.0.dev0"
 
-_SUBMODULES = ("cli", "rubric", "testing", "video")
+_SUBMODULES = ("builder", "cli", "episode", "rubric", "scoring", "sources", "testing", "video")
+#: Public names re-exported from submodules, loaded on first use.
+_EXPORTS = {"Episode": "episode", "RewardModel": "scoring", "ScoreResult": "scoring"}
 
-__all__ = ["__version__", *_SUBMODULES]
+__all__ = ["__version__", *_SUBMODULES, *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

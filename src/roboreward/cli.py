@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(func=_build)
 
+    from roboreward.cli_score import add_score_parser
+
+    add_score_parser(commands)
+
     demo = commands.add_parser("demo", help="the offline end-to-end demo (what `make demo` runs)")
     demo.set_defaults(func=_demo)
     return parser
