@@ -81,6 +81,19 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim(args: argparse.Namespace) -> int:
+    from roboreward.sources import sim
+
+    codec = {"h264": "libx264", "av1": "libsvtav1"}[args.codec]
+    out = sim.write_sim_dataset(
+        args.out, episodes=args.episodes, layout=args.layout, seed=args.seed, codec=codec
+    )
+    print(
+        f"wrote {args.episodes} {args.layout} episodes to {out} (ground truth in {out / 'sim_truth.jsonl'})"
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     print(_DEMO_PLAN)
     return 0
@@ -125,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--max-frames", type=int, help="frame budget per video (default 64)")
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(func=_build)
+
+    sim = commands.add_parser(
+        "sim",
+        help="render procedural tabletop episodes with ground-truth rewards in LeRobot or RoboArena layout",
+    )
+    sim.add_argument("--out", required=True, help="new folder to write")
+    sim.add_argument("--episodes", type=int, default=24, help="how many rollouts (default 24)")
+    sim.add_argument("--layout", choices=["lerobot", "roboarena"], default="lerobot")
+    sim.add_argument("--codec", choices=["h264", "av1"], default="h264", help="LeRobot videos (default h264)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.set_defaults(func=_sim)
 
     from roboreward.cli_score import add_score_parser
 
