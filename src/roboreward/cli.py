@@ -150,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(func=_sim)
 
+    from roboreward.cli_push import add_push_parser
     from roboreward.cli_score import add_score_parser
 
     add_score_parser(commands)
+    add_push_parser(commands)
 
     demo = commands.add_parser("demo", help="the offline end-to-end demo (what `make demo` runs)")
     demo.set_defaults(func=_demo)
@@ -161,12 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `roboreward` console script; returns the exit code."""
+    from roboreward.hub import HubError
     from roboreward.video import VideoDecodeError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (VideoDecodeError, ValueError, OSError) as exc:
+    except (VideoDecodeError, HubError, ValueError, OSError) as exc:
         print(f"roboreward {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -1,0 +1,215 @@
+"""Release to the Hugging Face Hub: datasets, reward models, the Space and the metric modules.
+
+Each kind has a rule for which files belong in its repo; `release_files` applies it, `push` uploads
+exactly those files (``upload_large_folder`` for datasets, ``upload_folder`` otherwise), and
+``dry_run=True`` with ``export=DIR`` writes the very tree that would be uploaded, so a release can
+be reviewed offline before it is made.
+
+    >>> from roboreward.hub import push
+    >>> push("model", "runs/3b", "my-org/RoboReward-3B", dry_run=True, export="review/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["KINDS", "HubError", "PushResult", "push", "release_files"]
+
+#: Kind -> the Hub repo type it goes to (evaluate metric modules are Spaces).
+KINDS = {"dataset": "dataset", "model": "model", "space": "space", "metric": "space"}
+
+# Never uploaded, whatever the kind.
+_ALWAYS_EXCLUDED = (
+    ".git/*",
+    "*/.git/*",
+    "__pycache__/*",
+    "*/__pycache__/*",
+    "*.pyc",
+    ".DS_Store",
+    "*/.DS_Store",
+    ".ipynb_checkpoints/*",
+    "*/.ipynb_checkpoints/*",
+    ".cache/*",
+    ".huggingface/*",
+    ".build/*",  # the builder's work folder (encoded-video cache)
+    ".*.tmp",
+)
+# Trainer state that a released model does not need: checkpoints and optimizer/scheduler/RNG states.
+_TRAINING_STATE = (
+    "checkpoint-*/*",
+    "optimizer.pt",
+    "optimizer.bin",
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state*.pth",
+    "trainer_state.json",
+    "training_args.bin",
+    "runs/*",
+    "global_step*/*",
+)
+_DATASET_FILES = (
+    "README.md",
+    "data/*.parquet",
+    "data/*/*.parquet",
+    "build_report.json",
+    "relabel_report.json",
+    "verification_report.json",
+    ".gitattributes",
+)
+
+
+class HubError(RuntimeError):
+    """A push that cannot be made; the message is one line that says why."""
+
+
+@dataclass
+class PushResult:
+    kind: str
+    repo_id: str
+    repo_type: str
+    files: list[str]
+    total_bytes: int
+    dry_run: bool
+    export: str | None = None
+    url: str | None = None
+    excluded: list[str] = field(default_factory=list)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
+def _matches(path: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+
+def release_files(
+    kind: str, folder: str | os.PathLike[str], include_training_state: bool = False
+) -> list[str]:
+    """The files (POSIX paths relative to ``folder``, sorted) that a release of ``kind`` uploads.
+
+    dataset: the card, the Parquet shards and the build / relabel / verification reports.
+    model: everything but trainer state (checkpoints, optimizer, scheduler, RNG) unless
+    ``include_training_state``. space and metric: the folder's files. Caches, ``__pycache__``, the
+    builder's ``.build`` folder and temporary files never go.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    root = Path(folder)
+    if not root.is_dir():
+        raise HubError(f"{root} is not a folder")
+    files = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+    )
+    keep = [f for f in files if not _matches(f, _ALWAYS_EXCLUDED)]
+    if kind == "dataset":
+        keep = [f for f in keep if _matches(f, _DATASET_FILES)]
+        if not any(f.endswith(".parquet") for f in keep):
+            raise HubError(f"{root} holds no data/*.parquet: build it with `roboreward build` first")
+    elif kind == "model":
+        if not include_training_state:
+            keep = [f for f in keep if not _matches(f, _TRAINING_STATE)]
+        if "config.json" not in keep:
+            raise HubError(f"{root} has no config.json: not a saved model")
+    elif kind in ("space", "metric") and "README.md" not in keep:
+        raise HubError(f"{root} has no README.md with the Space's front matter")
+    if "README.md" not in keep:
+        raise HubError(f"{root} has no README.md card: render one with `roboreward card` first")
+    return keep
+
+
+def _stage(root: Path, files: list[str], target: Path) -> None:
+    """Lay out ``files`` under ``target`` (hard links where possible: no copy of large shards)."""
+    for rel in files:
+        src, dst = root / rel, target / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def push(
+    kind: str,
+    folder: str | os.PathLike[str],
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    dry_run: bool = False,
+    export: str | os.PathLike[str] | None = None,
+    include_training_state: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> PushResult:
+    """Upload a release to ``repo_id``; with ``dry_run`` only write the tree to ``export`` (if given).
+
+    Raises HubError, with a one-line message, for a folder that is not a release of ``kind``, a
+    missing token, or a Hub that cannot be reached.
+    """
+    root = Path(folder)
+    files = release_files(kind, root, include_training_state)
+    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise HubError(f"repo id must look like ORG/NAME, got {repo_id!r}")
+    repo_type = KINDS[kind]
+    all_files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    result = PushResult(
+        kind=kind,
+        repo_id=repo_id,
+        repo_type=repo_type,
+        files=files,
+        total_bytes=sum((root / f).stat().st_size for f in files),
+        dry_run=dry_run,
+        excluded=sorted(all_files - set(files)),
+    )
+    if export is not None:
+        target = Path(export)
+        if target.exists() and any(target.iterdir()):
+            raise HubError(f"export folder {target} is not empty")
+        _stage(root, files, target)
+        result.export = str(target)
+    if dry_run:
+        return result
+
+    from huggingface_hub import HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token: run `hf auth login` or set HF_TOKEN")
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(
+            repo_id,
+            repo_type=repo_type,
+            private=private,
+            exist_ok=True,
+            space_sdk="gradio" if repo_type == "space" else None,
+        )
+        with tempfile.TemporaryDirectory(prefix="roboreward-push-") as staging:
+            _stage(root, files, Path(staging))
+            if kind == "dataset":
+                api.upload_large_folder(
+                    repo_id=repo_id, folder_path=staging, repo_type=repo_type, revision=revision
+                )
+            else:
+                api.upload_folder(
+                    repo_id=repo_id,
+                    folder_path=staging,
+                    repo_type=repo_type,
+                    revision=revision,
+                    commit_message=commit_message or f"Upload {kind} with roboreward",
+                )
+    except HfHubHTTPError as exc:
+        raise HubError(f"the Hub refused the push to {repo_id}: {_first_line(exc)}") from None
+    except Exception as exc:  # the HTTP client's connection errors and timeouts, whichever client it is
+        raise HubError(
+            f"cannot reach the Hub to push {repo_id}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
+    result.url = str(url)
+    return result
