@@ -1,0 +1,318 @@
+"""Dataset and model cards, rendered from the reports the toolkit writes.
+
+The templates live in the repository's ``model_cards/`` folder (Jinja, the format of
+huggingface_hub's ``RepoCard.from_template``); the numbers come from the files next to what the card
+describes, so a card never says something its reports do not:
+
+- dataset card: ``build_report.json`` (rows per source, split and reward; skipped entries),
+  ``relabel_report.json`` when relabeling ran, and the Parquet shards (features, split sizes);
+- model card: ``training_summary.json`` next to the checkpoint and, with ``bench``, a
+  ``roboreward bench`` folder's ``results.json`` (its MAE and mean win rate go into ``model-index``
+  unrounded, so the Hub shows the benchmark's numbers to the digit).
+
+    >>> from roboreward.cards import render_dataset_card, render_model_card
+    >>> render_dataset_card("roboreward")  # doctest: +SKIP
+    >>> render_model_card("runs/qwen2_5_vl_3b", bench="bench_out")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from roboreward import rubric
+
+__all__ = ["TEMPLATES", "render_dataset_card", "render_model_card"]
+
+#: The card templates, at the repository root next to ``src/``.
+TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
+SPLITS = ("train", "validation", "test")
+TAGS = ["robotics", "reward-model", "roboreward", "vision-language-model", "video"]
+
+
+def _template(name: str) -> str:
+    path = TEMPLATES / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"card template {path} is missing: roboreward.cards needs the repository's model_cards/ folder "
+            "(install the toolkit from its repository with `pip install -e .`)"
+        )
+    return str(path)
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} {path} is not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} must hold a JSON object")
+    return data
+
+
+def _write(card: Any, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(str(card), encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def _size_category(n: int) -> str:
+    for limit, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
+        if n < limit:
+            return label
+    return "1M<n<10M"
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset card
+
+
+def _dataset_info(folder: Path) -> Any:
+    """Features and split sizes, read from the Parquet shards themselves."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    splits = datasets.SplitDict()
+    features = None
+    for split in SPLITS:
+        files = sorted((folder / "data").glob(f"{split}-*.parquet"))
+        rows = sum(pq.read_metadata(f).num_rows for f in files)
+        size = sum(f.stat().st_size for f in files)
+        if files:
+            splits.add(datasets.SplitInfo(name=split, num_examples=rows, num_bytes=size))
+            features = features or datasets.Features.from_arrow_schema(pq.read_schema(files[0]))
+    if features is None:
+        raise ValueError(f"{folder} holds no data/<split>-*.parquet: build it with `roboreward build` first")
+    from roboreward.builder import CITATION
+
+    return datasets.DatasetInfo(
+        features=features, splits=splits, citation=CITATION, homepage="https://arxiv.org/abs/2601.00675"
+    )
+
+
+def _relabel_rows(report: dict[str, Any] | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Stage x counter table from relabel_report.json (``{"stages": {stage: {counter: n}}}``)."""
+    if not report:
+        return [], []
+    stages = report.get("stages", report)
+    stages = {k: v for k, v in stages.items() if isinstance(v, dict)}
+    columns: list[str] = []
+    for counts in stages.values():
+        columns += [k for k, v in counts.items() if isinstance(v, int) and k not in columns]
+    rows = [{"name": name, "counts": [counts.get(c, 0) for c in columns]} for name, counts in stages.items()]
+    return columns, rows
+
+
+def render_dataset_card(
+    folder: str | os.PathLike[str],
+    repo_id: str | None = None,
+    license: str | None = None,
+    pretty_name: str = "RoboReward",
+) -> Path:
+    """Write ``folder/README.md`` for a built dataset from its reports and shards; returns its path."""
+    import datasets
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    folder = Path(folder)
+    build = _read_json(folder / "build_report.json", "build report")
+    if build is None:
+        raise ValueError(f"{folder} has no build_report.json: build it with `roboreward build` first")
+    relabel = _read_json(folder / "relabel_report.json", "relabel report") or build.get("relabel")
+    info = _dataset_info(folder)
+    total = sum(s.num_examples for s in info.splits.values())
+    config = build.get("config", {})
+    card_data = DatasetCardData(
+        license=license or config.get("license", "other"),
+        task_categories=["video-classification", "robotics"],
+        tags=TAGS,
+        size_categories=[_size_category(total)],
+        pretty_name=pretty_name,
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [
+                    {"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS if s in info.splits
+                ],
+            }
+        ],
+    )
+    datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
+    rows = build["rows"]
+    names = sorted({name for s in SPLITS for name in rows.get(s, {}).get("by_source", {})})
+    sources = [
+        {
+            "name": name,
+            **{s: rows.get(s, {}).get("by_source", {}).get(name, 0) for s in SPLITS},
+            "total": sum(rows.get(s, {}).get("by_source", {}).get(name, 0) for s in SPLITS),
+        }
+        for name in names
+    ]
+    histogram = [
+        {
+            "split": s,
+            "total": rows.get(s, {}).get("rows", 0),
+            "counts": [rows.get(s, {}).get("by_reward", {}).get(str(k), 0) for k in rubric.SCORES],
+        }
+        for s in SPLITS
+    ]
+    columns, stages = _relabel_rows(relabel)
+    card = DatasetCard.from_template(
+        card_data,
+        template_path=_template("dataset_card.md.j2"),
+        pretty_name=pretty_name,
+        rubric=rubric.RUBRIC,
+        sources=sources,
+        skipped=build.get("totals", {}).get("skipped", 0),
+        relabel=stages,
+        relabel_columns=columns,
+        histogram=histogram,
+        scores=rubric.SCORES,
+        seed=config.get("seed", 0),
+        max_frames=config.get("max_frames"),
+        max_side=config.get("max_side"),
+        repo_id=repo_id or "PATH_OR_REPO_ID",
+        citation=info.citation,
+    )
+    return _write(card, folder / "README.md")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card
+
+
+def _bench_entry(results: dict[str, Any], checkpoint: Path, name: str | None) -> tuple[str, dict[str, Any]]:
+    models = results.get("models", {})
+    if not models:
+        raise ValueError("bench results.json has no models")
+    if name is not None:
+        if name not in models:
+            raise ValueError(f"model {name!r} is not in the bench results: {sorted(models)}")
+        return name, models[name]
+    for key, entry in models.items():
+        spec = str(entry.get("spec", ""))
+        if spec and Path(spec.split(":", 1)[-1]).resolve() == checkpoint.resolve():
+            return key, entry
+    candidates = [
+        k for k, e in models.items() if not str(e.get("spec", k)).startswith(("baseline:", "predictions:"))
+    ]
+    if len(candidates) == 1:
+        return candidates[0], models[candidates[0]]
+    raise ValueError(
+        f"cannot tell which bench model is {checkpoint}: pass --bench-model, one of {sorted(models)}"
+    )
+
+
+def _training_rows(summary: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if not summary:
+        return []
+    flat = dict(summary.get("hyperparameters", {}))
+    for key in ("best_step", "best_mae", "base_model", "frozen_parameters", "trainable_parameters"):
+        if key in summary and not isinstance(summary[key], (dict, list)):
+            flat.setdefault(key, summary[key])
+    if not flat:
+        flat = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
+    return sorted(flat.items())
+
+
+def render_model_card(
+    checkpoint: str | os.PathLike[str],
+    bench: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    repo_id: str | None = None,
+    model_name: str | None = None,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+    bench_model: str | None = None,
+    license: str = "apache-2.0",
+) -> Path:
+    """Write a model card (default ``checkpoint/README.md``), bench results in its ``model-index``."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    checkpoint = Path(checkpoint)
+    if not (checkpoint / "config.json").is_file():
+        raise ValueError(f"{checkpoint} has no config.json: not a saved model")
+    summary = _read_json(checkpoint / "training_summary.json", "training summary")
+    config = _read_json(checkpoint / "config.json", "model config") or {}
+    base_model = base_model or (summary or {}).get("base_model") or (summary or {}).get("model_name_or_path")
+    if base_model and Path(str(base_model)).exists():
+        base_model = None  # a local path is no Hub base model
+    model_name = model_name or (repo_id or checkpoint.name).split("/")[-1]
+    datasets = datasets or [d for d in [(summary or {}).get("dataset")] if d and not Path(str(d)).exists()]
+
+    results = None
+    eval_results = []
+    benchmark_name = "RoboRewardBench"
+    if bench is not None:
+        data = _read_json(Path(bench) / "results.json", "bench results")
+        if data is None:
+            raise ValueError(f"{bench} has no results.json: run `roboreward bench` first")
+        _, entry = _bench_entry(data, checkpoint, bench_model)
+        dataset_name = str(data.get("dataset", "RoboRewardBench"))
+        benchmark_name = data.get("benchmark", benchmark_name)
+        split = data.get("split", "test")
+        common = dict(
+            task_type="video-text-to-text",
+            task_name="Episodic reward prediction",
+            dataset_type=dataset_name
+            if "/" in dataset_name and not Path(dataset_name).exists()
+            else "roboreward",
+            dataset_name=benchmark_name,
+            dataset_split=split,
+        )
+        eval_results = [
+            EvalResult(metric_type="mae", metric_name="MAE", metric_value=entry["mae"], **common),
+            EvalResult(
+                metric_type="mean_win_rate",
+                metric_name="Mean win rate",
+                metric_value=entry["mean_win_rate"],
+                **common,
+            ),
+        ]
+        subset_win = entry.get("subset_win_rate", {})
+        results = {
+            "mae": round(entry["mae"], 3),
+            "mean_win_rate": round(entry["mean_win_rate"], 3),
+            "opponents": len(data.get("models", {})) - 1,
+            "num_examples": entry.get("num_examples", data.get("num_examples")),
+            "invalid": entry.get("invalid", 0),
+            "subsets": [
+                {"name": s, "mae": round(v, 3), "win_rate": round(subset_win.get(s, float("nan")), 3)}
+                for s, v in sorted(entry.get("subset_mae", {}).items())
+            ],
+        }
+
+    card_data = ModelCardData(
+        model_name=model_name,
+        base_model=base_model,
+        datasets=datasets or None,
+        library_name="transformers",
+        pipeline_tag="video-text-to-text",
+        license=license,
+        tags=[*TAGS, "trl", config.get("model_type", "qwen2_5_vl")],
+        eval_results=eval_results or None,
+    )
+    from roboreward.builder import CITATION
+
+    card = ModelCard.from_template(
+        card_data,
+        template_path=_template("model_card.md.j2"),
+        model_name=model_name,
+        base_model=base_model or "a Qwen-VL checkpoint",
+        repo_id=repo_id or str(checkpoint),
+        results=results,
+        training=_training_rows(summary),
+        benchmark_name=benchmark_name,
+        citation=CITATION,
+    )
+    return _write(card, Path(out) if out else checkpoint / "README.md")

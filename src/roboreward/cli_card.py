@@ -1,0 +1,46 @@
+"""`roboreward card dataset DIR` and `roboreward card model --checkpoint DIR [--bench DIR]`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _card(args: argparse.Namespace) -> int:
+    from roboreward import cards
+
+    if args.what == "dataset":
+        path = cards.render_dataset_card(args.folder, repo_id=args.repo_id, license=args.license)
+    else:
+        path = cards.render_model_card(
+            args.checkpoint,
+            bench=args.bench,
+            out=args.out,
+            repo_id=args.repo_id,
+            bench_model=args.bench_model,
+            base_model=args.base_model,
+            license=args.license or "apache-2.0",
+        )
+    print(f"wrote {path}")
+    return 0
+
+
+def add_card_parser(commands: Any) -> None:
+    parser = commands.add_parser("card", help="render a dataset or model card from the toolkit's reports")
+    kinds = parser.add_subparsers(dest="what", required=True, metavar="KIND")
+    dataset = kinds.add_parser("dataset", help="README.md of a built dataset, from build/relabel reports")
+    dataset.add_argument("folder", help="a folder written by `roboreward build` or `roboreward relabel`")
+    dataset.add_argument("--repo-id", help="the Hub id to show in the usage snippet")
+    dataset.add_argument("--license", help="license id for the card's metadata (default: the build's)")
+    dataset.set_defaults(func=_card)
+    model = kinds.add_parser("model", help="model card with RoboRewardBench results in model-index")
+    model.add_argument(
+        "--checkpoint", required=True, help="a saved reward model (output of trl_training/sft.py)"
+    )
+    model.add_argument("--bench", help="a `roboreward bench` output folder (its results.json)")
+    model.add_argument("--bench-model", help="the model's name in results.json, when it cannot be told")
+    model.add_argument("--out", help="where to write (default CHECKPOINT/README.md)")
+    model.add_argument("--repo-id", help="the Hub id to show in the usage snippets")
+    model.add_argument("--base-model", help="the model it was fine-tuned from (default: training summary)")
+    model.add_argument("--license", help="license id (default apache-2.0)")
+    model.set_defaults(func=_card)
