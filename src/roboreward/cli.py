@@ -150,11 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(func=_sim)
 
+    from roboreward.cli_bench import add_bench_parser
     from roboreward.cli_card import add_card_parser
     from roboreward.cli_push import add_push_parser
     from roboreward.cli_score import add_score_parser
 
     add_score_parser(commands)
+    add_bench_parser(commands)
     add_card_parser(commands)
     add_push_parser(commands)
 
