@@ -36,7 +36,7 @@ import torch
 
 from roboreward import rubric, video
 
-__all__ = ["DEFAULT_FRAMES_FPS", "GenerateResult", "RewardModel", "ScoreResult"]
+__all__ = ["DEFAULT_FRAMES_FPS", "GenerateResult", "RewardModel", "RewardPrompter", "ScoreResult"]
 
 #: Frame rate assumed for frames passed directly (not decoded from a video), unless told otherwise.
 DEFAULT_FRAMES_FPS = 2.0
@@ -148,22 +148,15 @@ def _chunks(n: int, size: int) -> Iterator[range]:
         yield range(start, min(start + size, n))
 
 
-class RewardModel:
-    """A Qwen2.5-VL / Qwen3-VL reward model that scores robot episodes on the five-level rubric.
+class RewardPrompter:
+    """The input side of a reward model: rubric prompt, frame sampling, processor call.
 
-    Build it with `RewardModel.from_pretrained`. ``score`` / ``score_batch`` read the five-score
-    distribution from one forward pass; ``generate`` / ``generate_batch`` let the model answer in
-    free text (for off-the-shelf VLMs). Built directly from a loaded ``model`` and ``processor``,
-    it sets the processor's tokenizer to pad on the left (the answer is read at the last position).
-
-    >>> model = RewardModel.from_pretrained("tiny-qwen2.5-vl", num_frames=8)  # doctest: +SKIP
-    >>> model.score("episode.mp4", "open the drawer").to_dict()  # doctest: +SKIP
-    {'score': 3, 'expected': 3.02, 'reward': 0.505, 'probs': [0.1, 0.2, 0.4, 0.2, 0.1]}
+    Everything a model sees before its answer is made here, for scoring (`RewardModel`) and for
+    training (`roboreward.training`'s collator) alike, so both see the same tokens and pixels.
     """
 
     def __init__(
         self,
-        model: Any,
         processor: Any,
         num_frames: int | None = 16,
         fps: float | None = None,
@@ -176,7 +169,6 @@ class RewardModel:
             raise ValueError(f"fps must be > 0, got {fps}")
         if frames_fps <= 0:
             raise ValueError(f"frames_fps must be > 0, got {frames_fps}")
-        self.model = model.eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
         # The answer is read at the last position, so batches are padded on the left.
@@ -185,57 +177,8 @@ class RewardModel:
         self.fps = fps
         self.max_side = max_side
         self.frames_fps = float(frames_fps)
-        self.score_token_ids = self._score_token_ids()
         self._bare_video_markers = _inserts_own_vision_markers(processor)
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_id: str | os.PathLike[str],
-        device: str | torch.device | None = None,
-        dtype: torch.dtype | str | None = None,
-        num_frames: int | None = 16,
-        fps: float | None = None,
-        max_side: int | None = None,
-        max_pixels: int | None = None,
-        min_pixels: int | None = None,
-        frames_fps: float = DEFAULT_FRAMES_FPS,
-        attn_implementation: str | None = None,
-        **model_kwargs: Any,
-    ) -> RewardModel:
-        """Load a Qwen2.5-VL / Qwen3-VL checkpoint (a local folder or a Hub id) as a reward model.
-
-        Args:
-            path_or_id: folder or Hub id holding the model and its processor.
-            device: default cuda when available, else cpu.
-            dtype: default bfloat16 on a GPU that supports it, else float32.
-            num_frames: frames sampled evenly over a video (ignored when ``fps`` is given).
-            fps: sample videos at this rate instead of a fixed number of frames.
-            max_side: shrink decoded frames so their longer side is at most this (before the
-                processor's own resizing).
-            max_pixels, min_pixels: the video processor's pixel budget (its ``size`` longest /
-                shortest edge; per frame for Qwen2.5-VL, for the whole video for Qwen3-VL).
-            frames_fps: the rate assumed for frames passed directly instead of a video.
-            attn_implementation: e.g. ``"sdpa"`` or ``"flash_attention_2"``.
-            model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
-
-        Raises ValueError when the tokenizer does not have ``1`` .. ``5`` as single tokens.
-        """
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        device = torch.device(device) if device is not None else _default_device()
-        # Weights load straight onto the device (no full copy in CPU memory first).
-        kwargs = {"dtype": _as_dtype(dtype, device), "device_map": device, **model_kwargs}
-        if attn_implementation is not None:
-            kwargs["attn_implementation"] = attn_implementation
-        processor = AutoProcessor.from_pretrained(path_or_id)
-        _set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
-        model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)
-        return cls(model, processor, num_frames=num_frames, fps=fps, max_side=max_side, frames_fps=frames_fps)
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
+        self.score_token_ids = self._score_token_ids()
 
     def _score_token_ids(self) -> tuple[int, ...]:
         """Ids of the tokens ``1`` .. ``5`` as they follow ``ANSWER: `` in a tokenized answer."""
@@ -291,11 +234,23 @@ class RewardModel:
             raise ValueError(f"fps must be > 0, got {fps}")
         return frames, rate
 
-    def prepare(
-        self, videos: Sequence[Any], tasks: Sequence[str], prefill: bool = True, fps: float | None = None
+    def encode(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str],
+        prefill: bool = True,
+        fps: float | None = None,
+        answers: Sequence[str] | None = None,
     ):
-        """Processor inputs (a BatchFeature on the model's device) for a batch of episodes."""
+        """Processor inputs (a BatchFeature on the CPU, left-padded) for a batch of episodes.
+
+        ``answers`` (training) are appended after each prompt, e.g. ``"4<|im_end|>"`` after the
+        prefilled ``ANSWER: ``, so that training and scoring see exactly the same tokens before the
+        answer.
+        """
         texts = [self.render_prompt(task, prefill=prefill) for task in tasks]  # tasks checked first: cheap
+        if answers is not None:
+            texts = [text + answer for text, answer in zip(texts, answers, strict=True)]
         all_frames, metadata = [], []
         for item in videos:
             frames, rate = self.load_frames(item, fps=fps)
@@ -310,7 +265,88 @@ class RewardModel:
             padding=True,
             return_tensors="pt",
         )
-        inputs = inputs.to(self.device)
+        return inputs
+
+
+class RewardModel(RewardPrompter):
+    """A Qwen2.5-VL / Qwen3-VL reward model that scores robot episodes on the five-level rubric.
+
+    Build it with `RewardModel.from_pretrained`. ``score`` / ``score_batch`` read the five-score
+    distribution from one forward pass; ``generate`` / ``generate_batch`` let the model answer in
+    free text (for off-the-shelf VLMs). Built directly from a loaded ``model`` and ``processor``,
+    it sets the processor's tokenizer to pad on the left (the answer is read at the last position).
+
+    >>> model = RewardModel.from_pretrained("tiny-qwen2.5-vl", num_frames=8)  # doctest: +SKIP
+    >>> model.score("episode.mp4", "open the drawer").to_dict()  # doctest: +SKIP
+    {'score': 3, 'expected': 3.02, 'reward': 0.505, 'probs': [0.1, 0.2, 0.4, 0.2, 0.1]}
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        num_frames: int | None = 16,
+        fps: float | None = None,
+        max_side: int | None = None,
+        frames_fps: float = DEFAULT_FRAMES_FPS,
+    ):
+        super().__init__(processor, num_frames=num_frames, fps=fps, max_side=max_side, frames_fps=frames_fps)
+        self.model = model.eval()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | os.PathLike[str],
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        num_frames: int | None = 16,
+        fps: float | None = None,
+        max_side: int | None = None,
+        max_pixels: int | None = None,
+        min_pixels: int | None = None,
+        frames_fps: float = DEFAULT_FRAMES_FPS,
+        attn_implementation: str | None = None,
+        **model_kwargs: Any,
+    ) -> RewardModel:
+        """Load a Qwen2.5-VL / Qwen3-VL checkpoint (a local folder or a Hub id) as a reward model.
+
+        Args:
+            path_or_id: folder or Hub id holding the model and its processor.
+            device: default cuda when available, else cpu.
+            dtype: default bfloat16 on a GPU that supports it, else float32.
+            num_frames: frames sampled evenly over a video (ignored when ``fps`` is given).
+            fps: sample videos at this rate instead of a fixed number of frames.
+            max_side: shrink decoded frames so their longer side is at most this (before the
+                processor's own resizing).
+            max_pixels, min_pixels: the video processor's pixel budget (its ``size`` longest /
+                shortest edge; per frame for Qwen2.5-VL, for the whole video for Qwen3-VL).
+            frames_fps: the rate assumed for frames passed directly instead of a video.
+            attn_implementation: e.g. ``"sdpa"`` or ``"flash_attention_2"``.
+            model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
+
+        Raises ValueError when the tokenizer does not have ``1`` .. ``5`` as single tokens.
+        """
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        device = torch.device(device) if device is not None else _default_device()
+        # Weights load straight onto the device (no full copy in CPU memory first).
+        kwargs = {"dtype": _as_dtype(dtype, device), "device_map": device, **model_kwargs}
+        if attn_implementation is not None:
+            kwargs["attn_implementation"] = attn_implementation
+        processor = AutoProcessor.from_pretrained(path_or_id)
+        _set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
+        model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)
+        return cls(model, processor, num_frames=num_frames, fps=fps, max_side=max_side, frames_fps=frames_fps)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def prepare(
+        self, videos: Sequence[Any], tasks: Sequence[str], prefill: bool = True, fps: float | None = None
+    ):
+        """Processor inputs (a BatchFeature on the model's device) for a batch of episodes."""
+        inputs = self.encode(videos, tasks, prefill=prefill, fps=fps).to(self.device)
         # Only the pixels take the model's dtype: second_per_grid_ts stays exact for the rope positions.
         inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(self.model.dtype)
         return inputs
