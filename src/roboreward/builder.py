@@ -42,6 +42,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from roboreward import rubric, video
+from roboreward.cards import CITATION, render_dataset_card
 from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
 
@@ -398,30 +399,13 @@ def _row_dict(ep: Episode) -> dict[str, Any]:
 # Export
 
 
-CITATION = """\
-@article{roboreward2026,
-  title   = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
-  journal = {arXiv preprint arXiv:2601.00675},
-  year    = {2026}
-}
-@article{open_x_embodiment2023,
-  title   = {Open X-Embodiment: Robotic Learning Datasets and RT-X Models},
-  author  = {{Open X-Embodiment Collaboration}},
-  journal = {arXiv preprint arXiv:2310.08864},
-  year    = {2023}
-}
-@article{roboarena2025,
-  title   = {RoboArena: Distributed Real-World Evaluation of Generalist Robot Policies},
-  journal = {arXiv preprint arXiv:2506.18123},
-  year    = {2025}
-}"""
-
-
 def _export_split(dataset: datasets.Dataset, out: Path, split: str, max_shard_bytes: int) -> list[str]:
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob(f"{split}-*.parquet"):
         old.unlink()
+    if len(dataset) == 0:  # an empty split gets no file: `load_dataset` refuses empty ones
+        return []
     size = dataset.data.nbytes
     num_shards = max(1, math.ceil(size / max_shard_bytes)) if len(dataset) else 1
     num_shards = min(num_shards, max(1, len(dataset)))
@@ -433,95 +417,6 @@ def _export_split(dataset: datasets.Dataset, out: Path, split: str, max_shard_by
         os.replace(tmp, data_dir / name)
         names.append(f"data/{name}")
     return names
-
-
-def _size_category(n: int) -> str:
-    for limit, label in (
-        (1_000, "n<1K"),
-        (10_000, "1K<n<10K"),
-        (100_000, "10K<n<100K"),
-        (1_000_000, "100K<n<1M"),
-    ):
-        if n < limit:
-            return label
-    return "1M<n<10M"
-
-
-def write_card(out: Path, info: datasets.DatasetInfo, report: dict[str, Any], config: BuildConfig) -> Path:
-    """Write README.md: YAML that declares configs, splits and features, and a short card body."""
-    from huggingface_hub import DatasetCard, DatasetCardData
-
-    card_data = DatasetCardData(
-        license=config.license,
-        task_categories=["video-classification", "robotics"],
-        tags=["robotics", "reward-model", "vision-language-model", "roboreward", "video"],
-        size_categories=[_size_category(report["totals"]["rows"])],
-        pretty_name="RoboReward",
-        configs=[
-            {
-                "config_name": "default",
-                "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS],
-            }
-        ],
-    )
-    datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
-    rows = report["rows"]
-    lines = [
-        "# RoboReward",
-        "",
-        "Robot rollout videos, each with a task instruction and the 1..5 end-of-episode progress reward",
-        "of its final state, built with the [RoboReward toolkit](https://arxiv.org/abs/2601.00675).",
-        "",
-        "## Rubric",
-        "",
-        *[f"- **{lv.score} – {lv.name}**: {lv.criterion}" for lv in rubric.RUBRIC],
-        "",
-        "## Rows per split and source",
-        "",
-        "| source | " + " | ".join(SPLITS) + " |",
-        "| --- |" + " --- |" * len(SPLITS),
-        *[
-            f"| {source} | " + " | ".join(str(rows[s]["by_source"].get(source, 0)) for s in SPLITS) + " |"
-            for source in sorted({src for s in SPLITS for src in rows[s]["by_source"]})
-        ],
-        "",
-        "## Reward histogram per split",
-        "",
-        "| split | " + " | ".join(str(k) for k in rubric.SCORES) + " |",
-        "| --- |" + " --- |" * len(rubric.SCORES),
-        *[
-            f"| {s} | " + " | ".join(str(rows[s]["by_reward"].get(str(k), 0)) for k in rubric.SCORES) + " |"
-            for s in SPLITS
-        ],
-        "",
-        "Splits are grouped by source rollout (all rows made from one video share a split) and stratified",
-        f"by source, seed {config.seed}. {report['totals']['skipped']} source entries were skipped; their",
-        "reasons are in `build_report.json`.",
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "import datasets",
-        "from roboreward import video",
-        "",
-        'ds = datasets.load_dataset("PATH_OR_REPO_ID", split="test")',
-        'ds = ds.cast_column("video", datasets.Video(decode=False))',
-        'frames = video.sample_frames(ds[0]["video"], num_frames=16)',
-        "```",
-        "",
-        "## Citation",
-        "",
-        "```bibtex",
-        CITATION,
-        "```",
-        "",
-    ]
-    card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines))
-    path = out / "README.md"
-    tmp = out / ".README.md.tmp"
-    tmp.write_text(str(card), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,11 +492,11 @@ def export(
             split_dataset(builder, split), out, split, config.max_shard_size_mb * 2**20
         )
     report["files"] = files
-    write_card(out, builder.info, report, config)
     report_path = out / REPORT_NAME
     tmp = out / f".{REPORT_NAME}.tmp"
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, report_path)
+    render_dataset_card(out, license=config.license)  # from the report and shards just written
     # The Arrow cache repeats every video; the Parquet files and the encoded-video cache suffice.
     shutil.rmtree(work_dir / "hf", ignore_errors=True)
     return report

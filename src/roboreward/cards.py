@@ -24,11 +24,29 @@ from typing import Any
 
 from roboreward import rubric
 
-__all__ = ["TEMPLATES", "render_dataset_card", "render_model_card"]
+__all__ = ["CITATION", "TEMPLATES", "render_dataset_card", "render_model_card"]
 
 #: The card templates, at the repository root next to ``src/``.
 TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
 SPLITS = ("train", "validation", "test")
+CITATION = """\
+@article{roboreward2026,
+  title   = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
+  journal = {arXiv preprint arXiv:2601.00675},
+  year    = {2026}
+}
+@article{open_x_embodiment2023,
+  title   = {Open X-Embodiment: Robotic Learning Datasets and RT-X Models},
+  author  = {{Open X-Embodiment Collaboration}},
+  journal = {arXiv preprint arXiv:2310.08864},
+  year    = {2023}
+}
+@article{roboarena2025,
+  title   = {RoboArena: Distributed Real-World Evaluation of Generalist Robot Policies},
+  journal = {arXiv preprint arXiv:2506.18123},
+  year    = {2025}
+}"""
+
 TAGS = ["robotics", "reward-model", "roboreward", "vision-language-model", "video"]
 
 
@@ -94,8 +112,6 @@ def _dataset_info(folder: Path) -> Any:
             features = features or datasets.Features.from_arrow_schema(pq.read_schema(files[0]))
     if features is None:
         raise ValueError(f"{folder} holds no data/<split>-*.parquet: build it with `roboreward build` first")
-    from roboreward.builder import CITATION
-
     return datasets.DatasetInfo(
         features=features, splits=splits, citation=CITATION, homepage="https://arxiv.org/abs/2601.00675"
     )
@@ -302,8 +318,6 @@ def render_model_card(
         tags=[*TAGS, "trl", config.get("model_type", "qwen2_5_vl")],
         eval_results=eval_results or None,
     )
-    from roboreward.builder import CITATION
-
     card = ModelCard.from_template(
         card_data,
         template_path=_template("model_card.md.j2"),

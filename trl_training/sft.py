@@ -1,0 +1,46 @@
+# Copyright 2026 The RoboReward toolkit authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tune a Qwen2.5-VL / Qwen3-VL reward model on RoboReward, the paper's way.
+
+The vision encoder is frozen, the merger and the language model are trained (lr 3e-6, weight decay
+0.05, effective batch 64 by gradient accumulation), and the checkpoint with the lowest validation MAE
+is kept in --output_dir with its processor and training_summary.json.
+
+# One GPU, the paper's 3B recipe:
+accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml
+
+# Several GPUs (DDP), or DeepSpeed ZeRO-3 for the 7B/8B models:
+accelerate launch --config_file trl_training/accelerate_configs/multi_gpu.yaml \\
+    trl_training/sft.py --config trl_training/configs/qwen2_5_vl_7b.yaml
+accelerate launch --config_file trl_training/accelerate_configs/zero3.yaml \\
+    trl_training/sft.py --config trl_training/configs/qwen3_vl_8b.yaml
+
+# Any field from the command line (it wins over the YAML), e.g. LoRA on a built folder:
+accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml \\
+    --dataset_name ./roboreward --use_peft --lora_r 16 --output_dir runs/3b-lora
+
+# CPU smoke test on a tiny model made by roboreward.testing.make_tiny_vlm (two processes over gloo:
+# accelerate starts several CPU processes through its torchrun path; use_cpu in the YAML keeps them on CPU):
+accelerate launch --multi_gpu --num_processes 2 trl_training/sft.py --config trl_training/configs/tiny_cpu.yaml \\
+    --model_name_or_path /tmp/tiny-qwen2_5_vl --dataset_name /tmp/roboreward_tiny
+"""
+
+from trl import ModelConfig, SFTConfig, TrlParser
+
+from roboreward.training import RewardScriptArguments, build_trainer
+
+
+def main(script_args, training_args, model_args):
+    trainer = build_trainer(script_args, training_args, model_args)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    # load_best_model_at_end put the lowest-validation-MAE weights in place: save them with the processor.
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+
+
+if __name__ == "__main__":
+    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config()
+    main(script_args, training_args, model_args)
