@@ -108,6 +108,8 @@ class BuildConfig:
     preset: str = "veryfast"
     max_shard_size_mb: int = 500
     license: str = "other"
+    #: Relabeling settings (`roboreward.relabel.RelabelConfig` fields); None runs no relabeling.
+    relabel: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("lerobot", "roboarena", "manifest", "roboarena_cameras"):
@@ -441,11 +443,19 @@ def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]
     if not episodes:
         raise ValueError(f"no usable episode in the sources ({len(skips)} skipped): see the reasons above")
     extra: dict[str, Any] = {}
+    if augment is None and config.relabel:
+        from roboreward.relabel import augment_from_config
+
+        augment = augment_from_config(config.relabel)
     if augment is not None:
         work_dir = Path(config.out) / BUILD_DIR
         work_dir.mkdir(parents=True, exist_ok=True)
         episodes, more_skips, extra = augment(episodes, work_dir)
         skips = skips + list(more_skips)
+        if "relabel" in extra:  # next to the data, where the dataset card reads it
+            (Path(config.out) / "relabel_report.json").write_text(
+                json.dumps(extra["relabel"], indent=2, sort_keys=True) + "\n"
+            )
     splits = assign_splits(episodes, config.split_ratios, config.seed)
     return export(splits, config, skips, started=started, extra_report=extra)
 

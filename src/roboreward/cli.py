@@ -52,6 +52,19 @@ def _parse_ratios(text: str) -> dict[str, float]:
     return ratios
 
 
+def _relabel_settings(path: str) -> dict:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read relabel recipe {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"relabel recipe {path} must be a mapping of RelabelConfig fields")
+    return data.get("relabel", data)
+
+
 def _build(args: argparse.Namespace) -> int:
     from roboreward.builder import BuildConfig, build, format_summary
 
@@ -68,6 +81,7 @@ def _build(args: argparse.Namespace) -> int:
         "split_ratios": _parse_ratios(args.split_ratios) if args.split_ratios else None,
         "max_side": args.max_side,
         "max_frames": args.max_frames,
+        "relabel": _relabel_settings(args.relabel) if args.relabel else None,
     }
     if args.config:
         config = BuildConfig.from_yaml(args.config, **overrides)
@@ -136,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--split-ratios", metavar="SPEC", help="e.g. train=0.9,validation=0.05,test=0.05")
     build.add_argument("--max-side", type=int, help="longer video side after re-encoding (default 448)")
     build.add_argument("--max-frames", type=int, help="frame budget per video (default 64)")
+    build.add_argument(
+        "--relabel", metavar="YAML", help="relabel recipe (dataset_builder/configs/relabel_*.yaml)"
+    )
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(func=_build)
 
