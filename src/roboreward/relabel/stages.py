@@ -27,7 +27,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,11 +109,11 @@ class RelabelConfig:
         return cls(**data)
 
     def describe(self) -> dict[str, Any]:
-        out = asdict(self)
+        """The settings as JSON-ready values (a model object shows as its name)."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
         for key in ("vlm", "llm"):
-            out[key] = (
-                out[key] if isinstance(out[key], str) else getattr(getattr(self, key), "name", repr(out[key]))
-            )
+            if not isinstance(out[key], str):
+                out[key] = getattr(out[key], "name", repr(out[key]))
         out["clip_scores"] = {str(k): v for k, v in self.clip_scores.items()}
         return out
 
@@ -211,7 +211,7 @@ class Relabeler:
             self._count("rewrite", "invalid")
             return ep
         self._count("rewrite", "accepted")
-        if _norm(task) == _norm(ep.task):
+        if " ".join(task.split()) == ep.task:  # already clean: the row stays an original
             return ep
         provenance = {
             **ep.provenance,
