@@ -1,11 +1,15 @@
-"""The evaluate modules: hand-computed tables, HELM's definition, properties, Space files."""
+"""The evaluate modules: hand-computed tables, HELM's definition, properties, loading, Space files."""
 
+import ast
+import doctest
 import importlib.util
-import itertools
+import json
 import math
+import shutil
 from pathlib import Path
 
 import evaluate
+import gradio as gr
 import numpy as np
 import pytest
 import yaml
@@ -15,38 +19,84 @@ from hypothesis import strategies as st
 from roboreward import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
+NAMES = ["mae", "mean_win_rate", "success_accuracy"]
 MAE = metrics.load("mae")
 MWR = metrics.load("mean_win_rate")
 SUCCESS = metrics.load("success_accuracy")
+NAN = float("nan")
 
 
-def test_mae_hand_table():
-    assert MAE.compute(predictions=[5, 4, 1], references=[5, 2, 3]) == {"mae": (0 + 2 + 2) / 3, "invalid": 0}
-    # 0 = no answer: worst error for reference 2 is max(1, 3) = 3; for reference 5 it is 4
-    assert MAE.compute(predictions=[0, 7], references=[2, 5]) == {"mae": 3.5, "invalid": 2}
-    assert MAE.compute(predictions=[0, 4], references=[2, 5], invalid="drop") == {"mae": 1.0, "invalid": 1}
-    assert math.isnan(MAE.compute(predictions=[0], references=[3], invalid="drop")["mae"])
+def same(a, b):
+    """Equal floats, NaN equal to NaN, through nested dicts."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[key], b[key]) for key in a)
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, abs=1e-12)
 
 
+# --- mae ----------------------------------------------------------------------------------------
+
+
+def test_mae_of_valid_scores():
+    assert MAE.compute(predictions=[5, 4, 1], references=[5, 2, 3]) == {"mae": 4 / 3, "invalid": 0}
+
+
+def test_an_invalid_prediction_costs_the_worst_error_for_its_reference():
+    # worst error max(r - 1, 5 - r): r=1 -> 4, r=2 -> 3, r=3 -> 2, r=4 -> 3, r=5 -> 4
+    out = MAE.compute(predictions=[0, None, 7, -1, 0], references=[1, 2, 3, 4, 5])
+    assert out == {"mae": (4 + 3 + 2 + 3 + 4) / 5, "invalid": 5}
+    assert MAE.compute(predictions=[0, 5], references=[3, 5]) == {"mae": 1.0, "invalid": 1}
+
+
+def test_dropping_invalid_predictions():
+    assert MAE.compute(predictions=[0, 4, 3], references=[2, 5, 3], invalid="drop") == {
+        "mae": 0.5,
+        "invalid": 1,
+    }
+    everything_dropped = MAE.compute(predictions=[0, None], references=[3, 1], invalid="drop")
+    assert math.isnan(everything_dropped["mae"]) and everything_dropped["invalid"] == 2
+    assert math.isnan(MAE.compute(predictions=[], references=[])["mae"])
+
+
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("bad", [0, 6, -1])
-def test_references_outside_the_scale_are_refused(bad):
-    with pytest.raises(ValueError, match=f"reference {bad} at position 1"):
-        MAE.compute(predictions=[3, 3], references=[3, bad])
-    with pytest.raises(ValueError, match=f"reference {bad} at position 1"):
-        SUCCESS.compute(predictions=[3, 3], references=[3, bad])
-    with pytest.raises(ValueError, match="must be"):
+def test_references_outside_the_scale_are_refused_by_value_and_position(name, bad):
+    kwargs = {"predictions": [3, 3, 3], "references": [3, 4, bad]}
+    if name == "mean_win_rate":
+        kwargs = {"predictions": [[3], [3], [3]], "references": [3, 4, bad], "subsets": ["a"] * 3}
+        kwargs["model_names"] = ["m"]
+    with pytest.raises(ValueError, match=f"reference {bad} at position 2"):
+        metrics.load(name).compute(**kwargs)
+
+
+def test_an_unknown_invalid_rule_is_refused():
+    with pytest.raises(ValueError, match="invalid must be one of"):
         MAE.compute(predictions=[3], references=[3], invalid="ignore")
+    with pytest.raises(ValueError, match="invalid must be one of"):
+        MWR.compute(predictions=[[3]], references=[3], subsets=["a"], model_names=["m"], invalid="zero")
 
 
-def test_mean_win_rate_hand_table_with_ties():
-    # subset a: MAE A 0.5, B 0.5, C 2.0 -> A and B tie (1/2 each), both beat C
+def test_lists_of_different_lengths_raise_evaluates_usual_error():
+    with pytest.raises(ValueError, match=r"Mismatch in the number of predictions \(1\) and references \(2\)"):
+        MAE.compute(predictions=[5], references=[5, 3])
+    with pytest.raises(ValueError, match=r"Mismatch in the number of predictions \(1\) and subsets \(2\)"):
+        MWR.compute(predictions=[[5]], references=[5], subsets=["a", "b"], model_names=["m"])
+
+
+# --- mean win rate: hand tables -------------------------------------------------------------------
+
+# three models A, B, C on three examples in two subsets
+TABLE = {
+    "predictions": [[4, 5, 2], [2, 3, 1], [1, 2, 2]],
+    "references": [5, 2, 2],
+    "subsets": ["a", "a", "b"],
+    "model_names": ["A", "B", "C"],
+}
+
+
+def test_subset_granularity_hand_table_with_ties():
+    # subset a: MAE A (1+0)/2, B (0+1)/2, C (3+1)/2 -> A and B tie (1/2 each), both beat C
     # subset b: MAE A 1, B 0, C 0 -> B and C tie, both beat A
-    out = MWR.compute(
-        predictions=[[4, 5, 2], [2, 3, 1], [1, 2, 2]],
-        references=[5, 2, 2],
-        subsets=["a", "a", "b"],
-        model_names=["A", "B", "C"],
-    )
+    out = MWR.compute(**TABLE)
     assert out["subset_mae"] == {"a": {"A": 0.5, "B": 0.5, "C": 2.0}, "b": {"A": 1.0, "B": 0.0, "C": 0.0}}
     assert out["subset_win_rate"] == {
         "a": {"A": 0.75, "B": 0.75, "C": 0.0},
@@ -56,79 +106,182 @@ def test_mean_win_rate_hand_table_with_ties():
 
 
 def test_sample_granularity_hand_table():
-    # example 1 (ref 5): errors A 1, B 0, C 3 -> A 0.5, B 1, C 0
-    # example 2 (ref 2): errors A 0, B 1, C 1 -> A 1, B 0.25, C 0.25
-    # example 3 (ref 2): errors A 1, B 0, C 0 -> A 0, B 0.75, C 0.75
+    # example 1 (ref 5): errors A 1, B 0, C 3 -> A 1/2, B 1, C 0
+    # example 2 (ref 2): errors A 0, B 1, C 1 -> A 1, B 1/4, C 1/4
+    # example 3 (ref 2): errors A 1, B 0, C 0 -> A 0, B 3/4, C 3/4
+    out = MWR.compute(**TABLE, granularity="sample")
+    assert out["subset_win_rate"] == {
+        "a": {"A": 0.75, "B": 0.625, "C": 0.125},
+        "b": {"A": 0.0, "B": 0.75, "C": 0.75},
+    }
+    # mean over the three examples, not over the two subsets
+    assert out["mean_win_rate"] == pytest.approx({"A": 1.5 / 3, "B": 2 / 3, "C": 1 / 3})
+    assert out["subset_mae"] == MWR.compute(**TABLE)["subset_mae"]
+
+
+@pytest.mark.parametrize("granularity", ["subset", "sample"])
+def test_a_single_model_has_no_win_rate(granularity):
     out = MWR.compute(
-        predictions=[[4, 5, 2], [2, 3, 1], [1, 2, 2]],
-        references=[5, 2, 2],
-        subsets=["a", "a", "b"],
-        model_names=["A", "B", "C"],
-        granularity="sample",
+        predictions=[[5], [3]],
+        references=[5, 4],
+        subsets=["a", "b"],
+        model_names=["only"],
+        granularity=granularity,
     )
-    assert out["subset_win_rate"]["a"] == {"A": 0.75, "B": 0.625, "C": 0.125}
-    assert out["subset_win_rate"]["b"] == {"A": 0.0, "B": 0.75, "C": 0.75}
-    assert out["mean_win_rate"] == pytest.approx({"A": 0.5, "B": 2 / 3, "C": 1 / 3})
-
-
-def test_a_single_model_has_no_win_rate():
-    out = MWR.compute(predictions=[[5], [3]], references=[5, 4], subsets=["a", "b"], model_names=["only"])
-    assert math.isnan(out["mean_win_rate"]["only"])
+    assert same(out["mean_win_rate"], {"only": NAN})
+    assert same(out["subset_win_rate"], {"a": {"only": NAN}, "b": {"only": NAN}})
     assert out["subset_mae"] == {"a": {"only": 0.0}, "b": {"only": 1.0}}
 
 
-def test_a_subset_where_only_one_model_answers():
-    # subset b: A never answers. worst: A pays 4 and loses; drop: A is out, B has no opponent there.
-    kwargs = dict(predictions=[[5, 4], [0, 2], [0, 3]], references=[5, 1, 1], subsets=["a", "b", "b"])
-    worst = MWR.compute(**kwargs, model_names=["A", "B"])
-    assert worst["subset_mae"]["b"] == {"A": 4.0, "B": 1.5}
-    assert worst["mean_win_rate"] == {"A": 0.5, "B": 0.5}  # A wins a, B wins b
-    dropped = MWR.compute(**kwargs, model_names=["A", "B"], invalid="drop")
-    assert math.isnan(dropped["subset_mae"]["b"]["A"]) and math.isnan(dropped["subset_win_rate"]["b"]["B"])
-    assert dropped["mean_win_rate"] == {"A": 1.0, "B": 0.0}  # only subset a is compared
+# subset b: A never gives a valid answer
+ONE_ANSWERS = {
+    "predictions": [[5, 4], [0, 2], [None, 3]],
+    "references": [5, 1, 1],
+    "subsets": ["a", "b", "b"],
+    "model_names": ["A", "B"],
+}
 
 
-def test_bad_arguments():
+@pytest.mark.parametrize("granularity", ["subset", "sample"])
+def test_where_only_one_model_answers_all_still_compete_under_worst(granularity):
+    out = MWR.compute(**ONE_ANSWERS, granularity=granularity)
+    assert out["subset_mae"]["b"] == {"A": 4.0, "B": 1.5}  # A pays the worst error, 4, twice
+    assert out["subset_win_rate"] == {"a": {"A": 1.0, "B": 0.0}, "b": {"A": 0.0, "B": 1.0}}
+    expected = {"A": 0.5, "B": 0.5} if granularity == "subset" else {"A": 1 / 3, "B": 2 / 3}
+    assert out["mean_win_rate"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("granularity", ["subset", "sample"])
+def test_where_only_one_model_answers_it_has_no_opponent_under_drop(granularity):
+    out = MWR.compute(**ONE_ANSWERS, granularity=granularity, invalid="drop")
+    assert same(out["subset_mae"], {"a": {"A": 0.0, "B": 1.0}, "b": {"A": NAN, "B": 1.5}})
+    assert same(out["subset_win_rate"], {"a": {"A": 1.0, "B": 0.0}, "b": {"A": NAN, "B": NAN}})
+    assert out["mean_win_rate"] == {"A": 1.0, "B": 0.0}  # only subset a (example 1) was a contest
+
+
+def test_invalid_predictions_under_worst_and_drop():
+    # one subset, references 3, 3, 1; C answers 0 on the last example, B on the first
+    kwargs = {
+        "predictions": [[3, 0, 4], [2, 4, 5], [2, 1, 0]],
+        "references": [3, 3, 1],
+        "subsets": ["s"] * 3,
+        "model_names": ["A", "B", "C"],
+    }
+    worst = MWR.compute(**kwargs)  # errors A 0,1,1  B 2,1,0  C 1,2,4
+    assert worst["subset_mae"]["s"] == {"A": 2 / 3, "B": 1.0, "C": 7 / 3}
+    assert worst["subset_win_rate"]["s"] == {"A": 1.0, "B": 0.5, "C": 0.0}
+    drop = MWR.compute(**kwargs, invalid="drop")  # errors A 0,1,1  B -,1,0  C 1,2,-
+    assert drop["subset_mae"]["s"] == {"A": 2 / 3, "B": 0.5, "C": 1.5}
+    assert drop["subset_win_rate"]["s"] == {"A": 0.5, "B": 1.0, "C": 0.0}
+    # per example under drop: 1: A 1, C 0 (B out)  2: A 3/4, B 3/4, C 0  3: A 0, B 1 (C out)
+    sample = MWR.compute(**kwargs, invalid="drop", granularity="sample")
+    assert sample["subset_win_rate"]["s"] == pytest.approx({"A": 1.75 / 3, "B": 1.75 / 2, "C": 0.0})
+
+
+def test_no_examples_means_no_comparison():
+    out = MWR.compute(predictions=[], references=[], subsets=[], model_names=["A", "B"])
+    assert same(out, {"mean_win_rate": {"A": NAN, "B": NAN}, "subset_mae": {}, "subset_win_rate": {}})
+
+
+def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="unique"):
         MWR.compute(predictions=[[5, 5]], references=[5], subsets=["a"], model_names=["x", "x"])
-    with pytest.raises(ValueError, match="one prediction per model"):
-        MWR.compute(predictions=[[5, 5]], references=[5], subsets=["a"], model_names=["x", "y", "z"])
+    with pytest.raises(ValueError, match="unique and non-empty"):
+        MWR.compute(predictions=[[]], references=[5], subsets=["a"], model_names=[])
+    with pytest.raises(ValueError, match=r"example 1 has 2 predictions, expected one per model \(3\)"):
+        MWR.compute(predictions=[[5, 5, 5], [5, 5]], references=[5, 5], subsets=["a"] * 2, model_names="xyz")
     with pytest.raises(ValueError, match="granularity"):
         MWR.compute(predictions=[[5]], references=[5], subsets=["a"], model_names=["x"], granularity="task")
 
 
-def helm_mean_win_rate(table: np.ndarray, references: np.ndarray, subsets: list[str]) -> np.ndarray:
-    """HELM's aggregate written directly: per subset, wins over the others (ties 1/2), then the mean."""
-    k = table.shape[1]
-    per_subset = []
-    for subset in sorted(set(subsets)):
-        rows = [i for i, s in enumerate(subsets) if s == subset]
-        mae = [np.mean([abs(table[i, m] - references[i]) for i in rows]) for m in range(k)]
-        per_subset.append(
+# --- mean win rate: HELM's formula, written independently ------------------------------------------
+
+
+def helm_column(values: list) -> list:
+    """HELM's win rates for one lower-is-better column (summarize.compute_aggregate_row_win_rates).
+
+    Walk the distinct values from worst to best; a value's wins are the rows seen before it plus half
+    of the other rows sharing it. None cells take no part; a column with fewer than two values is skipped.
+    """
+    present = np.array([v for v in values if v is not None], dtype=float)
+    if present.size < 2:
+        return [None] * len(values)
+    wins, seen = {}, 0
+    for value, count in list(zip(*np.unique(present, return_counts=True), strict=True))[::-1]:
+        wins[value] = seen + (count - 1) / 2
+        seen += count
+    return [None if v is None else wins[v] / (present.size - 1) for v in values]
+
+
+def mean_or_none(values: list) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def helm_reference(rows: list, k: int, granularity: str, invalid: str) -> dict:
+    """mean_win_rate / subset_mae / subset_win_rate as lists per model, None where undefined."""
+    errors = []
+    for predictions, reference, _ in rows:
+        worst = max(reference - 1, 5 - reference)
+        errors.append(
             [
-                sum(1.0 if mae[o] > mae[m] else 0.5 if mae[o] == mae[m] else 0.0 for o in range(k) if o != m)
-                / (k - 1)
-                for m in range(k)
+                abs(p - reference)
+                if p is not None and 1 <= p <= 5
+                else (worst if invalid == "worst" else None)
+                for p in predictions
             ]
         )
-    return np.mean(per_subset, axis=0)
+    subset_mae, subset_win, sample_win = {}, {}, []
+    for subset in sorted({s for _, _, s in rows}):
+        mine = [e for e, (_, _, s) in zip(errors, rows, strict=True) if s == subset]
+        subset_mae[subset] = [mean_or_none([e[m] for e in mine]) for m in range(k)]
+        if granularity == "subset":
+            subset_win[subset] = helm_column(subset_mae[subset])
+        else:
+            columns = [helm_column(e) for e in mine]  # every example is a column
+            sample_win += columns
+            subset_win[subset] = [mean_or_none([c[m] for c in columns]) for m in range(k)]
+    per_column = list(subset_win.values()) if granularity == "subset" else sample_win
+    return {
+        "mean_win_rate": [mean_or_none([c[m] for c in per_column]) for m in range(k)],
+        "subset_mae": subset_mae,
+        "subset_win_rate": subset_win,
+    }
 
 
-tables = st.integers(min_value=2, max_value=5).flatmap(
-    lambda k: st.tuples(
-        st.lists(
-            st.tuples(
-                st.lists(st.integers(1, 5), min_size=k, max_size=k), st.integers(1, 5), st.sampled_from("abc")
+def as_lists(out: dict, names: list) -> dict:
+    """The module's output with lists in model order and None for NaN, like `helm_reference`."""
+
+    def row(named):
+        return [None if math.isnan(named[n]) else pytest.approx(named[n], abs=1e-12) for n in names]
+
+    return {
+        "mean_win_rate": row(out["mean_win_rate"]),
+        "subset_mae": {s: row(v) for s, v in out["subset_mae"].items()},
+        "subset_win_rate": {s: row(v) for s, v in out["subset_win_rate"].items()},
+    }
+
+
+ANY_SCORE = st.integers(0, 5) | st.none()  # 0 and None: no parsable answer
+
+
+def tables(min_models=1, max_models=5, scores=ANY_SCORE):
+    """(rows, k): rows of (k predictions, reference, subset)."""
+    return st.integers(min_models, max_models).flatmap(
+        lambda k: st.tuples(
+            st.lists(
+                st.tuples(
+                    st.lists(scores, min_size=k, max_size=k), st.integers(1, 5), st.sampled_from("abc")
+                ),
+                min_size=1,
+                max_size=25,
             ),
-            min_size=1,
-            max_size=25,
-        ),
-        st.just(k),
+            st.just(k),
+        )
     )
-)
 
 
-def _compute(rows, names, **kwargs):
+def compute(rows, names, **kwargs):
     return MWR.compute(
         predictions=[r[0] for r in rows],
         references=[r[1] for r in rows],
@@ -138,106 +291,211 @@ def _compute(rows, names, **kwargs):
     )
 
 
-@settings(max_examples=40, deadline=None)
-@given(tables)
-def test_agrees_with_helm_and_win_rates_sum_to_k_over_2(data):
+GRANULARITY = st.sampled_from(["subset", "sample"])
+INVALID = st.sampled_from(["worst", "drop"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(tables(), GRANULARITY, INVALID)
+def test_agrees_with_helms_formula_written_independently(data, granularity, invalid):
     rows, k = data
     names = [f"m{i}" for i in range(k)]
-    out = _compute(rows, names)
-    table = np.array([r[0] for r in rows])
-    expected = helm_mean_win_rate(table, np.array([r[1] for r in rows]), [r[2] for r in rows])
-    assert [out["mean_win_rate"][n] for n in names] == pytest.approx(list(expected))
+    out = compute(rows, names, granularity=granularity, invalid=invalid)
+    assert as_lists(out, names) == helm_reference(rows, k, granularity, invalid)
+
+
+@settings(max_examples=40, deadline=None)
+@given(tables(min_models=2), GRANULARITY, INVALID)
+def test_in_each_subset_the_win_rates_of_m_compared_models_sum_to_m_over_2(data, granularity, invalid):
+    rows, k = data
+    out = compute(rows, [f"m{i}" for i in range(k)], granularity=granularity, invalid=invalid)
     for wins in out["subset_win_rate"].values():
-        assert sum(wins.values()) == pytest.approx(k / 2)
+        compared = [w for w in wins.values() if not math.isnan(w)]
+        if invalid == "worst":
+            assert len(compared) == k
+        if granularity == "subset" or invalid == "worst":  # "sample" + "drop": m varies by example
+            assert sum(compared) == pytest.approx(len(compared) / 2)
 
 
-@settings(max_examples=30, deadline=None)
-@given(tables, st.randoms(use_true_random=False))
-def test_order_of_models_does_not_matter(data, rnd):
+@settings(max_examples=40, deadline=None)
+@given(tables(), GRANULARITY, INVALID, st.randoms(use_true_random=False))
+def test_the_order_of_the_models_does_not_matter(data, granularity, invalid, rnd):
     rows, k = data
     names = [f"m{i}" for i in range(k)]
     order = list(range(k))
     rnd.shuffle(order)
     shuffled = [([r[0][j] for j in order], r[1], r[2]) for r in rows]
-    a, b = _compute(rows, names), _compute(shuffled, [names[j] for j in order])
-    assert a["mean_win_rate"] == pytest.approx(b["mean_win_rate"])
+    kwargs = {"granularity": granularity, "invalid": invalid}
+    # the same numbers under the same names; dict order follows model_names
+    before, after = compute(rows, names, **kwargs), compute(shuffled, [names[j] for j in order], **kwargs)
+    assert same(before, after)
+    assert list(after["mean_win_rate"]) == [names[j] for j in order]
 
 
-@settings(max_examples=30, deadline=None)
-@given(tables)
-def test_a_model_worse_everywhere_does_not_change_the_ranking(data):
+def _worst_to_reference(rows):
+    """Valid predictions that never hit the worst error, so that a newcomer can be worse everywhere."""
+    return [([r if abs(p - r) == max(r - 1, 5 - r) else p for p in preds], r, s) for preds, r, s in rows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(tables(min_models=2, scores=st.integers(1, 5)), GRANULARITY)
+def test_a_model_worse_everywhere_does_not_change_the_others_ranking(data, granularity):
     rows, k = data
+    rows = _worst_to_reference(rows)
     names = [f"m{i}" for i in range(k)]
-    before = _compute(rows, names)["mean_win_rate"]
-    # the newcomer answers 0 (no answer): the worst error on every example
-    worse = [([*r[0], 0], r[1], r[2]) for r in rows]
-    after = _compute(worse, [*names, "worst"])["mean_win_rate"]
-    for x, y in itertools.permutations(names, 2):
-        if before[x] > before[y] + 1e-9:
-            assert after[x] >= after[y] - 1e-9
+    before = compute(rows, names, granularity=granularity)["mean_win_rate"]
+    # the newcomer never answers: the worst error on every example, strictly worse than everyone
+    with_newcomer = [([*preds, 0], r, s) for preds, r, s in rows]
+    after = compute(with_newcomer, [*names, "newcomer"], granularity=granularity)["mean_win_rate"]
+    assert after["newcomer"] == 0.0
+    for x in names:
+        assert after[x] >= before[x] - 1e-12  # nobody loses ground...
+        for y in names:  # ...and the order among the others (ties included) stays
+            assert np.sign(round(after[x] - after[y], 9)) == np.sign(round(before[x] - before[y], 9))
+
+
+# --- success accuracy ---------------------------------------------------------------------------------
 
 
 def test_success_accuracy_hand_table():
+    # said success (5): examples 1, 2, 5; true success: 1, 3, 4, 5 -> tp 2 (1, 5), fp 1 (2), fn 2 (3, 4)
+    # example 4 (no answer) is a failure prediction: a false negative; example 6 (2 vs 1) a true negative
     out = SUCCESS.compute(predictions=[5, 5, 4, 0, 5, 2], references=[5, 3, 5, 5, 5, 1])
-    # said success: 1, 2, 5 -> tp 2 (1, 5), fp 1 (2); true successes 1, 3, 4, 5 -> recall 2/4
     assert out == {
         "accuracy": 3 / 6,
         "precision": 2 / 3,
-        "recall": 0.5,
+        "recall": 2 / 4,
         "f1": pytest.approx(4 / 7),
         "invalid": 1,
     }
-    assert SUCCESS.compute(predictions=[1, 2], references=[1, 2]) == {
-        "accuracy": 1.0,
-        "precision": 0.0,
-        "recall": 0.0,
-        "f1": 0.0,
-        "invalid": 0,
+
+
+def test_an_invalid_prediction_is_a_failure_prediction():
+    # no answer on a failed episode is right, on a success it is a false negative
+    out = SUCCESS.compute(predictions=[0, None, 5], references=[1, 5, 5])
+    assert out == {
+        "accuracy": 2 / 3,
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(2 / 3),
+        "invalid": 2,
     }
 
 
-def test_loading_from_the_repo_root_and_from_anywhere(monkeypatch, tmp_path):
+def test_success_accuracy_zero_divisions_are_zero():
+    nothing_to_find = SUCCESS.compute(predictions=[1, 2], references=[1, 2])
+    assert nothing_to_find == {"accuracy": 1.0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "invalid": 0}
+    never_says_success = SUCCESS.compute(predictions=[4, 0], references=[5, 5])
+    assert never_says_success == {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "invalid": 1}
+    assert math.isnan(SUCCESS.compute(predictions=[], references=[])["accuracy"])
+
+
+# --- loading --------------------------------------------------------------------------------------------
+
+
+def test_evaluate_loads_the_modules_by_relative_and_absolute_path(monkeypatch):
     monkeypatch.chdir(ROOT)
     assert evaluate.load("metrics/mae").compute(predictions=[4], references=[5]) == {"mae": 1.0, "invalid": 0}
+    absolute = evaluate.load(str(ROOT / "metrics" / "mean_win_rate"))
+    assert absolute.compute(**TABLE)["mean_win_rate"] == {"A": 0.375, "B": 0.75, "C": 0.375}
+
+
+def test_roboreward_loads_a_module_from_any_working_directory(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert metrics.load("mean_win_rate").name == "mean_win_rate"
-    assert metrics.available() == ["mae", "mean_win_rate", "success_accuracy"]
-    with pytest.raises(ValueError, match="unknown metric 'rmse'"):
+    module = metrics.load("mean_win_rate")
+    assert module.name == "mean_win_rate"
+    assert module.compute(**TABLE)["mean_win_rate"] == {"A": 0.375, "B": 0.75, "C": 0.375}
+    assert metrics.available() == NAMES
+
+
+def test_an_unknown_metric_lists_the_available_ones():
+    with pytest.raises(ValueError, match=r"unknown metric 'rmse'.*: mae, mean_win_rate, success_accuracy"):
         metrics.load("rmse")
 
 
-@pytest.mark.parametrize("name", ["mae", "mean_win_rate", "success_accuracy"])
-def test_each_folder_is_a_space(name):
-    folder = ROOT / "metrics" / name
-    front = yaml.safe_load((folder / "README.md").read_text().split("---\n")[1])
-    assert front["sdk"] == "gradio" and front["app_file"] == "app.py" and "evaluate" in front["tags"]
-    assert "evaluate" in (folder / "requirements.txt").read_text()
-    spec = importlib.util.spec_from_file_location(f"{name}_app", folder / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)  # builds the interface, launches nothing
-    import gradio as gr
+def test_a_missing_metrics_folder_says_why(monkeypatch, tmp_path):
+    monkeypatch.setattr(metrics, "METRICS_DIR", tmp_path / "site-packages" / "metrics")
+    with pytest.raises(FileNotFoundError, match=r"non-editable.*pip install -e \."):
+        metrics.load("mae")
 
-    assert isinstance(app.demo, gr.Interface)
-    assert app.compute(__import__("json").dumps(app.EXAMPLE)) == app.MODULE.compute(**app.EXAMPLE)
+
+@pytest.mark.parametrize("name", NAMES)
+def test_docstring_examples_run_and_are_right(name, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the examples load "metrics/<name>" from the repository root
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    parser = doctest.DocTestParser()
+    test = parser.get_doctest(metrics.load(name).inputs_description, {"evaluate": evaluate}, name, None, 0)
+    runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
+
+
+def test_the_loaders_own_examples_are_right():
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    for test in finder.find(metrics):
+        runner.run(test)
+    assert runner.tries >= 2 and runner.failures == 0
+
+
+# --- Space-ready folders --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_module_is_self_contained(name):
+    """numpy, datasets and evaluate only, one import per line (evaluate's import check reads them)."""
+    tree = ast.parse((ROOT / "metrics" / name / f"{name}.py").read_text())
+    imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert all(isinstance(node, ast.Import) and len(node.names) == 1 for node in imports)
+    assert {node.names[0].name for node in imports} == {"datasets", "evaluate", "numpy"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_readme_is_a_space_card(name):
+    folder = ROOT / "metrics" / name
+    text = (folder / "README.md").read_text()
+    _, front, card = text.split("---\n", 2)
+    meta = yaml.safe_load(front)
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py" and meta["sdk_version"] == "6.31.0"
+    assert {"evaluate", "metric"} <= set(meta["tags"]) and meta["title"] and meta["description"]
+    for section in (
+        "## What it measures",
+        "### Inputs",
+        "### Output",
+        "## Limitations and bias",
+        "## Citation",
+    ):
+        assert section in card
+    assert "2601.00675" in card
+    assert ("2211.09110" in card) == (name == "mean_win_rate")
+    assert {"evaluate", "numpy", "gradio"} <= {
+        line.split(">")[0].split("=")[0].strip()
+        for line in (folder / "requirements.txt").read_text().splitlines()
+    }
+
+
+def _import_app(path: Path, module_name: str):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)  # loads the metric and builds the interface; launches nothing
+    return app
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_app_builds_its_interface_without_launching(name):
+    app = _import_app(ROOT / "metrics" / name / "app.py", f"{name}_app")
+    assert isinstance(app.demo, gr.Blocks) and isinstance(app.demo, gr.Interface)
+    assert app.MODULE.name == name
+    assert app.compute(json.dumps(app.EXAMPLE)) == app.MODULE.compute(**app.EXAMPLE)
     with pytest.raises(gr.Error, match="not JSON"):
         app.compute("{oops")
+    with pytest.raises(gr.Error, match="JSON object"):
+        app.compute("[1, 2]")
+    with pytest.raises(gr.Error, match="reference 9 at position 0"):
+        app.compute(json.dumps({**app.EXAMPLE, "references": [9, *app.EXAMPLE["references"][1:]]}))
 
 
-@pytest.mark.parametrize("name", ["mae", "mean_win_rate", "success_accuracy"])
-def test_docstring_examples_are_right(name):
-    import doctest
-    import sys
-
-    module = sys.modules[type(metrics.load(name)).__module__]
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner()
-    for test in finder.find(module._KWARGS_DESCRIPTION, name, globs={"evaluate": _RootEvaluate()}):
-        runner.run(test)
-    assert runner.failures == 0 and runner.tries > 0
-
-
-class _RootEvaluate:
-    """`evaluate` whose load resolves metrics/<name> from the repository root, as the docs assume."""
-
-    def load(self, path):
-        return evaluate.load(str(ROOT / path))
+def test_a_space_app_works_whatever_its_folder_is_called(tmp_path):
+    # a Space checks the repository out as /home/user/app: the folder is not named after the metric
+    shutil.copytree(ROOT / "metrics" / "mae", tmp_path / "app")
+    app = _import_app(tmp_path / "app" / "app.py", "renamed_mae_app")
+    assert app.MODULE.name == "mae"
+    assert app.compute(json.dumps(app.EXAMPLE)) == {"mae": 1.0, "invalid": 1}

@@ -7,29 +7,38 @@ import evaluate
 import numpy as np
 
 _CITATION = """\
-@article{roboreward2026,
-  title   = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
-  journal = {arXiv preprint arXiv:2601.00675},
-  year    = {2026}
+@misc{lee2026roboreward,
+  title         = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
+  author        = {Tony Lee and Andrew Wagenmaker and Karl Pertsch and Percy Liang and Sergey Levine
+                   and Chelsea Finn},
+  year          = {2026},
+  eprint        = {2601.00675},
+  archivePrefix = {arXiv},
+  primaryClass  = {cs.RO},
+  url           = {https://arxiv.org/abs/2601.00675}
 }
 """
 
 _DESCRIPTION = """\
 Mean absolute error between the scores a reward model gives robot episodes and their true scores, on
-the RoboReward rubric's integer scale 1..5 (1 no goal-relevant change ... 5 the task is done). A
-prediction outside 1..5 (use 0 for "no parsable answer") is invalid: by default it costs the largest
-error possible for its example, max(r - 1, 5 - r), so a model cannot gain by refusing to answer.
+the RoboReward rubric's integer scale 1..5 (1 no goal-relevant change ... 5 every requirement met).
+A prediction outside 1..5 is invalid (write 0, or None, for "the model gave no parsable answer"). By
+default an invalid prediction costs the largest error possible for its example, max(r - 1, 5 - r), so
+a model never gains by refusing to answer; invalid="drop" leaves it out instead.
 """
 
 _KWARGS_DESCRIPTION = """
 Args:
-    predictions (list of int): predicted scores; anything outside 1..5 (0 by convention) is invalid.
-    references (list of int): true scores, each in 1..5 (else ValueError).
-    invalid (str): "worst" (default) charges an invalid prediction the worst error for its example;
-        "drop" leaves it out of the mean.
+    predictions (list of int): predicted scores; anything outside 1..5 is invalid (0 or None by
+        convention for "no parsable answer").
+    references (list of int): true scores, each in 1..5 (else ValueError naming the value and its
+        position).
+    invalid (str): "worst" (default) charges an invalid prediction the worst error for its example,
+        max(r - 1, 5 - r); "drop" leaves it out of the mean.
 Returns:
-    mae (float): mean absolute error, 0.0 (best) to 4.0. NaN when "drop" leaves no prediction.
-    invalid (int): how many predictions were invalid.
+    mae (float): mean absolute error, from 0.0 (best) to 4.0. NaN when no prediction is left to average
+        (no examples, or every prediction dropped).
+    invalid (int): how many predictions were invalid (whatever `invalid` says to do with them).
 Examples:
     >>> mae = evaluate.load("metrics/mae")
     >>> mae.compute(predictions=[5, 3, 0, 2], references=[5, 4, 2, 2])
@@ -39,9 +48,10 @@ Examples:
 """
 
 LOW, HIGH = 1, 5
+INVALID_RULES = ("worst", "drop")
 
 
-def _checked_references(references):
+def checked_references(references):
     refs = np.asarray(references, dtype=np.int64)
     bad = np.flatnonzero((refs < LOW) | (refs > HIGH))
     if bad.size:
@@ -50,15 +60,17 @@ def _checked_references(references):
 
 
 def absolute_errors(predictions, references, invalid="worst"):
-    """Per-example absolute errors as floats; NaN for invalid predictions under invalid="drop"."""
-    if invalid not in ("worst", "drop"):
-        raise ValueError(f'invalid must be "worst" or "drop", got {invalid!r}')
-    refs = _checked_references(references)
-    preds = np.asarray(predictions, dtype=np.int64)
+    """Per-example absolute errors as floats, and the number of invalid predictions.
+
+    An invalid prediction (outside 1..5, or None) costs max(r - 1, 5 - r), or is NaN under "drop".
+    """
+    if invalid not in INVALID_RULES:
+        raise ValueError(f"invalid must be one of {INVALID_RULES}, got {invalid!r}")
+    refs = checked_references(references)
+    preds = np.asarray([0 if p is None else p for p in predictions], dtype=np.int64)
     valid = (preds >= LOW) & (preds <= HIGH)
-    worst = np.maximum(refs - LOW, HIGH - refs).astype(float)
-    errors = np.where(valid, np.abs(preds - refs), worst if invalid == "worst" else np.nan).astype(float)
-    return errors, int((~valid).sum())
+    cost = np.maximum(refs - LOW, HIGH - refs) if invalid == "worst" else np.nan
+    return np.where(valid, np.abs(preds - refs), cost).astype(float), int((~valid).sum())
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -68,6 +80,7 @@ class Mae(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
+            # int32 scores; 0 (or a missing value) marks an answer that could not be parsed
             features=datasets.Features(
                 {"predictions": datasets.Value("int32"), "references": datasets.Value("int32")}
             ),

@@ -1,6 +1,6 @@
 # Copyright 2026 The RoboReward toolkit authors.
 # Licensed under the Apache License, Version 2.0.
-"""Mean win rate (HELM's aggregate) of reward models compared by MAE on subsets of a benchmark."""
+"""Mean win rate (HELM's aggregate) of reward models compared by MAE on the subsets of a benchmark."""
 
 import datasets
 import evaluate
@@ -9,24 +9,31 @@ import numpy as np
 _CITATION = """\
 @article{liang2022helm,
   title   = {Holistic Evaluation of Language Models},
-  author  = {Liang, Percy and Bommasani, Rishi and Lee, Tony and others},
+  author  = {Percy Liang and Rishi Bommasani and Tony Lee and Dimitris Tsipras and Dilara Soylu and others},
   journal = {arXiv preprint arXiv:2211.09110},
   year    = {2022}
 }
-@article{roboreward2026,
-  title   = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
-  journal = {arXiv preprint arXiv:2601.00675},
-  year    = {2026}
+@misc{lee2026roboreward,
+  title         = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
+  author        = {Tony Lee and Andrew Wagenmaker and Karl Pertsch and Percy Liang and Sergey Levine
+                   and Chelsea Finn},
+  year          = {2026},
+  eprint        = {2601.00675},
+  archivePrefix = {arXiv},
+  primaryClass  = {cs.RO},
+  url           = {https://arxiv.org/abs/2601.00675}
 }
 """
 
 _DESCRIPTION = """\
-How often a reward model beats the others, the way HELM aggregates (and RoboRewardBench reports):
-in each subset (a source dataset), a model's win rate is the fraction of the OTHER models whose MAE
-is strictly worse (higher), a tie counting one half; its mean win rate is the mean of its win rates
-over subsets. With granularity="sample" the same comparison is made on each example's absolute error
-and averaged over examples. Scores are integers 1..5; a prediction outside 1..5 (0 for "no parsable
-answer") is invalid and, by default, costs the largest error possible for its example.
+How often a reward model beats the other models, aggregated the way HELM does and RoboRewardBench
+reports it: in each subset (a source dataset), a model's win rate is the fraction of the OTHER models
+whose MAE there is strictly worse (higher), a tie counting one half; its mean win rate is the mean of
+its win rates over the subsets. With granularity="sample" the same comparison is made on each
+example's absolute error instead and averaged over examples. Scores are integers 1..5; a prediction
+outside 1..5 (0 or None for "no parsable answer") is invalid and, by default, costs the largest error
+possible for its example. A win rate needs an opponent: where fewer than two models are compared it
+is NaN and left out of the means (HELM skips such columns too).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -35,14 +42,24 @@ Args:
     references (list of int): the true score of each example, 1..5 (else ValueError).
     subsets (list of str): the subset (source) of each example.
     model_names (list of str): the k models' names (k >= 1, unique).
-    granularity (str): "subset" (default; HELM) or "sample".
-    invalid (str): "worst" (default) or "drop" (an invalid prediction is left out; a model with no valid
-        prediction in a subset takes no part in that subset's comparison).
+    granularity (str): "subset" (default, HELM's) compares the models' MAEs in each subset.
+        "sample" compares the models' absolute errors on each example (same rule: strictly larger
+        error of another model = 1, equal = 1/2, divided by the number of other models compared);
+        subset_win_rate averages those per-example win rates over the subset's examples, and
+        mean_win_rate over all examples (so, unlike "subset", large subsets weigh more).
+    invalid (str): "worst" (default) charges an invalid prediction the worst error for its example,
+        max(r - 1, 5 - r), and every model takes part everywhere. "drop" leaves invalid predictions
+        out: a model's subset MAE is over its valid predictions only, a model with no valid
+        prediction in a subset (granularity="subset") or on an example ("sample") takes no part in
+        that comparison, and its win rate there is NaN.
 Returns:
-    mean_win_rate (dict): model name -> mean win rate in [0, 1] (NaN when it was never compared:
-        a single model, or no valid prediction anywhere under "drop").
-    subset_mae (dict): subset -> model name -> MAE (NaN for a model with no valid prediction there).
-    subset_win_rate (dict): subset -> model name -> win rate in that subset (NaN when not compared).
+    mean_win_rate (dict): model name -> mean win rate in [0, 1], the mean over the comparisons it took
+        part in; NaN if it took part in none (a single model; or, under "drop", no valid prediction
+        in any comparison with another model).
+    subset_mae (dict): subset -> model name -> MAE in [0, 4] (NaN under "drop" for a model with no
+        valid prediction there). The same whatever the granularity.
+    subset_win_rate (dict): subset -> model name -> win rate in [0, 1] (NaN where not compared).
+        In each subset the win rates of the m models compared sum to m / 2 (granularity="subset").
 Examples:
     >>> mwr = evaluate.load("metrics/mean_win_rate")
     >>> out = mwr.compute(
@@ -51,59 +68,68 @@ Examples:
     ...     subsets=["oxe", "oxe", "roboarena"],
     ...     model_names=["ours", "base", "constant"],
     ... )
+    >>> out["subset_mae"]["oxe"], out["subset_mae"]["roboarena"]
+    ({'ours': 0.0, 'base': 0.5, 'constant': 3.0}, {'ours': 0.0, 'base': 1.0, 'constant': 0.0})
+    >>> out["subset_win_rate"]["oxe"], out["subset_win_rate"]["roboarena"]
+    ({'ours': 1.0, 'base': 0.5, 'constant': 0.0}, {'ours': 0.75, 'base': 0.0, 'constant': 0.75})
     >>> out["mean_win_rate"]
     {'ours': 0.875, 'base': 0.25, 'constant': 0.375}
-    >>> out["subset_mae"]["oxe"]
-    {'ours': 0.0, 'base': 0.5, 'constant': 3.0}
 """
 
 LOW, HIGH = 1, 5
+INVALID_RULES = ("worst", "drop")
 GRANULARITIES = ("subset", "sample")
 
 
-def absolute_errors(predictions, references, invalid="worst"):
-    """(n, k) absolute errors; invalid predictions cost the worst error, or NaN under "drop".
+def absolute_errors(predictions, references, k, invalid="worst"):
+    """(n, k) absolute errors of k models; an invalid prediction costs max(r - 1, 5 - r), NaN under "drop".
 
-    (The same rule as the `mae` module; each module stands alone so it can be pushed to the Hub as is.)
+    The same rule as the `mae` module, repeated so that each module stands alone on the Hub.
     """
-    if invalid not in ("worst", "drop"):
-        raise ValueError(f'invalid must be "worst" or "drop", got {invalid!r}')
+    if invalid not in INVALID_RULES:
+        raise ValueError(f"invalid must be one of {INVALID_RULES}, got {invalid!r}")
     refs = np.asarray(references, dtype=np.int64)
     bad = np.flatnonzero((refs < LOW) | (refs > HIGH))
     if bad.size:
         raise ValueError(f"references must be scores 1..5: reference {refs[bad[0]]} at position {bad[0]}")
-    preds = np.asarray(predictions, dtype=np.int64)
+    preds = np.asarray([[0 if p is None else p for p in row] for row in predictions], dtype=np.int64)
+    preds = preds.reshape(len(refs), k)  # reshape: an empty input is (0, k) too
     valid = (preds >= LOW) & (preds <= HIGH)
-    worst = np.maximum(refs - LOW, HIGH - refs).astype(float)[:, None]
-    return np.where(valid, np.abs(preds - refs[:, None]), worst if invalid == "worst" else np.nan).astype(
-        float
-    )
+    cost = np.maximum(refs - LOW, HIGH - refs)[:, None] if invalid == "worst" else np.nan
+    return np.where(valid, np.abs(preds - refs[:, None]), cost).astype(float)
 
 
 def win_rates(values):
-    """For each entry, the fraction of the other non-NaN entries strictly larger, ties counting 1/2.
+    """Win rates along the last axis: the share of the other non-NaN entries strictly larger (worse).
 
-    NaN for NaN entries, and for every entry when fewer than two are compared.
+    A tie counts one half. NaN for a NaN entry, and for every entry of a row with fewer than two
+    non-NaN entries (no opponent). Values are means of integer errors computed as sum / count, so
+    equal means are equal floats and ties need no tolerance.
     """
     values = np.asarray(values, dtype=float)
     present = ~np.isnan(values)
-    out = np.full(values.shape, np.nan)
-    others = present.sum() - 1
-    if others < 1:
-        return out
-    for i in np.flatnonzero(present):
-        rest = np.delete(values, i)
-        rest = rest[~np.isnan(rest)]
-        ties = np.isclose(rest, values[i], rtol=0.0, atol=1e-12)
-        out[i] = ((rest > values[i]) & ~ties).sum() / others + 0.5 * ties.sum() / others
-    return out
+    wins = -0.5 * present  # each entry ties with itself below
+    for j in range(values.shape[-1]):
+        other = values[..., j : j + 1]  # comparisons with NaN are False: absent models count nothing
+        wins = wins + (other > values) + 0.5 * (other == values)
+    others = present.sum(axis=-1, keepdims=True) - 1
+    return np.where(present & (others > 0), wins / np.maximum(others, 1), np.nan)
 
 
-def _nanmean(values, axis=None):
+def nanmean(values, axis=0):
+    """Mean over the non-NaN entries; NaN (without numpy's warning) where there are none."""
     values = np.asarray(values, dtype=float)
     count = (~np.isnan(values)).sum(axis=axis)
-    total = np.nansum(values, axis=axis)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(count > 0, np.nansum(values, axis=axis) / np.maximum(count, 1), np.nan)
+
+
+def by_subset(values, groups, count):
+    """(count, k): the nanmean of the rows of `values` in each subset group."""
+    return np.array([nanmean(values[groups == g]) for g in range(count)]).reshape(count, values.shape[1])
+
+
+def named(names, values):
+    return dict(zip(names, map(float, values), strict=True))
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -129,31 +155,25 @@ class MeanWinRate(evaluate.Metric):
             raise ValueError(f"model_names must be unique and non-empty, got {names}")
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-        widths = {len(row) for row in predictions}
-        if widths != {len(names)}:
-            raise ValueError(
-                f"every example needs one prediction per model ({len(names)}), got widths {widths}"
-            )
-        errors = absolute_errors(predictions, references, invalid)
-        subsets = np.asarray(subsets, dtype=object)
-        subset_mae, subset_win = {}, {}
-        per_subset = []
-        for subset in sorted(set(subsets.tolist())):
-            rows = errors[subsets == subset]
-            mae = _nanmean(rows, axis=0)
-            if granularity == "subset":
-                wins = win_rates(mae)
-            else:
-                wins = _nanmean(np.stack([win_rates(row) for row in rows]), axis=0)
-            subset_mae[subset] = dict(zip(names, map(float, mae), strict=True))
-            subset_win[subset] = dict(zip(names, map(float, wins), strict=True))
-            per_subset.append(wins)
+        for i, row in enumerate(predictions):
+            if len(row) != len(names):
+                raise ValueError(
+                    f"example {i} has {len(row)} predictions, expected one per model ({len(names)})"
+                )
+        errors = absolute_errors(predictions, references, len(names), invalid)
+        labels, groups = np.unique(np.asarray(subsets, dtype=str), return_inverse=True)
+        subset_mae = by_subset(errors, groups, len(labels))
         if granularity == "subset":
-            mean = _nanmean(np.stack(per_subset), axis=0)
+            subset_wins = win_rates(subset_mae)
+            mean = nanmean(subset_wins)
         else:
-            mean = _nanmean(np.stack([win_rates(row) for row in errors]), axis=0)
+            sample_wins = win_rates(errors)
+            subset_wins = by_subset(sample_wins, groups, len(labels))
+            mean = nanmean(sample_wins)
         return {
-            "mean_win_rate": dict(zip(names, map(float, mean), strict=True)),
-            "subset_mae": subset_mae,
-            "subset_win_rate": subset_win,
+            "mean_win_rate": named(names, mean),
+            "subset_mae": {str(s): named(names, row) for s, row in zip(labels, subset_mae, strict=True)},
+            "subset_win_rate": {
+                str(s): named(names, row) for s, row in zip(labels, subset_wins, strict=True)
+            },
         }

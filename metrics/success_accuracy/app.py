@@ -9,7 +9,10 @@ from pathlib import Path
 import evaluate
 import gradio as gr
 
-MODULE = evaluate.load(str(Path(__file__).resolve().parent))
+# Load the module file, not the folder: on a Space the folder is the Space's checkout (/home/user/app),
+# and evaluate.load(<folder>) would look for <folder name>.py, here app.py itself. In memory: a compute
+# that raises on bad input leaves no cache-file lock behind to stall the next one.
+MODULE = evaluate.load(str(Path(__file__).resolve().with_name("success_accuracy.py")), keep_in_memory=True)
 EXAMPLE = {"predictions": [5, 3, 0, 2], "references": [5, 4, 2, 2]}
 
 

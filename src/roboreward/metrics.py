@@ -10,7 +10,6 @@ truth for RoboRewardBench's numbers: the library loads them and never copies the
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +20,37 @@ METRICS_DIR = Path(__file__).resolve().parents[2] / "metrics"
 
 
 def available() -> list[str]:
-    """Names of the metric modules found in `METRICS_DIR`."""
+    """Names of the metric modules found in `METRICS_DIR` (a folder ``name/`` holding ``name.py``)."""
     if not METRICS_DIR.is_dir():
         return []
     return sorted(p.name for p in METRICS_DIR.iterdir() if (p / f"{p.name}.py").is_file())
 
 
-@cache
 def load(name: str, **kwargs: Any) -> Any:
-    """``evaluate.load`` of ``metrics/<name>`` by absolute path (cached per name and arguments)."""
+    """``evaluate.load`` of ``metrics/<name>`` by absolute path, so it works from any working directory.
+
+    ``kwargs`` go to ``evaluate.load``. Unless told otherwise (or running with ``num_process > 1``) the
+    module keeps its inputs in memory: the toolkit computes in one process, and evaluate's on-disk cache
+    keeps a file lock after a compute that raises, which stalls the next compute for a second. Each call
+    returns a fresh module (loading takes milliseconds), so callers never share its state.
+
+        >>> win = load("mean_win_rate")
+        >>> out = win.compute(
+        ...     predictions=[[5, 3], [2, 2]], references=[5, 1], subsets=["a", "a"], model_names=["x", "y"]
+        ... )
+        >>> out["mean_win_rate"]
+        {'x': 1.0, 'y': 0.0}
+    """
     import evaluate
 
     if not METRICS_DIR.is_dir():
         raise FileNotFoundError(
-            f"the metrics folder {METRICS_DIR} is missing: roboreward.metrics needs the repository's "
-            "metrics/ (install the toolkit from its repository with `pip install -e .`)"
+            f"the metrics folder {METRICS_DIR} is missing: roboreward.metrics loads the evaluate modules "
+            "from the repository's metrics/, which a regular (non-editable) install does not ship; install "
+            "the toolkit from its repository with `pip install -e .`"
         )
     if name not in available():
-        raise ValueError(f"unknown metric {name!r}; available: {available()}")
+        raise ValueError(f"unknown metric {name!r}; available in {METRICS_DIR}: {', '.join(available())}")
+    if kwargs.get("num_process", 1) == 1:
+        kwargs.setdefault("keep_in_memory", True)
     return evaluate.load(str(METRICS_DIR / name), **kwargs)
