@@ -20,7 +20,8 @@ accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3
 
 # CPU smoke test on a tiny model made by roboreward.testing.make_tiny_vlm (two processes over gloo:
 # accelerate starts several CPU processes through its torchrun path; use_cpu in the YAML keeps them on CPU):
-accelerate launch --multi_gpu --num_processes 2 trl_training/sft.py --config trl_training/configs/tiny_cpu.yaml \\
+accelerate launch --multi_gpu --num_processes 2 trl_training/sft.py \\
+    --config trl_training/configs/tiny_cpu.yaml \\
     --model_name_or_path /tmp/tiny-qwen2_5_vl --dataset_name /tmp/roboreward_tiny
 """
 
