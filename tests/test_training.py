@@ -260,3 +260,21 @@ def test_accelerate_launch_two_processes_halves_the_accumulation(data, tmp_path)
         runs[processes] = json.loads((target / "training_summary.json").read_text())["hyperparameters"]
     assert (runs[1]["world_size"], runs[1]["gradient_accumulation_steps"]) == (1, 4)
     assert (runs[2]["world_size"], runs[2]["gradient_accumulation_steps"]) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted((ROOT / "trl_training" / "configs").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_recipe_parses_with_trl(recipe):
+    import yaml
+    from trl import TrlParser
+
+    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    # bf16 needs a GPU to validate: this machine parses the recipe with it off (and checks the YAML below)
+    args = ["--config", str(recipe), "--output_dir", "/tmp/unused", "--bf16", "false", "--use_cpu", "true"]
+    script, config, model = parser.parse_args_and_config(args)
+    assert config.weight_decay == 0.05 and config.learning_rate == 3e-6
+    assert config.load_best_model_at_end and script.freeze_vision_tower
+    if recipe.stem != "tiny_cpu":
+        assert script.effective_batch_size == 64 and model.model_name_or_path.startswith("Qwen/")
+        assert config.warmup_steps == 0.03 and yaml.safe_load(recipe.read_text())["bf16"] is True
