@@ -21,11 +21,6 @@ def test_probe_of_a_bad_file_is_one_line_and_exit_1(tmp_path, capsys):
     assert err[0].startswith("roboreward probe: error: cannot decode video") and "broken.mp4" in err[0]
 
 
-def test_demo_says_what_it_will_do(capsys):
-    assert main(["demo"]) == 0
-    assert "offline end-to-end" in capsys.readouterr().out
-
-
 def test_console_script_is_installed_and_documents_itself():
     result = subprocess.run(
         [sys.executable, "-m", "roboreward.cli", "--help"], capture_output=True, text=True, check=True

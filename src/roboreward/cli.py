@@ -16,16 +16,6 @@ from dataclasses import asdict
 
 from roboreward import __version__
 
-_DEMO_PLAN = """\
-roboreward demo: the offline end-to-end run is not built yet.
-When it lands it will, on 2 CPU cores and with no downloads:
-  1. render a procedural tabletop robot dataset with ground-truth rewards (LeRobot and RoboArena layouts),
-  2. build RoboReward from it (`roboreward build`), with counterfactual relabeling and temporal clips,
-  3. fine-tune a small Qwen2.5-VL-architecture reward model with TRL (trl_training/sft.py),
-  4. benchmark it against the untrained model and constant/random baselines (`roboreward bench`),
-  5. write the leaderboard, plots and a model card to ./demo_output.
-What works today: the rubric, video I/O and the offline tiny models (see README.md)."""
-
 
 def _probe(args: argparse.Namespace) -> int:
     from roboreward import video
@@ -109,7 +99,18 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    print(_DEMO_PLAN)
+    from roboreward.demo import DemoConfig, run_demo
+
+    run_demo(
+        DemoConfig(
+            out=args.out,
+            arena_episodes=args.arena_episodes,
+            oxe_episodes=args.oxe_episodes,
+            train_steps=args.steps,
+            seed=args.seed,
+            serve=args.serve,
+        )
+    )
     return 0
 
 
@@ -179,7 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_card_parser(commands)
     add_push_parser(commands)
 
-    demo = commands.add_parser("demo", help="the offline end-to-end demo (what `make demo` runs)")
+    demo = commands.add_parser(
+        "demo",
+        help="the offline end-to-end demo (what `make demo` runs): sim -> build -> train -> bench -> card",
+    )
+    demo.add_argument("--out", default="demo_output", help="output folder, replaced if it exists")
+    demo.add_argument("--arena-episodes", type=int, default=72, help="simulated RoboArena policy runs")
+    demo.add_argument("--oxe-episodes", type=int, default=36, help="simulated LeRobot (OXE-like) successes")
+    demo.add_argument("--steps", type=int, default=500, help="training steps")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--serve", action="store_true", help="then open the Space on the trained model")
     demo.set_defaults(func=_demo)
     return parser
 

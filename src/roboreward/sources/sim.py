@@ -230,6 +230,26 @@ def _offset(rng: np.random.Generator, low: float, high: float) -> tuple[float, f
     return radius * math.cos(angle), radius * math.sin(angle)
 
 
+def _partial_destination(
+    scene: Scene, block: Block, bowl: Bowl, rng: np.random.Generator
+) -> tuple[float, float]:
+    """A drop point about a third of the way to the bowl, off every bowl: rubric level 2."""
+    dx, dy = bowl.x - block.x, bowl.y - block.y
+    length = math.hypot(dx, dy)
+    side = (-dy / length, dx / length)
+    first = float(rng.uniform(0.3, 0.36))
+    for frac in (first, 0.33, 0.3, 0.36, 0.27, 0.4, 0.24):
+        for offset in (0.0, 0.06, -0.06, 0.12, -0.12):
+            point = (
+                min(max(block.x + dx * frac + side[0] * offset, 0.05), 0.95),
+                min(max(block.y + dy * frac + side[1] * offset, 0.05), 0.95),
+            )
+            progress = length - math.dist(point, (bowl.x, bowl.y))
+            if progress > 0.06 and all(math.dist(point, (b.x, b.y)) > BOWL_OUTER + 0.01 for b in scene.bowls):
+                return point
+    raise RuntimeError("no drop point for a partial rollout")  # pragma: no cover - the table is large enough
+
+
 def make_episode(index: int, outcome: str, seed: int = 0, scene_index: int | None = None) -> SimEpisode:
     """The scripted rollout number ``index`` with the given outcome (deterministic in its arguments).
 
@@ -267,15 +287,7 @@ def make_episode(index: int, outcome: str, seed: int = 0, scene_index: int | Non
         dx, dy = _offset(rng, 0.0, BOWL_INNER * 0.6)
         pick_and_place(target_block.colour, (other_bowl.x + dx, other_bowl.y + dy))
     elif outcome == "partial":
-        # A third of the way or so, never onto a bowl: blocks start >= 0.2 from any bowl's centre.
-        for frac in (float(rng.uniform(0.3, 0.36)), 0.33, 0.3, 0.27):
-            dest = (
-                target_block.x + (target_bowl.x - target_block.x) * frac,
-                target_block.y + (target_bowl.y - target_block.y) * frac,
-            )
-            if all(math.dist(dest, (b.x, b.y)) > BOWL_OUTER + 0.01 for b in scene.bowls):
-                break
-        pick_and_place(target_block.colour, dest)
+        pick_and_place(target_block.colour, _partial_destination(scene, target_block, target_bowl, rng))
     elif outcome == "wrong_object":
         dx, dy = _offset(rng, 0.0, BOWL_INNER * 0.6)
         pick_and_place(other_block.colour, (target_bowl.x + dx, target_bowl.y + dy))
@@ -551,3 +563,63 @@ def _encode(frames: np.ndarray, path: Path, codec: str) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+# ---------------------------------------------------------------------------------------------
+# Programmatic counterfactuals from the truth
+
+
+class TruthCounterfactuals:
+    """An ``augment`` hook that adds counterfactual rows whose levels are known exactly.
+
+    For each episode found in the ``sim_truth.jsonl`` files (matched by source and episode id), it
+    adds at most ``per_level`` rows per rubric level 1..4 from the episode's counterfactual tasks,
+    evaluated on its simulated final state: the same video, another instruction, the true score.
+    This is what a perfect relabeler would produce, and a yardstick for a model-based one.
+    """
+
+    def __init__(self, truth_files: Sequence[str | os.PathLike[str]], per_level: int = 1):
+        self.truth: dict[tuple[str, str], dict[str, Any]] = {}
+        for path in truth_files:
+            for line in Path(path).read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                self.truth[(record["source"], record["episode_id"])] = record
+        self.per_level = per_level
+
+    def rows(self, episode: Any) -> list[Any]:
+        record = self.truth.get((episode.source, episode.episode_id))
+        if record is None or episode.augmentation not in ("original", "rewrite"):
+            return []
+        out, taken = [], dict.fromkeys(range(1, 5), 0)
+        for cf in sorted(record["counterfactuals"], key=lambda c: c["task"]):
+            if cf["score"] < 5 and taken[cf["score"]] < self.per_level:
+                taken[cf["score"]] += 1
+                provenance = {
+                    **episode.provenance,
+                    "counterfactual": {"level": cf["score"], "labeller": "sim-truth"},
+                }
+                out.append(
+                    episode.replace(
+                        task=cf["task"],
+                        reward=cf["score"],
+                        progress=cf["progress"],
+                        augmentation="counterfactual",
+                        provenance=provenance,
+                    )
+                )
+        return out
+
+    def __call__(self, episodes: Sequence[Any], work_dir: Any) -> tuple[list[Any], list[Any], dict[str, Any]]:
+        added = [row for ep in episodes for row in self.rows(ep)]
+        levels = {str(k): sum(1 for r in added if r.reward == k) for k in range(1, 5)}
+        return (
+            [*episodes, *added],
+            [],
+            {
+                "sim_truth": {
+                    "matched": sum(1 for e in episodes if (e.source, e.episode_id) in self.truth),
+                    "added": len(added),
+                    "by_level": levels,
+                }
+            },
+        )
