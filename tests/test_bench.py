@@ -53,7 +53,18 @@ def test_examples_come_keyed_by_id_with_subsets(dataset):
 
 def test_specs():
     assert parse_spec("baseline:constant-3").value == 3
-    for bad in ["baseline:constant-9", "baseline:median", "openai:localhost#m", "nope:x", "not/a/path/x"]:
+    assert (
+        parse_spec("generate:org/vlm").mode == "generate"
+        and parse_spec("generate:org/vlm").name == "org/vlm (generate)"
+    )
+    for bad in [
+        "baseline:constant-9",
+        "baseline:median",
+        "openai:localhost#m",
+        "nope:x",
+        "not/a/path/x",
+        "generate:x",
+    ]:
         with pytest.raises(ValueError):
             parse_spec(bad)
 
@@ -185,6 +196,27 @@ def test_openai_compatible_endpoint(dataset, tmp_path):
     ]
     assert [r["prediction"] for r in rows] == [3, 0, 5] and rows[1]["output"] == "garbage"
     assert results["models"]["served-vlm"]["invalid"] == 1
+
+
+def test_generate_mode_parses_free_text(dataset, checkpoints, tmp_path):
+    results = run_bench(
+        BenchConfig(
+            dataset=str(dataset),
+            models=[f"generate:{checkpoints[0]}"],
+            out=str(tmp_path),
+            max_examples=4,
+            num_frames=4,
+        )
+    )
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "predictions" / "tiny-a_generate.jsonl").read_text().splitlines()
+    ]
+    from roboreward import rubric
+
+    assert len(rows) == 4 and all(r["probabilities"] is None for r in rows)
+    assert [r["prediction"] for r in rows] == [rubric.parse_answer(r["output"]) or 0 for r in rows]
+    assert results["models"]["tiny-a (generate)"]["invalid"] == sum(r["prediction"] == 0 for r in rows)
 
 
 def test_cli_bench(dataset, tmp_path, capsys):

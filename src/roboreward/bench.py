@@ -9,6 +9,8 @@ A model SPEC is one of:
 
 - a local checkpoint or a Hub id: scored with `roboreward.RewardModel` (one forward pass; the five
   probabilities are kept);
+- ``generate:PATH_OR_ID``: an off-the-shelf VLM not trained on the answer format: it answers in
+  free text (`RewardModel.generate`, up to 16 new tokens), read with `rubric.parse_answer`;
 - ``openai:URL#name``: an OpenAI-compatible chat endpoint (vLLM, TGI, ``transformers serve``) given
   the rubric prompt and sampled frames as images; its answer is read with `rubric.parse_answer`;
 - ``predictions:FILE.jsonl``: someone else's outputs, ``{"id", "prediction"}`` or ``{"id", "output"}``
@@ -24,6 +26,7 @@ so a re-run, or a run that was interrupted, only scores what is missing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
@@ -205,7 +208,24 @@ class CheckpointPredictor(Predictor):
     num_frames: int = 16
     max_side: int | None = 448
     name: str = ""
+    mode: str = "score"  # or "generate": free text, parsed
     _model: Any = None
+
+    def _generate(self, chunk: Sequence[Example]) -> Iterator[Prediction]:
+        try:
+            answers = self._model.generate_batch(
+                [e.video for e in chunk], [e.task for e in chunk], batch_size=len(chunk)
+            )
+        except video.VideoDecodeError:
+            answers = [None] * len(chunk)
+            for i, e in enumerate(chunk):
+                with contextlib.suppress(video.VideoDecodeError):
+                    answers[i] = self._model.generate(e.video, e.task)
+        for ex, answer in zip(chunk, answers, strict=True):
+            if answer is None:
+                yield Prediction(ex.id, INVALID, output="video could not be decoded")
+            else:
+                yield Prediction(ex.id, INVALID if answer.score is None else answer.score, output=answer.text)
 
     def _score_one(self, example: Example) -> Any:
         try:
@@ -222,6 +242,9 @@ class CheckpointPredictor(Predictor):
             )
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
+            if self.mode == "generate":
+                yield from self._generate(chunk)
+                continue
             try:
                 results = self._model.score_batch(
                     [e.video for e in chunk], [e.task for e in chunk], len(chunk)
@@ -326,13 +349,20 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
         return OpenAIPredictor(
             spec, url, model, config.num_frames, config.max_side, timeout=config.request_timeout, name=model
         )
-    if os.path.isdir(spec) or re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
-        name = Path(spec).name if os.path.isdir(spec) else spec
+    mode, path = ("generate", spec.split(":", 1)[1]) if spec.startswith("generate:") else ("score", spec)
+    if os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path):
+        name = Path(path).name if os.path.isdir(path) else path
         return CheckpointPredictor(
-            spec, spec, config.batch_size, config.num_frames, config.max_side, name=name
+            spec,
+            path,
+            config.batch_size,
+            config.num_frames,
+            config.max_side,
+            name=f"{name} (generate)" if mode == "generate" else name,
+            mode=mode,
         )
     raise ValueError(
-        f"unknown model spec {spec!r}: a checkpoint folder, a Hub id, openai:URL#name, "
+        f"unknown model spec {spec!r}: a checkpoint folder, a Hub id, generate:PATH, openai:URL#name, "
         "predictions:FILE.jsonl, baseline:constant-N or baseline:random"
     )
 
