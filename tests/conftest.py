@@ -46,6 +46,19 @@ def write_video(
     return path
 
 
+def write_manifest(root: Path, rows: list[dict], num_frames: int = 8, missing: tuple[str, ...] = ()) -> Path:
+    """Write ``root/m.jsonl`` for ``rows`` and a fixture video for each row (but those in ``missing``)."""
+    import json
+
+    root.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        if row["video"] not in missing and not (root / row["video"]).exists():
+            write_video(root / row["video"], num_frames=num_frames, fps=10)
+    manifest = root / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
 def split_entries(entries: list) -> tuple[list, list]:
     """A source's output split into (episodes, skips), checking nothing else was yielded."""
     from roboreward.episode import Episode, Skip

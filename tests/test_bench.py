@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from conftest import write_video
+from conftest import write_manifest
 
 from roboreward import metrics
 from roboreward.bench import BenchConfig, load_examples, parse_spec, run_bench
@@ -19,14 +19,16 @@ from roboreward.testing import make_tiny_vlm
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
-    rows = []
-    for i in range(10):
-        write_video(root / f"ep{i}.mp4", num_frames=8, fps=10)
-        source = "oxe/toto" if i < 5 else "roboarena"
-        rows.append(
-            {"video": f"ep{i}.mp4", "task": f"open the drawer {i}", "reward": 1 + i % 5, "source": source}
-        )
-    (root / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows = [
+        {
+            "video": f"ep{i}.mp4",
+            "task": f"open the drawer {i}",
+            "reward": 1 + i % 5,
+            "source": "oxe/toto" if i < 5 else "roboarena",
+        }
+        for i in range(10)
+    ]
+    write_manifest(root, rows)
     out = root / "ds"
     build(
         BuildConfig(manifest=[str(root / "m.jsonl")], out=str(out), split_ratios={"test": 1.0}, max_side=32)

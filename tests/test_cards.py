@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import write_video
+from conftest import write_manifest
 from huggingface_hub import DatasetCard, ModelCard
 
 from roboreward.builder import BuildConfig, build
@@ -14,14 +14,12 @@ from roboreward.cli import main as cli_main
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("cards")
-    rows = []
-    for i in range(6):
-        write_video(root / f"ep{i}.mp4", num_frames=6, fps=10)
-        rows.append(
-            {"video": f"ep{i}.mp4", "task": f"open drawer {i}", "reward": 1 + i % 5, "episode_id": str(i)}
-        )
+    rows = [
+        {"video": f"ep{i}.mp4", "task": f"open drawer {i}", "reward": 1 + i % 5, "episode_id": str(i)}
+        for i in range(6)
+    ]
     rows.append({"video": "missing.mp4", "task": "x", "reward": 5, "episode_id": "gone"})
-    (root / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_manifest(root, rows, num_frames=6, missing=("missing.mp4",))
     out = root / "ds"
     report = build(
         BuildConfig(

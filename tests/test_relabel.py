@@ -16,7 +16,7 @@ from typing import ClassVar
 import pyarrow.parquet as pq
 import pytest
 import relabel_scripts
-from conftest import write_video
+from conftest import write_manifest, write_video
 
 from roboreward.builder import BuildConfig, build
 from roboreward.episode import Episode
@@ -262,13 +262,11 @@ def test_unreachable_endpoint_is_counted_not_cached(clip, tmp_path):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("relabel_build")
-    rows = []
-    for i in range(8):
-        write_video(root / f"ep{i}.mp4", num_frames=12, fps=10)
-        rows.append(
-            {"video": f"ep{i}.mp4", "task": f"put the red block in bowl {i}", "reward": 5 if i < 6 else 2}
-        )
-    (root / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows = [
+        {"video": f"ep{i}.mp4", "task": f"put the red block in bowl {i}", "reward": 5 if i < 6 else 2}
+        for i in range(8)
+    ]
+    write_manifest(root, rows, num_frames=12)
     return root
 
 

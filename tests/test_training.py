@@ -9,7 +9,7 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from conftest import write_video
+from conftest import write_manifest
 from safetensors.torch import load_file
 from transformers import AutoProcessor
 from trl import ModelConfig, SFTConfig
@@ -26,11 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
-    rows = []
-    for i in range(12):
-        write_video(root / f"ep{i}.mp4", num_frames=8, fps=10)
-        rows.append({"video": f"ep{i}.mp4", "task": f"open the drawer {i}", "reward": 1 + i % 5})
-    (root / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_manifest(
+        root,
+        [{"video": f"ep{i}.mp4", "task": f"open the drawer {i}", "reward": 1 + i % 5} for i in range(12)],
+    )
     out = root / "ds"
     build(
         BuildConfig(
