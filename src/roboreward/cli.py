@@ -173,9 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     from roboreward.cli_push import add_push_parser
     from roboreward.cli_relabel import add_relabel_parser
     from roboreward.cli_score import add_score_parser
+    from roboreward.cli_serve import add_serve_parser
 
     add_relabel_parser(commands)
     add_score_parser(commands)
+    add_serve_parser(commands)
     add_bench_parser(commands)
     add_card_parser(commands)
     add_push_parser(commands)

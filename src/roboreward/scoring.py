@@ -239,11 +239,12 @@ class RewardPrompter:
         videos: Sequence[Any],
         tasks: Sequence[str],
         prefill: bool = True,
-        fps: float | None = None,
+        fps: float | Sequence[float] | None = None,
         answers: Sequence[str] | None = None,
     ):
         """Processor inputs (a BatchFeature on the CPU, left-padded) for a batch of episodes.
 
+        ``fps`` is the rate of frames given directly: one value, or one per video.
         ``answers`` (training) are appended after each prompt, e.g. ``"4<|im_end|>"`` after the
         prefilled ``ANSWER: ``, so that training and scoring see exactly the same tokens before the
         answer.
@@ -251,9 +252,10 @@ class RewardPrompter:
         texts = [self.render_prompt(task, prefill=prefill) for task in tasks]  # tasks checked first: cheap
         if answers is not None:
             texts = [text + answer for text, answer in zip(texts, answers, strict=True)]
+        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
         all_frames, metadata = [], []
-        for item in videos:
-            frames, rate = self.load_frames(item, fps=fps)
+        for item, item_fps in zip(videos, rates, strict=True):
+            frames, rate = self.load_frames(item, fps=item_fps)
             frames, meta = _even_frames(frames, rate)
             all_frames.append(frames)
             metadata.append(meta)
@@ -342,9 +344,7 @@ class RewardModel(RewardPrompter):
     def device(self) -> torch.device:
         return self.model.device
 
-    def prepare(
-        self, videos: Sequence[Any], tasks: Sequence[str], prefill: bool = True, fps: float | None = None
-    ):
+    def prepare(self, videos: Sequence[Any], tasks: Sequence[str], prefill: bool = True, fps: Any = None):
         """Processor inputs (a BatchFeature on the model's device) for a batch of episodes."""
         inputs = self.encode(videos, tasks, prefill=prefill, fps=fps).to(self.device)
         # Only the pixels take the model's dtype: second_per_grid_ts stays exact for the rope positions.
@@ -374,15 +374,19 @@ class RewardModel(RewardPrompter):
     ) -> list[ScoreResult]:
         """Score many episodes, ``batch_size`` at a time (left-padded); same results as one by one.
 
-        ``tasks`` is one task per video, or a single string for all of them.
+        ``tasks`` is one task per video, or a single string for all of them; ``fps`` (the rate of
+        frames given directly) one value or one per video.
         """
         videos, tasks = _paired(videos, tasks)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
         ids = torch.tensor(self.score_token_ids, device=self.device)
         results: list[ScoreResult] = []
         for chunk in _progress(_chunks(len(videos), batch_size), len(videos), batch_size, progress):
-            inputs = self.prepare([videos[i] for i in chunk], [tasks[i] for i in chunk], fps=fps)
+            inputs = self.prepare(
+                [videos[i] for i in chunk], [tasks[i] for i in chunk], fps=[rates[i] for i in chunk]
+            )
             with torch.inference_mode():
                 logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
                 probs = torch.softmax(logits[:, ids].float().cpu().double(), dim=-1).numpy()
