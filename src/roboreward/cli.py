@@ -172,10 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     from roboreward.cli_card import add_card_parser
     from roboreward.cli_push import add_push_parser
     from roboreward.cli_relabel import add_relabel_parser
+    from roboreward.cli_review import add_review_parser
     from roboreward.cli_score import add_score_parser
     from roboreward.cli_serve import add_serve_parser
 
     add_relabel_parser(commands)
+    add_review_parser(commands)
     add_score_parser(commands)
     add_serve_parser(commands)
     add_bench_parser(commands)
