@@ -1,7 +1,15 @@
 """A disk cache of model calls, keyed by (stage, model id, prompt version, input hash).
 
-One JSON file per call, written to a temporary name and renamed, so concurrent workers never see a
-half-written entry and a process killed with SIGKILL loses only the calls that were in flight.
+One JSON file per call under ``root/<2 hex>/<key>.json``, written to a temporary name in the same
+folder and renamed (`os.replace` is atomic), so concurrent workers, threads or processes, never see
+a half-written entry, two workers answering the same call just write the same file twice, and a
+process killed with SIGKILL loses only the calls that were in flight. Failed calls are never
+cached: a re-run asks again.
+
+    >>> cache = CallCache(tmp_path)  # doctest: +SKIP
+    >>> key = call_key("rewrite", "Qwen/Qwen3-4B-Instruct-2507", "rewrite-v2", prompt)  # doctest: +SKIP
+    >>> cache.get(key) is None  # doctest: +SKIP
+    True
 """
 
 from __future__ import annotations
@@ -13,15 +21,37 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
-def call_key(stage: str, model: str, version: str, prompt: str, frames_digest: str = "") -> str:
-    """The cache key of a call: everything that decides its answer."""
-    payload = json.dumps([stage, model, version, prompt, frames_digest], ensure_ascii=False)
+__all__ = ["CallCache", "call_key", "frames_digest"]
+
+
+def frames_digest(frames: np.ndarray | None) -> str:
+    """sha256 of the frames' bytes and shape ("" without frames)."""
+    if frames is None:
+        return ""
+    array = np.ascontiguousarray(frames)
+    digest = hashlib.sha256(json.dumps([list(array.shape), str(array.dtype)]).encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def call_key(
+    stage: str,
+    model: str,
+    version: str,
+    prompt: str,
+    frames: str = "",
+    settings: dict[str, Any] | None = None,
+) -> str:
+    """The cache key of a call: everything that decides its answer (``frames`` is `frames_digest`,
+    ``settings`` the generation settings such as ``max_new_tokens``)."""
+    payload = json.dumps([stage, model, version, prompt, frames, settings or {}], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 class CallCache:
-    """``get`` / ``put`` of model answers under ``root``."""
+    """``get`` / ``put`` of model answers under ``root`` (created when missing)."""
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
@@ -31,15 +61,25 @@ class CallCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> str | None:
+        """The cached answer, or None (never cached, or an unreadable entry)."""
         try:
-            return json.loads(self._path(key).read_text(encoding="utf-8"))["answer"]
-        except (OSError, ValueError, KeyError):
+            answer = json.loads(self._path(key).read_text(encoding="utf-8"))["answer"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
+        return answer if isinstance(answer, str) else None
 
-    def put(self, key: str, answer: str, meta: dict[str, Any]) -> None:
+    def put(self, key: str, answer: str, meta: dict[str, Any] | None = None) -> None:
+        """Store ``answer`` (with ``meta``, for people reading the cache) atomically."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"answer": answer, **meta}, f, ensure_ascii=False)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"answer": answer, **(meta or {})}, f, ensure_ascii=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.root.glob("*/*.json"))

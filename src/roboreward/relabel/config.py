@@ -1,0 +1,175 @@
+"""`RelabelConfig`: which relabeling stages run, on which models, with which settings.
+
+A YAML recipe sets the same fields, at its top level or under a ``relabel:`` key (so a build recipe's
+section works too); the command line's flags win.
+
+    >>> config = RelabelConfig(llm="openai:http://127.0.0.1:8001/v1#Qwen/Qwen3-4B-Instruct-2507",
+    ...                        stages="rewrite,paraphrase", paraphrases=3)
+    >>> config.stages, config.clip_score(0.5)
+    (['rewrite', 'paraphrase'], (3, 'clip_scores'))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from roboreward import rubric
+from roboreward.relabel.backends import DEFAULT_LLM, DEFAULT_VLM, check_spec
+
+__all__ = ["CLIP_LABELLERS", "STAGES", "RelabelConfig"]
+
+#: The stages, in the order they run on an episode.
+STAGES = ("rewrite", "counterfactual", "paraphrase", "temporal_clip")
+CLIP_LABELLERS = ("map", "judge")
+
+
+def _default_clip_scores() -> dict[float, int]:
+    return {0.25: 2, 0.5: 3, 0.75: 4}
+
+
+@dataclass
+class RelabelConfig:
+    """Relabeling settings.
+
+    Attributes:
+        vlm: the model that describes scenes and checks counterfactuals (a spec string such as
+            ``hf:Qwen/Qwen2.5-VL-7B-Instruct`` or ``openai:URL#model``, a list of endpoint specs
+            serving one model, or a backend object).
+        llm: the model that rewrites tasks, writes failure-mode ladders and paraphrases.
+        stages: which of `STAGES` run (a list or a comma-separated string).
+        paraphrases: meaning-preserving variants asked for per task.
+        clip_fractions: temporal clip ends, as fractions of the episode (each in (0, 1)).
+        clip_labeller: ``map`` (a fraction's score from ``clip_scores``, else
+            `rubric.progress_to_score` of the fraction) or ``judge`` (a VLM scores the clip on the rubric).
+        clip_scores: fraction -> score 1..4 for the ``map`` labeller.
+        judge: the ``judge`` labeller's model: ``hf:PATH`` (a RoboReward reward model, scored in one
+            forward pass by `roboreward.scoring.RewardModel`), ``openai:``/``scripted:`` or a backend
+            (it answers the rubric prompt in text); None uses ``vlm`` that way.
+        max_retries: how many times a rejected answer is asked for again (a ladder for the levels
+            still missing after an invalid answer or a "no" from the checker; any other call after
+            an unparseable or invalid answer), with the reason in the new prompt; then dropped.
+        num_frames, max_side: frames sampled evenly from each episode for the VLM, and their size.
+        workers: episodes relabeled at once (threads; served endpoints answer them in parallel).
+        max_new_tokens: answer budget per call.
+        timeout, request_retries: per request, for ``openai:`` endpoints.
+        device: for ``hf:`` models (default cuda when available).
+        cache_dir: where model answers are cached (default ``OUT/.build/relabel_cache``).
+    """
+
+    vlm: Any = DEFAULT_VLM
+    llm: Any = DEFAULT_LLM
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    paraphrases: int = 2
+    clip_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    clip_labeller: str = "map"
+    clip_scores: dict[float, int] = field(default_factory=_default_clip_scores)
+    judge: Any = None
+    max_retries: int = 2
+    num_frames: int = 8
+    max_side: int | None = 336
+    workers: int = 4
+    max_new_tokens: int = 512
+    timeout: float = 120.0
+    request_retries: int = 3
+    device: str | None = None
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("vlm", "llm", "judge"):
+            value = getattr(self, name)
+            if value is not None or name != "judge":
+                try:
+                    check_spec(value)
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+        if isinstance(self.stages, str):
+            self.stages = [s.strip() for s in self.stages.split(",") if s.strip()]
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown or not self.stages:
+            raise ValueError(f"stages must be among {', '.join(STAGES)}, got {self.stages}")
+        self.stages = [s for s in STAGES if s in self.stages]  # run order, no repeats
+        for name in ("paraphrases", "workers", "num_frames", "max_new_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("max_retries", "request_retries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.max_side is not None and self.max_side < 16:
+            raise ValueError(f"max_side must be >= 16 pixels, got {self.max_side}")
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        self.clip_fractions = [self._fraction(f, "clip_fractions") for f in self.clip_fractions]
+        if len(set(self.clip_fractions)) != len(self.clip_fractions):
+            raise ValueError(f"clip_fractions must be distinct, got {self.clip_fractions}")
+        self.clip_scores = {self._fraction(k, "clip_scores"): v for k, v in (self.clip_scores or {}).items()}
+        for fraction, score in self.clip_scores.items():
+            if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 4:
+                raise ValueError(f"clip_scores must map fractions to scores 1..4, got {fraction}: {score!r}")
+        if self.clip_labeller not in CLIP_LABELLERS:
+            raise ValueError(f"clip_labeller must be one of {CLIP_LABELLERS}, got {self.clip_labeller!r}")
+
+    @staticmethod
+    def _fraction(value: Any, name: str) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold numbers in (0, 1), got {value!r}") from None
+        if math.isnan(number) or not 0 < number < 1:
+            raise ValueError(f"{name} must hold fractions in (0, 1) (1 is the whole episode), got {value!r}")
+        return number
+
+    def clip_score(self, fraction: float) -> tuple[int, str]:
+        """The ``map`` labeller's score of a clip ending at ``fraction``, and where it comes from."""
+        if fraction in self.clip_scores:
+            return self.clip_scores[fraction], "clip_scores"
+        return min(rubric.progress_to_score(fraction), 4), "progress_to_score"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> RelabelConfig:
+        """From a recipe's mapping (its ``relabel:`` section when it has one); ``overrides`` that are
+        not None win."""
+        if not isinstance(data, dict):
+            raise ValueError(f"relabel settings must be a mapping of RelabelConfig fields, got {data!r}")
+        if isinstance(data.get("relabel"), dict):
+            data = data["relabel"]
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown relabel settings {unknown}; known: {known}")
+        return cls(**{**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> RelabelConfig:
+        """Read a relabel recipe (e.g. ``dataset_builder/configs/relabel_served.yaml``)."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read relabel recipe {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"relabel recipe {path} must be a mapping of RelabelConfig fields")
+        try:
+            return cls.from_dict(data, **overrides)
+        except ValueError as exc:
+            raise ValueError(f"relabel recipe {path}: {exc}") from None
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as JSON-ready values (a model object shows as its name)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("vlm", "llm", "judge"):
+            value = out[key]
+            if isinstance(value, (list, tuple)):
+                out[key] = ",".join(str(v) for v in value)
+            elif value is not None and not isinstance(value, str):
+                out[key] = getattr(value, "name", repr(value))
+        out["clip_scores"] = {str(k): v for k, v in self.clip_scores.items()}
+        out["stages"] = list(self.stages)
+        out["clip_fractions"] = list(self.clip_fractions)
+        return out
