@@ -25,16 +25,13 @@ so a re-run, or a run that was interrupted, only scores what is missing.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import csv
 import hashlib
-import io
 import json
 import os
 import random
 import re
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,7 +262,11 @@ class CheckpointPredictor(Predictor):
 
 @dataclass
 class OpenAIPredictor(Predictor):
-    """An OpenAI-compatible chat endpoint: the rubric prompt with the sampled frames as images."""
+    """An OpenAI-compatible chat endpoint: the rubric prompt with the sampled frames as images.
+
+    The HTTP side (images as JPEG parts, temperature 0, retries with backoff) is the relabeling
+    stages' `OpenAIChat`; here it is asked the reward prompt and its answer parsed.
+    """
 
     spec: str
     url: str
@@ -276,51 +277,22 @@ class OpenAIPredictor(Predictor):
     retries: int = 3
     name: str = ""
 
-    def _messages(self, ex: Example) -> list[dict[str, Any]]:
-        from PIL import Image
-
-        frames = video.sample_frames(ex.video, num_frames=self.num_frames, max_side=self.max_side)
-        parts: list[dict[str, Any]] = []
-        for frame in frames:
-            buffer = io.BytesIO()
-            Image.fromarray(frame).save(buffer, format="JPEG", quality=90)
-            data = base64.b64encode(buffer.getvalue()).decode()
-            parts.append({"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{data}"}})
-        parts.append({"type": "text", "text": rubric.build_prompt(ex.task)})
-        return [{"role": "user", "content": parts}]
-
-    def _ask(self, client: Any, messages: list[dict[str, Any]]) -> str:
-        import httpx
-
-        body = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": 64}
-        for attempt in range(self.retries + 1):
-            try:
-                response = client.post(f"{self.url.rstrip('/')}/chat/completions", json=body)
-                if response.status_code in (429, 500, 502, 503, 504) and attempt < self.retries:
-                    time.sleep(min(0.5 * 2**attempt, 8.0))
-                    continue
-                response.raise_for_status()
-                return str(response.json()["choices"][0]["message"]["content"] or "")
-            except (httpx.TransportError, httpx.HTTPStatusError, KeyError, IndexError, ValueError):
-                if attempt >= self.retries:
-                    raise
-                time.sleep(min(0.5 * 2**attempt, 8.0))
-        raise RuntimeError("unreachable")  # pragma: no cover
-
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        import httpx
+        from roboreward.relabel.backends import OpenAIChat
 
-        with httpx.Client(timeout=self.timeout) as client:
-            for ex in examples:
-                try:
-                    text = self._ask(client, self._messages(ex))
-                except video.VideoDecodeError:
-                    yield Prediction(ex.id, INVALID, output="video could not be decoded")
-                    continue
-                except Exception as exc:  # the endpoint failed after retries: not a model answer
-                    raise RuntimeError(f"{self.spec}: request for {ex.id} failed: {exc}") from None
-                score = rubric.parse_answer(text)
-                yield Prediction(ex.id, INVALID if score is None else score, output=text)
+        chat = OpenAIChat(self.url, self.model, timeout=self.timeout, retries=self.retries, backoff=0.5)
+        for ex in examples:
+            try:
+                frames = video.sample_frames(ex.video, num_frames=self.num_frames, max_side=self.max_side)
+            except video.VideoDecodeError:
+                yield Prediction(ex.id, INVALID, output="video could not be decoded")
+                continue
+            try:
+                text = chat.complete("bench", rubric.build_prompt(ex.task), frames, max_new_tokens=64)
+            except Exception as exc:  # the endpoint failed after retries: not a model answer
+                raise RuntimeError(f"{self.spec}: request for {ex.id} failed: {exc}") from None
+            score = rubric.parse_answer(text)
+            yield Prediction(ex.id, INVALID if score is None else score, output=text)
 
 
 _CONSTANT = re.compile(r"baseline:constant-([1-5])$")
