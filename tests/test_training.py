@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +12,18 @@ import pytest
 import torch
 from conftest import write_manifest
 from safetensors.torch import load_file
-from transformers import AutoProcessor
+from transformers import AutoModelForImageTextToText, AutoProcessor
 from trl import ModelConfig, SFTConfig
 
 from roboreward import training
 from roboreward.builder import BuildConfig, build
-from roboreward.scoring import RewardPrompter
+from roboreward.scoring import RewardModel, RewardPrompter
 from roboreward.testing import make_tiny_vlm
 from roboreward.training import RewardCollator, RewardScriptArguments, build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
+# Tasks of different lengths, so that batches are padded.
+TASKS = ("open the drawer", "put the red block in the blue bowl and close the lid", "wipe the table")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     write_manifest(
         root,
-        [{"video": f"ep{i}.mp4", "task": f"open the drawer {i}", "reward": 1 + i % 5} for i in range(12)],
+        [{"video": f"ep{i}.mp4", "task": TASKS[i % len(TASKS)], "reward": 1 + i % 5} for i in range(12)],
     )
     out = root / "ds"
     build(
@@ -63,33 +66,75 @@ def _args(data, tmp_path, **changes):
         report_to="none",
         use_cpu=True,
         bf16=False,
+        activation_checkpointing=True,
         seed=0,
     )
     config.update(changes)
     return script, SFTConfig(**config), ModelConfig(model_name_or_path=str(model), dtype="float32")
 
 
+def _rows(out, split, n):
+    ds = datasets.load_dataset(str(out), split=split).cast_column("video", datasets.Video(decode=False))
+    return [ds[i] for i in range(n)]
+
+
 def test_collator_trains_only_the_answer_after_the_scoring_prompt(data):
-    out, model = data
-    processor = AutoProcessor.from_pretrained(model)
+    out, model_path = data
+    processor = AutoProcessor.from_pretrained(model_path)
     prompter = RewardPrompter(processor, num_frames=4, max_side=32)
-    train = datasets.load_dataset(str(out), split="train").cast_column("video", datasets.Video(decode=False))
-    rows = [train[0], train[1]]
+    rows = _rows(out, "train", 4)
+    assert len({r["task"] for r in rows}) > 1  # rows of different lengths: padding is exercised
     batch = RewardCollator(prompter)(rows)
-    labels, ids = batch["labels"], batch["input_ids"]
+    labels, ids, mask = batch["labels"], batch["input_ids"], batch["attention_mask"].bool()
     eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    for i, row in enumerate(rows):
-        answer = labels[i][labels[i] != -100].tolist()
-        assert answer == [prompter.score_token_ids[row["reward"] - 1], eos]
-    # everything before the answer is exactly what RewardModel.score feeds the model
-    prompt = prompter.encode([rows[0]["video"]], [rows[0]["task"]])
-    n = prompt["input_ids"].shape[1]
-    mask = batch["attention_mask"][0].bool()
-    assert batch["input_ids"][0][mask][:n].tolist() == prompt["input_ids"][0].tolist()
-    assert torch.equal(
-        batch["pixel_values_videos"][: prompt["pixel_values_videos"].shape[0]], prompt["pixel_values_videos"]
+    assert ids.shape == labels.shape and bool((~mask).any())
+    assert int((labels != -100).sum()) == 2 * len(rows)  # the score and <|im_end|> of each row, nothing else
+    assert (batch["mm_token_type_ids"][~mask] == 0).all()  # padding is no vision token
+    scorer = RewardModel(
+        AutoModelForImageTextToText.from_pretrained(model_path), processor, num_frames=4, max_side=32
     )
-    assert int((labels != -100).sum()) == 4 and ids.shape == labels.shape
+    offset = 0
+    for i, row in enumerate(rows):
+        assert labels[i][labels[i] != -100].tolist() == [prompter.score_token_ids[row["reward"] - 1], eos]
+        # Everything before the answer is exactly what RewardModel.score feeds the model for this row.
+        scored = scorer.prepare([row["video"]], [row["task"]])
+        n = scored["input_ids"].shape[1]
+        assert ids[i][mask[i]][:n].tolist() == scored["input_ids"][0].tolist()
+        assert ids[i][mask[i]][n:].tolist() == labels[i][labels[i] != -100].tolist()
+        pixels = scored["pixel_values_videos"]
+        assert torch.equal(batch["pixel_values_videos"][offset : offset + len(pixels)], pixels)
+        assert torch.equal(batch["video_grid_thw"][i], scored["video_grid_thw"][0])
+        assert batch["second_per_grid_ts"][i] == pytest.approx(float(scored["second_per_grid_ts"][0]))
+        offset += len(pixels)
+
+
+def test_collator_without_eos_trains_the_score_only(data):
+    out, model_path = data
+    prompter = RewardPrompter(AutoProcessor.from_pretrained(model_path), num_frames=4, max_side=32)
+    rows = _rows(out, "train", 2)
+    batch = RewardCollator(prompter, train_eos=False)(rows)
+    labels = batch["labels"]
+    assert [labels[i][labels[i] != -100].tolist() for i in range(2)] == [
+        [prompter.score_token_ids[r["reward"] - 1]] for r in rows
+    ]
+    assert (batch["input_ids"][:, -1] == labels[:, -1]).all()  # the score ends the row
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_freeze_vision_tower_keeps_the_merger_and_the_llm_trainable(tmp_path, family):
+    model = AutoModelForImageTextToText.from_pretrained(make_tiny_vlm(tmp_path / family, family=family))
+    counts = training.freeze_vision_tower(model)
+    params = dict(model.named_parameters())
+    frozen = {n for n, p in params.items() if not p.requires_grad}
+    assert frozen and all(".visual." in n and "merger" not in n for n in frozen)
+    assert any("patch_embed" in n for n in frozen) and any(".blocks." in n for n in frozen)
+    assert all(params[n].requires_grad for n in params if "merger" in n or "language_model" in n)
+    if family == "qwen3_vl":  # DeepStack mergers are fusion layers too
+        assert any("deepstack_merger_list" in n and params[n].requires_grad for n in params)
+    assert counts == {
+        "frozen": sum(params[n].numel() for n in frozen),
+        "trainable": sum(p.numel() for n, p in params.items() if n not in frozen),
+    }
 
 
 def test_training_freezes_the_tower_and_uses_the_papers_optimizer(data, tmp_path):
@@ -97,6 +142,10 @@ def test_training_freezes_the_tower_and_uses_the_papers_optimizer(data, tmp_path
         data, tmp_path, learning_rate=1e-3, max_steps=12, eval_steps=6, save_steps=6
     )
     trainer = build_trainer(script, config, model_args)
+    micro_batches, training_step = [], trainer.training_step
+    trainer.training_step = lambda model, inputs, *a, **k: (
+        micro_batches.append(len(inputs["input_ids"])) or training_step(model, inputs, *a, **k)
+    )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     after = dict(trainer.model.named_parameters())
@@ -114,7 +163,11 @@ def test_training_freezes_the_tower_and_uses_the_papers_optimizer(data, tmp_path
     decayed = next(g for g in groups if g["weight_decay"] == 0.05)
     names = {id(p): n for n, p in trainer.model.named_parameters()}
     assert all("bias" not in names[id(p)] and "norm" not in names[id(p)] for p in decayed["params"])
-    assert trainer.args.gradient_accumulation_steps == 2  # 4 = 2 per device x 2 x 1 process
+    undecayed = [names[id(p)] for g in groups if g["weight_decay"] == 0.0 for p in g["params"]]
+    assert undecayed and all("bias" in n or "norm" in n for n in undecayed)  # HF's rule: biases and norms
+    # 4 = 2 per device x 2 accumulated x 1 process: two micro-batches of 2 rows per optimizer step
+    assert trainer.args.gradient_accumulation_steps == 2
+    assert micro_batches == [2] * 24 and trainer.state.global_step == 12
 
 
 def test_paper_learning_rate_reaches_the_optimizer(data, tmp_path):
@@ -124,6 +177,8 @@ def test_paper_learning_rate_reaches_the_optimizer(data, tmp_path):
     trainer = build_trainer(script, config, model_args)
     trainer.train()
     assert {g["initial_lr"] for g in trainer.optimizer.param_groups} == {3e-6}
+    assert set(trainer.lr_scheduler.base_lrs) == {3e-6}
+    assert sorted({g["weight_decay"] for g in trainer.optimizer.param_groups}) == [0.0, 0.05]
 
 
 def test_best_checkpoint_is_the_lowest_validation_mae(data, tmp_path, monkeypatch):
@@ -144,11 +199,29 @@ def test_best_checkpoint_is_the_lowest_validation_mae(data, tmp_path, monkeypatc
     last = load_file(Path(config.output_dir) / "checkpoint-6" / "model.safetensors")
     assert all(torch.equal(final[k], best[k]) for k in final)
     assert not all(torch.equal(final[k], last[k]) for k in final)
+    # the folder is a reward model on its own: weights and processor
+    scorer = RewardModel.from_pretrained(config.output_dir, device="cpu", num_frames=4, max_side=32)
+    row = _rows(data[0], "validation", 1)[0]
+    assert 1 <= scorer.score(row["video"], row["task"]).score <= 5
+
+
+def test_evaluation_reads_the_same_logits_and_loss_as_trls_full_forward(data, tmp_path):
+    from trl import SFTTrainer
+
+    script, config, model_args = _args(data, tmp_path, eval_strategy="no", load_best_model_at_end=False)
+    trainer = build_trainer(script, config, model_args)
+    trainer.model.eval()
+    batch = trainer.data_collator(_rows(data[0], "validation", 3))
+    loss, at_answer, labels = trainer.prediction_step(trainer.model, dict(batch), False)
+    with pytest.warns(FutureWarning):  # TRL's path: a fused-loss pass, then the full logits
+        full_loss, full_logits, _ = SFTTrainer.prediction_step(trainer, trainer.model, dict(batch), False)
+    assert at_answer.shape == (3, full_logits.shape[-1])
+    assert loss.item() == pytest.approx(full_loss.item(), rel=1e-5)
+    keep = training.answer_logits(trainer.data_collator.prompter.score_token_ids)
+    assert torch.allclose(keep(at_answer, labels), keep(full_logits, labels), atol=1e-5)
 
 
 def test_real_validation_mae_matches_scoring(data, tmp_path):
-    from roboreward.scoring import RewardModel
-
     script, config, model_args = _args(
         data, tmp_path, max_steps=1, save_strategy="no", load_best_model_at_end=False
     )
@@ -165,46 +238,87 @@ def test_real_validation_mae_matches_scoring(data, tmp_path):
     assert mae == pytest.approx(expected)
 
 
-def _bad_dataset(tmp_path, good, row):
-    train = datasets.load_dataset(str(good), split="train").cast_column("video", datasets.Video(decode=False))
-    rows = train.to_list()
-    rows[1].update(row)
+def test_lora_trains_adapters_and_the_merger_with_the_tower_frozen(data, tmp_path):
+    script, config, model_args = _args(data, tmp_path, learning_rate=1e-3)
+    model_args.use_peft, model_args.lora_r, model_args.lora_alpha = True, 4, 8
+    trainer = build_trainer(script, config, model_args)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    after = dict(trainer.model.named_parameters())
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    assert changed and all("lora_" in n or "merger" in n for n in changed)
+    assert any("lora_" in n and "language_model" in n for n in changed)
+    assert any("merger" in n and "modules_to_save" in n for n in changed)
+    assert not any("lora_" in n and ".visual." in n for n in before)  # no adapter in the vision tower
+    summary = json.loads((Path(config.output_dir) / "training_summary.json").read_text())
+    assert (
+        summary["hyperparameters"]["use_peft"]
+        and summary["trainable_parameters"] < summary["frozen_parameters"]
+    )
+
+
+def test_resumed_run_keeps_the_evaluations_made_before(data, tmp_path):
+    script, config, model_args = _args(data, tmp_path, learning_rate=1e-3)
+    build_trainer(script, config, model_args).train()
+    script, config, model_args = _args(data, tmp_path, learning_rate=1e-3, max_steps=6)
+    trainer = build_trainer(script, config, model_args)
+    trainer.train(resume_from_checkpoint=str(Path(config.output_dir) / "checkpoint-4"))
+    summary = json.loads((Path(config.output_dir) / "training_summary.json").read_text())
+    assert [e["step"] for e in summary["evals"]] == [2, 4, 6] and summary["global_step"] == 6
+
+
+def _bad_dataset(tmp_path, good, bad_split, row):
+    """A copy of the built dataset whose ``bad_split`` row 1 is changed by ``row``."""
     folder = tmp_path / "bad"
     (folder / "data").mkdir(parents=True)
-    features = train.features.copy()  # plain struct: datasets would read (and refuse) a missing file
-    features["video"] = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
-    datasets.Dataset.from_list(rows, features=datasets.Features(features)).to_parquet(
-        str(folder / "data" / "train-00000-of-00001.parquet")
-    )
-    datasets.load_dataset(str(good), split="validation").to_parquet(
-        str(folder / "data" / "validation-00000-of-00001.parquet")
-    )
+    for split in ("train", "validation"):
+        ds = datasets.load_dataset(str(good), split=split).cast_column("video", datasets.Video(decode=False))
+        rows = ds.to_list()
+        if split == bad_split:
+            rows[1].update(row)
+        features = ds.features.copy()  # plain struct: datasets would read (and refuse) a missing file
+        features["video"] = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+        datasets.Dataset.from_list(rows, features=datasets.Features(features)).to_parquet(
+            str(folder / "data" / f"{split}-00000-of-00001.parquet")
+        )
     return folder
 
 
 @pytest.mark.parametrize(
-    ("row", "message"),
+    ("split", "row", "message"),
     [
-        ({"reward": 7}, "reward must be an integer 1..5, got 7"),
-        ({"task": "  "}, "task is empty"),
-        ({"video": {"bytes": None, "path": "/nonexistent/ep.mp4"}}, "video is missing"),
+        ("train", {"reward": 7}, "reward must be an integer 1..5, got 7"),
+        ("train", {"task": "  "}, "task is empty"),
+        ("train", {"video": {"bytes": None, "path": "/nonexistent/ep.mp4"}}, "video is missing"),
+        ("train", {"video": {"bytes": b"", "path": "EMPTY"}}, "video is empty"),
+        ("validation", {"reward": 0}, "reward must be an integer 1..5, got 0"),
     ],
 )
-def test_a_malformed_row_fails_before_training_naming_it(data, tmp_path, row, message, monkeypatch):
-    folder = _bad_dataset(tmp_path, data[0], row)
+def test_a_malformed_row_fails_before_training_naming_it(data, tmp_path, split, row, message, monkeypatch):
+    if row.get("video", {}).get("path") == "EMPTY":
+        (tmp_path / "empty.mp4").touch()
+        row = {"video": {"bytes": b"", "path": str(tmp_path / "empty.mp4")}}
+    folder = _bad_dataset(tmp_path, data[0], split, row)
     script, config, model_args = _args(data, tmp_path)
     script.dataset_name = str(folder)
     loaded = []
     monkeypatch.setattr(
         "transformers.AutoModelForImageTextToText.from_pretrained", lambda *a, **k: loaded.append(1)
     )
-    with pytest.raises(
-        ValueError,
-        match=r"train row 1 \(id .+\): "
-        + message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\."),
-    ):
+    with pytest.raises(ValueError, match=rf"^{split} row 1 \(id [^)]+\): {re.escape(message)}"):
         build_trainer(script, config, model_args)
     assert not loaded  # no model was loaded
+
+
+def test_validation_accepts_integral_float_rewards_and_names_rows_without_an_id():
+    video = {"bytes": b"\x00" * 8, "path": None}
+    good = datasets.Dataset.from_list([{"video": video, "task": "open the drawer", "reward": 4.0}])
+    training.validate_rows(good, "train")  # a float column holding whole scores is fine
+    bad = datasets.Dataset.from_list(
+        [{"video": video, "task": "open the drawer", "reward": r} for r in (4.0, 3.5)]
+    )
+    with pytest.raises(ValueError, match=r"^validation row 1: reward must be an integer 1\.\.5, got 3\.5$"):
+        training.validate_rows(bad, "validation")
 
 
 def test_accumulation_for_the_world_size():

@@ -3,12 +3,13 @@
 
 The vision encoder is frozen, the merger and the language model are trained (lr 3e-6, weight decay
 0.05, effective batch 64 by gradient accumulation), and the checkpoint with the lowest validation MAE
-is kept in --output_dir with its processor and training_summary.json.
+is kept in --output_dir with its processor and training_summary.json. All the logic lives in
+`roboreward.training`; every field of the YAML recipe can be overridden on the command line.
 
 # One GPU, the paper's 3B recipe:
 accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml
 
-# Several GPUs (DDP), or DeepSpeed ZeRO-3 for the 7B/8B models:
+# Several GPUs (DDP), or DeepSpeed ZeRO-3 for the 7B/8B models (the accumulation follows the GPU count):
 accelerate launch --config_file trl_training/accelerate_configs/multi_gpu.yaml \\
     trl_training/sft.py --config trl_training/configs/qwen2_5_vl_7b.yaml
 accelerate launch --config_file trl_training/accelerate_configs/zero3.yaml \\
@@ -18,12 +19,20 @@ accelerate launch --config_file trl_training/accelerate_configs/zero3.yaml \\
 accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml \\
     --dataset_name ./roboreward --use_peft --lora_r 16 --output_dir runs/3b-lora
 
-# CPU smoke test on a tiny model made by roboreward.testing.make_tiny_vlm (two processes over gloo:
-# accelerate starts several CPU processes through its torchrun path; use_cpu in the YAML keeps them on CPU):
+# Resume an interrupted run:
+accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml \\
+    --resume_from_checkpoint runs/roboreward-qwen2_5_vl_3b/checkpoint-300
+
+# CPU smoke test on a tiny model (python -c "from roboreward.testing import make_tiny_vlm as m;
+# m('/tmp/tiny-qwen2_5_vl')") and a folder built by `roboreward build`, two processes over gloo
+# (accelerate 1.15 starts several CPU processes through its torchrun path, --multi_gpu; `use_cpu: true`
+# in the recipe keeps them on the CPU; `--cpu --num_processes 2` would start one process without mpirun):
 accelerate launch --multi_gpu --num_processes 2 trl_training/sft.py \\
     --config trl_training/configs/tiny_cpu.yaml \\
-    --model_name_or_path /tmp/tiny-qwen2_5_vl --dataset_name /tmp/roboreward_tiny
+    --model_name_or_path /tmp/tiny-qwen2_5_vl --dataset_name ./roboreward
 """
+
+import logging
 
 from trl import ModelConfig, SFTConfig, TrlParser
 
@@ -33,15 +42,18 @@ from roboreward.training import RewardScriptArguments, build_trainer
 def main(script_args, training_args, model_args):
     trainer = build_trainer(script_args, training_args, model_args)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    # load_best_model_at_end put the lowest-validation-MAE weights in place: save them with the processor.
+    # load_best_model_at_end put the lowest-validation-MAE weights in place; save_model writes them
+    # with the processor.
     trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(training_args.output_dir)
+    trainer.accelerator.print(f"Best checkpoint (lowest validation MAE) saved to {training_args.output_dir}.")
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    trainer.end()  # finish the trackers and the process group
 
 
 if __name__ == "__main__":
     parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("roboreward").setLevel(logging.INFO if training_args.should_log else logging.WARNING)
     main(script_args, training_args, model_args)

@@ -2,16 +2,27 @@
 
 `trl_training/sft.py` is the thin script; everything it needs lives here:
 
-- `RewardScriptArguments`: the dataset and the paper's knobs (target effective batch, frames).
-- `load_reward_splits`: a built RoboReward folder or a Hub id with ``video``, ``task``, ``reward``,
-  every row checked before training starts (`validate_rows`).
+- `RewardScriptArguments`: the dataset and the paper's knobs TRL's SFTConfig lacks (target effective
+  batch, frame sampling).
+- `load_reward_splits`: a built RoboReward folder or a Hub id with ``video``, ``task``, ``reward``;
+  every row is checked before training starts (`validate_rows`, no video decoded).
 - `RewardCollator`: each row becomes the rubric prompt of `roboreward.scoring.RewardPrompter` (the
-  very tokens and frames `RewardModel.score` sees) followed by the answer ``<reward><|im_end|>``;
-  the loss is on those answer tokens only.
-- `freeze_vision_tower`: patch embedding and vision blocks frozen, the merger and the LLM trained.
+  very tokens and frames `RewardModel.score` sees, ``ANSWER: `` prefilled) followed by the answer
+  ``<reward><|im_end|>``; the loss is on those answer tokens only.
+- `freeze_vision_tower`: patch embedding and vision blocks frozen; the merger ("fusion layers") and
+  the LLM trained.
+- `RewardSFTTrainer`: TRL's SFTTrainer that evaluates with one forward pass over the answer positions
+  only, and reloads the best checkpoint correctly for Qwen-VL models.
 - `answer_logits` + `compute_reward_metrics`: validation MAE from the five answer-token logits (the
-  numbers `RewardModel.score` would give), computed by the ``metrics/mae`` evaluate module.
+  numbers `RewardModel.score` reads), computed by the ``metrics/mae`` evaluate module.
 - `TrainingSummaryCallback`: ``training_summary.json`` with every evaluation's MAE and the best step.
+
+Example (what ``trl_training/sft.py`` does):
+    >>> from trl import ModelConfig, SFTConfig
+    >>> script = RewardScriptArguments(dataset_name="./roboreward")  # doctest: +SKIP
+    >>> model_args = ModelConfig("Qwen/Qwen2.5-VL-3B-Instruct", dtype="bfloat16")
+    >>> trainer = build_trainer(script, SFTConfig(output_dir="run"), model_args)  # doctest: +SKIP
+    >>> trainer.train()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -19,55 +30,84 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from accelerate.utils import is_peft_model
 from transformers import TrainerCallback
+from trl import SFTTrainer
 
 from roboreward import rubric
 from roboreward.scoring import RewardPrompter
 
 __all__ = [
+    "IGNORE_INDEX",
     "RewardCollator",
+    "RewardSFTTrainer",
     "RewardScriptArguments",
     "TrainingSummaryCallback",
     "accumulation_steps",
     "answer_logits",
+    "answer_positions",
     "build_trainer",
     "compute_reward_metrics",
     "freeze_vision_tower",
     "load_reward_splits",
+    "parameter_counts",
     "validate_rows",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Label of a position that carries no loss (prompt, vision tokens, padding).
 IGNORE_INDEX = -100
 
 
 @dataclass
 class RewardScriptArguments:
-    """What to train on and the paper's settings that TRL's SFTConfig does not have."""
+    """What to train on, and the paper's settings that TRL's SFTConfig does not have."""
 
     dataset_name: str = field(
-        default="roboreward", metadata={"help": "a folder built by `roboreward build` or a Hub dataset id"}
+        default="roboreward",
+        metadata={
+            "help": "a folder built by `roboreward build`, or a Hub dataset id with video, task, reward"
+        },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "dataset config name, if any"})
-    dataset_train_split: str = field(default="train")
-    dataset_test_split: str = field(default="validation", metadata={"help": "the split for validation MAE"})
+    dataset_train_split: str = field(default="train", metadata={"help": "the split to train on"})
+    dataset_test_split: str = field(
+        default="validation", metadata={"help": "the split whose MAE selects the best checkpoint"}
+    )
     effective_batch_size: int = field(
         default=64,
-        metadata={"help": "per-device batch x accumulation x processes; the accumulation is derived from it"},
+        metadata={
+            "help": "per-device batch x gradient accumulation x processes; the accumulation is derived from "
+            "it for the number of processes the run has (the paper: 64)"
+        },
     )
-    num_frames: int = field(default=16, metadata={"help": "frames sampled evenly per video"})
-    max_side: int | None = field(default=448, metadata={"help": "longer frame side before the processor"})
-    max_pixels: int | None = field(default=None, metadata={"help": "the video processor's pixel budget"})
+    num_frames: int = field(default=16, metadata={"help": "frames sampled evenly over each video"})
+    fps: float | None = field(
+        default=None, metadata={"help": "sample videos at this rate instead of num_frames frames"}
+    )
+    max_side: int | None = field(
+        default=448, metadata={"help": "shrink decoded frames to this longer side before the processor"}
+    )
+    max_pixels: int | None = field(
+        default=None,
+        metadata={
+            "help": "the video processor's pixel budget (saved with the processor, so scoring uses it)"
+        },
+    )
     freeze_vision_tower: bool = field(
-        default=True, metadata={"help": "freeze patch embedding and vision blocks"}
+        default=True, metadata={"help": "freeze the vision encoder (patch embedding and blocks)"}
     )
-    train_eos: bool = field(default=True, metadata={"help": "also train <|im_end|> after the score"})
+    train_eos: bool = field(
+        default=True, metadata={"help": "also train the <|im_end|> after the score, so generation stops"}
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N train rows"})
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "use only the first N validation rows"}
@@ -78,51 +118,84 @@ class RewardScriptArguments:
 # Data
 
 
-def validate_rows(dataset: Any, split: str) -> None:
+def _reward_problem(reward: Any) -> str | None:
+    ok = (
+        isinstance(reward, (int, float))
+        and not isinstance(reward, bool)
+        and float(reward).is_integer()
+        and rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE
+    )
+    return None if ok else f"reward must be an integer 1..5, got {reward!r}"
+
+
+def _video_problem(nbytes: int | None, path: str | None) -> str | None:
+    if nbytes:
+        return None
+    if not path:
+        return "video is missing (no bytes and no path)"
+    if not os.path.isfile(path):
+        return f"video is missing (no bytes and no file at {path!r})"
+    if os.path.getsize(path) == 0:
+        return f"video is empty (file {path!r} has 0 bytes)"
+    return None
+
+
+def validate_rows(dataset: Any, split: str, batch_size: int = 256) -> None:
     """Fail before training on a row that cannot be trained on, naming its split, index and id.
 
-    Checks without decoding any video: a task that is empty or not text, a reward that is not an
-    integer 1..5, a video with neither bytes nor an existing file.
+    Checks without decoding or reading any video: a task that is empty or not text, a reward that
+    is not an integer 1..5, a video with neither bytes nor a non-empty file. Videos are looked at
+    through Arrow (lengths of the bytes, the paths), so a dataset of many GB is checked in seconds.
+    ``dataset`` is a `datasets.Dataset` whose ``video`` column is ``Video(decode=False)``.
+
+    Raises ValueError such as ``train row 14 (id bridge/ep_3): reward must be an integer 1..5, got 7``.
     """
-    ids = dataset["id"] if "id" in dataset.column_names else [None] * len(dataset)
-    videos = dataset.select_columns(["video"]).to_dict()["video"]
-    for index, (task, reward, video, id_) in enumerate(
-        zip(dataset["task"], dataset["reward"], videos, ids, strict=True)
-    ):
-        where = f"{split} row {index}" + (f" (id {id_})" if id_ else "")
-        if not isinstance(task, str) or not task.strip():
-            raise ValueError(f"{where}: task is empty")
-        if (
-            isinstance(reward, bool)
-            or not isinstance(reward, int)
-            or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE
-        ):
-            raise ValueError(f"{where}: reward must be an integer 1..5, got {reward!r}")
-        if not isinstance(video, dict) or not (
-            video.get("bytes") or (video.get("path") and os.path.isfile(video["path"]))
-        ):
-            raise ValueError(
-                f"{where}: video is missing (no bytes and no file at {video and video.get('path')!r})"
-            )
+    import pyarrow.compute as pc
+
+    id_column = next((c for c in ("id", "episode_id") if c in dataset.column_names), None)
+    columns = ["task", "reward", "video", *([id_column] if id_column else [])]
+    table = dataset.select_columns(columns).with_format("arrow")
+    start = 0
+    for batch in table.iter(batch_size=batch_size):
+        video = batch.column("video").combine_chunks()
+        nbytes = pc.binary_length(video.field("bytes")).to_pylist()
+        paths = video.field("path").to_pylist()
+        ids = batch.column(id_column).to_pylist() if id_column else [None] * batch.num_rows
+        tasks, rewards = batch.column("task").to_pylist(), batch.column("reward").to_pylist()
+        rows = zip(tasks, rewards, nbytes, paths, ids, strict=True)
+        for offset, (task, reward, size, path, id_) in enumerate(rows):
+            if not isinstance(task, str) or not task.strip():
+                problem: str | None = f"task is empty ({task!r})"
+            else:
+                problem = _reward_problem(reward) or _video_problem(size, path)
+            if problem:
+                where = f"{split} row {start + offset}" + (f" ({id_column} {id_})" if id_ else "")
+                raise ValueError(f"{where}: {problem}")
+        start += batch.num_rows
 
 
 def load_reward_splits(args: RewardScriptArguments) -> tuple[Any, Any]:
-    """(train, validation) datasets with videos as ``{"bytes", "path"}``, every row checked."""
+    """(train, validation) datasets with videos as ``{"bytes", "path"}``, every row checked.
+
+    ``args.dataset_name`` is a folder built by ``roboreward build`` or a Hub id with the same
+    columns (``video``, ``task``, ``reward``), such as the public RoboReward release.
+    """
     import datasets
 
     loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
-    for split in (args.dataset_train_split, args.dataset_test_split):
-        if split not in loaded:
-            raise ValueError(f"{args.dataset_name} has no split {split!r} (it has {sorted(loaded)})")
     out = []
     for split, limit in (
         (args.dataset_train_split, args.max_train_samples),
         (args.dataset_test_split, args.max_eval_samples),
     ):
+        if split not in loaded:
+            raise ValueError(f"dataset {args.dataset_name} has no split {split!r} (it has {sorted(loaded)})")
         ds = loaded[split]
         missing = {"video", "task", "reward"} - set(ds.column_names)
         if missing:
-            raise ValueError(f"{args.dataset_name} split {split} lacks column(s) {sorted(missing)}")
+            raise ValueError(f"dataset {args.dataset_name} split {split} lacks column(s) {sorted(missing)}")
+        if len(ds) == 0:
+            raise ValueError(f"dataset {args.dataset_name} split {split} is empty")
         ds = ds.cast_column("video", datasets.Video(decode=False))
         if limit is not None:
             ds = ds.select(range(min(limit, len(ds))))
@@ -131,15 +204,38 @@ def load_reward_splits(args: RewardScriptArguments) -> tuple[Any, Any]:
     return out[0], out[1]
 
 
+def _turn_end(tokenizer: Any) -> str:
+    """The token closing a chat turn: ``<|im_end|>`` for Qwen (also for base models, whose eos is
+    ``<|endoftext|>``), else the tokenizer's eos."""
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
+        return "<|im_end|>"
+    return tokenizer.convert_ids_to_tokens(tokenizer.eos_token_id)
+
+
 class RewardCollator:
-    """Rows -> model inputs: the scoring prompt (prefilled ``ANSWER: ``) plus the answer as labels."""
+    """Rows -> model inputs: the scoring prompt (``ANSWER: `` prefilled) plus the answer, as labels.
+
+    The prompt, frames and processor call are `RewardPrompter.encode`'s, the code `RewardModel.score`
+    runs, so the logits learnt at the position after ``ANSWER: `` are the ones scoring reads. Rows are
+    padded on the left (as for scoring): every row ends with its answer, ``<score>`` and, with
+    ``train_eos``, ``<|im_end|>``; those are the only labels, everything else (prompt, vision tokens,
+    padding) is `IGNORE_INDEX`. ``mm_token_type_ids`` come padded with 0 by the processor.
+
+    >>> collate = RewardCollator(RewardPrompter(processor, num_frames=16, max_side=448))  # doctest: +SKIP
+    >>> row = {"video": {"bytes": None, "path": "ep.mp4"}, "task": "open the drawer", "reward": 4}
+    >>> batch = collate([row])  # doctest: +SKIP
+    """
 
     def __init__(self, prompter: RewardPrompter, train_eos: bool = True):
         self.prompter = prompter
         self.train_eos = train_eos
-        self.eos = prompter.tokenizer.convert_ids_to_tokens(prompter.tokenizer.eos_token_id)
+        self.eos = _turn_end(prompter.tokenizer)
+        # The answer must be exactly these tokens, so that the labels are the last `width` positions.
+        self.width = 2 if train_eos else 1
 
     def answer(self, reward: int) -> str:
+        """The text after the prefilled ``ANSWER: ``: ``"4<|im_end|>"`` (or ``"4"``)."""
         return str(rubric.level(int(reward)).score) + (self.eos if self.train_eos else "")
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -148,10 +244,12 @@ class RewardCollator:
             [row["task"] for row in rows],
             answers=[self.answer(row["reward"]) for row in rows],
         )
-        labels = torch.full_like(batch["input_ids"], IGNORE_INDEX)
-        # Left padding: every row ends with its answer, so the answer tokens are the last ones.
-        width = 2 if self.train_eos else 1
-        labels[:, -width:] = batch["input_ids"][:, -width:]
+        ids = batch["input_ids"]
+        score_ids = torch.tensor(self.prompter.score_token_ids)
+        if not torch.isin(ids[:, -self.width], score_ids).all():  # pragma: no cover - tokenizer guard
+            raise RuntimeError("the answer was not tokenized as the score token(s) at the end of each row")
+        labels = torch.full_like(ids, IGNORE_INDEX)
+        labels[:, -self.width :] = ids[:, -self.width :]
         batch["labels"] = labels
         return dict(batch)
 
@@ -160,30 +258,44 @@ class RewardCollator:
 # Model
 
 
-def freeze_vision_tower(model: Any) -> dict[str, int]:
-    """Freeze the vision encoder (patch embedding and blocks); keep the merger and the LLM trainable.
-
-    Returns parameter counts ``{"frozen": ..., "trainable": ...}``. The merger ("fusion layers" in
-    the paper; for Qwen3-VL also its deepstack mergers) is every vision parameter whose name holds
-    ``merger``.
-    """
-    visual = None
+def _vision_tower(model: Any) -> Any:
     for name, module in model.named_modules():
-        if name.endswith("visual"):
-            visual = module
-            break
-    if visual is None:
-        raise ValueError(f"{type(model).__name__} has no vision tower ('visual') to freeze")
-    for name, param in visual.named_parameters():
-        if "merger" not in name:
+        if name == "visual" or name.endswith(".visual"):
+            return module
+    raise ValueError(f"{type(model).__name__} has no vision tower ('visual') to freeze")
+
+
+def _is_merger(name: str) -> bool:
+    # Qwen2.5-VL: visual.merger.*; Qwen3-VL: visual.merger.* and visual.deepstack_merger_list.N.*
+    return "merger" in name
+
+
+def parameter_counts(model: Any) -> dict[str, int]:
+    """``{"frozen": n, "trainable": n}`` parameters (full sizes, also under DeepSpeed ZeRO-3)."""
+    counts = {"frozen": 0, "trainable": 0}
+    for param in model.parameters():
+        counts["trainable" if param.requires_grad else "frozen"] += getattr(param, "ds_numel", param.numel())
+    return counts
+
+
+def freeze_vision_tower(model: Any) -> dict[str, int]:
+    """Freeze the vision encoder (patch embedding, position embedding, blocks); keep the merger and LLM.
+
+    The merger ("fusion layers" in the paper; for Qwen3-VL also its DeepStack mergers) is every
+    vision parameter whose name holds ``merger``. Returns `parameter_counts` afterwards.
+    """
+    for name, param in _vision_tower(model).named_parameters():
+        if not _is_merger(name):
             param.requires_grad_(False)
-    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"frozen": frozen, "trainable": trainable}
+    return parameter_counts(model)
 
 
 def accumulation_steps(effective_batch_size: int, per_device_batch_size: int, world_size: int) -> int:
-    """Gradient accumulation that makes ``per_device x accumulation x world == effective``."""
+    """Gradient accumulation that makes ``per_device x accumulation x world == effective``.
+
+    >>> accumulation_steps(64, 2, 8)
+    4
+    """
     per_step = per_device_batch_size * world_size
     if effective_batch_size < per_step or effective_batch_size % per_step:
         raise ValueError(
@@ -193,27 +305,55 @@ def accumulation_steps(effective_batch_size: int, per_device_batch_size: int, wo
     return effective_batch_size // per_step
 
 
+def _merger_modules(model: Any) -> list[str]:
+    """Names of the merger modules (for PEFT's ``modules_to_save``: trained fully beside LoRA)."""
+    pattern = re.compile(r"(^|\.)(merger|deepstack_merger_list\.\d+)$")
+    return [name for name, _ in model.named_modules() if pattern.search(name)]
+
+
+def _lora_target(model_args: Any) -> Any:
+    if model_args.lora_target_modules:
+        return model_args.lora_target_modules
+    # The LLM's projections only: the vision blocks' MLPs share these names and stay frozen.
+    return r"^(?!.*visual).*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation MAE
 
 
+def answer_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Per row, the position whose logits predict the score: the one before the first label."""
+    first = (labels != IGNORE_INDEX).int().argmax(dim=1)
+    return (first - 1).clamp(min=0)
+
+
 def answer_logits(score_token_ids: tuple[int, ...]) -> Any:
-    """A ``preprocess_logits_for_metrics`` that keeps, per row, the logits of ``1``..``5`` where the
-    score is predicted (the position before the first answer label): (batch, 5), not (batch, L, V)."""
+    """A ``preprocess_logits_for_metrics`` keeping, per row, the logits of ``1``..``5`` where the score
+    is predicted: (batch, 5) instead of (batch, length, vocab).
+
+    It takes full logits (batch, length, vocab), or the (batch, vocab) logits at the answer position
+    that `RewardSFTTrainer` evaluates.
+    """
     ids = torch.tensor(score_token_ids)
 
     def keep(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if isinstance(logits, tuple):
             logits = logits[0]
-        first = (labels != IGNORE_INDEX).int().argmax(dim=1)  # the score token
-        rows = torch.arange(labels.shape[0], device=labels.device)
-        return logits[rows, first - 1][:, ids.to(logits.device)]
+        if logits.dim() == 3:
+            rows = torch.arange(logits.shape[0], device=logits.device)
+            logits = logits[rows, answer_positions(labels).to(logits.device)]
+        return logits[:, ids.to(logits.device)].float()
 
     return keep
 
 
 def compute_reward_metrics(score_token_ids: tuple[int, ...]) -> Any:
-    """A ``compute_metrics`` returning ``{"mae": ...}`` from the kept answer logits and the labels."""
+    """A ``compute_metrics`` returning ``{"mae": ...}``: argmax over the five answer logits vs the label.
+
+    The prediction is the score `RewardModel.score` would give; the MAE comes from the toolkit's
+    ``metrics/mae`` evaluate module (`roboreward.metrics.load`).
+    """
     from roboreward import metrics
 
     to_score = {token: score for score, token in zip(rubric.SCORES, score_token_ids, strict=True)}
@@ -222,33 +362,41 @@ def compute_reward_metrics(score_token_ids: tuple[int, ...]) -> Any:
     def compute(eval_prediction: Any) -> dict[str, float]:
         logits = np.asarray(eval_prediction.predictions)
         labels = np.asarray(eval_prediction.label_ids)
-        predictions = (logits.argmax(axis=-1) + 1).tolist()
+        predictions = (logits.argmax(axis=-1) + rubric.MIN_SCORE).tolist()
         first = (labels != IGNORE_INDEX).argmax(axis=1)
-        references = [to_score.get(int(labels[i, j]), 0) for i, j in enumerate(first)]
-        return {"mae": mae.compute(predictions=predictions, references=references)["mae"]}
+        references = [to_score[int(labels[i, j])] for i, j in enumerate(first)]
+        return {"mae": float(mae.compute(predictions=predictions, references=references)["mae"])}
 
     return compute
 
 
 class TrainingSummaryCallback(TrainerCallback):
-    """Writes ``training_summary.json`` at the end: every evaluation's MAE, the best step, settings."""
+    """Writes ``output_dir/training_summary.json`` at the end of training.
+
+    It holds every evaluation's MAE with its step (read from the trainer's log history, so a resumed
+    run keeps the evaluations made before it stopped), the best step and MAE, the best checkpoint,
+    the effective hyper-parameters and the frozen / trainable parameter counts of the trained model.
+    """
 
     def __init__(self, summary: dict[str, Any]):
         self.summary = summary
-        self.evals: list[dict[str, float]] = []
 
-    def on_evaluate(
-        self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any
-    ):
-        if metrics and "eval_mae" in metrics:
-            self.evals.append({"step": state.global_step, "mae": float(metrics["eval_mae"])})
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any):
+        if model is not None:  # the model as trained: after PEFT wrapping, if any
+            counts = parameter_counts(model)
+            self.summary.update(frozen_parameters=counts["frozen"], trainable_parameters=counts["trainable"])
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
         if not state.is_world_process_zero:
             return
-        best = min(self.evals, key=lambda e: (e["mae"], e["step"])) if self.evals else None
+        evals = [
+            {"step": entry["step"], "mae": float(entry["eval_mae"])}
+            for entry in state.log_history
+            if "eval_mae" in entry
+        ]
+        best = min(evals, key=lambda e: (e["mae"], e["step"])) if evals else None
         self.summary.update(
-            evals=self.evals,
+            evals=evals,
             best_step=best["step"] if best else None,
             best_mae=best["mae"] if best else None,
             best_checkpoint=state.best_model_checkpoint,
@@ -259,82 +407,122 @@ class TrainingSummaryCallback(TrainerCallback):
         path.write_text(json.dumps(self.summary, indent=2, default=str) + "\n")
 
 
-class ReloadBestCheckpointCallback(TrainerCallback):
-    """Put the best checkpoint's weights back in the model at the end of training.
-
-    transformers 5's Trainer reloads the best checkpoint by state-dict keys, which for Qwen-VL models
-    are saved under their original names (``visual.*``, ``model.layers.*``) and loaded under the new
-    ones (``model.visual.*``, ``model.language_model.*``): every key is reported missing and the
-    *last* weights silently stay. ``from_pretrained`` applies the key mapping, so the best weights
-    are loaded here from the checkpoint folder instead. (PEFT adapters reload through the Trainer's
-    own path, which works.)
-    """
-
-    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any):
-        if model is None or not (args.load_best_model_at_end and state.best_model_checkpoint):
-            return
-        if hasattr(model, "peft_config"):
-            return
-        from transformers import AutoModelForImageTextToText
-
-        dtype = next(model.parameters()).dtype
-        best = AutoModelForImageTextToText.from_pretrained(state.best_model_checkpoint, dtype=dtype)
-        model.load_state_dict(best.state_dict(), strict=True)
-        logger.info("loaded the best checkpoint %s (lowest validation MAE)", state.best_model_checkpoint)
-
-
 # ---------------------------------------------------------------------------------------------
 # The trainer
 
 
-def _lora_target(model_args: Any) -> Any:
-    if model_args.lora_target_modules:
-        return model_args.lora_target_modules
-    # The LLM's projections only: the vision tower's MLP shares these names and stays frozen.
-    return r"^(?!.*visual).*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
+class RewardSFTTrainer(SFTTrainer):
+    """TRL's SFTTrainer with two changes for reward VLMs.
+
+    - Evaluation runs one forward pass that builds logits for the answer positions only
+      (``logits_to_keep``) and hands on the (batch, vocab) logits where the score is predicted, with
+      the loss over the answer tokens. TRL 1.16 would run its fused-loss pass and then a second pass
+      building the full (batch, length, vocab) logits (deprecated there, to go in TRL 2).
+    - The best checkpoint is reloaded with ``from_pretrained``: transformers 5's Trainer loads it by
+      raw state-dict keys, which Qwen-VL checkpoints hold under their original names
+      (``model.layers.*``) while the model has ``model.language_model.*``; every key comes out
+      missing and the *last* weights silently stay. DeepSpeed, FSDP and PEFT checkpoints reload
+      through the Trainer's own paths, which work.
+    """
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        labels = inputs["labels"]
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        length = labels.shape[1]
+        # From the position predicting the earliest label to the end (left padding: answers end rows).
+        keep = length - int(answer_positions(labels).min())
+        with torch.no_grad(), self.compute_loss_context_manager():
+            logits = model(**model_inputs, use_cache=False, logits_to_keep=keep).logits.float()
+        targets = labels[:, length - keep + 1 :]
+        predicted = logits[:, :-1]
+        loss = torch.nn.functional.cross_entropy(
+            predicted.reshape(-1, predicted.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX
+        )
+        mask = targets != IGNORE_INDEX
+        correct = (predicted.argmax(-1) == targets) & mask
+        self._metrics["eval"]["mean_token_accuracy"].append((correct.sum() / mask.sum().clamp(min=1)).item())
+        if prediction_loss_only:
+            return loss.detach(), None, None
+        rows = torch.arange(labels.shape[0], device=logits.device)
+        at_answer = logits[rows, answer_positions(labels) - (length - keep)]
+        return loss.detach(), at_answer, labels
+
+    def _load_best_model(self):
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or is_peft_model(self.model):
+            return super()._load_best_model()
+        from transformers import AutoModelForImageTextToText
+
+        path = self.state.best_model_checkpoint
+        logger.info("loading the best checkpoint %s (mae %s)", path, self.state.best_metric)
+        # One extra copy of the weights in CPU memory, for the time of the copy.
+        best = AutoModelForImageTextToText.from_pretrained(path, dtype=next(self.model.parameters()).dtype)
+        self.model.load_state_dict(best.state_dict(), strict=True)
+        return None
+
+
+def _world_size() -> int:
+    from accelerate import PartialState
+
+    return PartialState().num_processes
 
 
 def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_args: Any) -> Any:
-    """The SFTTrainer for a RoboReward recipe: data checked, tower frozen, MAE-based model selection."""
-    from accelerate import PartialState
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-    from trl import SFTTrainer, get_peft_config
+    """The trainer of a RoboReward recipe: data checked, accumulation derived, tower frozen, MAE selection.
 
-    world = PartialState().num_processes
-    training_args.gradient_accumulation_steps = accumulation_steps(
+    Every row of the train and validation splits is checked before any model is loaded. Sets on
+    ``training_args``: ``gradient_accumulation_steps`` (from ``effective_batch_size`` and the number
+    of processes), ``metric_for_best_model="mae"``, ``greater_is_better=False``,
+    ``remove_unused_columns=False`` and ``dataset_kwargs={"skip_prepare_dataset": True}``.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import get_peft_config
+
+    from roboreward.scoring import _set_pixel_budget
+
+    world = _world_size()
+    accumulation = accumulation_steps(
         script_args.effective_batch_size, training_args.per_device_train_batch_size, world
     )
+    if training_args.gradient_accumulation_steps not in (1, accumulation):
+        logger.warning(
+            "gradient_accumulation_steps %d is replaced by %d, derived from effective_batch_size %d",
+            training_args.gradient_accumulation_steps,
+            accumulation,
+            script_args.effective_batch_size,
+        )
+    training_args.gradient_accumulation_steps = accumulation
     logger.info(
-        "effective batch %d = %d per device x %d accumulation x %d process(es)",
+        "effective batch %d = %d per device x %d gradient accumulation x %d process(es)",
         script_args.effective_batch_size,
         training_args.per_device_train_batch_size,
-        training_args.gradient_accumulation_steps,
+        accumulation,
         world,
     )
     train, validation = load_reward_splits(script_args)  # fails on a bad row before any model loads
 
     processor = AutoProcessor.from_pretrained(
-        model_args.model_name_or_path, revision=model_args.model_revision
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
     )
-    if script_args.max_pixels:
-        from roboreward.scoring import _set_pixel_budget
-
-        _set_pixel_budget(processor, max_pixels=script_args.max_pixels, min_pixels=None)
+    # Saved with the processor, so RewardModel.from_pretrained(output_dir) uses the same budget.
+    _set_pixel_budget(processor, max_pixels=script_args.max_pixels, min_pixels=None)
     dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
     model = AutoModelForImageTextToText.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
         dtype=dtype,
         attn_implementation=model_args.attn_implementation,
     )
-    counts = (
+    if script_args.freeze_vision_tower:
         freeze_vision_tower(model)
-        if script_args.freeze_vision_tower
-        else {"frozen": 0, "trainable": sum(p.numel() for p in model.parameters())}
+    prompter = RewardPrompter(
+        processor, num_frames=script_args.num_frames, fps=script_args.fps, max_side=script_args.max_side
     )
-    prompter = RewardPrompter(processor, num_frames=script_args.num_frames, max_side=script_args.max_side)
 
-    training_args.remove_unused_columns = False
+    training_args.remove_unused_columns = False  # the collator needs video, task, reward
     training_args.dataset_kwargs = {"skip_prepare_dataset": True}
     training_args.metric_for_best_model = "mae"
     training_args.greater_is_better = False
@@ -343,8 +531,9 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
     if model_args.use_peft:
         model_args.lora_target_modules = _lora_target(model_args)
         peft_config = get_peft_config(model_args)
-        peft_config.modules_to_save = sorted({*(peft_config.modules_to_save or []), "merger"})
+        peft_config.modules_to_save = sorted({*(peft_config.modules_to_save or []), *_merger_modules(model)})
 
+    counts = parameter_counts(model)  # replaced by the counts of the model as trained (PEFT) at train begin
     summary = {
         "base_model": model_args.model_name_or_path,
         "dataset": script_args.dataset_name,
@@ -353,22 +542,30 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
         "hyperparameters": {
             "learning_rate": training_args.learning_rate,
             "weight_decay": training_args.weight_decay,
+            "lr_scheduler_type": getattr(
+                training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type
+            ),
             "per_device_train_batch_size": training_args.per_device_train_batch_size,
-            "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+            "gradient_accumulation_steps": accumulation,
             "world_size": world,
             "effective_batch_size": script_args.effective_batch_size,
             "num_train_epochs": training_args.num_train_epochs,
             "max_steps": training_args.max_steps,
-            "num_frames": script_args.num_frames,
+            "num_frames": None if script_args.fps else script_args.num_frames,
+            "fps": script_args.fps,
             "max_side": script_args.max_side,
+            "max_pixels": script_args.max_pixels,
             "freeze_vision_tower": script_args.freeze_vision_tower,
+            "train_eos": script_args.train_eos,
             "use_peft": bool(model_args.use_peft),
             "bf16": bool(training_args.bf16),
+            "activation_checkpointing": bool(training_args.activation_checkpointing),
+            "seed": training_args.seed,
             "train_rows": len(train),
             "validation_rows": len(validation),
         },
     }
-    return SFTTrainer(
+    return RewardSFTTrainer(
         model=model,
         args=training_args,
         data_collator=RewardCollator(prompter, train_eos=script_args.train_eos),
@@ -378,5 +575,5 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
         compute_metrics=compute_reward_metrics(prompter.score_token_ids),
         preprocess_logits_for_metrics=answer_logits(prompter.score_token_ids),
         peft_config=peft_config,
-        callbacks=[ReloadBestCheckpointCallback(), TrainingSummaryCallback(summary)],
+        callbacks=[TrainingSummaryCallback(summary)],
     )
