@@ -7,27 +7,42 @@ the five rubric scores, the expected score and the reward, the rubric line of th
 the frames the model saw. The same scoring is a named API endpoint, ``/score``:
 
     from gradio_client import Client, handle_file
-    Client("my-org/roboreward-demo").predict(handle_file("rollout.mp4"), "open the drawer", api_name="/score")
+    Client("my-org/roboreward").predict(handle_file("rollout.mp4"), "open the drawer", api_name="/score")
     # {"score": 4, "expected": 3.9, "reward": 0.72, "probs": [...], "rubric": "4 - Near completion: ..."}
+
+Settings (environment variables, e.g. Space variables; the Space's README lists them):
+``ROBOREWARD_MODEL`` (a folder or a Hub id), ``ROBOREWARD_NUM_FRAMES``, ``ROBOREWARD_MAX_SIDE``,
+``ROBOREWARD_DTYPE``, ``ROBOREWARD_EXAMPLES`` (a JSONL file of ``{"video", "task"}`` rows; default:
+two generated clips), ``ROBOREWARD_MAX_UPLOAD``, ``ROBOREWARD_MAX_SECONDS``, ``ROBOREWARD_CONCURRENCY``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from roboreward import rubric, video
 from roboreward.scoring import RewardModel
 
+DEFAULT_MODEL = "teetone/RoboReward-4B"
+NUM_FRAMES = int(os.environ.get("ROBOREWARD_NUM_FRAMES", "16"))
+DTYPE = os.environ.get("ROBOREWARD_DTYPE", "auto")
+MAX_SIDE = int(os.environ["ROBOREWARD_MAX_SIDE"]) if os.environ.get("ROBOREWARD_MAX_SIDE") else None
 MAX_UPLOAD = os.environ.get("ROBOREWARD_MAX_UPLOAD", "50mb")
 MAX_SECONDS = float(os.environ.get("ROBOREWARD_MAX_SECONDS", "120"))
 CONCURRENCY = int(os.environ.get("ROBOREWARD_CONCURRENCY", "2"))
+QUEUE_SIZE = 32
+MAX_TASK_CHARS = 500
+THUMBNAIL_SIDE = 224
 
 DESCRIPTION = """\
 # RoboReward: a reward model for robot episodes
@@ -39,13 +54,14 @@ a reward in [0, 1] = (E[score] - 1) / 4. [Paper](https://arxiv.org/abs/2601.0067
 """
 
 
-def example_videos(folder: Path) -> list[list[str]]:
-    """Two procedural rollouts (a success and a near miss) to try the Space without an upload."""
+def example_videos(folder: str | os.PathLike[str]) -> list[list[str]]:
+    """Two procedural rollouts (a success and a near miss) written to ``folder``: no video is shipped."""
     from roboreward.sources import sim
 
+    folder = Path(folder)
     examples = []
     for index, outcome in enumerate(("success", "near_miss")):
-        episode = sim.make_episode(index, outcome, seed=3)
+        episode = sim.make_episode(index, outcome, seed=0)
         path = video.encode(
             np.stack([sim.render(s, 320, 240) for s in episode.states]),
             folder / f"{outcome}.mp4",
@@ -55,49 +71,113 @@ def example_videos(folder: Path) -> list[list[str]]:
     return examples
 
 
-def _check_upload(path: str | None, task: str | None) -> None:
+def read_examples(manifest: str | os.PathLike[str]) -> list[list[str]]:
+    """``[video, task]`` pairs from a JSONL file of ``{"video", "task"}`` rows (paths relative to it)."""
+    manifest = Path(manifest)
+    examples = []
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            path, task = manifest.parent / row["video"], row["task"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f'{manifest} line {number} is not a {{"video", "task"}} row: {exc}') from None
+        if not path.is_file():
+            raise ValueError(f"{manifest} line {number}: video {path} does not exist")
+        examples.append([str(path), task])
+    return examples
+
+
+def check_upload(path: str | None, task: str | None, max_seconds: float = MAX_SECONDS) -> video.VideoInfo:
+    """Refuse, with a message shown in the page, anything but a readable video under ``max_seconds``."""
     if not path:
         raise gr.Error("Upload a video first.")
     if not task or not task.strip():
         raise gr.Error("Type the task the robot was given.")
+    if len(task) > MAX_TASK_CHARS:
+        raise gr.Error(f"The task is {len(task)} characters long; this Space takes at most {MAX_TASK_CHARS}.")
     try:
         info = video.probe(path)
     except video.VideoDecodeError as exc:
         raise gr.Error(f"This file is not a readable video: {exc.reason}.") from None
-    if info.duration > MAX_SECONDS:
+    if info.frames < 2:
+        # FFmpeg opens a PNG or JPEG as a one-frame "video": a still image says nothing about an episode.
+        raise gr.Error(f"This file is a still image ({info.codec}), not a video.")
+    if info.duration > max_seconds:
         raise gr.Error(
-            f"The video is {info.duration:.0f} s long; this Space scores videos up to {MAX_SECONDS:.0f} s."
+            f"The video is {info.duration:.0f} s long; this Space scores videos up to {max_seconds:.0f} s."
         )
+    return info
 
 
-def build_demo(model: RewardModel | str | None = None, examples: list[list[str]] | None = None) -> gr.Blocks:
-    """The Space around ``model`` (a RewardModel, or a path / Hub id; default ``$ROBOREWARD_MODEL``)."""
-    spec = model if model is not None else os.environ.get("ROBOREWARD_MODEL")
-    if spec is None:
-        raise RuntimeError("set ROBOREWARD_MODEL to a RoboReward checkpoint (a folder or a Hub id)")
-    reward_model = spec if isinstance(spec, RewardModel) else RewardModel.from_pretrained(spec)
+def load_model(spec: RewardModel | str | os.PathLike[str] | None = None) -> RewardModel:
+    """``spec`` as a RewardModel: itself, or loaded from a folder / Hub id.
 
-    def score(video_path: str, task: str) -> dict[str, Any]:
+    Without ``spec``: ``$ROBOREWARD_MODEL``, else DEFAULT_MODEL (the model the Space card lists).
+    """
+    if isinstance(spec, RewardModel):
+        return spec
+    spec = spec or os.environ.get("ROBOREWARD_MODEL") or DEFAULT_MODEL
+    print(f"loading the reward model {spec}", flush=True)
+    return RewardModel.from_pretrained(spec, num_frames=NUM_FRAMES, max_side=MAX_SIDE, dtype=DTYPE)
+
+
+def _thumbnails(frames: np.ndarray) -> list[Image.Image]:
+    images = []
+    for frame in frames:
+        image = Image.fromarray(frame)
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        images.append(image)
+    return images
+
+
+def build_demo(
+    model: RewardModel | str | os.PathLike[str] | None = None,
+    examples: list[list[str]] | None = None,
+    max_seconds: float = MAX_SECONDS,
+) -> gr.Blocks:
+    """The Space around ``model`` (a RewardModel, or a folder / Hub id; default ``$ROBOREWARD_MODEL``).
+
+    ``examples`` are ``[video path, task]`` pairs shown under the inputs. Serve it with `launch`.
+    """
+    reward_model = load_model(model)
+    # One forward pass at a time: a Space has one accelerator, and two videos' activations at once
+    # could exhaust it. Probing and decoding still overlap across requests.
+    model_lock = threading.Lock()
+
+    def score(video_path: str | None, task: str | None) -> dict[str, Any]:
         """Score one rollout: five probabilities, the score, its expectation, the reward, the rubric line."""
-        _check_upload(video_path, task)
-        result = reward_model.score(video_path, task)
+        check_upload(video_path, task, max_seconds)
+        try:
+            frames, rate = reward_model.load_frames(video_path)
+        except video.VideoDecodeError as exc:
+            raise gr.Error(f"This file is not a readable video: {exc.reason}.") from None
+        with model_lock:
+            result = reward_model.score(frames, task, fps=rate)
         return {**result.to_dict(), "rubric": rubric.level(result.score).line()}
 
-    def render(result: dict[str, Any], video_path: str):
-        bars = pd.DataFrame({"score": [str(s) for s in rubric.SCORES], "probability": list(result["probs"])})
+    def show(result: dict[str, Any], video_path: str):
+        bars = pd.DataFrame({"score": [str(s) for s in rubric.SCORES], "probability": result["probs"]})
         summary = (
             f"**Score {result['score']}** (expected {result['expected']:.2f}, reward {result['reward']:.3f})"
         )
-        frames = video.sample_frames(video_path, num_frames=reward_model.num_frames or 16, max_side=224)
-        return bars, summary, f"_{result['rubric']}_", list(frames)
+        frames, _ = reward_model.load_frames(video_path)
+        return bars, summary, f"_{result['rubric']}_", _thumbnails(frames)
 
     with gr.Blocks(title="RoboReward") as demo:
         gr.Markdown(DESCRIPTION)
         with gr.Row():
             with gr.Column():
-                video_in = gr.Video(label="Rollout video", sources=["upload"], elem_id="video-input")
+                # include_audio keeps Gradio from re-encoding the upload with ffmpeg (an extra dependency).
+                video_in = gr.Video(
+                    label="Rollout video", sources=["upload"], include_audio=True, elem_id="video-input"
+                )
                 task_in = gr.Textbox(
-                    label="Task", placeholder="put the red block in the blue bowl", elem_id="task"
+                    label="Task",
+                    placeholder="put the red block in the blue bowl",
+                    max_length=MAX_TASK_CHARS,
+                    elem_id="task",
                 )
                 button = gr.Button("Score", variant="primary", elem_id="score-button")
             with gr.Column():
@@ -107,19 +187,36 @@ def build_demo(model: RewardModel | str | None = None, examples: list[list[str]]
                     x="score", y="probability", y_lim=[0, 1], label="Score distribution", sort="x"
                 )
                 details = gr.JSON(label="Result (also the /score API)")
-        frames = gr.Gallery(label="Frames the model saw", columns=8, height=180)
+        frames = gr.Gallery(
+            label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="frames"
+        )
         if examples:
             gr.Examples(examples, [video_in, task_in])
         button.click(score, [video_in, task_in], details, api_name="score").success(
-            render, [details, video_in], [bars, summary, rubric_line, frames], api_visibility="private"
+            show, [details, video_in], [bars, summary, rubric_line, frames], api_visibility="private"
         )
     return demo
 
 
+def launch(
+    demo: gr.Blocks, max_file_size: str | int = MAX_UPLOAD, concurrency: int = CONCURRENCY, **kwargs: Any
+) -> Any:
+    """Queue ``demo`` (``concurrency`` requests at a time, at most QUEUE_SIZE waiting) and serve it.
+
+    Only uploads are served: no ``allowed_paths``, and Gradio refuses an API call that names a server
+    file that was not uploaded. ``kwargs`` go to ``gr.Blocks.launch`` (host, port, ...).
+    """
+    demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
+    return demo.launch(max_file_size=max_file_size, **kwargs)
+
+
 def main() -> None:
-    folder = Path(tempfile.mkdtemp(prefix="roboreward-examples-"))
-    demo = build_demo(examples=example_videos(folder))
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=32).launch(max_file_size=MAX_UPLOAD)
+    manifest = os.environ.get("ROBOREWARD_EXAMPLES")
+    if manifest:
+        examples = read_examples(manifest)
+    else:
+        examples = example_videos(tempfile.mkdtemp(prefix="roboreward-examples-"))
+    launch(build_demo(examples=examples))
 
 
 if __name__ == "__main__":

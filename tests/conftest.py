@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,4 +87,30 @@ def h264_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def av1_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(
         tmp_path_factory.mktemp("videos") / "av1.mp4", num_frames=30, fps=10, codec="libsvtav1"
+    )
+
+
+#: Debian's chromium, headless, as Playwright drives it in the browser tests (never `playwright install`).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def playwright_or_skip():
+    """Playwright's sync API, or a skip naming what is missing (playwright, or Debian's chromium)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (CI installs it)")
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    return sync_api
+
+
+def launch_chromium(playwright):
+    """A headless Debian chromium under a running ``sync_playwright()``."""
+    return playwright.chromium.launch(
+        executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
     )

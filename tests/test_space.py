@@ -1,18 +1,24 @@
-"""The Gradio Space: the /score API through gradio_client, bad uploads, and a real browser."""
+"""The Gradio Space: the /score API through gradio_client, the upload limits, and a real browser."""
 
 import importlib.util
-import shutil
+import json
+import re
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import write_video
+from conftest import launch_chromium, playwright_or_skip, write_video
+from PIL import Image
 
+from roboreward import rubric
 from roboreward.scoring import RewardModel
 from roboreward.testing import make_tiny_vlm
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "put the red block in the blue bowl"
+MAX_SECONDS = 3.0
+MAX_UPLOAD_BYTES = 1_000_000
 
 
 def _load_app():
@@ -29,95 +35,164 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def space(tmp_path_factory):
+def app():
+    return _load_app()
+
+
+@pytest.fixture(scope="module")
+def space(app, tmp_path_factory):
     root = tmp_path_factory.mktemp("space")
     model = RewardModel.from_pretrained(make_tiny_vlm(root / "tiny"), num_frames=4)
-    app = _load_app()
     examples = app.example_videos(root)
-    demo = app.build_demo(model, examples=examples)
-    demo.queue(default_concurrency_limit=2)
+    demo = app.build_demo(model, examples=examples, max_seconds=MAX_SECONDS)
     port = _free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="5mb"
+    app.launch(
+        demo,
+        max_file_size=MAX_UPLOAD_BYTES,
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
     )
-    good = write_video(root / "good.mp4", num_frames=12, fps=10)
-    bad = root / "bad.mp4"
-    bad.write_text("not a video at all\n" * 20)
     yield {
         "url": f"http://127.0.0.1:{port}/",
         "model": model,
-        "good": good,
-        "bad": bad,
+        "good": write_video(root / "good.mp4", num_frames=12, fps=10),
         "root": root,
         "examples": examples,
     }
     demo.close()
 
 
-def test_score_api_equals_direct_scoring(space):
-    from gradio_client import Client, handle_file
+@pytest.fixture
+def client(space):
+    from gradio_client import Client
 
-    client = Client(space["url"], verbose=False)
-    result = client.predict(handle_file(str(space["good"])), TASK, api_name="/score")
+    return Client(space["url"], verbose=False)
+
+
+def _score(client, path, task=TASK):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), task, api_name="/score")
+
+
+def test_score_api_equals_direct_scoring(space, client):
+    result = _score(client, space["good"])
     direct = space["model"].score(str(space["good"]), TASK)
     assert result["score"] == direct.score
     assert result["probs"] == pytest.approx(list(direct.probs), abs=1e-5)
+    assert result["expected"] == pytest.approx(direct.expected, abs=1e-5)
     assert result["reward"] == pytest.approx(direct.reward, abs=1e-5)
-    assert result["rubric"].startswith(f"{direct.score} - ")
+    assert result["rubric"] == rubric.level(direct.score).line()
 
 
-def test_a_bad_upload_is_an_error_in_the_page_and_the_app_keeps_serving(space):
-    from gradio_client import Client, handle_file
+def test_a_non_video_upload_is_an_error_and_the_app_keeps_serving(space, client):
     from gradio_client.exceptions import AppError
 
-    client = Client(space["url"], verbose=False)
+    bad = space["root"] / "notes.mp4"
+    bad.write_text("not a video at all\n" * 20)
     with pytest.raises(AppError, match="not a readable video"):
-        client.predict(handle_file(str(space["bad"])), TASK, api_name="/score")
+        _score(client, bad)
+    assert _score(client, space["good"])["score"] in rubric.SCORES
+
+
+def test_a_still_image_is_refused(space, client):
+    from gradio_client.exceptions import AppError
+
+    image = space["root"] / "frame.png"
+    Image.new("RGB", (64, 48), "red").save(image)
+    with pytest.raises(AppError, match="still image"):
+        _score(client, image)
+
+
+def test_a_video_over_the_duration_limit_is_refused(space, client):
+    from gradio_client.exceptions import AppError
+
+    long_video = write_video(space["root"] / "long.mp4", num_frames=40, fps=10)
+    with pytest.raises(AppError, match=f"up to {MAX_SECONDS:.0f} s"):
+        _score(client, long_video)
+
+
+def test_an_empty_task_is_refused(space, client):
+    from gradio_client.exceptions import AppError
+
     with pytest.raises(AppError, match="Type the task"):
-        client.predict(handle_file(str(space["good"])), "   ", api_name="/score")
-    assert client.predict(handle_file(str(space["good"])), TASK, api_name="/score")["score"] in range(1, 6)
+        _score(client, space["good"], task="   ")
+
+
+def test_an_upload_over_the_size_limit_is_refused(space):
+    payload = b"\0" * (MAX_UPLOAD_BYTES + 1)
+    response = httpx.post(f"{space['url']}gradio_api/upload", files={"files": ("big.mp4", payload)})
+    assert response.status_code == 413
+
+
+def test_a_server_file_cannot_be_read_through_the_api(space):
+    """A path on the server that was not uploaded is refused, whether scored or fetched."""
+    secret = space["good"]  # exists on the server, never uploaded
+    call = httpx.post(
+        f"{space['url']}gradio_api/call/score",
+        json={"data": [{"path": str(secret), "meta": {"_type": "gradio.FileData"}}, TASK]},
+    )
+    events = httpx.get(f"{space['url']}gradio_api/call/score/{call.json()['event_id']}", timeout=60).text
+    assert "event: error" in events and '"score"' not in events
+    assert httpx.get(f"{space['url']}gradio_api/file={secret}").status_code == 403
 
 
 def test_examples_are_generated_not_shipped(space):
     assert [Path(v).suffix for v, _ in space["examples"]] == [".mp4", ".mp4"]
-    assert not list((ROOT / "spaces_demo").glob("**/*.mp4"))
+    assert all(Path(v).stat().st_size > 0 and t for v, t in space["examples"])
+    assert not [p for p in (ROOT / "spaces_demo").rglob("*") if p.suffix in {".mp4", ".webm", ".avi"}]
 
 
-def test_the_space_card_has_front_matter():
+def test_examples_can_come_from_a_jsonl_file(app, tmp_path):
+    (tmp_path / "clips").mkdir()
+    write_video(tmp_path / "clips" / "ep0.mp4", num_frames=4)
+    manifest = tmp_path / "examples.jsonl"
+    manifest.write_text(json.dumps({"video": "clips/ep0.mp4", "task": "open the drawer"}) + "\n")
+    assert app.read_examples(manifest) == [[str(tmp_path / "clips" / "ep0.mp4"), "open the drawer"]]
+    manifest.write_text(json.dumps({"video": "clips/missing.mp4", "task": "open the drawer"}) + "\n")
+    with pytest.raises(ValueError, match=r"line 1: video .*missing\.mp4 does not exist"):
+        app.read_examples(manifest)
+
+
+def test_the_space_card_and_requirements():
+    import gradio
     import yaml
+    from huggingface_hub import SpaceHardware
 
-    front = yaml.safe_load((ROOT / "spaces_demo" / "README.md").read_text().split("---\n")[1])
+    card = (ROOT / "spaces_demo" / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])
     assert front["sdk"] == "gradio" and front["app_file"] == "app.py"
-    assert "roboreward" in (ROOT / "spaces_demo" / "requirements.txt").read_text()
+    assert front["sdk_version"] == gradio.__version__
+    assert front["models"] and front["datasets"]
+    assert front["suggested_hardware"] in {h.value for h in SpaceHardware}
+    assert 'api_name="/score"' in card
+    requirements = (ROOT / "spaces_demo" / "requirements.txt").read_text().splitlines()
+    names = {re.match(r"[\w.-]*", line.split("#")[0].strip()).group() for line in requirements} - {""}
+    assert {"torch", "transformers", "accelerate", "av"} <= names
 
 
 def test_real_browser_scores_a_video(space, tmp_path):
-    chromium = shutil.which("chromium")
-    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (CI installs it)")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    playwright = playwright_or_skip()
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(space["url"])
         page.locator("#video-input input[type=file]").set_input_files(str(space["good"]))
         page.locator("#task textarea").fill(TASK)
         page.locator("#score-button").click()
         page.wait_for_selector("#summary :text('Score')", timeout=60_000)
+        page.wait_for_selector("#frames img", timeout=30_000)
         shown = page.locator("#summary").inner_text()
+        rubric_shown = page.locator("#rubric-line").inner_text()
+        frames_shown = page.locator("#frames img").count()
         shot = tmp_path / "space.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     direct = space["model"].score(str(space["good"]), TASK)
-    assert f"Score {direct.score}" in shown and f"reward {direct.reward:.3f}" in shown
-    assert shot.stat().st_size > 20_000
+    assert f"Score {direct.score}" in shown
+    assert f"expected {direct.expected:.2f}" in shown and f"reward {direct.reward:.3f}" in shown
+    assert rubric_shown.strip() == rubric.level(direct.score).line()
+    assert frames_shown == 4
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
