@@ -2,73 +2,156 @@
 
     python examples/dsrl_style.py                       # tiny offline model, 8 episodes, < 1 min on CPU
     python examples/dsrl_style.py --model my-org/RoboReward-3B --episodes 50
+    python examples/dsrl_style.py --server http://127.0.0.1:8000   # rewards from `roboreward serve`
 
-DSRL fine-tunes a pretrained diffusion policy by learning, with RL, the noise it is sampled from; the
-reward is the reward VLM's end-of-episode score of the rollout video for the task, not a human label.
-This script shows the loop and where each piece plugs in: the env (`TabletopEnv`, rendered frames),
-the reward (`EpisodicRewardWrapper` around a `RewardModel`), and the policy (a scripted expert with
-noise standing in for the diffusion policy + latent-noise actor). It prints each episode's VLM reward
-next to the simulator's ground truth.
+DSRL (diffusion steering with RL) keeps a pretrained diffusion policy frozen and learns, with RL,
+the latent noise the policy denoises from: the RL actor acts in the policy's noise space. In the
+paper the reward is the reward VLM's end-of-episode score of the rollout video for the task,
+instead of a human's success label. The pieces here:
+
+    env     TabletopEnv(observation="state"): a gymnasium env; frames for the reward come from render()
+    policy  BasePolicy: frozen, action = policy(observation, noise); NoiseSpaceEnv makes the noise
+            the action the RL actor chooses
+    actor   NoiseActor: proposes the noise and learns from the episodes' rewards
+    reward  EpisodicRewardWrapper(env, RewardModel): 0 on every step, the VLM's reward on the last
+
+The stand-ins (a scripted expert as the "diffusion policy", a Gaussian with a reward-weighted mean
+as the "actor") only show where things plug in. With the tiny random-weight model the VLM reward
+carries no information; with a trained RoboReward checkpoint it should track the simulator's
+ground truth, which is printed next to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
-from roboreward.rl import EpisodicRewardWrapper, TabletopEnv
-from roboreward.scoring import RewardModel
-from roboreward.testing import make_tiny_vlm
+from roboreward.rl import EpisodicRewardWrapper, TabletopEnv, scripted_action
 
 
-class NoisyExpert:
-    """Stands in for a diffusion policy steered by a DSRL latent-noise actor."""
+class BasePolicy:
+    """Stands in for the frozen, pretrained diffusion policy: action = policy(observation, noise)."""
 
-    def __init__(self, noise: float, seed: int):
-        self.noise = noise
+    def __call__(self, observation: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        # plug your diffusion policy here: denoise from `noise` (its initial latent) given `observation`
+        action = scripted_action(observation)
+        action[:2] += 0.7 * noise[:2]  # the latent steers where the gripper goes
+        return np.clip(action, -1.0, 1.0)
+
+
+class NoiseSpaceEnv(gym.Wrapper):
+    """The env as DSRL's actor sees it: its action is the noise the base policy denoises from."""
+
+    def __init__(self, env: gym.Env, policy: BasePolicy):
+        super().__init__(env)
+        self.policy = policy
+        self.action_space = gym.spaces.Box(-3.0, 3.0, env.action_space.shape, dtype=np.float32)
+        self.observation_now: Any = None
+
+    def reset(self, **kwargs: Any):
+        self.observation_now, info = self.env.reset(**kwargs)
+        return self.observation_now, info
+
+    def step(self, noise: np.ndarray):
+        result = self.env.step(self.policy(self.observation_now, noise))
+        self.observation_now = result[0]
+        return result
+
+
+class NoiseActor:
+    """Stands in for DSRL's actor in noise space (SAC in the paper), learning from episodic rewards."""
+
+    def __init__(self, dim: int, seed: int, bias: float = 0.4):
         self.rng = np.random.default_rng(seed)
+        self.mean = np.full(dim, bias)  # starts off steering the policy the wrong way
+        self.episode_offset = np.zeros(dim)
+        self.baseline: float | None = None
 
-    def __call__(self, env: TabletopEnv) -> np.ndarray:
-        # plug your diffusion policy / DSRL actor here: action = policy(observation, noise=actor(observation))
-        action = env.expert_action()
-        action[:2] += self.rng.normal(0, self.noise, 2)
-        return np.clip(action, -1, 1)
+    def begin_episode(self) -> None:
+        self.episode_offset = self.rng.normal(0.0, 0.4, self.mean.shape)  # explore around the mean
 
-    def update(self, reward: float) -> None:
-        # plug the RL update here (DSRL trains the latent-noise actor with SAC on these rewards);
-        # this stand-in just becomes more careful after low rewards
-        self.noise = max(0.05, self.noise * (0.9 if reward < 0.5 else 1.0))
+    def __call__(self, observation: np.ndarray) -> np.ndarray:
+        # plug your DSRL actor here: noise = actor(observation), trained with SAC on (obs, noise, reward)
+        return self.mean + self.episode_offset + self.rng.normal(0.0, 0.1, self.mean.shape)
+
+    def update(self, episode_reward: float) -> None:
+        # plug the RL update here; this stand-in moves the mean toward offsets that beat the baseline
+        if self.baseline is not None:
+            self.mean += 0.5 * (episode_reward - self.baseline) * self.episode_offset
+        self.baseline = (
+            episode_reward if self.baseline is None else 0.8 * self.baseline + 0.2 * episode_reward
+        )
+
+
+def load_reward_model(args: argparse.Namespace) -> Any:
+    if args.server:
+        from roboreward.serve import RewardClient
+
+        return RewardClient(args.server)
+    from roboreward.scoring import RewardModel
+
+    if args.model:
+        return RewardModel.from_pretrained(args.model, num_frames=args.max_frames)
+    from roboreward.testing import make_tiny_vlm
+
+    with tempfile.TemporaryDirectory(prefix="roboreward-dsrl-") as tmp:  # loaded, then removed
+        return RewardModel.from_pretrained(make_tiny_vlm(Path(tmp) / "tiny"), num_frames=args.max_frames)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", help="a RoboReward checkpoint or Hub id (default: a tiny offline model)")
+    parser.add_argument(
+        "--model", help="a RoboReward checkpoint folder or Hub id (default: a tiny offline model)"
+    )
+    parser.add_argument("--server", help="score with a reward server (roboreward serve) at this URL instead")
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--reward-type", default="progress", choices=["progress", "discrete", "binary"])
+    parser.add_argument(
+        "--max-frames", type=int, default=8, help="frames of each episode the reward model sees"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    path = args.model or make_tiny_vlm(Path(tempfile.mkdtemp()) / "tiny-reward-model")
-    reward_model = RewardModel.from_pretrained(path, num_frames=8)
+    reward_model = load_reward_model(args)
     env = EpisodicRewardWrapper(
-        TabletopEnv(max_steps=40), reward_model, reward_type=args.reward_type, max_frames=8
+        NoiseSpaceEnv(TabletopEnv(seed=args.seed, max_steps=40, observation="state"), BasePolicy()),
+        reward_model,
+        reward_type=args.reward_type,
+        max_frames=args.max_frames,
     )
-    policy = NoisyExpert(noise=0.6, seed=args.seed)
+    actor = NoiseActor(dim=env.action_space.shape[0], seed=args.seed)
     print(f"{'episode':>7}  {'steps':>5}  {'VLM reward':>10}  {'VLM score':>9}  {'true score':>10}  task")
+    rewards, truths, started = [], [], time.perf_counter()
     for episode in range(args.episodes):
-        env.reset(seed=args.seed + episode)
+        observation, _ = env.reset()
+        actor.begin_episode()
         steps, done = 0, False
         while not done:
-            _, reward, terminated, truncated, info = env.step(policy(env.unwrapped))
+            # plug your diffusion policy / DSRL actor here: the actor picks the noise, the frozen
+            # policy (inside NoiseSpaceEnv) turns it into the robot's action
+            observation, reward, terminated, truncated, info = env.step(actor(observation))
             steps, done = steps + 1, terminated or truncated
-        policy.update(reward)
+        actor.update(reward)  # the episodic VLM reward is the RL signal
+        rewards.append(reward)
+        truths.append(info["truth"]["progress"])
         vlm, truth = info["roboreward"]["score"], info["truth"]["score"]
         print(f"{episode:7d}  {steps:5d}  {reward:10.3f}  {vlm:9d}  {truth:10d}  {env.unwrapped.task}")
+    varied = np.std(rewards) > 0 and np.std(truths) > 0
+    agreement = f"{np.corrcoef(rewards, truths)[0, 1]:.2f}" if varied else "n/a (no variation)"
+    seconds = time.perf_counter() - started
+    print(
+        f"{args.episodes} episodes in {seconds:.1f} s: mean VLM reward {np.mean(rewards):.3f}, "
+        f"true success rate {np.mean([t == 1.0 for t in truths]):.2f}, "
+        f"correlation of VLM reward with true progress {agreement}"
+    )
 
 
 if __name__ == "__main__":

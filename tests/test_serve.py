@@ -1,20 +1,37 @@
-"""The reward server: concurrent clients, micro-batching, refusals that leave it serving."""
+"""The reward server: concurrent clients, micro-batching, refusals that leave it serving, the client."""
 
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
+import numpy as np
 import pytest
 import uvicorn
 from conftest import write_video
 
+from roboreward.cli import main
+from roboreward.rl import EpisodicRewardWrapper, TabletopEnv, subsample
 from roboreward.scoring import RewardModel
 from roboreward.serve import RewardClient, RewardServerError, create_app
 from roboreward.testing import make_tiny_vlm
 
 
-def _port():
+class SpyModel:
+    """The model as the server sees it: counts score_batch calls; a task with 'boom' in it fails."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+
+    def score_batch(self, videos, tasks, batch_size=8, fps=None):
+        self.calls.append(len(videos))
+        if any("boom" in t for t in tasks):
+            raise ValueError("the model cannot score a task that says boom")
+        return self.model.score_batch(videos, tasks, batch_size=batch_size, fps=fps)
+
+
+def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -24,68 +41,149 @@ def _port():
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     model = RewardModel.from_pretrained(make_tiny_vlm(root / "tiny"), num_frames=4)
-    app = create_app(
-        model, max_batch=8, max_wait_ms=200, max_upload_mb=0.5, max_seconds=10, model_name="tiny"
-    )
-    port = _port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
+    spy = SpyModel(model)
+    # a long wait, so that requests sent together surely share batches
+    app = create_app(spy, max_batch=8, max_wait_ms=300, max_upload_mb=0.5, max_seconds=10, model_name="tiny")
+    port = _free_port()
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
     while not instance.started and time.time() < deadline:
-        time.sleep(0.05)
-    videos = [write_video(root / f"v{i}.mp4", num_frames=10 + i, fps=10) for i in range(4)]
-    yield {"url": f"http://127.0.0.1:{port}", "model": model, "app": app, "videos": videos, "root": root}
+        time.sleep(0.02)
+    assert instance.started, "the test server did not start within 30 s"
+    videos = [write_video(root / f"v{i}.mp4", num_frames=10 + 3 * i, fps=10) for i in range(4)]
+    yield {
+        "url": f"http://127.0.0.1:{port}",
+        "model": model,
+        "spy": spy,
+        "app": app,
+        "videos": videos,
+        "root": root,
+    }
     instance.should_exit = True
     thread.join(timeout=10)
 
 
-def test_concurrent_clients_get_direct_scores_in_fewer_batches(server):
-    model, videos = server["model"], server["videos"]
-    jobs = [(videos[i % 4], f"open the drawer {i % 3}") for i in range(16)]
-    before = server["app"].state.stats.batches
+def test_concurrent_clients_get_direct_scores_from_shared_batches(server):
+    model, spy, videos = server["model"], server["spy"], server["videos"]
+    jobs = [[(videos[(2 * c + k) % 4], f"open drawer {c % 3}") for k in range(2)] for c in range(8)]
+    before = len(spy.calls)
 
-    def call(job):
-        client = RewardClient(server["url"])
-        try:
-            return client.score(*job)
-        finally:
-            client.close()
+    def client_session(session):  # one client sending its two requests one after the other
+        with RewardClient(server["url"], timeout=60) as client:
+            return [client.score(path, task) for path, task in session]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(call, jobs))
-    for (video, task), result in zip(jobs, results, strict=True):
-        direct = model.score(str(video), task)
-        assert result.score == direct.score
-        assert result.probs == pytest.approx(direct.probs, abs=1e-5)
-    batches = server["app"].state.stats.batches - before
-    assert batches < len(jobs)  # requests that arrived together shared forward passes
-    assert max(server["app"].state.stats.batch_sizes) > 1
+        results = list(pool.map(client_session, jobs))
+    for session, answers in zip(jobs, results, strict=True):
+        for (path, task), result in zip(session, answers, strict=True):
+            direct = model.score(str(path), task)
+            assert result.score == direct.score
+            assert result.probs == pytest.approx(direct.probs, abs=1e-5)
+            assert result.reward == pytest.approx(direct.reward, abs=1e-5)
+    calls = spy.calls[before:]
+    assert sum(calls) == 16  # each request scored once
+    assert len(calls) < 16 and max(calls) > 1  # requests that arrived together shared forward passes
 
 
 def test_refusals_are_4xx_with_a_message_and_the_server_keeps_serving(server):
     client = RewardClient(server["url"])
-    bad = server["root"] / "notes.mp4"
-    bad.write_text("not a video\n" * 100)
-    with pytest.raises(RewardServerError, match=r"422.*not a readable video"):
-        client.score(bad, "open the drawer")
-    with pytest.raises(RewardServerError, match=r"413.*limit"):
-        client.score(b"\0" * (600 * 1024), "open the drawer")
-    with pytest.raises(RewardServerError, match=r"422.*task is empty"):
-        client.score(server["videos"][0], "  ")
-    long_video = write_video(server["root"] / "long.mp4", num_frames=150, fps=10)  # 15 s > 10 s limit
-    with pytest.raises(RewardServerError, match=r"422.*15\.0 s long"):
-        client.score(long_video, "open the drawer")
+    before = client.health()
+    refusals = [
+        (server["root"] / "notes.txt", "open the drawer", 422, "not a readable video"),
+        (b"\0" * (700 * 1024), "open the drawer", 413, "over the 0.5 MB limit"),
+        (server["videos"][0], "   ", 422, "task is empty"),
+        (
+            write_video(server["root"] / "long.mp4", num_frames=150, fps=10),
+            "open the drawer",
+            422,
+            r"15\.0 s long",
+        ),
+    ]
+    (server["root"] / "notes.txt").write_text("not a video\n" * 100)
+    for video, task, status, message in refusals:
+        with pytest.raises(RewardServerError, match=message) as refused:
+            client.score(video, task)
+        assert refused.value.status == status
+    missing = httpx.post(f"{server['url']}/score", data={"task": "open the drawer"})
+    assert missing.status_code == 422 and "'video'" in missing.json()["detail"]
     ok = client.score(server["videos"][1], "open the drawer")
-    assert 1 <= ok.score <= 5
-    health = client.health()
-    assert health["status"] == "ok" and health["model"] == "tiny" and health["requests"] >= 1
+    assert ok.probs == pytest.approx(
+        server["model"].score(str(server["videos"][1]), "open the drawer").probs, abs=1e-5
+    )
+    after = client.health()
+    assert after["status"] == "ok" and after["model"] == "tiny"
+    assert after["requests"] - before["requests"] == 1 and after["refused"] - before["refused"] == 5
+    assert after["batches"] > before["batches"] and sum(after["batch_sizes"].values()) == after["batches"]
 
 
-def test_frames_are_encoded_by_the_client(server):
-    from roboreward import video
+def test_a_streamed_oversize_upload_is_cut_off_with_413(server):
+    def body():  # no Content-Length: the limit is enforced while the body streams in
+        yield b'--b\r\nContent-Disposition: form-data; name="task"\r\n\r\nopen the drawer\r\n'
+        yield b'--b\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n\r\n'
+        for _ in range(16):
+            yield b"\0" * 65536
+        yield b"\r\n--b--\r\n"
 
-    frames = video.sample_frames(server["videos"][0])
-    result = RewardClient(server["url"], fps=10).score(frames, "open the drawer")
-    assert 1 <= result.score <= 5 and abs(sum(result.probs) - 1) < 1e-6
+    response = httpx.post(
+        f"{server['url']}/score", content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 413 and "0.5 MB limit" in response.json()["detail"]
+    assert RewardClient(server["url"]).score(server["videos"][2], "open the drawer").score in range(1, 6)
+
+
+def test_a_failing_request_in_a_batch_fails_alone(server):
+    videos = server["videos"]
+    jobs = [(videos[0], "open the drawer"), (videos[1], "boom"), (videos[2], "close the drawer")]
+
+    def send(job):
+        try:
+            return RewardClient(server["url"]).score(*job)
+        except RewardServerError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(send, jobs))
+    assert (
+        isinstance(results[1], RewardServerError)
+        and results[1].status == 422
+        and "boom" in results[1].message
+    )
+    for (video, task), result in ((jobs[0], results[0]), (jobs[2], results[2])):
+        assert result.probs == pytest.approx(server["model"].score(str(video), task).probs, abs=1e-5)
+
+
+def test_the_client_encodes_frames_to_mp4(server):
+    frames = np.random.default_rng(0).integers(0, 255, (6, 48, 64, 3), dtype=np.uint8)
+    client = RewardClient(server["url"], fps=4)
+    encoded = client.video_bytes(frames)
+    assert encoded[4:8] == b"ftyp" and encoded == client.video_bytes(frames, fps=4)
+    result = client.score(frames, "open the drawer")
+    assert result.probs == pytest.approx(server["model"].score(encoded, "open the drawer").probs, abs=1e-5)
+    batch = client.score_batch([frames, server["videos"][0]], "open the drawer", fps=[4, None])
+    assert batch[0].probs == pytest.approx(
+        result.probs, abs=1e-5
+    )  # batched on the server: within float noise
+    direct = server["model"].score(str(server["videos"][0]), "open the drawer")
+    assert batch[1].probs == pytest.approx(direct.probs, abs=1e-5)
+
+
+def test_an_rl_episode_can_be_scored_by_the_server(server):
+    env = EpisodicRewardWrapper(TabletopEnv(max_steps=5, seed=0), RewardClient(server["url"]), max_frames=4)
+    env.reset()
+    for _ in range(5):
+        _, reward, _, truncated, info = env.step(np.array([0.1, 0.0, -1.0]))
+    frames, fps = subsample(env.frames, 4, fps=10)
+    sent = RewardClient(server["url"]).video_bytes(frames, fps=fps)
+    direct = server["model"].score(sent, env.unwrapped.task)
+    assert truncated and reward == pytest.approx(direct.reward, abs=1e-5)
+    assert info["roboreward"]["probs"] == pytest.approx(direct.probs, abs=1e-5)
+
+
+def test_serve_refuses_a_public_host_unless_told(capsys):
+    assert main(["serve", "--model", "unused", "--host", "0.0.0.0"]) == 1
+    assert "add --public" in capsys.readouterr().err
+    assert main(["serve", "--model", "unused", "--max-batch", "0"]) == 1
+    assert "max_batch must be >= 1" in capsys.readouterr().err

@@ -2,24 +2,37 @@
 
     roboreward serve --model my-org/RoboReward-3B --port 8000          # FastAPI + uvicorn
 
-    from roboreward.serve import RewardClient
-    RewardClient("http://127.0.0.1:8000").score("rollout.mp4", "open the drawer")  # -> ScoreResult
+    >>> from roboreward.serve import RewardClient
+    >>> client = RewardClient("http://127.0.0.1:8000")  # doctest: +SKIP
+    >>> client.score("rollout.mp4", "open the drawer").reward  # doctest: +SKIP
+    0.8125
 
 ``POST /score`` takes a multipart upload (``video``: the bytes of a video file, ``task``: text) and
-returns the `ScoreResult` as JSON (plus ``latency_ms``). Requests that arrive together are scored in
-one batch: the first waits up to ``max_wait_ms`` for others, up to ``max_batch``, and one worker runs
-`RewardModel.score_batch` in a thread, so the server keeps accepting while the model works. Uploads
-over ``max_upload_mb`` get 413, videos longer than ``max_seconds``, non-videos and empty tasks 422,
-each with a message; the server keeps serving. ``GET /health`` reports the model and counters.
+returns the `ScoreResult` as JSON (``score``, ``expected``, ``reward``, ``probs``) plus
+``latency_ms``. Requests that arrive together are scored in one batch: while other requests are
+still uploading, the oldest queued one waits up to ``max_wait_ms`` for them, up to ``max_batch``
+(a lone request is scored at once). One worker runs `RewardModel.score_batch` in a thread, so the
+event loop keeps accepting uploads while the model works. When a batch fails, its requests are
+scored one by one, so that one bad video fails alone.
+
+Refusals, each ``{"detail": message}``, after which the server keeps serving: a request body over
+``max_upload_mb`` gets 413, refused while it streams in (nothing over the limit is stored); an
+upload that is not a readable video, a video longer than ``max_seconds``, a missing upload and an
+empty task get 422. ``GET /health`` reports ``status``, ``model``, and counters: ``requests``
+(scored), ``refused``, ``batches`` and ``batch_sizes`` (how many batches had each size).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -30,14 +43,230 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 
 from roboreward import video
 
-__all__ = ["RewardClient", "RewardServerError", "create_app"]
+__all__ = ["RewardClient", "RewardServerError", "ServerStats", "check_settings", "create_app"]
+
+#: Room in a request body for the multipart framing and the task, on top of the video's bytes.
+FORM_OVERHEAD = 64 * 1024
+#: An oversize body is read (and dropped) up to this much more before the 413, so that the client,
+#: which sends its whole request before reading the answer, gets the message and not a reset.
+_DRAIN_LIMIT = 256 * 2**20
 
 
 @dataclass
-class _Stats:
-    requests: int = 0
+class ServerStats:
+    """The server's counters (``app.state.stats``), shown by ``GET /health``."""
+
+    requests: int = 0  # scored
+    refused: int = 0  # answered with 4xx
     batches: int = 0
-    batch_sizes: list[int] = field(default_factory=list)
+    batch_sizes: collections.Counter = field(default_factory=collections.Counter)
+
+
+@dataclass
+class _Job:
+    data: bytes
+    task: str
+    future: asyncio.Future
+    arrived: float
+
+
+class _MicroBatcher:
+    """A queue of requests and one asyncio worker that scores them in batches, in a thread.
+
+    The queue is a deque plus an event rather than an `asyncio.Queue`: the worker's timed wait for
+    more requests is a wait on the event, which can time out without ever losing a request.
+    """
+
+    def __init__(self, reward_model: Any, max_batch: int, max_wait_s: float, stats: ServerStats):
+        self.reward_model = reward_model
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.stats = stats
+        self.pending: collections.deque[_Job] = collections.deque()
+        self.wakeup: asyncio.Event | None = None
+        self.worker: asyncio.Task | None = None
+        self.arriving = 0  # requests inside the server (uploading, checked) but not queued yet
+
+    def arrive(self) -> dict[str, bool]:
+        """Count a request that entered the server; `leave` it when queued or answered."""
+        self.arriving += 1
+        return {"open": True}
+
+    def leave(self, token: dict[str, bool] | None) -> None:
+        if token is not None and token["open"]:
+            token["open"] = False
+            self.arriving -= 1
+            if self.wakeup is not None:
+                self.wakeup.set()
+
+    def start(self) -> None:
+        if self.worker is None or self.worker.done():
+            self.wakeup = asyncio.Event()
+            self.worker = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.worker
+        while self.pending:
+            job = self.pending.popleft()
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("the reward server is shutting down"))
+
+    async def submit(self, data: bytes, task: str, token: dict[str, bool] | None = None) -> Any:
+        self.start()
+        loop = asyncio.get_running_loop()
+        job = _Job(data, task, loop.create_future(), loop.time())
+        self.pending.append(job)
+        self.leave(token)
+        self.wakeup.set()
+        return await job.future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self.pending:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+            # Wait for company only while other requests are on their way in (uploading), and at most
+            # max_wait from the oldest one's arrival: a lone client never waits.
+            deadline = self.pending[0].arrived + self.max_wait_s
+            while (
+                len(self.pending) < self.max_batch
+                and self.arriving > 0
+                and (remaining := deadline - loop.time()) > 0
+            ):
+                self.wakeup.clear()
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), remaining)
+                except asyncio.TimeoutError:
+                    break
+            batch = [self.pending.popleft() for _ in range(min(self.max_batch, len(self.pending)))]
+            batch = [job for job in batch if not job.future.done()]  # clients that went away
+            if not batch:
+                continue
+            self.stats.batches += 1
+            self.stats.batch_sizes[len(batch)] += 1
+            outcomes = await asyncio.to_thread(self._score, [j.data for j in batch], [j.task for j in batch])
+            for job, outcome in zip(batch, outcomes, strict=True):
+                if job.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
+
+    def _score(self, videos: list[bytes], tasks: list[str]) -> list[Any]:
+        try:
+            return list(self.reward_model.score_batch(videos, tasks, batch_size=len(videos)))
+        except Exception as exc:
+            if len(videos) == 1:
+                return [exc]
+        outcomes: list[Any] = []
+        for data, task in zip(videos, tasks, strict=True):  # one bad video must not fail the others
+            try:
+                outcomes.append(self.reward_model.score_batch([data], [task], batch_size=1)[0])
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+class _Admission:
+    """ASGI middleware in front of the app: counts arrivals, 4xx answers, and limits request bodies.
+
+    Requests to /score count as arriving (for the batcher's wait) until they are queued or
+    answered. A body over ``limit`` bytes gets a 413 before anything is stored: a declared
+    Content-Length over it is refused without calling the app; a streamed (chunked) body is cut
+    off once it passes the limit, and the app's answer replaced by the 413.
+    """
+
+    def __init__(
+        self, app: Any, limit: int, max_upload_mb: float, stats: ServerStats, batcher: _MicroBatcher
+    ):
+        self.app = app
+        self.limit = limit
+        self.max_upload_mb = max_upload_mb
+        self.stats = stats
+        self.batcher = batcher
+
+    async def _refuse(self, send: Any, size: str | None) -> None:
+        what = f"upload of {size}" if size else "upload"
+        body = json.dumps(
+            {"detail": f"{what} is over the {self.max_upload_mb:g} MB limit (--max-upload-mb)"}
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _drain(receive: Any, budget: int) -> None:
+        while budget > 0:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
+            budget -= len(message.get("body", b""))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        token = self.batcher.arrive() if scope["path"].endswith("/score") else None
+        scope.setdefault("state", {})["roboreward_arrival"] = token
+        try:
+            await self._limited(scope, receive, send)
+        finally:
+            self.batcher.leave(token)
+
+    async def _limited(self, scope: Any, receive: Any, send: Any) -> None:
+        async def counting_send(message: Any) -> None:  # every 4xx answer counts as refused, once
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                self.stats.refused += 1
+            await send(message)
+
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._drain(receive, _DRAIN_LIMIT)
+            await self._refuse(counting_send, f"{int(declared) / 2**20:.1f} MB")
+            return
+        seen, over, answered = 0, False, False
+
+        async def limited_receive() -> Any:
+            nonlocal seen, over
+            if over:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    if message.get("more_body"):
+                        await self._drain(receive, _DRAIN_LIMIT)
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        async def guarded_send(message: Any) -> None:
+            nonlocal answered
+            if not over:
+                await counting_send(message)
+            elif not answered:  # the app saw a cut-off body: answer 413 instead of whatever it says
+                answered = True
+                await self._refuse(counting_send, None)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+def check_settings(max_batch: int, max_wait_ms: float, max_upload_mb: float, max_seconds: float) -> None:
+    """Raise ValueError naming the first server setting out of range."""
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    if max_wait_ms < 0:
+        raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+    if max_upload_mb <= 0:
+        raise ValueError(f"max_upload_mb must be > 0, got {max_upload_mb}")
+    if max_seconds <= 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
 
 
 def create_app(
@@ -47,59 +276,40 @@ def create_app(
     max_upload_mb: float = 50.0,
     max_seconds: float = 120.0,
     model_name: str | None = None,
-) -> Any:
-    """The FastAPI app around a `RewardModel` (see the module docstring)."""
-    if max_batch < 1:
-        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-    stats = _Stats()
-    limit = int(max_upload_mb * 2**20)
-    state: dict[str, Any] = {}
+) -> FastAPI:
+    """The FastAPI app serving a `RewardModel` (see the module docstring).
 
-    async def worker() -> None:
-        queue: asyncio.Queue = state["queue"]
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            deadline = loop.time() + max_wait_ms / 1000
-            while len(batch) < max_batch:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
-                except TimeoutError:
-                    break
-            stats.batches += 1
-            stats.batch_sizes.append(len(batch))
-            try:
-                videos, tasks = [b[0] for b in batch], [b[1] for b in batch]
-                results = await loop.run_in_executor(
-                    None, reward_model.score_batch, videos, tasks, len(batch)
-                )
-                for (_, _, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-            except Exception as exc:  # one bad batch must not stop the worker
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+    Run it with ``uvicorn.run(app, host="127.0.0.1", port=8000)``; ``app.state.stats`` holds the
+    counters. ``max_batch=1`` turns micro-batching off.
+    """
+    check_settings(max_batch, max_wait_ms, max_upload_mb, max_seconds)
+    stats = ServerStats()
+    limit = int(max_upload_mb * 2**20)
+    batcher = _MicroBatcher(reward_model, max_batch, max_wait_ms / 1000, stats)
+    name = model_name or getattr(getattr(reward_model, "model", None), "name_or_path", None)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Any):
-        state["queue"] = asyncio.Queue()
-        task = asyncio.create_task(worker())
+    async def lifespan(app: FastAPI):
+        batcher.start()
         yield
-        task.cancel()
+        await batcher.stop()
 
     app = FastAPI(title="RoboReward reward server", lifespan=lifespan)
+    app.add_middleware(
+        _Admission, limit=limit + FORM_OVERHEAD, max_upload_mb=max_upload_mb, stats=stats, batcher=batcher
+    )
+    app.state.stats = stats
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {
             "status": "ok",
-            "model": model_name or getattr(reward_model, "name", type(reward_model).__name__),
+            "model": name or type(reward_model).__name__,
             "requests": stats.requests,
+            "refused": stats.refused,
             "batches": stats.batches,
+            "batch_sizes": {str(k): v for k, v in sorted(stats.batch_sizes.items())},
+            "queued": len(batcher.pending),
             "max_batch": max_batch,
             "max_wait_ms": max_wait_ms,
         }
@@ -107,75 +317,112 @@ def create_app(
     @app.post("/score")
     async def score(
         request: Request,
-        video_file: Annotated[UploadFile, File(alias="video")],
-        task: Annotated[str, Form()],
-    ):
+        video_file: Annotated[UploadFile | None, File(alias="video")] = None,
+        task: Annotated[str | None, Form()] = None,
+    ) -> dict[str, Any]:
         started = time.perf_counter()
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > limit + 65536:
-            raise HTTPException(
-                413, f"upload of {declared / 2**20:.1f} MB is over the {max_upload_mb:g} MB limit"
-            )
+        if video_file is None:
+            raise HTTPException(422, "no video: send the video file as the multipart field 'video'")
+        if not task or not task.strip():
+            raise HTTPException(422, "task is empty: send the task text as the form field 'task'")
         data = await video_file.read(limit + 1)
         if len(data) > limit:
-            raise HTTPException(413, f"upload is over the {max_upload_mb:g} MB limit")
-        if not task.strip():
-            raise HTTPException(422, "task is empty")
+            raise HTTPException(413, f"the video is over the {max_upload_mb:g} MB limit (--max-upload-mb)")
         try:
-            info = video.probe(data)
+            info = await asyncio.to_thread(video.probe, data)
         except video.VideoDecodeError as exc:
-            raise HTTPException(422, f"the upload is not a readable video: {exc.reason}") from None
+            raise HTTPException(422, f"the upload 'video' is not a readable video: {exc.reason}") from None
         if info.duration > max_seconds:
             raise HTTPException(
-                422, f"the video is {info.duration:.1f} s long; the limit is {max_seconds:g} s"
+                422,
+                f"the video is {info.duration:.1f} s long; the limit is {max_seconds:g} s (--max-seconds)",
             )
-        future = asyncio.get_running_loop().create_future()
-        stats.requests += 1
-        await state["queue"].put((data, task, future))
         try:
-            result = await future
+            result = await batcher.submit(
+                data, task, request.scope.get("state", {}).get("roboreward_arrival")
+            )
         except (video.VideoDecodeError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
+        except Exception as exc:  # the model failed: say how, and keep serving
+            raise HTTPException(500, f"scoring failed: {type(exc).__name__}: {exc}") from None
+        stats.requests += 1
         return {**result.to_dict(), "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
-    app.state.stats = stats
     return app
 
 
+# ---------------------------------------------------------------------------------------------
+# Client
+
+
 class RewardServerError(RuntimeError):
-    """The server refused a request; the message is the server's."""
+    """The server refused a request: ``status`` (413, 422, ...) and the server's message."""
 
     def __init__(self, status: int, message: str):
         self.status = status
+        self.message = message
         super().__init__(f"reward server answered {status}: {message}")
 
 
 class RewardClient:
-    """A client of `create_app`'s server: ``score(video, task) -> ScoreResult``, ``health()``."""
+    """A client of the reward server, with `RewardModel`'s ``score`` / ``score_batch``.
 
-    def __init__(self, url: str, timeout: float = 120.0, fps: float = 10.0):
+    ``video`` is a path, the bytes of a video file, a ``{"bytes", "path"}`` row, or frames (a uint8
+    array (T, H, W, 3) or a list of (H, W, 3) arrays), which are encoded to an H.264 mp4 at ``fps``
+    (default the client's ``fps``, else 2, the rate `RewardModel` assumes for frames). Because it
+    speaks `RewardModel`'s API, a client can stand in for the model in `roboreward.rl`'s wrappers:
+    robots and collectors then share one reward server.
+
+    >>> with RewardClient("http://127.0.0.1:8000", timeout=60) as client:  # doctest: +SKIP
+    ...     print(client.health()["requests"], client.score(frames, "open the drawer", fps=10).score)
+    """
+
+    def __init__(self, url: str, timeout: float = 120.0, fps: float | None = None, max_concurrency: int = 8):
         import httpx
 
         self.url = url.rstrip("/")
         self.fps = fps
+        self.max_concurrency = max_concurrency
         self._http = httpx.Client(timeout=timeout)
 
-    def _bytes(self, video_or_frames: Any) -> bytes:
-        if isinstance(video_or_frames, (bytes, bytearray)):
-            return bytes(video_or_frames)
-        if isinstance(video_or_frames, (str, os.PathLike)):
-            with open(video_or_frames, "rb") as f:
-                return f.read()
-        frames = np.asarray(video_or_frames)  # frames: encode them as an H.264 clip
-        with tempfile.TemporaryDirectory() as tmp:
-            return video.encode(frames, os.path.join(tmp, "clip.mp4"), fps=self.fps).read_bytes()
+    def __enter__(self) -> RewardClient:
+        return self
 
-    def score(self, video_or_frames: Any, task: str) -> Any:
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def video_bytes(self, video_or_frames: Any, fps: float | None = None) -> bytes:
+        """The bytes uploaded for ``video_or_frames`` (frames encoded to mp4, see the class docstring)."""
+        item = video_or_frames
+        if isinstance(item, dict):
+            item = item.get("bytes") or item.get("path")
+            if item is None:
+                raise ValueError("the video row has neither 'bytes' nor 'path'")
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            return bytes(item)
+        if isinstance(item, (str, os.PathLike)):
+            with open(item, "rb") as f:
+                return f.read()
+        from roboreward.scoring import DEFAULT_FRAMES_FPS
+
+        frames = np.asarray(item)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+            raise ValueError(f"frames must be uint8 of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        rate = fps or self.fps or DEFAULT_FRAMES_FPS
+        with tempfile.TemporaryDirectory(prefix="roboreward-client-") as tmp:
+            path = video.encode(frames, os.path.join(tmp, "episode.mp4"), fps=rate, crf=18, preset="veryfast")
+            return path.read_bytes()
+
+    def score(self, video: Any, task: str, fps: float | None = None) -> Any:
+        """Score one episode on the server; raises `RewardServerError` when the server refuses it."""
         from roboreward.scoring import ScoreResult
 
         response = self._http.post(
             f"{self.url}/score",
-            files={"video": ("video.mp4", self._bytes(video_or_frames), "video/mp4")},
+            files={"video": ("episode.mp4", self.video_bytes(video, fps), "video/mp4")},
             data={"task": task},
         )
         if response.status_code != 200:
@@ -186,13 +433,33 @@ class RewardClient:
             raise RewardServerError(response.status_code, str(message))
         body = response.json()
         return ScoreResult(
-            score=body["score"], probs=tuple(body["probs"]), expected=body["expected"], reward=body["reward"]
+            score=int(body["score"]),
+            probs=tuple(float(p) for p in body["probs"]),
+            expected=float(body["expected"]),
+            reward=float(body["reward"]),
         )
 
+    def score_batch(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str] | str,
+        batch_size: int = 8,
+        fps: float | Sequence[float] | None = None,
+    ) -> list[Any]:
+        """Score many episodes, sending up to ``batch_size`` at once so that the server batches them."""
+        videos = list(videos)
+        tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
+        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
+        if not len(videos) == len(tasks) == len(rates):
+            raise ValueError(f"got {len(videos)} videos, {len(tasks)} tasks and {len(rates)} frame rates")
+        if not videos:
+            return []
+        workers = max(1, min(batch_size, self.max_concurrency, len(videos)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self.score, videos, tasks, rates))
+
     def health(self) -> dict[str, Any]:
+        """The server's ``GET /health``: status, model and counters."""
         response = self._http.get(f"{self.url}/health")
         response.raise_for_status()
         return response.json()
-
-    def close(self) -> None:
-        self._http.close()

@@ -183,9 +183,10 @@ class SimEpisode:
         return out
 
 
-def _place_apart(
+def place_apart(
     rng: np.random.Generator, taken: list[tuple[float, float]], gap: float
 ) -> tuple[float, float]:
+    """A random table point at least ``gap`` from every point in ``taken`` (and added to it)."""
     for _ in range(1000):
         point = (float(rng.uniform(0.12, 0.88)), float(rng.uniform(0.12, 0.72)))
         if all(math.dist(point, other) >= gap for other in taken):
@@ -197,8 +198,8 @@ def _place_apart(
 def _scene(rng: np.random.Generator) -> Scene:
     colours = list(rng.permutation(list(COLOURS)))
     taken: list[tuple[float, float]] = []
-    bowls = tuple(Bowl(c, *_place_apart(rng, taken, 0.34)) for c in colours[:2])
-    blocks = tuple(Block(c, *_place_apart(rng, taken, 0.2)) for c in colours[2:5])
+    bowls = tuple(Bowl(c, *place_apart(rng, taken, 0.34)) for c in colours[:2])
+    blocks = tuple(Block(c, *place_apart(rng, taken, 0.2)) for c in colours[2:5])
     return Scene(blocks=blocks, bowls=bowls)
 
 
