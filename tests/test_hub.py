@@ -2,11 +2,14 @@
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
 from roboreward.cli import main as cli_main
-from roboreward.hub import HubError, push, release_files
+from roboreward.hub import HubError, bundled_toolkit, push, release_files
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _touch(root, *names, text="x"):
@@ -84,6 +87,33 @@ def test_space_and_metric_releases(tmp_path):
     assert release_files("space", space) == ["README.md", "app.py", "requirements.txt"]
     metric = _touch(tmp_path / "mae", "mae.py", "README.md", "app.py", "requirements.txt")
     assert release_files("metric", metric) == ["README.md", "app.py", "mae.py", "requirements.txt"]
+
+
+def test_a_space_release_carries_the_toolkit_it_imports(tmp_path):
+    import roboreward
+
+    package = Path(roboreward.__file__).parent
+    expected = sorted(
+        f"roboreward/{p.relative_to(package).as_posix()}"
+        for p in package.rglob("*")
+        if p.suffix == ".py" or p.name == "py.typed"
+    )
+    result = push("space", ROOT / "spaces_demo", "org/roboreward", dry_run=True, export=tmp_path / "tree")
+    exported = sorted(p.relative_to(tmp_path / "tree").as_posix() for p in (tmp_path / "tree").rglob("*"))
+    exported = [f for f in exported if (tmp_path / "tree" / f).is_file()]
+    assert exported == result.files == sorted(release_files("space", ROOT / "spaces_demo") + expected)
+    assert {"roboreward/scoring.py", "roboreward/rubric.py", "roboreward/sources/sim.py"} <= set(result.files)
+    assert not any("__pycache__" in f or f.endswith(".pyc") for f in result.files)
+    assert (tmp_path / "tree" / "roboreward" / "scoring.py").read_bytes() == (
+        package / "scoring.py"
+    ).read_bytes()
+    # A Space that ships its own copy, or does not import the toolkit, gets nothing added.
+    own = _touch(tmp_path / "own", "README.md", "app.py", "roboreward/__init__.py")
+    (own / "app.py").write_text("from roboreward import rubric\n")
+    plain = _touch(tmp_path / "plain", "README.md", "app.py")
+    (plain / "app.py").write_text("import gradio as gr\n")
+    assert bundled_toolkit("space", own) == {} and bundled_toolkit("space", plain) == {}
+    assert bundled_toolkit("metric", ROOT / "spaces_demo") == {}
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["KINDS", "HubError", "PushResult", "push", "release_files"]
+__all__ = ["KINDS", "HubError", "PushResult", "bundled_toolkit", "push", "release_files"]
 
 #: Kind -> the Hub repo type it goes to (evaluate metric modules are Spaces).
 KINDS = {"dataset": "dataset", "model": "model", "space": "space", "metric": "space"}
@@ -96,7 +96,8 @@ def release_files(
 
     dataset: the card, the Parquet shards and the build / relabel / verification reports.
     model: everything but trainer state (checkpoints, optimizer, scheduler, RNG) unless
-    ``include_training_state``. space and metric: the folder's files. Caches, ``__pycache__``, the
+    ``include_training_state``. space and metric: the folder's files (`push` adds the toolkit's
+    source to a Space that imports it: see `bundled_toolkit`). Caches, ``__pycache__``, the
     builder's ``.build`` folder and temporary files never go.
     """
     if kind not in KINDS:
@@ -124,10 +125,33 @@ def release_files(
     return keep
 
 
-def _stage(root: Path, files: list[str], target: Path) -> None:
-    """Lay out ``files`` under ``target`` (hard links where possible: no copy of large shards)."""
-    for rel in files:
-        src, dst = root / rel, target / rel
+def bundled_toolkit(kind: str, folder: str | os.PathLike[str]) -> dict[str, Path]:
+    """The toolkit's own source files a Space release carries, as ``{"roboreward/...": source}``.
+
+    The toolkit is not on PyPI yet, so a Space whose ``app.py`` imports ``roboreward`` gets the
+    installed package's ``.py`` files (and ``py.typed``) next to it, where its import finds them. A
+    Space that already holds a ``roboreward/`` folder, one that does not import the toolkit, and the
+    other kinds get nothing.
+    """
+    root = Path(folder)
+    app = root / "app.py"
+    if kind != "space" or (root / "roboreward").exists() or not app.is_file():
+        return {}
+    text = app.read_text(encoding="utf-8", errors="replace")
+    if "import roboreward" not in text and "from roboreward" not in text:
+        return {}
+    package = Path(__file__).resolve().parent
+    sources = sorted(
+        p for p in package.rglob("*") if p.is_file() and (p.suffix == ".py" or p.name == "py.typed")
+    )
+    files = {f"roboreward/{p.relative_to(package).as_posix()}": p for p in sources}
+    return {rel: src for rel, src in files.items() if not _matches(rel, _ALWAYS_EXCLUDED)}
+
+
+def _stage(sources: dict[str, Path], target: Path) -> None:
+    """Lay out ``sources`` (release path -> file) under ``target`` (hard links where possible)."""
+    for rel, src in sources.items():
+        dst = target / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(src, dst)
@@ -158,12 +182,13 @@ def push(
         raise HubError(f"repo id must look like ORG/NAME, got {repo_id!r}")
     repo_type = KINDS[kind]
     all_files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    sources = {f: root / f for f in files} | bundled_toolkit(kind, root)
     result = PushResult(
         kind=kind,
         repo_id=repo_id,
         repo_type=repo_type,
-        files=files,
-        total_bytes=sum((root / f).stat().st_size for f in files),
+        files=sorted(sources),
+        total_bytes=sum(src.stat().st_size for src in sources.values()),
         dry_run=dry_run,
         excluded=sorted(all_files - set(files)),
     )
@@ -171,7 +196,7 @@ def push(
         target = Path(export)
         if target.exists() and any(target.iterdir()):
             raise HubError(f"export folder {target} is not empty")
-        _stage(root, files, target)
+        _stage(sources, target)
         result.export = str(target)
     if dry_run:
         return result
@@ -192,7 +217,7 @@ def push(
             space_sdk="gradio" if repo_type == "space" else None,
         )
         with tempfile.TemporaryDirectory(prefix="roboreward-push-") as staging:
-            _stage(root, files, Path(staging))
+            _stage(sources, Path(staging))
             if kind == "dataset":
                 api.upload_large_folder(
                     repo_id=repo_id, folder_path=staging, repo_type=repo_type, revision=revision
