@@ -1,6 +1,9 @@
 """`roboreward demo` at reduced size: every step runs through the real code, and training helps."""
 
 import json
+from collections import Counter
+
+import datasets
 
 from roboreward.demo import DemoConfig, run_demo
 
@@ -29,6 +32,17 @@ def test_demo_end_to_end_trained_model_beats_the_untrained_one(tmp_path, capsys)
     # the tiny random LM never answers in JSON: 48 successes x (1 ask + 1 retry)
     assert relabel["stages"]["rewrite"]["unparseable"] == 96
     assert relabel["stages"]["sim_truth_counterfactual"]["accepted"] > 0
+    # its counts describe the rows the dataset holds, the sim-truth counterfactuals included
+    built = datasets.load_dataset(str(out / "roboreward")).remove_columns("video")
+    rows = [r for split in built.values() for r in split]
+    assert relabel["rows"]["output"] == len(rows)
+    assert relabel["by_augmentation"] == dict(sorted(Counter(r["augmentation"] for r in rows).items()))
+    assert (
+        relabel["by_augmentation"]["counterfactual"]
+        == relabel["stages"]["sim_truth_counterfactual"]["accepted"]
+    )
+    histogram = Counter((r["source"], str(r["reward"])) for r in rows)
+    assert {(s, k): v for s, h in relabel["reward_histogram"].items() for k, v in h.items()} == histogram
     summary = json.loads((out / "reward-model" / "training_summary.json").read_text())
     assert len(summary["evals"]) == 5 and summary["best_mae"] == min(e["mae"] for e in summary["evals"])
     printed = capsys.readouterr().out

@@ -99,14 +99,12 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     truth = sim.TruthCounterfactuals([lerobot / "sim_truth.jsonl", arena / "sim_truth.jsonl"])
 
     def augment(episodes, work_dir):
-        relabeled, skips, extra = relabeler(episodes, work_dir)
+        relabeled, skips, _ = relabeler(episodes, work_dir)
         with_truth, _, truth_report = truth(relabeled, work_dir)
-        extra["relabel"]["stages"]["sim_truth_counterfactual"] = {
-            "accepted": truth_report["sim_truth"]["added"]
-        }
-        extra["relabel"]["rows"]["output"] = len(with_truth)
-        extra["relabel"]["rows"]["added"] = len(with_truth) - len(episodes)
-        return with_truth, skips, extra
+        # The report describes the rows written: the sim-truth counterfactuals included.
+        report = relabeler.report(episodes, with_truth)
+        report["stages"]["sim_truth_counterfactual"] = {"accepted": truth_report["sim_truth"]["added"]}
+        return with_truth, skips, {"relabel": report}
 
     dataset = out / "roboreward"
     report = build(
