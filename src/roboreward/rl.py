@@ -85,6 +85,26 @@ def subsample(frames: Sequence[np.ndarray], max_frames: int, fps: float) -> tupl
     return kept, len(kept) / (len(frames) / fps)
 
 
+def _set_scoring(
+    wrapper: Any,
+    env: Any,
+    reward_model: Any,
+    camera: str | None,
+    reward_type: str,
+    fps: float | None,
+    max_frames: int,
+    binary_threshold: int,
+) -> None:
+    """Check the settings both wrappers share and set them on ``wrapper``."""
+    _check_settings(reward_type, max_frames, fps, binary_threshold)
+    wrapper.reward_model = reward_model
+    wrapper.camera = camera
+    wrapper.reward_type = reward_type
+    wrapper.fps = float(fps or env.metadata.get("render_fps") or DEFAULT_ENV_FPS)
+    wrapper.max_frames = max_frames
+    wrapper.binary_threshold = binary_threshold
+
+
 def _check_settings(reward_type: str, max_frames: int, fps: float | None, binary_threshold: int) -> None:
     if reward_type not in REWARD_TYPES:
         raise ValueError(f"reward_type must be one of {REWARD_TYPES}, got {reward_type!r}")
@@ -152,14 +172,8 @@ class EpisodicRewardWrapper(gym.Wrapper):
         binary_threshold: int = 5,
     ):
         super().__init__(env)
-        _check_settings(reward_type, max_frames, fps, binary_threshold)
-        self.reward_model = reward_model
+        _set_scoring(self, env, reward_model, camera, reward_type, fps, max_frames, binary_threshold)
         self.task_override = task
-        self.camera = camera
-        self.reward_type = reward_type
-        self.fps = float(fps or env.metadata.get("render_fps") or DEFAULT_ENV_FPS)
-        self.max_frames = max_frames
-        self.binary_threshold = binary_threshold
         self.frames: list[np.ndarray] = []
         self._episode_task: str | None = None
 
@@ -240,7 +254,7 @@ class VectorEpisodicRewardWrapper(gym.vector.VectorWrapper):
         binary_threshold: int = 5,
     ):
         super().__init__(env)
-        _check_settings(reward_type, max_frames, fps, binary_threshold)
+        _set_scoring(self, env, reward_model, camera, reward_type, fps, max_frames, binary_threshold)
         self.autoreset_mode = _autoreset_mode(env)
         if self.autoreset_mode not in ("NEXT_STEP", "SAME_STEP", "DISABLED"):
             raise ValueError(f"unknown autoreset mode {self.autoreset_mode}")
@@ -254,13 +268,7 @@ class VectorEpisodicRewardWrapper(gym.vector.VectorWrapper):
         tasks = [task] * n if task is None or isinstance(task, str) else list(task)
         if len(tasks) != n:
             raise ValueError(f"got {len(tasks)} tasks for {n} sub-envs: give one task, or one per sub-env")
-        self.reward_model = reward_model
         self.tasks = tasks
-        self.camera = camera
-        self.reward_type = reward_type
-        self.fps = float(fps or env.metadata.get("render_fps") or DEFAULT_ENV_FPS)
-        self.max_frames = max_frames
-        self.binary_threshold = binary_threshold
         self.frames: list[list[np.ndarray]] = [[] for _ in range(n)]
         self.episode_tasks: list[str | None] = list(tasks)
         self._restarting = np.zeros(n, dtype=bool)  # NEXT_STEP: the next step resets these sub-envs
