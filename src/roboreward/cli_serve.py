@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+from roboreward.cli_review import is_loopback
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.host not in LOOPBACK and not args.public:
+    if not is_loopback(args.host) and not args.public:
         raise ValueError(
             f"--host {args.host} exposes the server beyond this machine (it has no authentication): "
             "add --public to mean it"
