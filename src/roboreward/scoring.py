@@ -168,15 +168,22 @@ class RewardModel(RewardPrompter):
 
         if prompt is not None:
             rubric.get_preset(prompt)  # an unknown name fails before anything loads
-        resolved = resolve_settings(
-            path_or_id, base=settings, prompt=prompt, num_frames=num_frames, fps=fps, max_side=max_side
-        )
         device = torch.device(device) if device is not None else default_device()
         # Weights load straight onto the device (no full copy in CPU memory first).
         kwargs = {"dtype": as_dtype(dtype, device), "device_map": device, **model_kwargs}
         if attn_implementation is not None:
             kwargs["attn_implementation"] = attn_implementation
         processor = AutoProcessor.from_pretrained(path_or_id)
+        # After the processor: a Hub model is reachable (or cached), so its settings file can be fetched.
+        resolved = resolve_settings(
+            path_or_id,
+            base=settings,
+            download=True,
+            prompt=prompt,
+            num_frames=num_frames,
+            fps=fps,
+            max_side=max_side,
+        )
         set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
         model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)
         return cls(model, processor, frames_fps=frames_fps, settings=resolved)

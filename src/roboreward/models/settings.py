@@ -204,8 +204,7 @@ def _known_id(path_or_id: str) -> str | None:
 
 
 def _hub_settings_file(repo_id: str) -> str | None:
-    """The settings file of a Hub model, from the local cache (never the network: the weights' own
-    download brings it, and an offline or mistyped id must not stall here)."""
+    """The settings file of a Hub model in the local cache, or None."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub is a dependency of transformers
@@ -217,12 +216,14 @@ def _hub_settings_file(repo_id: str) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _stored_settings(path_or_id: str) -> InferenceSettings | None:
+def _stored_settings(path_or_id: str, download: bool) -> InferenceSettings | None:
     local = Path(path_or_id)
     if local.is_dir():
         return load_settings(local) if (local / SETTINGS_FILE).is_file() else None
     cached = _hub_settings_file(path_or_id)
     if cached is None:
+        if not download:
+            return None
         try:
             from huggingface_hub import hf_hub_download
             from huggingface_hub.errors import EntryNotFoundError
@@ -240,13 +241,19 @@ def _stored_settings(path_or_id: str) -> InferenceSettings | None:
 
 
 def resolve_settings(
-    path_or_id: str | os.PathLike[str], base: InferenceSettings | None = None, **overrides: Any
+    path_or_id: str | os.PathLike[str],
+    base: InferenceSettings | None = None,
+    download: bool = False,
+    **overrides: Any,
 ) -> InferenceSettings:
     """The settings to score ``path_or_id`` with: its own, then explicit ``overrides`` on top.
 
     Args:
         path_or_id: a checkpoint folder or a Hub id.
         base: settings to use instead of looking them up (a caller that already resolved them).
+        download: for a Hub id whose settings file is not in the local cache, fetch it (callers do
+            this once the model's own files came through, so that a mistyped id or no network never
+            stalls here; `RewardModel.from_pretrained` does).
         overrides: setting names with explicit values (``prompt``, ``num_frames``, ``fps``,
             ``max_side``, ``max_pixels``, ``sampler``, ``video_first``); None means "not given".
             Each one that changes the checkpoint's value is applied with a warning naming both.
@@ -257,7 +264,7 @@ def resolve_settings(
     name = str(path_or_id)
     settings = base
     if settings is None:
-        settings = _stored_settings(name)
+        settings = _stored_settings(name, download)
     if settings is None:
         known = _known_id(name)
         if known is not None:
