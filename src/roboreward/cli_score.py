@@ -34,11 +34,27 @@ def add_score_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--task", required=True, metavar="TEXT", help="the task the robot was given")
     parser.add_argument("--mode", choices=("prob", "generate"), default="prob", help="default: prob")
-    parser.add_argument("--num-frames", type=int, default=16, metavar="N", help="frames sampled (default 16)")
+    parser.add_argument(
+        "--prompt",
+        choices=list(rubric.PROMPT_PRESETS),
+        help="prompt preset; overrides the checkpoint's own with a warning (default: the checkpoint's "
+        "roboreward_settings.json; release for teetone/RoboReward-4B/8B; else toolkit)",
+    )
+    parser.add_argument(
+        "--num-frames",
+        type=int,
+        metavar="N",
+        help="frames sampled; overrides the checkpoint's own setting (default: the checkpoint's, else 16)",
+    )
     parser.add_argument(
         "--fps", type=float, metavar="RATE", help="sample at this rate instead of --num-frames"
     )
-    parser.add_argument("--max-side", type=int, metavar="PX", help="shrink frames to this longer side first")
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        metavar="PX",
+        help="shrink frames to this longer side first (default: the checkpoint's setting, else 448)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=16, metavar="N", help="--mode generate (16)")
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
     parser.add_argument("--dtype", help="e.g. bfloat16, float32 (default: bfloat16 on GPU, else float32)")
@@ -54,7 +70,7 @@ def _score(args: argparse.Namespace) -> int:
     # Bad input fails before the (slow) model load.
     rubric.build_prompt(args.task)
     video.probe(args.video)
-    if args.num_frames < 1:
+    if args.num_frames is not None and args.num_frames < 1:
         raise ValueError(f"--num-frames must be >= 1, got {args.num_frames}")
     if args.fps is not None and args.fps <= 0:
         raise ValueError(f"--fps must be > 0, got {args.fps}")
@@ -65,8 +81,15 @@ def _score(args: argparse.Namespace) -> int:
         num_frames=args.num_frames,
         fps=args.fps,
         max_side=args.max_side,
+        prompt=args.prompt,
     )
-    header = {"model": args.model, "video": args.video, "task": args.task, "mode": args.mode}
+    header = {
+        "model": args.model,
+        "video": args.video,
+        "task": args.task,
+        "mode": args.mode,
+        "prompt": model.settings.prompt,
+    }
     if args.mode == "generate":
         answer = model.generate(args.video, args.task, max_new_tokens=args.max_new_tokens)
         if args.json:

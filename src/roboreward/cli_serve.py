@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roboreward import rubric
 from roboreward.cli_review import is_loopback
 
 
@@ -29,7 +30,12 @@ def _serve(args: argparse.Namespace) -> int:
     check_settings(args.max_batch, args.max_wait_ms, args.max_upload_mb, args.max_seconds)  # before loading
 
     model = RewardModel.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        num_frames=args.num_frames,
+        max_side=args.max_side,
+        prompt=args.prompt,
     )
     app = create_app(
         model,
@@ -82,7 +88,22 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
         "--max-seconds", type=float, default=120.0, help="longest video accepted (default 120)"
     )
     parser.add_argument(
-        "--num-frames", type=int, default=16, help="frames sampled from each video (default 16)"
+        "--num-frames",
+        type=int,
+        help="frames sampled from each video; overrides the checkpoint's own setting with a warning "
+        "(default: the checkpoint's, else 16)",
+    )
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        help="longer side of decoded frames; overrides the checkpoint's own setting (default: the "
+        "checkpoint's, else 448)",
+    )
+    parser.add_argument(
+        "--prompt",
+        choices=list(rubric.PROMPT_PRESETS),
+        help="prompt preset; overrides the checkpoint's own with a warning (default: the checkpoint's; "
+        "release for teetone/RoboReward-4B/8B; else toolkit)",
     )
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     parser.add_argument("--dtype", default=None, help="default: bfloat16 on a GPU that has it, else float32")
