@@ -457,3 +457,17 @@ def test_the_qwen3_vl_recipes_train_with_the_published_settings():
             ["--config", str(recipe), "--output_dir", "/tmp/unused", "--bf16", "false", "--use_cpu", "true"]
         )
         assert inference_settings(script) == KNOWN_SETTINGS[repo]  # source is not compared
+
+
+def test_cached_predictions_are_scored_again_when_the_settings_change(trained, sent, tmp_path):
+    config = dict(
+        dataset=str(trained["data"]), split="validation", models=[str(trained["ckpt"])], out=str(tmp_path)
+    )
+    run_bench(BenchConfig(**config))
+    assert sum(len(r["tasks"]) for r in sent) == 4 and {r["settings"].prompt for r in sent} == {"release"}
+    sent.clear()
+    run_bench(BenchConfig(**config))  # the same settings: everything comes from the cache
+    assert sent == []
+    results = run_bench(BenchConfig(**config, prompt="toolkit"))  # another prompt: scored again
+    assert sum(len(r["tasks"]) for r in sent) == 4 and {r["settings"].prompt for r in sent} == {"toolkit"}
+    assert results["models"]["run"]["inference_settings"]["prompt"] == "toolkit"

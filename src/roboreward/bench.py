@@ -317,7 +317,8 @@ class CheckpointPredictor(Predictor):
     batch_size: int = 8
     name: str = ""
     mode: str = "score"  # or "generate": free text, parsed
-    inference: InferenceSettings = DEFAULT_SETTINGS
+    inference: InferenceSettings = DEFAULT_SETTINGS  # as resolved before loading (from local files)
+    overrides: dict[str, Any] = field(default_factory=dict)
     _model: Any = None
 
     @property
@@ -350,7 +351,9 @@ class CheckpointPredictor(Predictor):
         from roboreward.scoring import RewardModel
 
         if self._model is None:
-            self._model = RewardModel.from_pretrained(self.path, settings=self.inference)
+            # Resolved again once the model's files are here: a Hub checkpoint's settings file too.
+            self._model = RewardModel.from_pretrained(self.path, **self.overrides)
+            self.inference = self._model.settings
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
             if self.mode == "generate":
@@ -449,6 +452,7 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
         name=f"{name} (generate)" if parsed.kind == "generate" else name,
         mode="generate" if parsed.kind == "generate" else "score",
         inference=resolve_settings(path, **overrides),
+        overrides=overrides,
     )
 
 
@@ -496,8 +500,8 @@ def _settings_key(predictor: Predictor) -> str | None:
 def _predict_all(
     predictor: Predictor, examples: list[Example], cache_path: Path
 ) -> dict[str, dict[str, Any]]:
-    key = _settings_key(predictor)
     # A cached row made with other inference settings (another prompt, other frames) is scored again.
+    key = _settings_key(predictor)
     cached = {i: r for i, r in _read_cache(cache_path).items() if r.get("settings_key") == key}
     todo = [ex for ex in examples if ex.id not in cached]
     by_id = {ex.id: ex for ex in examples}
@@ -512,7 +516,7 @@ def _predict_all(
                     "output": pred.output,
                     "probabilities": pred.probs,
                     "subset": ex.subset,
-                    "settings_key": key,
+                    "settings_key": _settings_key(predictor),  # as the loaded model has them
                 }
                 f.write(json.dumps(row) + "\n")
                 f.flush()
