@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _bench(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from roboreward.bench import BenchConfig, run_bench
 
     config = BenchConfig(
@@ -30,7 +30,7 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_bench_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "bench",
         help="benchmark reward models on RoboRewardBench: MAE and mean win rate per subset",
@@ -49,4 +49,5 @@ def add_bench_parser(commands: Any) -> None:
     parser.add_argument("--num-frames", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="seed of baseline:random")
     parser.add_argument("--json", action="store_true", help="print results.json")
-    parser.set_defaults(func=_bench)
+    parser.set_defaults(func=run)
+    return parser

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 
-def _push(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from roboreward.hub import push
 
     if args.export and not args.dry_run:
@@ -39,7 +39,7 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_push_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     from roboreward.hub import KINDS
 
     parser = commands.add_parser(
@@ -60,4 +60,5 @@ def add_push_parser(commands: Any) -> None:
         "--include-training-state", action="store_true", help="models: keep checkpoints and optimizer states"
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(func=_push)
+    parser.set_defaults(func=run)
+    return parser

@@ -15,7 +15,7 @@ from typing import Any
 from roboreward import rubric
 
 
-def add_score_parser(commands: Any) -> argparse.ArgumentParser:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register the ``score`` sub-command on ``commands`` (what ``add_subparsers`` returns)."""
     parser = commands.add_parser(
         "score",
@@ -43,11 +43,11 @@ def add_score_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
     parser.add_argument("--dtype", help="e.g. bfloat16, float32 (default: bfloat16 on GPU, else float32)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=_score)
+    parser.set_defaults(func=run)
     return parser
 
 
-def _score(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from roboreward import video
     from roboreward.scoring import RewardModel
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from roboreward.cli_review import is_loopback
+from roboreward.cli.access import is_loopback
 
 
-def _serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.public:
         raise ValueError(
             f"--host {args.host} exposes the server beyond this machine (it has no authentication): "
@@ -44,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register the ``serve`` sub-command on ``commands`` (what ``add_subparsers`` returns)."""
     parser = commands.add_parser(
         "serve",
@@ -89,5 +89,5 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
-    parser.set_defaults(func=_serve)
+    parser.set_defaults(func=run)
     return parser

@@ -61,7 +61,7 @@ def format_relabel_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _relabel(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from roboreward.relabel import relabel_dataset
 
     config = relabel_config(args)  # bad settings fail before any work
@@ -85,7 +85,7 @@ def _relabel(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_relabel_parser(commands: Any) -> argparse.ArgumentParser:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register the ``relabel`` sub-command on ``commands`` (what ``add_subparsers`` returns)."""
     parser = commands.add_parser(
         "relabel",
@@ -131,5 +131,5 @@ def add_relabel_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", metavar="DIR", help="model answer cache (OUT/.build/relabel_cache)")
     parser.add_argument("--num-proc", type=int, metavar="N", help="processes that encode videos (default 1)")
     parser.add_argument("--json", action="store_true", help="print relabel_report.json")
-    parser.set_defaults(func=_relabel)
+    parser.set_defaults(func=run)
     return parser

@@ -12,19 +12,10 @@ the app. Off loopback the app needs ``--auth`` (or ``--insecure``); with ``--aut
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 from typing import Any
 
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from roboreward.cli.access import is_loopback
 
 
 def parse_auth(entries: list[str] | None) -> list[tuple[str, str]]:
@@ -49,7 +40,7 @@ def check_access(host: str, auth: list[tuple[str, str]], insecure: bool) -> None
         )
 
 
-def _serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from roboreward.review import build_review_app, sanitize_annotator
 
     if not args.dataset or not args.db:
@@ -69,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
+def run_export(args: argparse.Namespace) -> int:
     from roboreward.review import export_verified
 
     report = export_verified(args.db, args.dataset, args.out, args.split, args.min_annotators, args.policy)
@@ -111,7 +102,7 @@ def format_report(report: dict[str, Any], out: str) -> str:
     return "\n".join(lines)
 
 
-def add_review_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Add `review` (and its `export` sub-command) to the `roboreward` sub-commands."""
     review = commands.add_parser(
         "review",
@@ -145,7 +136,7 @@ def add_review_parser(commands: Any) -> None:
         metavar="F",
         help="share of examples (by a hash of their id) labelled by two annotators (default 0.1)",
     )
-    review.set_defaults(func=_serve)
+    review.set_defaults(func=run)
 
     actions = review.add_subparsers(dest="action", metavar="{export}")
     export = actions.add_parser(
@@ -167,4 +158,5 @@ def add_review_parser(commands: Any) -> None:
     )
     export.add_argument("--policy", choices=["majority", "unanimous"], default="majority")
     export.add_argument("--json", action="store_true", help="print the verification report as JSON")
-    export.set_defaults(func=_export)
+    export.set_defaults(func=run_export)
+    return review

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 
-def _card(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from roboreward import cards
 
     if args.what == "dataset":
@@ -25,14 +25,14 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_card_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser = commands.add_parser("card", help="render a dataset or model card from the toolkit's reports")
     kinds = parser.add_subparsers(dest="what", required=True, metavar="KIND")
     dataset = kinds.add_parser("dataset", help="README.md of a built dataset, from build/relabel reports")
     dataset.add_argument("folder", help="a folder written by `roboreward build` or `roboreward relabel`")
     dataset.add_argument("--repo-id", help="the Hub id to show in the usage snippet")
     dataset.add_argument("--license", help="license id for the card's metadata (default: the build's)")
-    dataset.set_defaults(func=_card)
+    dataset.set_defaults(func=run)
     model = kinds.add_parser("model", help="model card with RoboRewardBench results in model-index")
     model.add_argument(
         "--checkpoint", required=True, help="a saved reward model (output of trl_training/sft.py)"
@@ -43,4 +43,5 @@ def add_card_parser(commands: Any) -> None:
     model.add_argument("--repo-id", help="the Hub id to show in the usage snippets")
     model.add_argument("--base-model", help="the model it was fine-tuned from (default: training summary)")
     model.add_argument("--license", help="license id (default apache-2.0)")
-    model.set_defaults(func=_card)
+    model.set_defaults(func=run)
+    return parser

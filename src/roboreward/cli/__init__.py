@@ -1,0 +1,48 @@
+"""The `roboreward` command line: one sub-command per part of the toolkit, one module per command
+(`roboreward.cli.commands`), as TRL's ``trl/cli/commands/``.
+
+Examples:
+    roboreward --help
+    roboreward probe episode_000000.mp4 --json
+    roboreward demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from roboreward import __version__
+from roboreward.cli.commands import COMMANDS
+from roboreward.hub import HubError
+from roboreward.video import VideoDecodeError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``roboreward`` parser with every sub-command of `roboreward.cli.commands` registered."""
+    parser = argparse.ArgumentParser(
+        prog="roboreward",
+        description="Build RoboReward, train and benchmark vision-language reward models for robotics.",
+    )
+    parser.add_argument("--version", action="version", version=f"roboreward {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `roboreward` console script; returns the exit code.
+
+    Args:
+        argv: the arguments after ``roboreward`` (default: ``sys.argv[1:]``).
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (VideoDecodeError, HubError, ValueError, OSError) as exc:
+        print(f"roboreward {args.command}: error: {exc}", file=sys.stderr)
+        return 1
