@@ -1,6 +1,6 @@
 """`roboreward demo` (what `make demo` runs): the whole toolkit, offline, on 2 CPU cores.
 
-1. render procedural tabletop rollouts with ground-truth rewards (`roboreward.sources.sim`), written
+1. render procedural tabletop rollouts with ground-truth rewards (`roboreward.sim`), written
    as a LeRobot v2.1 dataset (successes, like Open X-Embodiment) and a RoboArena dump (every outcome);
 2. `roboreward build` them, with relabeling: counterfactual rows whose levels the simulator knows
    exactly, plus the model-based stages run on tiny offline models (random weights: their answers
@@ -57,11 +57,11 @@ def _done(started: float, text: str) -> None:
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the five steps into ``config.out``; returns the bench results."""
+    from roboreward import sim
     from roboreward.bench import BenchConfig, run_bench
     from roboreward.builder import BuildConfig, build
     from roboreward.cards import render_model_card
     from roboreward.relabel import RelabelConfig, Relabeler
-    from roboreward.sources import sim
     from roboreward.testing import make_tiny_lm, make_tiny_vlm
 
     out = Path(config.out)

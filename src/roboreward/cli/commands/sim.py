@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from roboreward.sources import sim
+from roboreward import sim
 
 
 def run(args: argparse.Namespace) -> int:
