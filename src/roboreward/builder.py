@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import yaml
 from tqdm.auto import tqdm
 
 from roboreward import rubric, video
 from roboreward.cards import CITATION, render_dataset_card
+from roboreward.config import comma_floats, comma_list, read_recipe, relabel_recipe, weights
 from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
 
@@ -90,26 +90,61 @@ REPORT_NAME = "build_report.json"
 class BuildConfig:
     """Everything `roboreward build` takes; a YAML recipe sets the same fields (CLI flags win)."""
 
-    lerobot: list[str] = field(default_factory=list)
-    lerobot_video_key: str | None = None
-    roboarena: list[str] = field(default_factory=list)
-    roboarena_cameras: list[str] = field(default_factory=lambda: ["left"])
-    manifest: list[str] = field(default_factory=list)
-    out: str = "roboreward"
-    name: str = "default"
-    seed: int = 0
-    num_proc: int = 1
-    oxe_episodes: int = 1350
-    split_ratios: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS))
-    progress_thresholds: list[float] = field(default_factory=lambda: list(rubric.DEFAULT_PROGRESS_THRESHOLDS))
-    max_side: int | None = 448
-    max_frames: int | None = 64
-    crf: int = 23
-    preset: str = "veryfast"
-    max_shard_size_mb: int = 500
-    license: str = "other"
+    lerobot: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "LeRobot dataset, a folder or Hub id (repeatable)",
+            "repeat": True,
+            "metavar": "PATH_OR_ID",
+        },
+    )
+    lerobot_video_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "LeRobot camera feature (None: the first non-wrist camera)",
+            "aliases": ["--video-key"],
+        },
+    )
+    roboarena: list[str] = field(
+        default_factory=list,
+        metadata={"help": "RoboArena data dump (repeatable)", "repeat": True, "metavar": "PATH"},
+    )
+    roboarena_cameras: list[str] = field(
+        default_factory=lambda: ["left"],
+        metadata={"help": "RoboArena cameras, comma-separated: left,right,wrist", "parse": comma_list},
+    )
+    manifest: list[str] = field(
+        default_factory=list,
+        metadata={"help": "JSONL/CSV manifest (repeatable)", "repeat": True, "metavar": "FILE"},
+    )
+    out: str = field(default="roboreward", metadata={"help": "output folder"})
+    name: str = field(default="default", metadata={"help": "the build's name (the dataset config name)"})
+    seed: int = field(default=0, metadata={"help": "sampling and split seed"})
+    num_proc: int = field(default=1, metadata={"help": "processes that encode videos"})
+    oxe_episodes: int = field(default=1350, metadata={"help": "OXE episodes in total, uniform per dataset"})
+    split_ratios: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS),
+        metadata={"help": "split weights, e.g. train=0.9,validation=0.05,test=0.05", "parse": weights},
+    )
+    progress_thresholds: list[float] = field(
+        default_factory=lambda: list(rubric.DEFAULT_PROGRESS_THRESHOLDS),
+        metadata={"help": "progress -> score bin edges, comma-separated", "parse": comma_floats},
+    )
+    max_side: int | None = field(default=448, metadata={"help": "longer video side after re-encoding"})
+    max_frames: int | None = field(default=64, metadata={"help": "frame budget per video"})
+    crf: int = field(default=23, metadata={"help": "H.264 quality (lower: better, larger)"})
+    preset: str = field(default="veryfast", metadata={"help": "H.264 encoder preset"})
+    max_shard_size_mb: int = field(default=500, metadata={"help": "largest Parquet shard, in MiB"})
+    license: str = field(default="other", metadata={"help": "license id in the dataset card"})
     #: Relabeling settings (`roboreward.relabel.RelabelConfig` fields); None runs no relabeling.
-    relabel: dict[str, Any] | None = None
+    relabel: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "relabel recipe (dataset_builder/configs/relabel_*.yaml); None: no relabeling",
+            "parse": relabel_recipe,
+            "metavar": "YAML",
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("lerobot", "roboarena", "manifest", "roboarena_cameras"):
@@ -135,13 +170,13 @@ class BuildConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
-        """Read a recipe; keyword arguments (the CLI's flags) override its fields."""
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read build recipe {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"build recipe {path} must be a mapping of BuildConfig fields")
+        """Read a recipe; keyword arguments (the CLI's flags) that are not None override its fields.
+
+        Args:
+            path: the YAML recipe (e.g. ``dataset_builder/configs/roboreward.yaml``).
+            **overrides: field values that win over the recipe's.
+        """
+        data = read_recipe(path, "build")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from roboreward import __version__
 from roboreward.cli.commands import COMMANDS
+from roboreward.config import RecipeParser
 from roboreward.hub import HubError
 from roboreward.video import VideoDecodeError
 
@@ -28,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build RoboReward, train and benchmark vision-language reward models for robotics.",
     )
     parser.add_argument("--version", action="version", version=f"roboreward {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=RecipeParser
+    )
     for command in COMMANDS:
         command.add_parser(commands)
     return parser
@@ -40,9 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: the arguments after ``roboreward`` (default: ``sys.argv[1:]``).
     """
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
     try:
+        args = build_parser().parse_args(argv)  # reads a --config recipe too: it may fail (ValueError)
         return args.func(args)
     except (VideoDecodeError, HubError, ValueError, OSError) as exc:
-        print(f"roboreward {args.command}: error: {exc}", file=sys.stderr)
+        print(f"roboreward {command}: error: {exc}", file=sys.stderr)
         return 1
