@@ -38,6 +38,7 @@ from transformers.hf_argparser import HfArgumentParser
 
 __all__ = [
     "FlagSyntaxError",
+    "HelpFormatter",
     "RecipeParser",
     "comma_floats",
     "comma_list",
@@ -185,6 +186,13 @@ def _default(field: dataclasses.Field) -> dict[str, Any]:
     return {"required": True}
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each flag's default, except for a required flag (it has none)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.required else super()._get_help_string(action)
+
+
 class RecipeParser(HfArgumentParser):
     """``HfArgumentParser`` with a ``--config`` YAML recipe, for commands and sub-commands alike.
 
@@ -209,6 +217,7 @@ class RecipeParser(HfArgumentParser):
         recipe_section: str | None = None,
         **kwargs: Any,
     ):
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(dataclass_types, **kwargs)
         self.recipe = recipe
         self.recipe_section = recipe_section

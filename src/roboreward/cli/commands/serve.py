@@ -1,5 +1,8 @@
 """`roboreward serve`: the micro-batching reward server for robots and distributed collectors.
 
+Every `ServeConfig` field is a flag (``--help`` lists them with their defaults) and a key of the
+``--config`` recipe; the flags given win over the recipe.
+
 Examples:
     roboreward serve --model path/to/reward-model --port 8000
     roboreward serve --model my-org/RoboReward-3B --host 0.0.0.0 --public --max-batch 16 --max-wait-ms 30
@@ -10,15 +13,49 @@ Examples:
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from roboreward.cli.access import is_loopback
+from roboreward.config import from_namespace
+
+
+@dataclass
+class ServeConfig:
+    """The reward server's settings."""
+
+    model: str = field(metadata={"help": "reward model checkpoint folder or Hub id", "metavar": "PATH_OR_ID"})
+    host: str = field(
+        default="127.0.0.1", metadata={"help": "address to bind (not loopback: needs --public)"}
+    )
+    port: int = field(default=8000, metadata={"help": "port"})
+    public: bool = field(default=False, metadata={"help": "allow a --host other than loopback"})
+    max_batch: int = field(default=8, metadata={"help": "requests scored together at most (1: no batching)"})
+    max_wait_ms: float = field(
+        default=20.0, metadata={"help": "how long a request waits for others to batch with"}
+    )
+    max_upload_mb: float = field(default=50.0, metadata={"help": "largest upload accepted"})
+    max_seconds: float = field(default=120.0, metadata={"help": "longest video accepted"})
+    num_frames: int = field(default=16, metadata={"help": "frames sampled from each video"})
+    device: str | None = field(default=None, metadata={"help": "None: cuda when available, else cpu"})
+    dtype: str | None = field(
+        default=None, metadata={"help": "None: bfloat16 on a GPU that has it, else float32"}
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = field(
+        default="info", metadata={"help": "uvicorn's log level"}
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    if not is_loopback(args.host) and not args.public:
+    """Check the settings, load the model and serve it until stopped.
+
+    Args:
+        args: the parsed command line.
+    """
+    config = from_namespace(ServeConfig, args)
+    if not is_loopback(config.host) and not config.public:
         raise ValueError(
-            f"--host {args.host} exposes the server beyond this machine (it has no authentication): "
+            f"--host {config.host} exposes the server beyond this machine (it has no authentication): "
             "add --public to mean it"
         )
     import uvicorn
@@ -26,68 +63,43 @@ def run(args: argparse.Namespace) -> int:
     from roboreward.scoring import RewardModel
     from roboreward.serve import check_settings, create_app
 
-    check_settings(args.max_batch, args.max_wait_ms, args.max_upload_mb, args.max_seconds)  # before loading
+    # before loading the model
+    check_settings(config.max_batch, config.max_wait_ms, config.max_upload_mb, config.max_seconds)
 
     model = RewardModel.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames
+        config.model, device=config.device, dtype=config.dtype, num_frames=config.num_frames
     )
     app = create_app(
         model,
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        max_upload_mb=args.max_upload_mb,
-        max_seconds=args.max_seconds,
-        model_name=args.model,
+        max_batch=config.max_batch,
+        max_wait_ms=config.max_wait_ms,
+        max_upload_mb=config.max_upload_mb,
+        max_seconds=config.max_seconds,
+        model_name=config.model,
     )
-    print(f"roboreward serve: {args.model} on http://{args.host}:{args.port} (POST /score, GET /health)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    print(
+        f"roboreward serve: {config.model} on http://{config.host}:{config.port} (POST /score, GET /health)"
+    )
+    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level)
     return 0
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register the ``serve`` sub-command on ``commands`` (what ``add_subparsers`` returns)."""
+    """Register ``serve`` on ``commands`` (what ``add_subparsers(parser_class=RecipeParser)`` returns).
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
     parser = commands.add_parser(
         "serve",
+        dataclass_types=ServeConfig,
+        recipe="serve",
         help="serve a reward model over HTTP for robots and data collectors (POST /score, GET /health)",
         description="POST /score with a multipart upload (field 'video': a video file, field 'task': "
         "the task text) returns the ScoreResult as JSON (score, expected, reward, probs, latency_ms). "
         "Requests arriving together are scored in one batch (--max-batch, --max-wait-ms). Uploads over "
         "--max-upload-mb get 413; non-videos, videos over --max-seconds and empty tasks get 422. "
         "From Python: roboreward.serve.RewardClient(url).score(video_or_frames, task).",
-    )
-    parser.add_argument(
-        "--model", required=True, metavar="PATH_OR_ID", help="reward model checkpoint folder or Hub id"
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --public)"
-    )
-    parser.add_argument("--port", type=int, default=8000, help="default 8000")
-    parser.add_argument("--public", action="store_true", help="allow a --host other than loopback")
-    parser.add_argument(
-        "--max-batch",
-        type=int,
-        default=8,
-        help="requests scored together at most (default 8; 1: no batching)",
-    )
-    parser.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=20.0,
-        help="how long a request waits for others to batch with (default 20)",
-    )
-    parser.add_argument(
-        "--max-upload-mb", type=float, default=50.0, help="largest upload accepted (default 50)"
-    )
-    parser.add_argument(
-        "--max-seconds", type=float, default=120.0, help="longest video accepted (default 120)"
-    )
-    parser.add_argument(
-        "--num-frames", type=int, default=16, help="frames sampled from each video (default 16)"
-    )
-    parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    parser.add_argument("--dtype", default=None, help="default: bfloat16 on a GPU that has it, else float32")
-    parser.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     parser.set_defaults(func=run)
     return parser

@@ -1,5 +1,8 @@
 """`roboreward sim`: procedural tabletop episodes with ground-truth rewards, in a real on-disk layout.
 
+Every `SimConfig` field is a flag (``--help`` lists them with their defaults) and a key of the
+``--config`` recipe; the flags given win over the recipe.
+
 Examples:
     roboreward sim --out sim_oxe --episodes 24
     roboreward sim --out sim_arena --episodes 36 --layout roboarena
@@ -8,9 +11,27 @@ Examples:
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from roboreward import sim
+from roboreward.config import from_namespace
+
+#: The ``--codec`` names and the FFmpeg encoders they stand for.
+CODECS = {"h264": "libx264", "av1": "libsvtav1"}
+
+
+@dataclass
+class SimConfig:
+    """What `roboreward.sim.write_sim_dataset` renders."""
+
+    out: str = field(metadata={"help": "a new folder to write", "metavar": "DIR"})
+    episodes: int = field(default=24, metadata={"help": "how many rollouts", "metavar": "N"})
+    layout: Literal["lerobot", "roboarena"] = field(
+        default="lerobot", metadata={"help": "LeRobot v2.1 (successes, like OXE) or a RoboArena dump"}
+    )
+    codec: Literal["h264", "av1"] = field(default="h264", metadata={"help": "the LeRobot layout's videos"})
+    seed: int = field(default=0, metadata={"help": "scenes and outcomes are deterministic in it"})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,32 +40,32 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    codec = {"h264": "libx264", "av1": "libsvtav1"}[args.codec]
+    config = from_namespace(SimConfig, args)
     out = sim.write_sim_dataset(
-        args.out, episodes=args.episodes, layout=args.layout, seed=args.seed, codec=codec
+        config.out,
+        episodes=config.episodes,
+        layout=config.layout,
+        seed=config.seed,
+        codec=CODECS[config.codec],
     )
     print(
-        f"wrote {args.episodes} {args.layout} episodes to {out} (ground truth in {out / 'sim_truth.jsonl'})"
+        f"wrote {config.episodes} {config.layout} episodes to {out} "
+        f"(ground truth in {out / 'sim_truth.jsonl'})"
     )
     return 0
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register ``sim`` on ``commands`` (what ``add_subparsers`` returns).
+    """Register ``sim`` on ``commands`` (what ``add_subparsers(parser_class=RecipeParser)`` returns).
 
     Args:
         commands: the sub-command registry of the ``roboreward`` parser.
     """
     parser = commands.add_parser(
         "sim",
+        dataclass_types=SimConfig,
+        recipe="sim",
         help="render procedural tabletop episodes with ground-truth rewards in LeRobot or RoboArena layout",
     )
-    parser.add_argument("--out", required=True, help="new folder to write")
-    parser.add_argument("--episodes", type=int, default=24, help="how many rollouts (default 24)")
-    parser.add_argument("--layout", choices=["lerobot", "roboarena"], default="lerobot")
-    parser.add_argument(
-        "--codec", choices=["h264", "av1"], default="h264", help="LeRobot videos (default h264)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
     return parser
