@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     dataset = kinds.add_parser("dataset", help="README.md of a built dataset, from build/relabel reports")
     dataset.add_argument("folder", help="a folder written by `roboreward build` or `roboreward relabel`")
     dataset.add_argument("--repo-id", help="the Hub id to show in the usage snippet")
-    dataset.add_argument("--license", help="license id for the card's metadata (default: the build's)")
+    dataset.add_argument("--license", help="license id for the card's metadata (None: the build's)")
     dataset.set_defaults(func=run)
     model = kinds.add_parser("model", help="model card with RoboRewardBench results in model-index")
     model.add_argument(
@@ -39,9 +39,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     model.add_argument("--bench", help="a `roboreward bench` output folder (its results.json)")
     model.add_argument("--bench-model", help="the model's name in results.json, when it cannot be told")
-    model.add_argument("--out", help="where to write (default CHECKPOINT/README.md)")
+    model.add_argument("--out", help="where to write (None: CHECKPOINT/README.md)")
     model.add_argument("--repo-id", help="the Hub id to show in the usage snippets")
-    model.add_argument("--base-model", help="the model it was fine-tuned from (default: training summary)")
-    model.add_argument("--license", help="license id (default apache-2.0)")
+    model.add_argument(
+        "--base-model", help="the model it was fine-tuned from (None: from the training summary)"
+    )
+    model.add_argument("--license", help="license id (None: apache-2.0)")
     model.set_defaults(func=run)
     return parser

@@ -1,5 +1,7 @@
 """`roboreward demo`: the offline end-to-end demo (what `make demo` runs).
 
+Every `roboreward.demo.DemoConfig` field is a flag (``--help`` lists them with their defaults).
+
 Examples:
     roboreward demo
     roboreward demo --out demo_output --steps 200 --serve
@@ -10,7 +12,27 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roboreward.config import from_namespace, with_metadata
 from roboreward.demo import DemoConfig, run_demo
+
+#: `DemoConfig` with the help of each field; its defaults stay `DemoConfig`'s.
+DemoArguments = with_metadata(
+    DemoConfig,
+    out={"help": "output folder, replaced if it exists", "metavar": "DIR"},
+    arena_episodes={
+        "help": "simulated RoboArena policy runs (sessions of 3: every rubric level)",
+        "metavar": "N",
+    },
+    oxe_episodes={"help": "simulated LeRobot (OXE-like) successes", "metavar": "N"},
+    train_steps={"help": "training steps", "aliases": ["--steps"], "metavar": "N"},
+    learning_rate={"help": "a model trained from random weights needs more than the paper's 3e-6"},
+    num_frames={"help": "frames per video in training and bench", "metavar": "N"},
+    max_side={"help": "longer side of those frames", "metavar": "PX"},
+    batch_size={"help": "training batch size", "metavar": "N"},
+    seed={"help": "the simulator's, the build's and training's seed"},
+    model_size={"help": "the tiny offline reward model's size"},
+    serve={"help": "then open the Space on the trained model"},
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,34 +41,20 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    run_demo(
-        DemoConfig(
-            out=args.out,
-            arena_episodes=args.arena_episodes,
-            oxe_episodes=args.oxe_episodes,
-            train_steps=args.steps,
-            seed=args.seed,
-            serve=args.serve,
-        )
-    )
+    run_demo(from_namespace(DemoArguments, args))
     return 0
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register ``demo`` on ``commands`` (what ``add_subparsers`` returns).
+    """Register ``demo`` on ``commands`` (what ``add_subparsers(parser_class=RecipeParser)`` returns).
 
     Args:
         commands: the sub-command registry of the ``roboreward`` parser.
     """
     parser = commands.add_parser(
         "demo",
+        dataclass_types=DemoArguments,
         help="the offline end-to-end demo (what `make demo` runs): sim -> build -> train -> bench -> card",
     )
-    parser.add_argument("--out", default="demo_output", help="output folder, replaced if it exists")
-    parser.add_argument("--arena-episodes", type=int, default=72, help="simulated RoboArena policy runs")
-    parser.add_argument("--oxe-episodes", type=int, default=36, help="simulated LeRobot (OXE-like) successes")
-    parser.add_argument("--steps", type=int, default=500, help="training steps")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--serve", action="store_true", help="then open the Space on the trained model")
     parser.set_defaults(func=run)
     return parser

@@ -49,11 +49,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "unless asked). --dry-run --export DIR writes that tree locally for review instead. The token comes "
         "from the usual places (HF_TOKEN, `hf auth login`).",
     )
-    parser.add_argument("kind", choices=sorted(KINDS))
+    parser.add_argument("kind", choices=sorted(KINDS), help="what the folder holds")
     parser.add_argument("path", help="the folder to release")
-    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME")
-    parser.add_argument("--private", action="store_true")
-    parser.add_argument("--revision", help="branch to push to")
+    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub repository")
+    parser.add_argument("--private", action="store_true", help="create the repository private")
+    parser.add_argument("--revision", help="branch to push to (None: main)")
     parser.add_argument("--dry-run", action="store_true", help="upload nothing; list (and --export) the tree")
     parser.add_argument("--export", metavar="DIR", help="with --dry-run: write the release tree here")
     parser.add_argument(
