@@ -25,6 +25,10 @@ the RoboReward rubric's integer scale 1..5 (1 no goal-relevant change ... 5 ever
 A prediction outside 1..5 is invalid (write 0, or None, for "the model gave no parsable answer"). By
 default an invalid prediction costs the largest error possible for its example, max(r - 1, 5 - r), so
 a model never gains by refusing to answer; invalid="drop" leaves it out instead.
+
+conventions="helm" reproduces HELM's RoboRewardBench metric instead: a prediction that could not be
+parsed (None or NaN) costs 4.0, and a parsed number is kept as it is, in range or not, whole or not
+(6 against a reference of 3 costs 3.0; 3.5 against 3 costs 0.5).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -34,21 +38,28 @@ Args:
     references (list of int): true scores, each in 1..5 (else ValueError naming the value and its
         position).
     invalid (str): "worst" (default) charges an invalid prediction the worst error for its example,
-        max(r - 1, 5 - r); "drop" leaves it out of the mean.
+        max(r - 1, 5 - r); "drop" leaves it out of the mean. Not used with conventions="helm".
+    conventions (str): "roboreward" (default: the rules above) or "helm" (HELM's RoboRewardBench
+        metric: None or NaN, an unparsable answer, costs 4.0; any other number costs |p - r|).
 Returns:
-    mae (float): mean absolute error, from 0.0 (best) to 4.0. NaN when no prediction is left to average
-        (no examples, or every prediction dropped).
-    invalid (int): how many predictions were invalid (whatever `invalid` says to do with them).
+    mae (float): mean absolute error, from 0.0 (best) to 4.0 (more under "helm" for a number far out
+        of range). NaN when no prediction is left to average (no examples, or every prediction dropped).
+    invalid (int): how many predictions were invalid (whatever `invalid` says to do with them); under
+        "helm", how many could not be parsed.
 Examples:
     >>> mae = evaluate.load("metrics/mae")
     >>> mae.compute(predictions=[5, 3, 0, 2], references=[5, 4, 2, 2])
     {'mae': 1.0, 'invalid': 1}
     >>> mae.compute(predictions=[5, 3, 0, 2], references=[5, 4, 2, 2], invalid="drop")
     {'mae': 0.3333333333333333, 'invalid': 1}
+    >>> mae.compute(predictions=[5, 6, None, 2.5], references=[5, 3, 2, 2], conventions="helm")
+    {'mae': 1.875, 'invalid': 1}
 """
 
 LOW, HIGH = 1, 5
 INVALID_RULES = ("worst", "drop")
+CONVENTIONS = ("roboreward", "helm")
+HELM_UNPARSED_COST = 4.0  # HELM's RoboRewardBenchProgressPredictionMetric: no number read
 
 
 def checked_references(references):
@@ -59,16 +70,22 @@ def checked_references(references):
     return refs
 
 
-def absolute_errors(predictions, references, invalid="worst"):
+def absolute_errors(predictions, references, invalid="worst", conventions="roboreward"):
     """Per-example absolute errors as floats, and the number of invalid predictions.
 
-    An invalid prediction (outside 1..5, or None) costs max(r - 1, 5 - r), or is NaN under "drop".
+    An invalid prediction (not a whole number in 1..5, or None) costs max(r - 1, 5 - r), or is NaN
+    under "drop". With conventions="helm": None or NaN costs 4.0, any other number |p - r|.
     """
     if invalid not in INVALID_RULES:
         raise ValueError(f"invalid must be one of {INVALID_RULES}, got {invalid!r}")
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"conventions must be one of {CONVENTIONS}, got {conventions!r}")
     refs = checked_references(references)
-    preds = np.asarray([0 if p is None else p for p in predictions], dtype=np.int64)
-    valid = (preds >= LOW) & (preds <= HIGH)
+    preds = np.asarray([np.nan if p is None else p for p in predictions], dtype=float)
+    if conventions == "helm":
+        unparsed = np.isnan(preds)
+        return np.where(unparsed, HELM_UNPARSED_COST, np.abs(preds - refs)), int(unparsed.sum())
+    valid = (preds >= LOW) & (preds <= HIGH) & (preds == np.round(preds))
     cost = np.maximum(refs - LOW, HIGH - refs) if invalid == "worst" else np.nan
     return np.where(valid, np.abs(preds - refs), cost).astype(float), int((~valid).sum())
 
@@ -80,14 +97,15 @@ class Mae(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            # int32 scores; 0 (or a missing value) marks an answer that could not be parsed
+            # Numbers, so that HELM's conventions can keep 3.5 or -1; a missing value (None) marks an
+            # answer that could not be parsed (0 does too under the default conventions).
             features=datasets.Features(
-                {"predictions": datasets.Value("int32"), "references": datasets.Value("int32")}
+                {"predictions": datasets.Value("float64"), "references": datasets.Value("int32")}
             ),
             reference_urls=["https://arxiv.org/abs/2601.00675"],
         )
 
-    def _compute(self, predictions, references, invalid="worst"):
-        errors, count = absolute_errors(predictions, references, invalid)
+    def _compute(self, predictions, references, invalid="worst", conventions="roboreward"):
+        errors, count = absolute_errors(predictions, references, invalid, conventions)
         kept = errors[~np.isnan(errors)]
         return {"mae": float(kept.mean()) if kept.size else float("nan"), "invalid": count}

@@ -34,6 +34,9 @@ example's absolute error instead and averaged over examples. Scores are integers
 outside 1..5 (0 or None for "no parsable answer") is invalid and, by default, costs the largest error
 possible for its example. A win rate needs an opponent: where fewer than two models are compared it
 is NaN and left out of the means (HELM skips such columns too).
+
+conventions="helm" scores each prediction as HELM's RoboRewardBench metric does: a prediction that
+could not be parsed (None or NaN) costs 4.0, any parsed number |p - r|, in range or not.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -51,7 +54,9 @@ Args:
         max(r - 1, 5 - r), and every model takes part everywhere. "drop" leaves invalid predictions
         out: a model's subset MAE is over its valid predictions only, a model with no valid
         prediction in a subset (granularity="subset") or on an example ("sample") takes no part in
-        that comparison, and its win rate there is NaN.
+        that comparison, and its win rate there is NaN. Not used with conventions="helm".
+    conventions (str): "roboreward" (default) or "helm": None or NaN (an unparsable answer) costs 4.0,
+        any other number |p - r|, in range or not (HELM's RoboRewardBench metric).
 Returns:
     mean_win_rate (dict): model name -> mean win rate in [0, 1], the mean over the comparisons it took
         part in; NaN if it took part in none (a single model; or, under "drop", no valid prediction
@@ -79,22 +84,30 @@ Examples:
 LOW, HIGH = 1, 5
 INVALID_RULES = ("worst", "drop")
 GRANULARITIES = ("subset", "sample")
+CONVENTIONS = ("roboreward", "helm")
+HELM_UNPARSED_COST = 4.0  # HELM's RoboRewardBenchProgressPredictionMetric: no number read
 
 
-def absolute_errors(predictions, references, k, invalid="worst"):
+def absolute_errors(predictions, references, k, invalid="worst", conventions="roboreward"):
     """(n, k) absolute errors of k models; an invalid prediction costs max(r - 1, 5 - r), NaN under "drop".
 
-    The same rule as the `mae` module, repeated so that each module stands alone on the Hub.
+    With conventions="helm": None or NaN costs 4.0, any other number |p - r|. The same rules as the
+    `mae` module, repeated so that each module stands alone on the Hub.
     """
     if invalid not in INVALID_RULES:
         raise ValueError(f"invalid must be one of {INVALID_RULES}, got {invalid!r}")
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"conventions must be one of {CONVENTIONS}, got {conventions!r}")
     refs = np.asarray(references, dtype=np.int64)
     bad = np.flatnonzero((refs < LOW) | (refs > HIGH))
     if bad.size:
         raise ValueError(f"references must be scores 1..5: reference {refs[bad[0]]} at position {bad[0]}")
-    preds = np.asarray([[0 if p is None else p for p in row] for row in predictions], dtype=np.int64)
+    preds = np.asarray([[np.nan if p is None else p for p in row] for row in predictions], dtype=float)
     preds = preds.reshape(len(refs), k)  # reshape: an empty input is (0, k) too
-    valid = (preds >= LOW) & (preds <= HIGH)
+    if conventions == "helm":
+        # Rounded so that means of the same fractional errors summed in another order still tie.
+        return np.round(np.where(np.isnan(preds), HELM_UNPARSED_COST, np.abs(preds - refs[:, None])), 9)
+    valid = (preds >= LOW) & (preds <= HIGH) & (preds == np.round(preds))
     cost = np.maximum(refs - LOW, HIGH - refs)[:, None] if invalid == "worst" else np.nan
     return np.where(valid, np.abs(preds - refs[:, None]), cost).astype(float)
 
@@ -141,7 +154,7 @@ class MeanWinRate(evaluate.Metric):
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
                 {
-                    "predictions": datasets.Sequence(datasets.Value("int32")),
+                    "predictions": datasets.Sequence(datasets.Value("float64")),
                     "references": datasets.Value("int32"),
                     "subsets": datasets.Value("string"),
                 }
@@ -149,7 +162,16 @@ class MeanWinRate(evaluate.Metric):
             reference_urls=["https://crfm.stanford.edu/helm/", "https://arxiv.org/abs/2601.00675"],
         )
 
-    def _compute(self, predictions, references, subsets, model_names, granularity="subset", invalid="worst"):
+    def _compute(
+        self,
+        predictions,
+        references,
+        subsets,
+        model_names,
+        granularity="subset",
+        invalid="worst",
+        conventions="roboreward",
+    ):
         names = list(model_names)
         if not names or len(set(names)) != len(names):
             raise ValueError(f"model_names must be unique and non-empty, got {names}")
@@ -160,11 +182,12 @@ class MeanWinRate(evaluate.Metric):
                 raise ValueError(
                     f"example {i} has {len(row)} predictions, expected one per model ({len(names)})"
                 )
-        errors = absolute_errors(predictions, references, len(names), invalid)
+        errors = absolute_errors(predictions, references, len(names), invalid, conventions)
         labels, groups = np.unique(np.asarray(subsets, dtype=str), return_inverse=True)
         subset_mae = by_subset(errors, groups, len(labels))
         if granularity == "subset":
-            subset_wins = win_rates(subset_mae)
+            # HELM's fractional errors: means compared at 1e-9, so that equal means always tie.
+            subset_wins = win_rates(np.round(subset_mae, 9) if conventions == "helm" else subset_mae)
             mean = nanmean(subset_wins)
         else:
             sample_wins = win_rates(errors)

@@ -7,8 +7,9 @@
 
 A model SPEC is one of:
 
-- a local checkpoint or a Hub id: scored with `roboreward.RewardModel` (one forward pass; the five
-  probabilities are kept);
+- a local checkpoint or a Hub id (or ``hf:PATH_OR_ID``): scored with `roboreward.RewardModel` (one
+  forward pass; the five probabilities are kept), with the checkpoint's own inference settings
+  (prompt preset, frames, resolution; the published settings for ``teetone/RoboReward-4B``/``-8B``);
 - ``generate:PATH_OR_ID``: an off-the-shelf VLM not trained on the answer format: it answers in
   free text (`RewardModel.generate`, up to 16 new tokens), read with `rubric.parse_answer`;
 - ``openai:URL#name``: an OpenAI-compatible chat endpoint (vLLM, TGI, ``transformers serve``) given
@@ -17,10 +18,20 @@ A model SPEC is one of:
   (raw text, parsed);
 - ``baseline:constant-N`` or ``baseline:random`` (seeded by the example id): reference rows.
 
-Examples are keyed by the dataset's ``id`` column and grouped into subsets by ``source``. Metrics
-come from the `evaluate` modules in ``metrics/`` (loaded with `roboreward.metrics.load`), never from a
-copy of their formulas. Predictions are cached per (model, id) in ``OUT/predictions/<model>.jsonl``,
-so a re-run, or a run that was interrupted, only scores what is missing.
+The dataset is a folder built by ``roboreward build`` (or a Hub id loading the same way), or the
+public release's layout (``teetone/RoboReward``: ``test/metadata.jsonl`` and one folder of MP4s per
+source, `roboreward.sources.release`), local or on the Hub. Examples are keyed by ``id`` and grouped
+into subsets by ``source`` (the release: its source folders, as on HELM's leaderboard). Rows that
+cannot be benchmarked (a missing file, a reward outside 1..5) are skipped with their reasons in
+``results.json``. ``--max-examples N`` draws a seeded sample stratified by subset.
+
+Metrics come from the `evaluate` modules in ``metrics/`` (loaded with `roboreward.metrics.load`),
+never from a copy of their formulas, under one of two conventions, recorded in ``results.json``, the
+leaderboard and the model card: ``roboreward`` (default: an invalid answer costs the worst error for
+its example) or ``helm`` (HELM's RoboRewardBench metric: each answer read with HELM's parser, an
+unparsable one costs 4.0, an out-of-range number its distance). Predictions are cached per (model,
+id) in ``OUT/predictions/<model>.jsonl`` with the settings that made them, so a re-run, or a run that
+was interrupted, only scores what is missing or was scored differently.
 """
 
 from __future__ import annotations
@@ -41,10 +52,27 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from roboreward import rubric, video
+from roboreward.models.openai_chat import OpenAIChat
+from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
+from roboreward.models.specs import parse_model_spec
+from roboreward.sources.release import locate_release, read_release_split
 
-__all__ = ["BenchConfig", "Example", "load_examples", "parse_spec", "run_bench"]
+__all__ = [
+    "CONVENTIONS",
+    "BenchConfig",
+    "Example",
+    "load_examples",
+    "parse_spec",
+    "run_bench",
+    "select_examples",
+]
 
 INVALID = 0  # the metrics' code for "no parsable answer"
+
+#: How answers become errors: the toolkit's rules, or HELM's RoboRewardBench metric.
+CONVENTIONS = ("roboreward", "helm")
+
+_BENCH_KINDS = ("hf", "generate", "openai", "predictions", "baseline")
 
 
 @dataclass(frozen=True)
@@ -58,6 +86,23 @@ class Example:
 
 @dataclass
 class BenchConfig:
+    """What `run_bench` does.
+
+    Args:
+        dataset: a built RoboReward folder, the release layout (local or Hub id), or a Hub dataset id.
+        models: the model specs (see the module docstring).
+        out: output folder.
+        split: the split to score.
+        max_examples: a seeded sample of this many examples, stratified by subset (None: all).
+        subsets: keep only these subsets.
+        batch_size: episodes per forward pass of a local model.
+        num_frames, max_side, prompt: override the checkpoints' own settings (None: each
+            checkpoint's; for served models the toolkit's defaults: 16 frames, 448 px, ``toolkit``).
+        request_timeout: seconds per request to an ``openai:`` endpoint.
+        seed: seed of ``baseline:random`` and of the ``max_examples`` sample.
+        conventions: ``roboreward`` or ``helm`` (see the module docstring).
+    """
+
     dataset: str
     models: list[str]
     out: str = "bench_out"
@@ -65,20 +110,25 @@ class BenchConfig:
     max_examples: int | None = None
     subsets: list[str] | None = None
     batch_size: int = 8
-    num_frames: int = 16
-    max_side: int | None = 448
+    num_frames: int | None = None
+    max_side: int | None = None
+    prompt: str | None = None
     request_timeout: float = 120.0
     seed: int = 0
+    conventions: str = "roboreward"
 
 
 # ---------------------------------------------------------------------------------------------
 # Data
 
 
-def load_examples(
-    dataset: str, split: str = "test", subsets: Sequence[str] | None = None, max_examples: int | None = None
-) -> list[Example]:
-    """The benchmark's examples: a built folder or a Hub id with ``video``, ``task``, ``reward``."""
+def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[str, str]]]:
+    read = read_release_split(root, split)
+    examples = [Example(r["id"], r["video"], r["task"], r["reward"], r["source"]) for r in read.rows]
+    return examples, read.skipped
+
+
+def _built_examples(dataset: str, split: str) -> list[Example]:
     import datasets
 
     try:
@@ -95,22 +145,79 @@ def load_examples(
     sources = meta.get("source") or ["all"] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
-    wanted = set(subsets) if subsets else None
-    if wanted:
-        unknown = wanted - set(sources)
-        if unknown:
-            raise ValueError(f"unknown subsets {sorted(unknown)}; the split has {sorted(set(sources))}")
     examples = []
     for index, (id_, task, reward, source) in enumerate(
         zip(ids, meta["task"], meta["reward"], sources, strict=True)
     ):
-        if wanted and source not in wanted:
-            continue
         if not isinstance(reward, int) or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE:
             raise ValueError(f"row {index} (id {id_}) of {dataset} has reward {reward!r}, not 1..5")
         examples.append(Example(id_, ds[index]["video"], task, reward, source))
-        if max_examples is not None and len(examples) >= max_examples:
-            break
+    return examples
+
+
+def select_examples(examples: Sequence[Example], max_examples: int | None, seed: int = 0) -> list[Example]:
+    """A seeded sample of ``max_examples`` examples, stratified by subset, in the examples' order.
+
+    Each subset gets its share of the sample by size (largest remainders break ties, then subset
+    names); within a subset the examples are drawn with ``random.Random(seed)`` from the ids sorted,
+    so the sample does not depend on the order of the rows. None or a number >= the examples: all.
+
+    >>> exs = [Example(f"{s}/{i}", {}, "t", 5, s) for s in "ab" for i in range(10)]
+    >>> [e.id for e in select_examples(exs, 4, seed=0)]
+    ['a/2', 'a/5', 'b/5', 'b/8']
+    """
+    if max_examples is None or max_examples >= len(examples):
+        return list(examples)
+    if max_examples < 1:
+        raise ValueError(f"max_examples must be >= 1, got {max_examples}")
+    groups: dict[str, list[Example]] = {}
+    for ex in examples:
+        groups.setdefault(ex.subset, []).append(ex)
+    quotas = {s: max_examples * len(g) / len(examples) for s, g in groups.items()}
+    counts = {s: int(q) for s, q in quotas.items()}
+    leftover = max_examples - sum(counts.values())
+    for s in sorted(quotas, key=lambda s: (-(quotas[s] - counts[s]), s))[:leftover]:
+        counts[s] += 1
+    chosen: set[str] = set()
+    for s in sorted(groups):
+        ids = sorted(ex.id for ex in groups[s])
+        chosen.update(random.Random(f"{seed}/{s}").sample(ids, counts[s]))
+    return [ex for ex in examples if ex.id in chosen]
+
+
+def load_examples(
+    dataset: str,
+    split: str = "test",
+    subsets: Sequence[str] | None = None,
+    max_examples: int | None = None,
+    seed: int = 0,
+    skipped: list[dict[str, str]] | None = None,
+) -> list[Example]:
+    """The benchmark's examples, keyed by id, with their subsets.
+
+    Args:
+        dataset: a built folder or a Hub id with ``video``, ``task``, ``reward`` (and ``id``,
+            ``source``), or the public release's layout, local or a Hub id (`roboreward.sources.release`).
+        split: the split (``validation`` reads the release's ``val``).
+        subsets: keep only these subsets (ValueError naming an unknown one).
+        max_examples: a seeded sample stratified by subset (`select_examples`).
+        seed: the sample's seed.
+        skipped: a list that receives ``{"where", "reason"}`` for each release row left out.
+    """
+    release = locate_release(dataset, split)
+    if release is not None:
+        examples, left_out = _release_examples(release, split)
+        if skipped is not None:
+            skipped.extend(left_out)
+    else:
+        examples = _built_examples(dataset, split)
+    if subsets:
+        wanted, present = set(subsets), {ex.subset for ex in examples}
+        unknown = wanted - present
+        if unknown:
+            raise ValueError(f"unknown subsets {sorted(unknown)}; the split has {sorted(present)}")
+        examples = [ex for ex in examples if ex.subset in wanted]
+    examples = select_examples(examples, max_examples, seed)
     if not examples:
         raise ValueError(f"no examples selected from {dataset} split {split}")
     return examples
@@ -133,6 +240,11 @@ class Predictor:
 
     name: str
     spec: str
+
+    @property
+    def settings(self) -> InferenceSettings | None:
+        """The inference settings the predictions are made with (None: no model is prompted)."""
+        return None
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
         raise NotImplementedError
@@ -191,7 +303,8 @@ class FilePredictions(Predictor):
             elif "prediction" in row:
                 value = row["prediction"]
                 ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
-                yield Prediction(ex.id, value if ok else INVALID, output=row.get("output"))
+                output = row.get("output", None if value is None else json.dumps(value))
+                yield Prediction(ex.id, value if ok else INVALID, output=output)
             else:
                 score = rubric.parse_answer(row["output"])
                 yield Prediction(ex.id, INVALID if score is None else score, output=row["output"])
@@ -202,11 +315,14 @@ class CheckpointPredictor(Predictor):
     spec: str
     path: str
     batch_size: int = 8
-    num_frames: int = 16
-    max_side: int | None = 448
     name: str = ""
     mode: str = "score"  # or "generate": free text, parsed
+    inference: InferenceSettings = DEFAULT_SETTINGS
     _model: Any = None
+
+    @property
+    def settings(self) -> InferenceSettings:
+        return self.inference
 
     def _generate(self, chunk: Sequence[Example]) -> Iterator[Prediction]:
         try:
@@ -234,9 +350,7 @@ class CheckpointPredictor(Predictor):
         from roboreward.scoring import RewardModel
 
         if self._model is None:
-            self._model = RewardModel.from_pretrained(
-                self.path, num_frames=self.num_frames, max_side=self.max_side
-            )
+            self._model = RewardModel.from_pretrained(self.path, settings=self.inference)
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
             if self.mode == "generate":
@@ -262,80 +376,79 @@ class CheckpointPredictor(Predictor):
 
 @dataclass
 class OpenAIPredictor(Predictor):
-    """An OpenAI-compatible chat endpoint: the rubric prompt with the sampled frames as images.
+    """An OpenAI-compatible chat endpoint: the reward prompt with the sampled frames as images.
 
-    The HTTP side (images as JPEG parts, temperature 0, retries with backoff) is the relabeling
-    stages' `OpenAIChat`; here it is asked the reward prompt and its answer parsed.
+    The HTTP side (images as JPEG parts, temperature 0, retries with backoff) is
+    `roboreward.models.openai_chat.OpenAIChat`; here it is asked the reward prompt of the settings'
+    preset and its answer parsed.
     """
 
     spec: str
     url: str
     model: str
-    num_frames: int = 16
-    max_side: int | None = 448
+    inference: InferenceSettings = DEFAULT_SETTINGS
     timeout: float = 120.0
     retries: int = 3
     name: str = ""
 
-    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        from roboreward.relabel.backends import OpenAIChat
+    @property
+    def settings(self) -> InferenceSettings:
+        return self.inference
 
+    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
         chat = OpenAIChat(self.url, self.model, timeout=self.timeout, retries=self.retries, backoff=0.5)
+        settings = self.inference
         for ex in examples:
             try:
-                frames = video.sample_frames(ex.video, num_frames=self.num_frames, max_side=self.max_side)
+                frames = video.sample_frames(
+                    ex.video, num_frames=settings.num_frames, fps=settings.fps, max_side=settings.max_side
+                )
             except video.VideoDecodeError:
                 yield Prediction(ex.id, INVALID, output="video could not be decoded")
                 continue
+            prompt = rubric.build_prompt(ex.task, settings.prompt)
             try:
-                text = chat.complete("bench", rubric.build_prompt(ex.task), frames, max_new_tokens=64)
+                text = chat.complete("bench", prompt, frames, max_new_tokens=64)
             except Exception as exc:  # the endpoint failed after retries: not a model answer
                 raise RuntimeError(f"{self.spec}: request for {ex.id} failed: {exc}") from None
             score = rubric.parse_answer(text)
             yield Prediction(ex.id, INVALID if score is None else score, output=text)
 
 
-_CONSTANT = re.compile(r"baseline:constant-([1-5])$")
-
-
 def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
-    """The predictor for a model SPEC (see the module docstring); raises ValueError for bad specs."""
+    """The predictor for a model SPEC (see the module docstring); raises ValueError for bad specs.
+
+    A checkpoint's inference settings are resolved here (its settings file, a known release, or the
+    toolkit's defaults), with the config's ``prompt``, ``num_frames`` and ``max_side`` on top; a
+    served model gets the toolkit's defaults with the same overrides.
+    """
     config = config or BenchConfig(dataset="", models=[])
-    if spec.startswith("baseline:"):
-        if spec == "baseline:random":
+    if config.prompt is not None:
+        rubric.get_preset(config.prompt)
+    overrides = {"prompt": config.prompt, "num_frames": config.num_frames, "max_side": config.max_side}
+    parsed = parse_model_spec(spec, kinds=_BENCH_KINDS, bare=True)
+    if parsed.kind == "baseline":
+        if parsed.target == "random":
             return RandomBaseline(spec, seed=config.seed, name=spec)
-        match = _CONSTANT.match(spec)
-        if not match:
-            raise ValueError(
-                f"unknown baseline {spec!r}: use baseline:constant-N (N in 1..5) or baseline:random"
-            )
-        return ConstantBaseline(spec, int(match.group(1)), name=spec)
-    if spec.startswith("predictions:"):
-        path = Path(spec.split(":", 1)[1])
+        return ConstantBaseline(spec, int(parsed.target.rsplit("-", 1)[1]), name=spec)
+    if parsed.kind == "predictions":
+        path = Path(parsed.target)
         return FilePredictions(spec, path, name=path.stem)
-    if spec.startswith("openai:"):
-        rest = spec.split(":", 1)[1]
-        url, sep, model = rest.partition("#")
-        if not sep or not model or not url.startswith(("http://", "https://")):
-            raise ValueError(f"an OpenAI-compatible model is openai:URL#model-name, got {spec!r}")
-        return OpenAIPredictor(
-            spec, url, model, config.num_frames, config.max_side, timeout=config.request_timeout, name=model
-        )
-    mode, path = ("generate", spec.split(":", 1)[1]) if spec.startswith("generate:") else ("score", spec)
-    if os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path):
-        name = Path(path).name if os.path.isdir(path) else path
-        return CheckpointPredictor(
-            spec,
-            path,
-            config.batch_size,
-            config.num_frames,
-            config.max_side,
-            name=f"{name} (generate)" if mode == "generate" else name,
-            mode=mode,
-        )
-    raise ValueError(
-        f"unknown model spec {spec!r}: a checkpoint folder, a Hub id, generate:PATH, openai:URL#name, "
-        "predictions:FILE.jsonl, baseline:constant-N or baseline:random"
+    if parsed.kind == "openai":
+        url, model = parsed.endpoints[0]
+        served = resolve_settings(spec, base=DEFAULT_SETTINGS, **overrides)
+        return OpenAIPredictor(spec, url, model, served, timeout=config.request_timeout, name=model)
+    path = parsed.target
+    if parsed.kind == "generate" and not (os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path)):
+        raise ValueError(f"generate:{path} is neither a checkpoint folder nor a Hub id ({spec!r})")
+    name = Path(path).name if os.path.isdir(path) else path
+    return CheckpointPredictor(
+        spec,
+        path,
+        config.batch_size,
+        name=f"{name} (generate)" if parsed.kind == "generate" else name,
+        mode="generate" if parsed.kind == "generate" else "score",
+        inference=resolve_settings(path, **overrides),
     )
 
 
@@ -373,10 +486,19 @@ def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def _settings_key(predictor: Predictor) -> str | None:
+    settings = predictor.settings
+    if settings is None:
+        return None
+    return hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _predict_all(
     predictor: Predictor, examples: list[Example], cache_path: Path
 ) -> dict[str, dict[str, Any]]:
-    cached = _read_cache(cache_path)
+    key = _settings_key(predictor)
+    # A cached row made with other inference settings (another prompt, other frames) is scored again.
+    cached = {i: r for i, r in _read_cache(cache_path).items() if r.get("settings_key") == key}
     todo = [ex for ex in examples if ex.id not in cached]
     by_id = {ex.id: ex for ex in examples}
     if todo:
@@ -390,11 +512,17 @@ def _predict_all(
                     "output": pred.output,
                     "probabilities": pred.probs,
                     "subset": ex.subset,
+                    "settings_key": key,
                 }
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 cached[pred.id] = row
     return cached
+
+
+def _helm_prediction(row: dict[str, Any]) -> float | None:
+    """What HELM's metric reads from a cached row: its parser on the answer text."""
+    return rubric.parse_answer_helm(row.get("output"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,15 +535,23 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
 
     if not config.models:
         raise ValueError("give at least one --model")
+    if config.conventions not in CONVENTIONS:
+        raise ValueError(f"conventions must be one of {CONVENTIONS}, got {config.conventions!r}")
     predictors = [parse_spec(spec, config) for spec in config.models]  # bad specs fail before any work
     _unique_names(predictors)
-    examples = load_examples(config.dataset, config.split, config.subsets, config.max_examples)
+    skipped: list[dict[str, str]] = []
+    examples = load_examples(
+        config.dataset, config.split, config.subsets, config.max_examples, config.seed, skipped=skipped
+    )
     out = Path(config.out)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
-    table: dict[str, list[int]] = {}
+    table: dict[str, list[Any]] = {}
     for predictor in predictors:
         rows = _predict_all(predictor, examples, out / "predictions" / f"{_safe(predictor.name)}.jsonl")
-        table[predictor.name] = [int(rows[ex.id]["prediction"]) for ex in examples]
+        if config.conventions == "helm":
+            table[predictor.name] = [_helm_prediction(rows[ex.id]) for ex in examples]
+        else:
+            table[predictor.name] = [int(rows[ex.id]["prediction"]) for ex in examples]
 
     references = [ex.reward for ex in examples]
     subsets = [ex.subset for ex in examples]
@@ -427,11 +563,14 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         references=references,
         subsets=subsets,
         model_names=names,
+        conventions=config.conventions,
     )
     models = {}
     for predictor in predictors:
         preds = table[predictor.name]
-        overall = mae.compute(predictions=preds, references=references)
+        overall = mae.compute(predictions=preds, references=references, conventions=config.conventions)
+        # Success is read from whole 1..5 scores; HELM's other numbers count as "no answer" there.
+        whole = [p if isinstance(p, int) else _whole_score(p) for p in preds]
         models[predictor.name] = {
             "spec": predictor.spec,
             "mae": overall["mae"],
@@ -442,8 +581,10 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             "subset_win_rate": {
                 s: win["subset_win_rate"][s][predictor.name] for s in sorted(win["subset_win_rate"])
             },
-            "success": success.compute(predictions=preds, references=references),
+            "success": success.compute(predictions=whole, references=references),
             "num_examples": len(preds),
+            "conventions": config.conventions,
+            "inference_settings": _settings_record(predictor),
         }
     leaderboard = sorted(names, key=lambda n: (-models[n]["mean_win_rate"], models[n]["mae"], n))
     results = {
@@ -453,6 +594,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "num_examples": len(examples),
         "subsets": sorted(set(subsets)),
         "subset_sizes": {s: subsets.count(s) for s in sorted(set(subsets))},
+        "conventions": config.conventions,
+        "skipped": skipped,
         "models": models,
         "leaderboard": leaderboard,
     }
@@ -460,6 +603,17 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     _write_leaderboard(out, results)
     _plot(out, results)
     return results
+
+
+def _whole_score(value: float | None) -> int:
+    if value is None or not float(value).is_integer() or not 1 <= value <= 5:
+        return INVALID
+    return int(value)
+
+
+def _settings_record(predictor: Predictor) -> dict[str, Any] | None:
+    settings = predictor.settings
+    return None if settings is None else {**settings.to_dict(), "source": settings.source}
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -506,11 +660,23 @@ def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
         "",
         "Mean win rate: per subset, the fraction of the other models with a strictly higher MAE (ties",
-        "count one half), averaged over subsets (HELM). MAE against the 1..5 labels; an unparsable answer",
-        "costs the largest error possible for its example.",
+        "count one half), averaged over subsets (HELM). MAE against the 1..5 labels.",
+        f"Conventions: {results['conventions']}: " + _CONVENTION_NOTES[results["conventions"]],
+        *(
+            [f"Skipped rows: {len(results['skipped'])} (reasons in results.json)."]
+            if results["skipped"]
+            else []
+        ),
         "",
     ]
     (out / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+_CONVENTION_NOTES = {
+    "roboreward": "an unparsable answer costs the largest error possible for its example.",
+    "helm": "HELM's RoboRewardBench metric: answers read with HELM's parser, an unparsable one costs 4.0, "
+    "an out-of-range number its distance.",
+}
 
 
 def _plot(out: Path, results: dict[str, Any]) -> None:

@@ -1,8 +1,14 @@
-"""The five-level RoboReward rubric, the reward prompt, the answer parser and progress <-> score maps.
+"""The five-level RoboReward rubric, the reward prompts, the answer parsers and progress <-> score maps.
 
 This is the ground floor of the toolkit: it imports nothing of the project, and everything that
 talks to a reward model (training, scoring, benchmarking, relabeling) builds its prompt and reads
 its answer here, so the wording and the parsing rules exist exactly once.
+
+Reward prompts are named, versioned presets (`PROMPT_PRESETS`): ``toolkit`` is this toolkit's own
+prompt (the task quoted as data, with an injection notice), the default for models it trains;
+``release`` is the prompt of the published RoboReward-4B/8B models, byte for byte. A checkpoint
+records the preset it was trained with (`roboreward.models.settings`), so every consumer prompts it
+the same way.
 
 Example:
     >>> from roboreward.rubric import build_messages, parse_answer, progress_to_score
@@ -19,24 +25,30 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "ANSWER_PREFIX",
     "DEFAULT_PROGRESS_THRESHOLDS",
+    "DEFAULT_PROMPT",
     "MAX_SCORE",
     "MIN_SCORE",
+    "PROMPT_PRESETS",
     "PROMPT_VERSION",
     "RUBRIC",
     "SCORES",
+    "PromptPreset",
     "RubricLevel",
     "build_messages",
     "build_prompt",
     "format_answer",
+    "get_preset",
     "level",
     "parse_answer",
+    "parse_answer_helm",
+    "parse_answer_lerobot",
     "progress_to_score",
     "quote_task",
     "score_to_progress",
@@ -50,7 +62,8 @@ SCORES: tuple[int, ...] = (1, 2, 3, 4, 5)
 #: What the model writes before its score; `scoring` prefills it and reads the next token.
 ANSWER_PREFIX = "ANSWER: "
 
-#: Bumped whenever the prompt text changes, so caches and model cards can tell prompts apart.
+#: The version of the ``toolkit`` preset's text (bumped whenever it changes), so caches and model
+#: cards can tell prompts apart. Every preset has its own (`PromptPreset.version`).
 PROMPT_VERSION = "roboreward-rubric-v1"
 
 
@@ -130,11 +143,7 @@ def quote_task(task: str) -> str:
     return f"{_TASK_OPEN}{text}{_TASK_CLOSE}"
 
 
-def build_prompt(task: str) -> str:
-    """The text part of the reward prompt: instruction, rubric, the quoted task, answer format.
-
-    Raises ValueError for an empty or whitespace-only task and TypeError for a non-string.
-    """
+def _toolkit_prompt(task: str) -> str:
     rubric = "\n".join(lv.line() for lv in RUBRIC)
     return (
         "You are a reward model for robot manipulation. The video shows one robot episode. "
@@ -148,25 +157,130 @@ def build_prompt(task: str) -> str:
     )
 
 
-def build_messages(task: str, video: Any, **video_kwargs: Any) -> list[dict[str, Any]]:
-    """Chat messages for a Qwen-VL processor: one user turn with the video, then the prompt text.
+#: The prompt of the public RoboReward-4B/8B model cards (and LeRobot's integration), byte for byte.
+_RELEASE_TEMPLATE = (
+    "Given the task, assign a discrete progress score reward (1,2,3,4,5) for the robot in the video in the "
+    "format: ANSWER: <score>\n"
+    "Rubric for end-of-episode progress (judge only the final state without time limits):\n"
+    "1 - No Success: Final state shows no goal-relevant change for the command.\n"
+    "2 - Minimal Progress: Final state shows a small but insufficient change toward the goal.\n"
+    "3 - Partial Completion: The final state shows good progress toward the goal but violates more than "
+    "one requirement or a major requirement.\n"
+    "4 - Near Completion: Final state is correct in region and intent but misses a single minor "
+    "requirement.\n"
+    "5 - Perfect Completion: Final state satisfies all requirements.\n\n"
+    "Task: {task}\n"
+)
 
-    ``video`` is passed through untouched (a path, a URL, frames, or whatever the processor or
-    ``qwen_vl_utils`` accepts); extra keyword arguments (``fps``, ``nframes``, ``max_pixels``, ...)
-    go into the video part, where ``qwen_vl_utils.process_vision_info`` reads them.
+
+def _checked_task(task: Any) -> str:
+    if not isinstance(task, str):
+        raise TypeError(f"task must be a string, got {type(task).__name__}")
+    if not task.strip():
+        raise ValueError(f"task is empty: {task!r}")
+    return task
+
+
+def _release_prompt(task: str) -> str:
+    # The task goes in as given (no quoting, no whitespace change): the released models saw it so.
+    return _RELEASE_TEMPLATE.replace("{task}", _checked_task(task))
+
+
+@dataclass(frozen=True)
+class PromptPreset:
+    """A named, versioned reward prompt: the text a model reads after the video.
+
+    ``render(task)`` gives the text; ``version`` changes whenever the text does, so caches, cards and
+    a checkpoint's settings can tell prompts apart.
+    """
+
+    name: str
+    version: str
+    description: str
+    render: Callable[[str], str]
+
+
+#: Every reward prompt the toolkit knows, by name.
+PROMPT_PRESETS: dict[str, PromptPreset] = {
+    preset.name: preset
+    for preset in (
+        PromptPreset(
+            "toolkit",
+            PROMPT_VERSION,
+            "this toolkit's prompt: the rubric, the task quoted as data with an injection notice, "
+            "the answer format",
+            _toolkit_prompt,
+        ),
+        PromptPreset(
+            "release",
+            "roboreward-release-v1",
+            "the published RoboReward-4B/8B prompt, byte for byte (task after 'Task: ')",
+            _release_prompt,
+        ),
+    )
+}
+
+#: The preset of models this toolkit trains unless told otherwise.
+DEFAULT_PROMPT = "toolkit"
+
+
+def get_preset(name: str | PromptPreset) -> PromptPreset:
+    """The prompt preset called ``name`` (a preset passes through).
+
+    Raises ValueError naming the presets for an unknown name.
+
+    >>> get_preset("release").version
+    'roboreward-release-v1'
+    """
+    if isinstance(name, PromptPreset):
+        return name
+    preset = PROMPT_PRESETS.get(name) if isinstance(name, str) else None
+    if preset is None:
+        raise ValueError(f"unknown prompt preset {name!r}; the presets are: {', '.join(PROMPT_PRESETS)}")
+    return preset
+
+
+def build_prompt(task: str, preset: str | PromptPreset = DEFAULT_PROMPT) -> str:
+    """The text part of the reward prompt of ``preset`` for ``task``.
+
+    Args:
+        task: the instruction the episode is judged against.
+        preset: a name in `PROMPT_PRESETS` (default ``toolkit``: instruction, rubric, the quoted task,
+            answer format) or a `PromptPreset`.
+
+    Raises ValueError for an empty or whitespace-only task or an unknown preset, and TypeError for a
+    non-string task.
+    """
+    return get_preset(preset).render(task)
+
+
+def build_messages(
+    task: str,
+    video: Any,
+    preset: str | PromptPreset = DEFAULT_PROMPT,
+    video_first: bool = True,
+    **video_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Chat messages for a Qwen-VL processor: one user turn with the video and the prompt text.
+
+    Args:
+        task: the instruction the episode is judged against.
+        video: passed through untouched (a path, a URL, frames, or whatever the processor or
+            ``qwen_vl_utils`` accepts).
+        preset: the prompt preset (see `build_prompt`).
+        video_first: the video part before the text (as the released models and LeRobot's
+            integration have it), else after.
+        video_kwargs: extra keys of the video part (``fps``, ``nframes``, ``max_pixels``, ...), where
+            ``qwen_vl_utils.process_vision_info`` reads them.
 
     >>> build_messages("open the drawer", "ep.mp4", fps=2.0)[0]["content"][0]
     {'type': 'video', 'video': 'ep.mp4', 'fps': 2.0}
     """
-    return [
-        {
-            "role": "user",
-            "content": [
-                {"type": "video", "video": video, **video_kwargs},
-                {"type": "text", "text": build_prompt(task)},
-            ],
-        }
+    parts = [
+        {"type": "video", "video": video, **video_kwargs},
+        {"type": "text", "text": build_prompt(task, preset)},
     ]
+    return [{"role": "user", "content": parts if video_first else parts[::-1]}]
 
 
 def format_answer(score: int) -> str:
@@ -176,23 +290,28 @@ def format_answer(score: int) -> str:
 
 # Parsing: look for the most explicit form first and fall back to looser ones. At each level the
 # answer must be unique: two different scores in the same form is ambiguous, and ambiguity is None.
-_NUMBER = r"(\d+(?:\.\d+)?)"
-_ALONE_BEFORE = r"(?<!\d)(?<!\d\.)"  # not the tail of a longer number; a sentence's full stop may follow
-_ALONE_AFTER = r"(?!\d|\.\d)"
+# Each pattern captures a signed number (group 1) and what would make it a range (group 2): a
+# negative number, a range such as "3-4" or "3 to 4", and a digit inside a longer number or word
+# ("45", "3.5", "Qwen2") are never read as a score.
+_NUMBER = r"(-?\d+(?:\.\d+)?)(?![\w]|\.\d)"
+_RANGE = r"(\s*(?:-|–|—|to\b)\s*\d)?"
+_ALONE = r"(?<![\w.\-])"  # not the tail of a longer number, word or range
 _PATTERNS = (
-    re.compile(r"\banswer\s*(?:is)?\s*[:=\-]?\s*[*_`\"'(\[]*\s*" + _NUMBER, re.IGNORECASE),
+    re.compile(r"\banswer\s*(?:is)?\s*[:=\-]?\s*[*_`\"'(\[]*\s*" + _NUMBER + _RANGE, re.IGNORECASE),
     re.compile(
-        r"\b(?:score|rating|reward)\s*(?:is|of|would be|should be)?\s*[:=\-]?\s*[*_`\"'(\[]*\s*" + _NUMBER,
+        r"\b(?:score|rating|reward)\s*(?:is|of|would be|should be)?\s*[:=\-]?\s*[*_`\"'(\[]*\s*"
+        + _NUMBER
+        + _RANGE,
         re.IGNORECASE,
     ),
-    re.compile(_ALONE_BEFORE + _NUMBER + r"\s*(?:/|out of)\s*5" + _ALONE_AFTER, re.IGNORECASE),
-    re.compile(_ALONE_BEFORE + _NUMBER + _ALONE_AFTER),
+    re.compile(_ALONE + r"(-?\d+(?:\.\d+)?)\s*(?:/|out of)\s*5(?![\w]|\.\d)()", re.IGNORECASE),
+    re.compile(_ALONE + _NUMBER + _RANGE),
 )
 
 
-def _as_score(number: str) -> int | None:
+def _as_score(number: str, range_tail: str) -> int | None:
     value = float(number)
-    if not value.is_integer() or not MIN_SCORE <= value <= MAX_SCORE:
+    if range_tail or not value.is_integer() or not MIN_SCORE <= value <= MAX_SCORE:
         return None
     return int(value)
 
@@ -201,10 +320,11 @@ def parse_answer(text: Any) -> int | None:
     """Read a 1..5 score from a model's free-text answer; None when there is none or it is ambiguous.
 
     Accepted: ``ANSWER: 4``, ``answer:4``, ``**Answer:** 4``, ``Score: 4/5``, a lone digit, any of
-    these inside prose. Returned as None (never raised): no number, a number outside 1..5, a
-    fraction such as 3.5, two different scores in the same form, or a non-string input.
+    these inside prose. Returned as None (never raised): no number, a number outside 1..5 (negative
+    ones included), a fraction such as 3.5, a range such as ``3-4``, two different scores in the same
+    form, or a non-string input. A digit inside a longer number or word (``45``, ``v2``) is no score.
 
-    >>> parse_answer("answer:4"), parse_answer("ANSWER: 2 or ANSWER: 3"), parse_answer("n/a")
+    >>> parse_answer("answer:4"), parse_answer("ANSWER: 2 or ANSWER: 3"), parse_answer("ANSWER: -1")
     (4, None, None)
     """
     if not isinstance(text, str):
@@ -213,9 +333,47 @@ def parse_answer(text: Any) -> int | None:
     for pattern in _PATTERNS:
         found = pattern.findall(text)
         if found:
-            scores = {_as_score(n) for n in found}
+            scores = {_as_score(number, tail) for number, tail in found}
             return scores.pop() if len(scores) == 1 else None
     return None
+
+
+_HELM_ANSWER = re.compile(r"(?i)\banswer\b\s*:\s*(-?\d+(?:\.\d+)?)")
+_HELM_LEADING = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\b")
+
+
+def parse_answer_helm(text: Any) -> float | None:
+    """The number HELM's RoboRewardBench metric reads from an answer, or None when it reads none.
+
+    HELM's rule (``RoboRewardBenchProgressPredictionMetric.extract_answer``): the first
+    ``answer: <number>`` (any case), else a number at the very start of the answer. The number is
+    kept as it is: ``-1``, ``3.5`` and ``7`` are answers, and cost their distance to the reference.
+
+    >>> parse_answer_helm("ANSWER: 3.5"), parse_answer_helm("5. The drawer is open"), parse_answer_helm("n/a")
+    (3.5, 5.0, None)
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    text = text.strip()
+    found = _HELM_ANSWER.search(text) or _HELM_LEADING.search(text)
+    return float(found.group(1)) if found else None
+
+
+_LEROBOT_ANSWER = re.compile(r"ANSWER:\s*([1-5])")
+_LEROBOT_DIGIT = re.compile(r"\b([1-5])\b")
+
+
+def parse_answer_lerobot(text: str) -> int:
+    """The score LeRobot's RoboReward integration reads from an answer (for comparison only).
+
+    Its rule: the first ``ANSWER: [1-5]`` (upper case), else the first lone digit 1..5, else 1 (a
+    failure to parse becomes the lowest score).
+
+    >>> parse_answer_lerobot("ANSWER: 45"), parse_answer_lerobot("no idea")
+    (4, 1)
+    """
+    found = _LEROBOT_ANSWER.search(text) or _LEROBOT_DIGIT.search(text)
+    return int(found.group(1)) if found else 1
 
 
 def score_to_reward(score: float) -> float:

@@ -10,10 +10,10 @@ For VLMs that were never trained on the answer format, `RewardModel.generate` le
 write freely (greedy, from the same prompt without the prefill) and parses the answer with
 `roboreward.rubric.parse_answer`.
 
-Videos are decoded by `roboreward.video` (a path, bytes, or a ``datasets.Video(decode=False)``
-row) and fed to the processor as already-sampled frames, following the recipe in the
-`roboreward.testing` docstring (the one the training collator uses too). Frames can be passed
-directly: a uint8 array (T, H, W, 3) or a list of PIL images / arrays.
+The model's inputs are made by `roboreward.models.inputs.RewardPrompter` (the training collator
+uses it too), with the checkpoint's own inference settings (`roboreward.models.settings`): prompt
+preset, frames, resolution. Videos are a path, bytes, or a ``datasets.Video(decode=False)`` row;
+frames can be passed directly: a uint8 array (T, H, W, 3) or a list of PIL images / arrays.
 
 Example:
     >>> from roboreward.scoring import RewardModel
@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,18 +33,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from roboreward import rubric, video
+from roboreward import rubric
+from roboreward.models.inputs import (
+    DEFAULT_FRAMES_FPS,
+    RewardPrompter,
+    as_dtype,
+    default_device,
+    set_pixel_budget,
+)
+from roboreward.models.settings import InferenceSettings, resolve_settings
 
 __all__ = ["DEFAULT_FRAMES_FPS", "GenerateResult", "RewardModel", "RewardPrompter", "ScoreResult"]
-
-#: Frame rate assumed for frames passed directly (not decoded from a video), unless told otherwise.
-DEFAULT_FRAMES_FPS = 2.0
-
-# The Hub chat template of Qwen3-VL wraps a video in vision markers, and the transformers 5
-# Qwen3-VL processor inserts its own per 2-frame group: the wrapped form is made bare (see
-# `RewardModel.render_prompt`).
-_WRAPPED_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
-_BARE_VIDEO = "<|video_pad|>"
 
 
 @dataclass(frozen=True)
@@ -82,192 +80,9 @@ class GenerateResult:
         return {"text": self.text, "score": self.score}
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _default_dtype(device: torch.device) -> torch.dtype:
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
-def _as_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
-    if dtype is None or dtype == "auto":
-        return _default_dtype(device)
-    if isinstance(dtype, str):
-        aliases = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}
-        value = getattr(torch, aliases.get(dtype, dtype), None)
-        if not isinstance(value, torch.dtype):
-            raise ValueError(f"dtype must be a torch dtype such as 'bfloat16' or 'float32', got {dtype!r}")
-        return value
-    return dtype
-
-
-def _is_video_source(item: Any) -> bool:
-    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview, dict))
-
-
-def _frames_array(frames: Any) -> np.ndarray:
-    """Frames given directly, as one uint8 array (T, H, W, 3)."""
-    if isinstance(frames, np.ndarray):
-        array = frames
-    elif isinstance(frames, (list, tuple)):
-        if not frames:
-            raise ValueError("frames are empty: give at least one frame")
-        array = np.stack([np.asarray(f.convert("RGB") if hasattr(f, "convert") else f) for f in frames])
-    else:
-        raise TypeError(
-            "video must be a path, bytes, a {'bytes', 'path'} row, a uint8 array (T, H, W, 3) or a list "
-            f"of frames, got {type(frames).__name__}"
-        )
-    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] == 0:
-        raise ValueError(
-            f"frames must be uint8 of shape (T, H, W, 3) with T >= 1, got {array.dtype} {array.shape}"
-        )
-    return array
-
-
-def _even_frames(frames: np.ndarray, fps: float) -> tuple[np.ndarray, dict[str, Any]]:
-    """Frames and their processor metadata, with T made even for the 2-frame temporal patches.
-
-    An odd T gets its last frame repeated, which is what the transformers 5.23 Qwen-VL video
-    processors do themselves (pixels and Qwen3-VL timestamps alike); doing it here keeps the
-    result independent of that detail and keeps ``fps`` the rate of the frames.
-    """
-    n = len(frames)
-    indices = list(range(n))
-    if n % 2:
-        frames = np.concatenate([frames, frames[-1:]])
-        indices.append(n - 1)
-    return frames, {"total_num_frames": len(frames), "fps": float(fps), "frames_indices": indices}
-
-
 def _chunks(n: int, size: int) -> Iterator[range]:
     for start in range(0, n, size):
         yield range(start, min(start + size, n))
-
-
-class RewardPrompter:
-    """The input side of a reward model: rubric prompt, frame sampling, processor call.
-
-    Everything a model sees before its answer is made here, for scoring (`RewardModel`) and for
-    training (`roboreward.training`'s collator) alike, so both see the same tokens and pixels.
-    """
-
-    def __init__(
-        self,
-        processor: Any,
-        num_frames: int | None = 16,
-        fps: float | None = None,
-        max_side: int | None = None,
-        frames_fps: float = DEFAULT_FRAMES_FPS,
-    ):
-        if fps is None and (num_frames is None or num_frames < 1):
-            raise ValueError(f"num_frames must be >= 1 (or give fps), got {num_frames}")
-        if fps is not None and fps <= 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
-        if frames_fps <= 0:
-            raise ValueError(f"frames_fps must be > 0, got {frames_fps}")
-        self.processor = processor
-        self.tokenizer = processor.tokenizer
-        # The answer is read at the last position, so batches are padded on the left.
-        self.tokenizer.padding_side = "left"
-        self.num_frames = None if fps is not None else num_frames
-        self.fps = fps
-        self.max_side = max_side
-        self.frames_fps = float(frames_fps)
-        self._bare_video_markers = _inserts_own_vision_markers(processor)
-        self.score_token_ids = self._score_token_ids()
-
-    def _score_token_ids(self) -> tuple[int, ...]:
-        """Ids of the tokens ``1`` .. ``5`` as they follow ``ANSWER: `` in a tokenized answer."""
-        tok = self.tokenizer
-        prefix = tok(rubric.ANSWER_PREFIX, add_special_tokens=False).input_ids
-        ids = []
-        for score in rubric.SCORES:
-            alone = tok(str(score), add_special_tokens=False).input_ids
-            full = tok(rubric.format_answer(score), add_special_tokens=False).input_ids
-            if len(alone) != 1 or full != [*prefix, *alone]:
-                raise ValueError(
-                    f"the tokenizer of this model does not write score {score} as one token after "
-                    f"{rubric.ANSWER_PREFIX!r} (it gives {tok.convert_ids_to_tokens(full)}), so the "
-                    "score distribution cannot be read from one next-token prediction; use generate()"
-                )
-            ids.append(alone[0])
-        return tuple(ids)
-
-    # ------------------------------------------------------------------------------------------
-    # Inputs
-
-    def render_prompt(self, task: str, prefill: bool = True) -> str:
-        """The chat-template text for ``task``: the rubric prompt, the generation prompt, ``ANSWER: ``.
-
-        Raises ValueError for an empty task. For Qwen3-VL, a template that wraps the video in
-        ``<|vision_start|>..<|vision_end|>`` (the Hub's, written for older processors) is made to
-        give a bare ``<|video_pad|>``: the transformers 5 processor adds the markers itself, per
-        2-frame group, and would otherwise double them.
-        """
-        messages = rubric.build_messages(task, None)
-        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        if self._bare_video_markers:
-            text = text.replace(_WRAPPED_VIDEO, _BARE_VIDEO)
-        return text + rubric.ANSWER_PREFIX if prefill else text
-
-    def load_frames(self, video_or_frames: Any, fps: float | None = None) -> tuple[np.ndarray, float]:
-        """Frames (T, H, W, 3) and their rate: decoded from a video, or frames given directly.
-
-        From a video, the rate is T / duration (the recipe in `roboreward.testing`); for frames
-        given directly it is ``fps``, else the model's ``frames_fps``. Raises VideoDecodeError
-        naming the file for a video that cannot be read.
-        """
-        if _is_video_source(video_or_frames):
-            info = video.probe(video_or_frames)
-            frames = video.sample_frames(
-                video_or_frames, num_frames=self.num_frames, fps=self.fps, max_side=self.max_side
-            )
-            rate = len(frames) / info.duration if info.duration > 0 else info.fps
-            return frames, rate
-        frames = _frames_array(video_or_frames)
-        rate = self.frames_fps if fps is None else float(fps)
-        if rate <= 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
-        return frames, rate
-
-    def encode(
-        self,
-        videos: Sequence[Any],
-        tasks: Sequence[str],
-        prefill: bool = True,
-        fps: float | Sequence[float] | None = None,
-        answers: Sequence[str] | None = None,
-    ):
-        """Processor inputs (a BatchFeature on the CPU, left-padded) for a batch of episodes.
-
-        ``fps`` is the rate of frames given directly: one value, or one per video.
-        ``answers`` (training) are appended after each prompt, e.g. ``"4<|im_end|>"`` after the
-        prefilled ``ANSWER: ``, so that training and scoring see exactly the same tokens before the
-        answer.
-        """
-        texts = [self.render_prompt(task, prefill=prefill) for task in tasks]  # tasks checked first: cheap
-        if answers is not None:
-            texts = [text + answer for text, answer in zip(texts, answers, strict=True)]
-        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
-        all_frames, metadata = [], []
-        for item, item_fps in zip(videos, rates, strict=True):
-            frames, rate = self.load_frames(item, fps=item_fps)
-            frames, meta = _even_frames(frames, rate)
-            all_frames.append(frames)
-            metadata.append(meta)
-        inputs = self.processor(
-            text=texts,
-            videos=all_frames,
-            video_metadata=metadata,
-            do_sample_frames=False,  # sampled already (Qwen3-VL would re-sample at 2 fps)
-            padding=True,
-            return_tensors="pt",
-        )
-        return inputs
 
 
 class RewardModel(RewardPrompter):
@@ -291,8 +106,18 @@ class RewardModel(RewardPrompter):
         fps: float | None = None,
         max_side: int | None = None,
         frames_fps: float = DEFAULT_FRAMES_FPS,
+        prompt: str = rubric.DEFAULT_PROMPT,
+        settings: InferenceSettings | None = None,
     ):
-        super().__init__(processor, num_frames=num_frames, fps=fps, max_side=max_side, frames_fps=frames_fps)
+        super().__init__(
+            processor,
+            num_frames=num_frames,
+            fps=fps,
+            max_side=max_side,
+            frames_fps=frames_fps,
+            prompt=prompt,
+            settings=settings,
+        )
         self.model = model.eval()
 
     @classmethod
@@ -301,22 +126,30 @@ class RewardModel(RewardPrompter):
         path_or_id: str | os.PathLike[str],
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
-        num_frames: int | None = 16,
+        num_frames: int | None = None,
         fps: float | None = None,
         max_side: int | None = None,
         max_pixels: int | None = None,
         min_pixels: int | None = None,
         frames_fps: float = DEFAULT_FRAMES_FPS,
         attn_implementation: str | None = None,
+        prompt: str | None = None,
+        settings: InferenceSettings | None = None,
         **model_kwargs: Any,
     ) -> RewardModel:
         """Load a Qwen2.5-VL / Qwen3-VL checkpoint (a local folder or a Hub id) as a reward model.
+
+        The prompt, frames and resolution come from the checkpoint's own inference settings
+        (`roboreward.models.settings`: its ``roboreward_settings.json``, the published settings of a
+        known release such as ``teetone/RoboReward-4B``, else the toolkit's defaults with a notice),
+        so it is scored as it was trained. An argument given here overrides its setting, with a
+        warning naming both values.
 
         Args:
             path_or_id: folder or Hub id holding the model and its processor.
             device: default cuda when available, else cpu.
             dtype: default bfloat16 on a GPU that supports it, else float32.
-            num_frames: frames sampled evenly over a video (ignored when ``fps`` is given).
+            num_frames: frames sampled evenly over a video (replaces the settings' ``fps``).
             fps: sample videos at this rate instead of a fixed number of frames.
             max_side: shrink decoded frames so their longer side is at most this (before the
                 processor's own resizing).
@@ -324,21 +157,36 @@ class RewardModel(RewardPrompter):
                 shortest edge; per frame for Qwen2.5-VL, for the whole video for Qwen3-VL).
             frames_fps: the rate assumed for frames passed directly instead of a video.
             attn_implementation: e.g. ``"sdpa"`` or ``"flash_attention_2"``.
+            prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`), e.g. ``"release"``.
+            settings: use these settings instead of looking the checkpoint's up (overrides still apply).
             model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
 
-        Raises ValueError when the tokenizer does not have ``1`` .. ``5`` as single tokens.
+        Raises ValueError for an unknown prompt preset, and when the tokenizer does not have
+        ``1`` .. ``5`` as single tokens.
         """
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        device = torch.device(device) if device is not None else _default_device()
+        if prompt is not None:
+            rubric.get_preset(prompt)  # an unknown name fails before anything loads
+        device = torch.device(device) if device is not None else default_device()
         # Weights load straight onto the device (no full copy in CPU memory first).
-        kwargs = {"dtype": _as_dtype(dtype, device), "device_map": device, **model_kwargs}
+        kwargs = {"dtype": as_dtype(dtype, device), "device_map": device, **model_kwargs}
         if attn_implementation is not None:
             kwargs["attn_implementation"] = attn_implementation
         processor = AutoProcessor.from_pretrained(path_or_id)
-        _set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
+        # After the processor: a Hub model is reachable (or cached), so its settings file can be fetched.
+        resolved = resolve_settings(
+            path_or_id,
+            base=settings,
+            download=True,
+            prompt=prompt,
+            num_frames=num_frames,
+            fps=fps,
+            max_side=max_side,
+        )
+        set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
         model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)
-        return cls(model, processor, num_frames=num_frames, fps=fps, max_side=max_side, frames_fps=frames_fps)
+        return cls(model, processor, frames_fps=frames_fps, settings=resolved)
 
     @property
     def device(self) -> torch.device:
@@ -479,28 +327,3 @@ def _progress(chunks: Iterator[range], total: int, batch_size: int, enabled: boo
         for chunk in chunks:
             yield chunk
             bar.update(len(chunk))
-
-
-def _inserts_own_vision_markers(processor: Any) -> bool:
-    """True for processors (Qwen3-VL in transformers 5) that wrap each frame group in vision markers."""
-    try:
-        from transformers import Qwen3VLProcessor
-    except ImportError:  # pragma: no cover - transformers without Qwen3-VL
-        return False
-    return isinstance(processor, Qwen3VLProcessor)
-
-
-def _set_pixel_budget(processor: Any, max_pixels: int | None, min_pixels: int | None) -> None:
-    if max_pixels is None and min_pixels is None:
-        return
-    video_processor = processor.video_processor
-    size = video_processor.size
-    changes = {}
-    if max_pixels is not None:
-        changes["longest_edge"] = int(max_pixels)
-    if min_pixels is not None:
-        changes["shortest_edge"] = int(min_pixels)
-    if dataclasses.is_dataclass(size):
-        video_processor.size = dataclasses.replace(size, **changes)
-    else:
-        video_processor.size = {**dict(size), **changes}

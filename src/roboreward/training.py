@@ -42,7 +42,8 @@ from transformers import TrainerCallback
 from trl import SFTTrainer
 
 from roboreward import rubric
-from roboreward.scoring import RewardPrompter
+from roboreward.models.inputs import RewardPrompter, set_pixel_budget
+from roboreward.models.settings import InferenceSettings, save_settings
 
 __all__ = [
     "IGNORE_INDEX",
@@ -56,6 +57,7 @@ __all__ = [
     "build_trainer",
     "compute_reward_metrics",
     "freeze_vision_tower",
+    "inference_settings",
     "load_reward_splits",
     "parameter_counts",
     "validate_rows",
@@ -87,6 +89,14 @@ class RewardScriptArguments:
         metadata={
             "help": "per-device batch x gradient accumulation x processes; the accumulation is derived from "
             "it for the number of processes the run has (the paper: 64)"
+        },
+    )
+    prompt: str = field(
+        default=rubric.DEFAULT_PROMPT,
+        metadata={
+            "help": "the prompt preset the model is trained with, saved in the checkpoint's "
+            f"roboreward_settings.json so every consumer prompts it the same way: one of "
+            f"{', '.join(rubric.PROMPT_PRESETS)}"
         },
     )
     num_frames: int = field(default=16, metadata={"help": "frames sampled evenly over each video"})
@@ -411,8 +421,26 @@ class TrainingSummaryCallback(TrainerCallback):
 # The trainer
 
 
+def inference_settings(script_args: RewardScriptArguments) -> InferenceSettings:
+    """The inference settings a recipe trains with, written into every checkpoint it saves.
+
+    Args:
+        script_args: the recipe's `RewardScriptArguments` (prompt, num_frames / fps, max_side, max_pixels).
+
+    Raises ValueError for an unknown prompt preset or frame settings that select nothing.
+    """
+    return InferenceSettings(
+        prompt=script_args.prompt,
+        num_frames=None if script_args.fps else script_args.num_frames,
+        fps=script_args.fps,
+        max_side=script_args.max_side,
+        max_pixels=script_args.max_pixels,
+        source="the training recipe",
+    )
+
+
 class RewardSFTTrainer(SFTTrainer):
-    """TRL's SFTTrainer with two changes for reward VLMs.
+    """TRL's SFTTrainer with three changes for reward VLMs.
 
     - Evaluation runs one forward pass that builds logits for the answer positions only
       (``logits_to_keep``) and hands on the (batch, vocab) logits where the score is predicted, with
@@ -423,7 +451,15 @@ class RewardSFTTrainer(SFTTrainer):
       (``model.layers.*``) while the model has ``model.language_model.*``; every key comes out
       missing and the *last* weights silently stay. DeepSpeed, FSDP and PEFT checkpoints reload
       through the Trainer's own paths, which work.
+    - Every saved model (each checkpoint and the final one) carries the inference settings it was
+      trained with (`roboreward.models.settings`, ``roboreward_settings.json``), read by every
+      consumer, so the checkpoint is scored as it was trained.
     """
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        super().save_model(output_dir, _internal_call=_internal_call)
+        if self.args.should_save:
+            save_settings(self.data_collator.prompter.settings, output_dir or self.args.output_dir)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -478,8 +514,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import get_peft_config
 
-    from roboreward.scoring import _set_pixel_budget
-
+    inference_settings(script_args)  # an unknown prompt preset or bad frame settings fail first
     world = _world_size()
     accumulation = accumulation_steps(
         script_args.effective_batch_size, training_args.per_device_train_batch_size, world
@@ -507,7 +542,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
         trust_remote_code=training_args.trust_remote_code,
     )
     # Saved with the processor, so RewardModel.from_pretrained(output_dir) uses the same budget.
-    _set_pixel_budget(processor, max_pixels=script_args.max_pixels, min_pixels=None)
+    set_pixel_budget(processor, max_pixels=script_args.max_pixels, min_pixels=None)
     dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
     model = AutoModelForImageTextToText.from_pretrained(
         model_args.model_name_or_path,
@@ -518,9 +553,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
     )
     if script_args.freeze_vision_tower:
         freeze_vision_tower(model)
-    prompter = RewardPrompter(
-        processor, num_frames=script_args.num_frames, fps=script_args.fps, max_side=script_args.max_side
-    )
+    prompter = RewardPrompter(processor, settings=inference_settings(script_args))
 
     training_args.remove_unused_columns = False  # the collator needs video, task, reward
     training_args.dataset_kwargs = {"skip_prepare_dataset": True}
@@ -551,6 +584,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
             "effective_batch_size": script_args.effective_batch_size,
             "num_train_epochs": training_args.num_train_epochs,
             "max_steps": training_args.max_steps,
+            "prompt": script_args.prompt,
             "num_frames": None if script_args.fps else script_args.num_frames,
             "fps": script_args.fps,
             "max_side": script_args.max_side,

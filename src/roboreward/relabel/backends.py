@@ -22,18 +22,22 @@ Spec strings name a backend (`parse_backend`):
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import importlib
-import io
-import os
-import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from roboreward.models.inputs import (
+    BARE_VIDEO,
+    WRAPPED_VIDEO,
+    as_dtype,
+    even_frames,
+    inserts_own_vision_markers,
+)
+from roboreward.models.openai_chat import BackendError, OpenAIChat
+from roboreward.models.specs import SPEC_FORMS, parse_model_spec
 
 __all__ = [
     "DEFAULT_LLM",
@@ -52,15 +56,7 @@ __all__ = [
 DEFAULT_VLM = "hf:Qwen/Qwen2.5-VL-7B-Instruct"
 DEFAULT_LLM = "hf:Qwen/Qwen3-4B-Instruct-2507"
 
-_SPEC_FORMS = "hf:PATH_OR_ID, openai:URL#model-name or scripted:package.module:callable"
-
-
-class BackendError(RuntimeError):
-    """A model that gave no answer. ``retryable``: the endpoint was down or busy, not the request wrong."""
-
-    def __init__(self, message: str, retryable: bool = False):
-        super().__init__(message)
-        self.retryable = retryable
+_SPEC_FORMS = SPEC_FORMS["hf"] + ", " + SPEC_FORMS["openai"] + " or " + SPEC_FORMS["scripted"]
 
 
 @runtime_checkable
@@ -98,130 +94,6 @@ class ScriptedBackend:
         fps: float | None = None,
     ) -> str:
         return str(self.fn(stage, prompt, frames))
-
-
-def _jpeg_data_url(frame: np.ndarray) -> str:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(frame)).save(buffer, format="JPEG", quality=90)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _message_text(content: Any) -> str:
-    """A chat message's content as text (a string, or a list of parts as some servers send)."""
-    if content is None:
-        return ""
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content)
-
-
-class OpenAIChat:
-    """One OpenAI-compatible ``/chat/completions`` endpoint, safe to call from many threads."""
-
-    RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-    def __init__(
-        self,
-        url: str,
-        model: str,
-        timeout: float = 120.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        api_key: str | None = None,
-    ):
-        import httpx
-
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"endpoint URL {url!r} is not a URL: {exc}") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError(f"endpoint URL must be http(s)://host[:port]/v1, got {url!r}")
-        if not model.strip():
-            raise ValueError(f"endpoint {url!r} names no model: write openai:URL#model-name")
-        if timeout <= 0 or retries < 0 or backoff < 0:
-            raise ValueError(f"timeout must be > 0, retries and backoff >= 0 (endpoint {url!r})")
-        self.url = url.rstrip("/")
-        self.model = model.strip()
-        self.name = self.model
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self._local = threading.local()
-
-    def _client(self) -> Any:
-        import httpx
-
-        if getattr(self._local, "client", None) is None:
-            self._local.client = httpx.Client(timeout=self.timeout)
-        return self._local.client
-
-    def request_body(self, prompt: str, frames: np.ndarray | None, max_new_tokens: int) -> dict[str, Any]:
-        """The JSON body: one user turn, the frames as images first, then the prompt text."""
-        content: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": _jpeg_data_url(f)}}
-            for f in (frames if frames is not None else [])
-        ]
-        content.append({"type": "text", "text": prompt})
-        return {
-            "model": self.model,
-            "messages": [{"role": "user", "content": content}],
-            "temperature": 0.0,
-            "seed": 0,  # for servers that sample even at temperature 0
-            "max_tokens": max_new_tokens,
-        }
-
-    def _pause(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.backoff * 2**attempt * random.uniform(0.8, 1.2)  # jitter: workers do not retry in step
-        if retry_after:
-            with contextlib.suppress(ValueError):  # an HTTP date: keep the backoff
-                delay = max(delay, min(float(retry_after), 60.0))
-        time.sleep(delay)
-
-    def complete(
-        self,
-        stage: str,
-        prompt: str,
-        frames: np.ndarray | None = None,
-        max_new_tokens: int = 512,
-        fps: float | None = None,
-    ) -> str:
-        import httpx
-
-        body = self.request_body(prompt, frames, max_new_tokens)
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        endpoint = f"{self.url}/chat/completions"
-        problem = ""
-        for attempt in range(self.retries + 1):
-            retry_after = None
-            try:
-                response = self._client().post(endpoint, json=body, headers=headers)
-            except httpx.TimeoutException:
-                problem = f"no answer within {self.timeout:g} s"
-            except httpx.TransportError as exc:  # connection refused, reset, DNS
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code in self.RETRY_STATUS:
-                    problem = f"HTTP {response.status_code}"
-                    retry_after = response.headers.get("retry-after")
-                elif response.status_code >= 400:
-                    raise BackendError(
-                        f"{endpoint} answered HTTP {response.status_code}: {response.text[:300]}"
-                    )
-                else:
-                    try:
-                        return _message_text(response.json()["choices"][0]["message"].get("content"))
-                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                        raise BackendError(
-                            f"{endpoint} answered something that is not a chat completion: "
-                            f"{response.text[:300]}"
-                        ) from None
-            if attempt < self.retries:
-                self._pause(attempt, retry_after)
-        raise BackendError(f"{endpoint} failed {self.retries + 1} times, last: {problem}", retryable=True)
 
 
 class PooledBackend:
@@ -283,13 +155,11 @@ class TransformersBackend:
         import torch
         from transformers import AutoConfig
 
-        from roboreward.scoring import _as_dtype, _inserts_own_vision_markers
-
         self.name = str(path)
         self.device = (
             torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         )
-        kwargs = {"dtype": _as_dtype(dtype, self.device), "device_map": self.device}
+        kwargs = {"dtype": as_dtype(dtype, self.device), "device_map": self.device}
         self._lock = threading.Lock()
         config = AutoConfig.from_pretrained(path)
         self.is_vlm = getattr(config, "vision_config", None) is not None
@@ -298,7 +168,7 @@ class TransformersBackend:
 
             self.processor = AutoProcessor.from_pretrained(path)
             self.tokenizer = self.processor.tokenizer
-            self._bare_video_markers = _inserts_own_vision_markers(self.processor)
+            self._bare_video_markers = inserts_own_vision_markers(self.processor)
             self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs).eval()
         else:
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -307,8 +177,6 @@ class TransformersBackend:
             self.model = AutoModelForCausalLM.from_pretrained(path, **kwargs).eval()
 
     def _inputs(self, prompt: str, frames: np.ndarray | None, fps: float | None) -> Any:
-        from roboreward.scoring import _BARE_VIDEO, _WRAPPED_VIDEO, _even_frames
-
         if not self.is_vlm:
             if frames is not None:
                 raise ValueError(f"{self.name} is a text-only model: it cannot be the VLM, which sees frames")
@@ -321,10 +189,10 @@ class TransformersBackend:
             [{"role": "user", "content": parts}], tokenize=False, add_generation_prompt=True
         )
         if self._bare_video_markers:  # see RewardPrompter.render_prompt
-            text = text.replace(_WRAPPED_VIDEO, _BARE_VIDEO)
+            text = text.replace(WRAPPED_VIDEO, BARE_VIDEO)
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
         if frames is not None:
-            even, meta = _even_frames(np.asarray(frames), fps=fps or 2.0)
+            even, meta = even_frames(np.asarray(frames), fps=fps or 2.0)
             kwargs.update(videos=[even], video_metadata=[meta], do_sample_frames=False)
         inputs = self.processor(**kwargs).to(self.model.device)
         if "pixel_values_videos" in inputs:
@@ -357,9 +225,7 @@ class TransformersBackend:
 
 
 def _scripted(target: str, spec: str) -> ScriptedBackend:
-    module_name, colon, attr = target.rpartition(":")
-    if not colon or not module_name or not attr:
-        raise ValueError(f"a scripted model is scripted:package.module:callable, got {spec!r}")
+    module_name, _, attr = target.rpartition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -370,30 +236,21 @@ def _scripted(target: str, spec: str) -> ScriptedBackend:
     return ScriptedBackend(fn, name=spec)
 
 
+_RELABEL_KINDS = ("hf", "openai", "scripted")
+
+
+def _joined(spec: Any) -> Any:
+    return ",".join(str(s) for s in spec) if isinstance(spec, (list, tuple)) else spec
+
+
 def check_spec(spec: Any) -> None:
     """Raise ValueError naming ``spec`` when it is not a well-formed model spec (nothing is loaded)."""
-    if isinstance(spec, (list, tuple)):
-        spec = ",".join(str(s) for s in spec)
+    spec = _joined(spec)
     if not isinstance(spec, str):
         if not isinstance(spec, Backend):
             raise ValueError(f"a model is a spec string ({_SPEC_FORMS}) or a backend object, got {spec!r}")
         return
-    kind, sep, rest = spec.strip().partition(":")
-    if not sep or not rest.strip():
-        raise ValueError(f"model spec must be {_SPEC_FORMS}, got {spec!r}")
-    if kind == "openai":
-        for endpoint in rest.split(","):
-            url, hash_, model = endpoint.strip().removeprefix("openai:").partition("#")
-            if not hash_ or not model.strip():
-                raise ValueError(f"an OpenAI-compatible endpoint is openai:URL#model-name, got {endpoint!r}")
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"endpoint URL must be http(s)://host[:port]/v1, got {url!r} in {spec!r}")
-    elif kind == "scripted":
-        module_name, colon, attr = rest.strip().rpartition(":")
-        if not colon or not module_name or not attr:
-            raise ValueError(f"a scripted model is scripted:package.module:callable, got {spec!r}")
-    elif kind != "hf":
-        raise ValueError(f"unknown model kind {kind!r} in {spec!r}: use {_SPEC_FORMS}")
+    parse_model_spec(spec, kinds=_RELABEL_KINDS)
 
 
 def parse_backend(spec: Any, timeout: float = 120.0, retries: int = 3, device: str | None = None) -> Backend:
@@ -402,26 +259,17 @@ def parse_backend(spec: Any, timeout: float = 120.0, retries: int = 3, device: s
     ``timeout`` (seconds per request) and ``retries`` apply to ``openai:`` endpoints, ``device`` to
     ``hf:`` models. Raises ValueError naming the spec when it is malformed.
     """
-    if isinstance(spec, (list, tuple)):  # a recipe's list of endpoints
-        return parse_backend(",".join(str(s) for s in spec), timeout=timeout, retries=retries, device=device)
+    spec = _joined(spec)  # a recipe's list of endpoints
     if not isinstance(spec, str):
         if isinstance(spec, Backend):
             return spec
         raise ValueError(f"a model is a spec string ({_SPEC_FORMS}) or a backend object, got {spec!r}")
-    kind, sep, rest = spec.strip().partition(":")
-    if not sep or not rest.strip():
-        raise ValueError(f"model spec must be {_SPEC_FORMS}, got {spec!r}")
-    if kind == "hf":
-        return TransformersBackend(rest.strip(), device=device)
-    if kind == "openai":
-        members = []
-        for endpoint in rest.split(","):
-            endpoint = endpoint.strip().removeprefix("openai:")  # each member may repeat the kind
-            url, hash_, model = endpoint.partition("#")
-            if not hash_ or not model.strip():
-                raise ValueError(f"an OpenAI-compatible endpoint is openai:URL#model-name, got {endpoint!r}")
-            members.append(OpenAIChat(url, model, timeout=timeout, retries=retries))
+    parsed = parse_model_spec(spec, kinds=_RELABEL_KINDS)
+    if parsed.kind == "hf":
+        return TransformersBackend(parsed.target, device=device)
+    if parsed.kind == "openai":
+        members = [
+            OpenAIChat(url, model, timeout=timeout, retries=retries) for url, model in parsed.endpoints
+        ]
         return members[0] if len(members) == 1 else PooledBackend(members)
-    if kind == "scripted":
-        return _scripted(rest.strip(), spec)
-    raise ValueError(f"unknown model kind {kind!r} in {spec!r}: use {_SPEC_FORMS}")
+    return _scripted(parsed.target, spec)

@@ -15,29 +15,59 @@ import json
 from pathlib import Path
 from typing import Any
 
+from roboreward import rubric
 from roboreward.bench import BenchConfig, run_bench
 from roboreward.config import comma_list, from_namespace, with_metadata
 
 #: `BenchConfig` with the help (and flag syntax) of each field; its defaults stay `BenchConfig`'s.
 BenchArguments = with_metadata(
     BenchConfig,
-    dataset={"help": "a built RoboReward folder or a Hub dataset id", "metavar": "DIR_OR_ID"},
+    dataset={
+        "help": "a folder built by `roboreward build`, the public release's layout (split/metadata.jsonl + "
+        "one folder per source; local or a Hub id such as teetone/RoboReward), or a Hub dataset id",
+        "metavar": "DIR_OR_ID",
+    },
     models={
-        "help": "a model to score (repeatable): a checkpoint folder or Hub id, openai:URL#name, "
-        "predictions:FILE.jsonl, baseline:constant-N or baseline:random",
+        "help": "a model to score (repeatable): a checkpoint folder or Hub id (hf:PATH also works), "
+        "generate:PATH, openai:URL#name, predictions:FILE.jsonl, baseline:constant-N or baseline:random",
         "aliases": ["--model"],
         "repeat": True,
         "metavar": "SPEC",
     },
-    out={"help": "output folder (predictions are cached there per model and example)", "metavar": "DIR"},
-    split={"help": "the split to score"},
-    max_examples={"help": "score only the first N examples (None: all)", "metavar": "N"},
-    subsets={"help": "comma-separated sources to keep (None: all)", "parse": comma_list, "metavar": "LIST"},
-    batch_size={"help": "examples per forward pass", "metavar": "N"},
-    num_frames={"help": "frames sampled from each video", "metavar": "N"},
-    max_side={"help": "longer side of those frames", "metavar": "PX"},
+    out={"help": "output folder (predictions are cached there)", "metavar": "DIR"},
+    split={"help": "the split to score; 'validation' reads the release's val/"},
+    max_examples={
+        "help": "score a seeded sample of N examples, stratified by subset (None: all)",
+        "metavar": "N",
+    },
+    subsets={
+        "help": "comma-separated subsets (sources) to keep (None: all)",
+        "parse": comma_list,
+        "metavar": "LIST",
+    },
+    batch_size={"help": "episodes per forward pass of a local model", "metavar": "N"},
+    num_frames={
+        "help": "frames per video; overrides each checkpoint's own setting with a warning (None: the "
+        "checkpoint's; 16 for served models)",
+        "metavar": "N",
+    },
+    max_side={
+        "help": "longer side of decoded frames; overrides each checkpoint's own setting (None: the "
+        "checkpoint's; 448 for served models)",
+        "metavar": "PX",
+    },
+    prompt={
+        "help": "prompt preset; overrides each checkpoint's own (None: the checkpoint's; release for "
+        "teetone/RoboReward-4B/8B; toolkit for served models)",
+        "choices": list(rubric.PROMPT_PRESETS),
+    },
     request_timeout={"help": "seconds per request to an openai: model", "metavar": "S"},
-    seed={"help": "seed of baseline:random"},
+    seed={"help": "seed of baseline:random and of the --max-examples sample"},
+    conventions={
+        "help": "roboreward: an unparsable answer costs the worst error for its example; helm: HELM's "
+        "RoboRewardBench metric (HELM's parser, 4.0 for no number, out-of-range numbers kept)",
+        "choices": ["roboreward", "helm"],
+    },
 )
 
 
@@ -68,9 +98,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         recipe="bench",
         help="benchmark reward models on RoboRewardBench: MAE and mean win rate per subset",
         description="Score each --model on a RoboReward split and write predictions/, results.json, "
-        "leaderboard.md/.csv and two plots to --out. A model is a checkpoint folder or Hub id, "
-        "openai:URL#name, predictions:FILE.jsonl, baseline:constant-N or baseline:random. Predictions are "
-        "cached per (model, example): a re-run only scores what is missing.",
+        "leaderboard.md/.csv and two plots to --out. A model is a checkpoint folder or Hub id (scored "
+        "with its own inference settings), generate:PATH (free-text answers, parsed), openai:URL#name, "
+        "predictions:FILE.jsonl, baseline:constant-N or baseline:random. Predictions are cached per "
+        "(model, example, settings): a re-run only scores what is missing.",
     )
     parser.add_argument("--json", action="store_true", help="print results.json")
     parser.set_defaults(func=run)

@@ -1,0 +1,335 @@
+"""The Qwen-VL input recipe of a reward model: prompt, frames, processor call, for scoring and training.
+
+One class, `RewardPrompter`, turns (video, task) into the tokens and pixels a Qwen2.5-VL / Qwen3-VL
+reward model reads before its answer. `RewardModel` scores with it and the training collator trains
+with it, so a checkpoint sees at scoring time exactly what it saw in training; the relabeling
+stages' local VLM uses the same helpers. What it does, in order:
+
+1. The text: the prompt preset's text (`roboreward.rubric`) in a user turn with the video part (before
+   the text unless the settings say otherwise), rendered by the processor's chat template with the
+   generation prompt, then ``ANSWER: `` prefilled for scoring. The Hub chat template of Qwen3-VL
+   wraps a video in ``<|vision_start|>..<|vision_end|>`` while the transformers 5 processor adds
+   those markers itself per 2-frame group, so the wrapped form is made bare.
+2. The frames: decoded by `roboreward.video` (a path, bytes, a ``datasets.Video(decode=False)`` row;
+   or frames given directly), picked by the settings' sampler (``toolkit``: ``num_frames`` evenly or
+   one every 1/``fps`` s, longer side at most ``max_side``; ``qwen_vl_utils``: Qwen-VL's own frame
+   count and pixel budget), made an even count for the 2-frame temporal patches (the last frame
+   repeated, as the processors do) and handed over with their rate, ``do_sample_frames=False``.
+3. The processor call, left-padded: the answer is read at the last position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from roboreward import rubric, video
+from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
+
+__all__ = [
+    "BARE_VIDEO",
+    "DEFAULT_FRAMES_FPS",
+    "WRAPPED_VIDEO",
+    "RewardPrompter",
+    "as_dtype",
+    "default_device",
+    "even_frames",
+    "frames_array",
+    "inserts_own_vision_markers",
+    "qwen_vl_utils_frames",
+    "set_pixel_budget",
+]
+
+#: Frame rate assumed for frames passed directly (not decoded from a video), unless told otherwise.
+DEFAULT_FRAMES_FPS = 2.0
+
+#: How the Hub chat template of Qwen3-VL writes a video, and the bare form its processor expects.
+WRAPPED_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
+BARE_VIDEO = "<|video_pad|>"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def as_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+    if dtype is None or dtype == "auto":
+        return default_dtype(device)
+    if isinstance(dtype, str):
+        aliases = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}
+        value = getattr(torch, aliases.get(dtype, dtype), None)
+        if not isinstance(value, torch.dtype):
+            raise ValueError(f"dtype must be a torch dtype such as 'bfloat16' or 'float32', got {dtype!r}")
+        return value
+    return dtype
+
+
+def is_video_source(item: Any) -> bool:
+    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview, dict))
+
+
+def frames_array(frames: Any) -> np.ndarray:
+    """Frames given directly, as one uint8 array (T, H, W, 3)."""
+    if isinstance(frames, np.ndarray):
+        array = frames
+    elif isinstance(frames, (list, tuple)):
+        if not frames:
+            raise ValueError("frames are empty: give at least one frame")
+        array = np.stack([np.asarray(f.convert("RGB") if hasattr(f, "convert") else f) for f in frames])
+    else:
+        raise TypeError(
+            "video must be a path, bytes, a {'bytes', 'path'} row, a uint8 array (T, H, W, 3) or a list "
+            f"of frames, got {type(frames).__name__}"
+        )
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] == 0:
+        raise ValueError(
+            f"frames must be uint8 of shape (T, H, W, 3) with T >= 1, got {array.dtype} {array.shape}"
+        )
+    return array
+
+
+def even_frames(frames: np.ndarray, fps: float) -> tuple[np.ndarray, dict[str, Any]]:
+    """Frames and their processor metadata, with T made even for the 2-frame temporal patches.
+
+    An odd T gets its last frame repeated, which is what the transformers 5.23 Qwen-VL video
+    processors do themselves (pixels and Qwen3-VL timestamps alike); doing it here keeps the
+    result independent of that detail and keeps ``fps`` the rate of the frames.
+    """
+    n = len(frames)
+    indices = list(range(n))
+    if n % 2:
+        frames = np.concatenate([frames, frames[-1:]])
+        indices.append(n - 1)
+    return frames, {"total_num_frames": len(frames), "fps": float(fps), "frames_indices": indices}
+
+
+def inserts_own_vision_markers(processor: Any) -> bool:
+    """True for processors (Qwen3-VL in transformers 5) that wrap each frame group in vision markers."""
+    try:
+        from transformers import Qwen3VLProcessor
+    except ImportError:  # pragma: no cover - transformers without Qwen3-VL
+        return False
+    return isinstance(processor, Qwen3VLProcessor)
+
+
+def set_pixel_budget(processor: Any, max_pixels: int | None, min_pixels: int | None) -> None:
+    if max_pixels is None and min_pixels is None:
+        return
+    video_processor = processor.video_processor
+    size = video_processor.size
+    changes = {}
+    if max_pixels is not None:
+        changes["longest_edge"] = int(max_pixels)
+    if min_pixels is not None:
+        changes["shortest_edge"] = int(min_pixels)
+    if dataclasses.is_dataclass(size):
+        video_processor.size = dataclasses.replace(size, **changes)
+    else:
+        video_processor.size = {**dict(size), **changes}
+
+
+def qwen_vl_utils_frames(
+    source: Any, fps: float | None = 2.0, num_frames: int | None = None, max_pixels: int | None = None
+) -> tuple[np.ndarray, float]:
+    """Frames (T, H, W, 3) and their rate as ``qwen_vl_utils.process_vision_info`` picks them for a video.
+
+    Qwen-VL's policy, through ``qwen_vl_utils``' own functions: ``smart_nframes`` decides the count
+    (``fps`` frames a second, at least 4, at most 768, even; or ``num_frames`` rounded to even), the
+    frames are spread from the first to the last with the same rounding as its readers, and
+    ``smart_resize`` gives the size within its video pixel budget (bicubic, antialiased, as it does).
+    The frames themselves are decoded by `roboreward.video` instead of its decord / torchvision
+    readers: the same frames, but AV1, bytes and dataset rows work, and every untrusted file is read
+    the way the rest of the toolkit reads it. The returned rate is its ``sample_fps``.
+    """
+    from qwen_vl_utils import vision_process as qv
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as tvf
+
+    info = video.probe(source)
+    element = {"nframes": num_frames} if num_frames is not None else {"fps": fps or qv.FPS}
+    count = qv.smart_nframes(element, total_frames=info.frames, video_fps=info.fps)
+    frames = video.sample_frames(source, num_frames=count)
+    factor = 14 * qv.SPATIAL_MERGE_SIZE  # qwen_vl_utils' default image_patch_size, as the cards call it
+    min_pixels = qv.VIDEO_MIN_TOKEN_NUM * factor * factor
+    total_pixels = qv.MODEL_SEQ_LEN * factor * factor * 0.9
+    budget = max(
+        min(qv.VIDEO_MAX_TOKEN_NUM * factor * factor, total_pixels / count * qv.FRAME_FACTOR),
+        int(min_pixels * 1.05),
+    )
+    if max_pixels is not None:
+        budget = min(budget, max_pixels)
+    height, width = qv.smart_resize(
+        info.height, info.width, factor=factor, min_pixels=min_pixels, max_pixels=budget
+    )
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    resized = tvf.resize(tensor, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    out = resized.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return out, count / max(info.frames, 1e-6) * info.fps
+
+
+class RewardPrompter:
+    """The input side of a reward model: prompt preset, frame sampling, processor call.
+
+    Everything a model sees before its answer is made here, for scoring (`RewardModel`) and for
+    training (`roboreward.training`'s collator) alike, so both see the same tokens and pixels.
+
+    Args:
+        processor: the model's Qwen2.5-VL / Qwen3-VL processor (its tokenizer is set to pad left).
+        num_frames: frames spread evenly over a video (ignored when ``fps`` is given).
+        fps: sample videos at this rate instead of a fixed number of frames.
+        max_side: shrink decoded frames so their longer side is at most this (``toolkit`` sampler).
+        frames_fps: the rate assumed for frames passed directly instead of a video.
+        prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`).
+        sampler: ``toolkit`` or ``qwen_vl_utils`` (see `roboreward.models.settings.SAMPLERS`).
+        video_first: the video part before the prompt text.
+        settings: all of the above at once (a checkpoint's `InferenceSettings`); when given, the
+            other frame and prompt arguments are ignored.
+    """
+
+    def __init__(
+        self,
+        processor: Any,
+        num_frames: int | None = 16,
+        fps: float | None = None,
+        max_side: int | None = None,
+        frames_fps: float = DEFAULT_FRAMES_FPS,
+        prompt: str = rubric.DEFAULT_PROMPT,
+        sampler: str = "toolkit",
+        video_first: bool = True,
+        settings: InferenceSettings | None = None,
+    ):
+        if settings is None:
+            if fps is None and (num_frames is None or num_frames < 1):
+                raise ValueError(f"num_frames must be >= 1 (or give fps), got {num_frames}")
+            settings = dataclasses.replace(
+                DEFAULT_SETTINGS,
+                prompt=prompt,
+                prompt_version=None,
+                num_frames=None if fps is not None else num_frames,
+                fps=fps,
+                max_side=max_side,
+                sampler=sampler,
+                video_first=video_first,
+                source="arguments",
+            )
+        if frames_fps <= 0:
+            raise ValueError(f"frames_fps must be > 0, got {frames_fps}")
+        self.settings = settings
+        self.preset = rubric.get_preset(settings.prompt)
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        # The answer is read at the last position, so batches are padded on the left.
+        self.tokenizer.padding_side = "left"
+        self.num_frames = settings.num_frames
+        self.fps = settings.fps
+        self.max_side = settings.max_side
+        self.frames_fps = float(frames_fps)
+        self._bare_video_markers = inserts_own_vision_markers(processor)
+        self.score_token_ids = self._score_token_ids()
+
+    def _score_token_ids(self) -> tuple[int, ...]:
+        """Ids of the tokens ``1`` .. ``5`` as they follow ``ANSWER: `` in a tokenized answer."""
+        tok = self.tokenizer
+        prefix = tok(rubric.ANSWER_PREFIX, add_special_tokens=False).input_ids
+        ids = []
+        for score in rubric.SCORES:
+            alone = tok(str(score), add_special_tokens=False).input_ids
+            full = tok(rubric.format_answer(score), add_special_tokens=False).input_ids
+            if len(alone) != 1 or full != [*prefix, *alone]:
+                raise ValueError(
+                    f"the tokenizer of this model does not write score {score} as one token after "
+                    f"{rubric.ANSWER_PREFIX!r} (it gives {tok.convert_ids_to_tokens(full)}), so the "
+                    "score distribution cannot be read from one next-token prediction; use generate()"
+                )
+            ids.append(alone[0])
+        return tuple(ids)
+
+    # ------------------------------------------------------------------------------------------
+    # Inputs
+
+    def render_prompt(self, task: str, prefill: bool = True) -> str:
+        """The chat-template text for ``task``: the preset's prompt, the generation prompt, ``ANSWER: ``.
+
+        Raises ValueError for an empty task. For Qwen3-VL, a template that wraps the video in
+        ``<|vision_start|>..<|vision_end|>`` (the Hub's, written for older processors) is made to
+        give a bare ``<|video_pad|>``: the transformers 5 processor adds the markers itself, per
+        2-frame group, and would otherwise double them.
+        """
+        messages = rubric.build_messages(task, None, self.preset, video_first=self.settings.video_first)
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if self._bare_video_markers:
+            text = text.replace(WRAPPED_VIDEO, BARE_VIDEO)
+        return text + rubric.ANSWER_PREFIX if prefill else text
+
+    def load_frames(self, video_or_frames: Any, fps: float | None = None) -> tuple[np.ndarray, float]:
+        """Frames (T, H, W, 3) and their rate: decoded from a video, or frames given directly.
+
+        From a video, the rate is T / duration (the ``qwen_vl_utils`` sampler: its ``sample_fps``); for
+        frames given directly it is ``fps``, else the model's ``frames_fps``. Raises VideoDecodeError
+        naming the file for a video that cannot be read.
+        """
+        if is_video_source(video_or_frames):
+            if self.settings.sampler == "qwen_vl_utils":
+                return qwen_vl_utils_frames(
+                    video_or_frames,
+                    fps=self.fps,
+                    num_frames=self.num_frames,
+                    max_pixels=self.settings.max_pixels,
+                )
+            info = video.probe(video_or_frames)
+            frames = video.sample_frames(
+                video_or_frames, num_frames=self.num_frames, fps=self.fps, max_side=self.max_side
+            )
+            rate = len(frames) / info.duration if info.duration > 0 else info.fps
+            return frames, rate
+        frames = frames_array(video_or_frames)
+        rate = self.frames_fps if fps is None else float(fps)
+        if rate <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        return frames, rate
+
+    def encode(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str],
+        prefill: bool = True,
+        fps: float | Sequence[float] | None = None,
+        answers: Sequence[str] | None = None,
+    ):
+        """Processor inputs (a BatchFeature on the CPU, left-padded) for a batch of episodes.
+
+        ``fps`` is the rate of frames given directly: one value, or one per video.
+        ``answers`` (training) are appended after each prompt, e.g. ``"4<|im_end|>"`` after the
+        prefilled ``ANSWER: ``, so that training and scoring see exactly the same tokens before the
+        answer.
+        """
+        texts = [self.render_prompt(task, prefill=prefill) for task in tasks]  # tasks checked first: cheap
+        if answers is not None:
+            texts = [text + answer for text, answer in zip(texts, answers, strict=True)]
+        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
+        all_frames, metadata = [], []
+        for item, item_fps in zip(videos, rates, strict=True):
+            frames, rate = self.load_frames(item, fps=item_fps)
+            frames, meta = even_frames(frames, rate)
+            all_frames.append(frames)
+            metadata.append(meta)
+        inputs = self.processor(
+            text=texts,
+            videos=all_frames,
+            video_metadata=metadata,
+            do_sample_frames=False,  # sampled already (Qwen3-VL would re-sample at 2 fps)
+            padding=True,
+            return_tensors="pt",
+        )
+        return inputs
