@@ -85,22 +85,26 @@ def comma_floats(text: str) -> list[float]:
         raise FlagSyntaxError("comma-separated fractions such as 0.25,0.5,0.75") from None
 
 
+def _pairs(text: str, key: Callable[[str], Any], value: Callable[[str], Any], syntax: str) -> dict[Any, Any]:
+    out = {}
+    for part in comma_list(text):
+        name, sep, number = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError(part)
+            out[key(name.strip())] = value(number)
+        except ValueError:
+            raise FlagSyntaxError(syntax) from None
+    return out
+
+
 def weights(text: str) -> dict[str, float]:
     """``"train=0.9,test=0.1"`` -> ``{"train": 0.9, "test": 0.1}``.
 
     Args:
         text: comma-separated ``NAME=WEIGHT`` pairs.
     """
-    out = {}
-    for part in comma_list(text):
-        name, sep, value = part.partition("=")
-        try:
-            if not sep:
-                raise ValueError(part)
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise FlagSyntaxError("train=W,validation=W,test=W") from None
-    return out
+    return _pairs(text, str, float, "train=W,validation=W,test=W")
 
 
 def fraction_scores(text: str) -> dict[float, int]:
@@ -109,16 +113,7 @@ def fraction_scores(text: str) -> dict[float, int]:
     Args:
         text: comma-separated ``FRACTION=SCORE`` pairs.
     """
-    out = {}
-    for part in comma_list(text):
-        fraction, sep, score = part.partition("=")
-        try:
-            if not sep:
-                raise ValueError(part)
-            out[float(fraction)] = int(score)
-        except ValueError:
-            raise FlagSyntaxError("FRACTION=SCORE pairs such as 0.25=2,0.5=3,0.75=4") from None
-    return out
+    return _pairs(text, float, int, "FRACTION=SCORE pairs such as 0.25=2,0.5=3,0.75=4")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,11 @@ DEFAULT_ENV_FPS = 10.0
 def episode_reward(result: Any, reward_type: str = "progress", binary_threshold: int = 5) -> float:
     """The RL reward of a `ScoreResult` for one of `REWARD_TYPES`.
 
+    Args:
+        result: a `ScoreResult` (anything with ``score`` and ``reward``).
+        reward_type: one of `REWARD_TYPES`.
+        binary_threshold: the score that counts as a success (``binary``).
+
     >>> from roboreward.scoring import ScoreResult
     >>> result = ScoreResult(score=4, probs=(0.0, 0.0, 0.2, 0.6, 0.2), expected=4.0, reward=0.75)
     >>> [episode_reward(result, t) for t in REWARD_TYPES]
@@ -63,6 +68,11 @@ def subsample(frames: Sequence[np.ndarray], max_frames: int, fps: float) -> tupl
     The first and the last frame are always kept (the last shows the final state the rubric
     judges). The kept frames span the episode's duration ``len(frames) / fps``, so their rate is
     ``len(kept) / duration``: what the reward model would see sampling a video of the episode.
+
+    Args:
+        frames: the episode's frames.
+        max_frames: the most frames kept.
+        fps: the frames' rate.
 
     >>> frames = [np.full((2, 2, 3), i, np.uint8) for i in range(41)]
     >>> kept, rate = subsample(frames, 5, fps=10)

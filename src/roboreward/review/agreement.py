@@ -28,6 +28,11 @@ def quadratic_kappa(a: Sequence[int], b: Sequence[int], categories: Sequence[int
     ``1 - sum(W * observed) / sum(W * expected)``, expected from the raters' marginals. NaN when
     undefined (no items, or no disagreement is possible by chance).
 
+    Args:
+        a: the first rater's scores.
+        b: the second rater's, item for item.
+        categories: the ordinal scale.
+
     >>> round(quadratic_kappa([1, 2, 3, 4, 5], [1, 2, 3, 5, 5]), 4)
     0.9565
     """
@@ -62,6 +67,10 @@ def final_label(outcomes: Sequence[int | str], policy: str = "majority") -> int 
     ``majority``: the most common outcome; a tie with a rejection in it is ``"reject"``; a tie between
     scores is the lower median of the tied scores. ``unanimous``: the common outcome, or None (a
     disagreement) when the decisions differ.
+
+    Args:
+        outcomes: the decisions' outcomes (`decision_outcome`).
+        policy: one of `POLICIES`.
 
     >>> final_label([4, 4, 3]), final_label([2, 5]), final_label([3, "reject"])
     (4, 2, 'reject')
@@ -106,6 +115,10 @@ def agreement(decisions: Sequence[dict[str, Any]], examples: dict[str, dict[str,
     scored ones). ``overall``: the same pooled over all pairs. ``by_source`` / ``by_augmentation``: the
     decisions in each group, the share that changed the proposed label (``changed`` = ``corrected`` +
     ``rejected``), and the pooled pair statistics of the group's examples.
+
+    Args:
+        decisions: the decisions (`ReviewStore.decisions`); those on other examples are ignored.
+        examples: id -> row of the split under review.
     """
     per_example: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for d in decisions:

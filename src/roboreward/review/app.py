@@ -63,6 +63,13 @@ def build_review_app(
     API endpoints (``gradio_client``): ``/current`` (the example to review), ``/accept``,
     ``/correct_1`` .. ``/correct_5``, ``/reject`` and ``/skip``, each taking the example id shown and the
     reject reason, and ``/start`` (the annotator's name, when neither ``annotator`` nor a login gives it).
+
+    Args:
+        dataset_dir: a folder written by `roboreward build`.
+        split: the split to review.
+        db_path: the SQLite file of decisions (created if missing).
+        annotator: the annotator's name (None: the login name, else the name typed into the page).
+        double_fraction: the share of examples labelled by two annotators.
     """
     import gradio as gr
 

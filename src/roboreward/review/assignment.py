@@ -26,17 +26,34 @@ def _unit_hash(text: str) -> float:
 
 def is_double_labelled(example_id: str, double_fraction: float) -> bool:
     """Whether an example needs two annotators: ``sha256(id)`` as a fraction in [0, 1) is below
-    ``double_fraction``; so a fraction of 0 labels everything once and 1 everything twice."""
+    ``double_fraction``; so a fraction of 0 labels everything once and 1 everything twice.
+
+    Args:
+        example_id: the example's id.
+        double_fraction: the share of examples labelled twice.
+    """
     return _unit_hash(example_id) < double_fraction
 
 
 def labels_needed(example_id: str, double_fraction: float) -> int:
+    """
+
+    Args:
+        example_id: the example's id.
+        double_fraction: the share of examples labelled twice.
+    """
     return 2 if is_double_labelled(example_id, double_fraction) else 1
 
 
 def assignment_order(ids: Iterable[str], annotator: str, double_fraction: float) -> list[str]:
     """The order in which ``annotator`` is offered examples: double-labelled ones by id, then the
-    others by ``sha256(annotator + id)``."""
+    others by ``sha256(annotator + id)``.
+
+    Args:
+        ids: the split's example ids.
+        annotator: whose order.
+        double_fraction: the share of examples labelled twice.
+    """
     ids = list(ids)
     doubles = sorted(i for i in ids if is_double_labelled(i, double_fraction))
     singles = [i for i in ids if not is_double_labelled(i, double_fraction)]
@@ -52,7 +69,15 @@ def next_example(
     skipped: Sequence[str] = (),
 ) -> str | None:
     """The next example for ``annotator`` along ``order`` (see `assignment_order`): the first one it
-    has not decided that still needs a decision; skipped ones come back last, in the order skipped."""
+    has not decided that still needs a decision; skipped ones come back last, in the order skipped.
+
+    Args:
+        order: the annotator's order (`assignment_order`).
+        decisions: every decision so far (`ReviewStore.decisions`).
+        annotator: who asks.
+        double_fraction: the share of examples labelled twice.
+        skipped: examples the annotator skipped, in the order skipped.
+    """
     deciders: dict[str, set[str]] = defaultdict(set)
     for d in decisions:
         deciders[d["example_id"]].add(d["annotator"])

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from roboreward.builder import SPLITS
+from roboreward.cards import render_dataset_card
 from roboreward.review.agreement import POLICIES, agreement, decision_outcome, final_label
 from roboreward.review.session import SplitReview
 from roboreward.review.split import row_ids, shard_files, split_statistics, write_shards
@@ -128,12 +130,17 @@ def export_verified(
 
     The folder appears whole or not at all (it is written next to ``out`` and renamed at the end);
     ``out`` must not exist or be empty.
+
+    Args:
+        db_path: the review's SQLite file.
+        dataset_dir: the folder that was reviewed.
+        out: the new folder.
+        split: the reviewed split.
+        min_annotators: decisions an example needs to be kept.
+        policy: how the decisions on an example combine (`POLICIES`).
     """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-
-    from roboreward.builder import SPLITS
-    from roboreward.cards import render_dataset_card
 
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")

@@ -26,6 +26,13 @@ class SplitReview:
     """A split under review: its examples (videos read on demand), the decisions and the assignment.
 
     The app is a thin layer over this class; scripts and tests can drive a review with it directly.
+
+    Args:
+        dataset: a folder written by `roboreward build`.
+        split: the split to review.
+        db_path: the SQLite file of decisions (created if missing).
+        double_fraction: the share of examples labelled by two annotators.
+        cache_dir: where videos are written for the player (None: a new temporary folder).
     """
 
     def __init__(
@@ -58,12 +65,22 @@ class SplitReview:
             return self._cache_dir
 
     def order(self, annotator: str) -> list[str]:
+        """The example ids in the order ``annotator`` reviews them (`assignment_order`).
+
+        Args:
+            annotator: whose order.
+        """
         if annotator not in self._orders:
             self._orders[annotator] = assignment_order(self.ids, annotator, self.double_fraction)
         return self._orders[annotator]
 
     def next_example(self, annotator: str, skipped: Sequence[str] = ()) -> str | None:
-        """The example to show ``annotator`` next (None when nothing is left for them)."""
+        """The example to show ``annotator`` next (None when nothing is left for them).
+
+        Args:
+            annotator: who asks.
+            skipped: examples they skipped, in the order skipped.
+        """
         return next_example(
             self.order(annotator), self.store.decisions(), annotator, self.double_fraction, skipped
         )
@@ -76,7 +93,15 @@ class SplitReview:
         score: int | None = None,
         reason: str | None = None,
     ) -> dict[str, Any]:
-        """Store a decision on an example of this split (its proposed score is the row's reward)."""
+        """Store a decision on an example of this split (its proposed score is the row's reward).
+
+        Args:
+            example_id: an example of this split.
+            annotator: who decides.
+            decision: one of `DECISIONS`.
+            score: the corrected score (``correct``).
+            reason: the reason (``reject``).
+        """
         if example_id not in self.examples:
             raise ValueError(f"{example_id!r} is not an example of the {self.split} split of {self.dataset}")
         proposed = int(self.examples[example_id]["reward"])
@@ -84,7 +109,11 @@ class SplitReview:
 
     def progress(self, annotator: str) -> dict[str, Any]:
         """What is done: the annotator's decisions, and examples with all the decisions they need,
-        in total and per source."""
+        in total and per source.
+
+        Args:
+            annotator: whose decisions count as theirs.
+        """
         deciders: dict[str, set[str]] = defaultdict(set)
         for d in self.store.decisions():
             if d["example_id"] in self.examples:
@@ -126,7 +155,11 @@ class SplitReview:
         return self.cache_dir / (hashlib.sha256(example_id.encode()).hexdigest()[:24] + ".mp4")
 
     def describe(self, example_id: str) -> dict[str, Any]:
-        """What the reviewer reads next to the video: task, proposed reward and how the row was made."""
+        """What the reviewer reads next to the video: task, proposed reward and how the row was made.
+
+        Args:
+            example_id: an example of this split.
+        """
         row = self.examples[example_id]
         try:
             provenance = json.loads(row.get("provenance") or "{}")

@@ -30,6 +30,9 @@ def sanitize_annotator(name: str | None) -> str:
     """An annotator name as stored: 1-64 letters, digits, ``.``, ``_`` or ``-`` (surrounding blanks
     dropped); anything else raises ValueError.
 
+    Args:
+        name: the name as typed or logged in.
+
     >>> sanitize_annotator(" alice_01 ")
     'alice_01'
     """
@@ -107,6 +110,14 @@ class ReviewStore:
 
         ``accept`` takes the proposed score; ``correct`` needs ``score`` 1..5 (the proposed score itself
         is stored as an accept); ``reject`` needs a ``reason`` from `REJECT_REASONS`.
+
+        Args:
+            example_id: the example's id.
+            annotator: who decides (see `sanitize_annotator`).
+            decision: one of `DECISIONS`.
+            proposed: the example's proposed score 1..5.
+            score: the corrected score (``correct``).
+            reason: one of `REJECT_REASONS` (``reject``).
         """
         annotator = sanitize_annotator(annotator)
         rubric.level(proposed)
@@ -164,7 +175,11 @@ class ReviewStore:
             db.close()
 
     def decisions(self, annotator: str | None = None) -> list[dict[str, Any]]:
-        """The current decisions (one per example and annotator), by example id then annotator."""
+        """The current decisions (one per example and annotator), by example id then annotator.
+
+        Args:
+            annotator: only this annotator's (None: everyone's).
+        """
         if annotator is None:
             return self._select("SELECT * FROM decisions ORDER BY example_id, annotator")
         return self._select("SELECT * FROM decisions WHERE annotator = ? ORDER BY example_id", (annotator,))

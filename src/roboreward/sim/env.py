@@ -190,7 +190,12 @@ class TabletopEnv(gym.Env):
 
 
 def scripted_action(state: np.ndarray, step_size: float = 0.06) -> np.ndarray:
-    """The scripted expert on a `TabletopEnv` state vector: reach the block, grasp, carry, release."""
+    """The scripted expert on a `TabletopEnv` state vector: reach the block, grasp, carry, release.
+
+    Args:
+        state: the env's state vector (`TabletopEnv.state`).
+        step_size: the env's largest move per step.
+    """
     gx, gy, closed, holding, bx, by, cx, cy = (float(v) for v in state)
     tx, ty = (cx, cy) if holding else (bx, by)
     dx, dy = tx - gx, ty - gy

@@ -108,13 +108,29 @@ class Scene:
     held: str | None = None  # colour of the held block
 
     def block(self, colour: str) -> Block:
+        """The block of this colour.
+
+        Args:
+            colour: one of `COLOURS` on this table.
+        """
         return next(b for b in self.blocks if b.colour == colour)
 
     def bowl(self, colour: str) -> Bowl:
+        """The bowl of this colour.
+
+        Args:
+            colour: one of `COLOURS` on this table.
+        """
         return next(b for b in self.bowls if b.colour == colour)
 
 
 def task_text(block: str, bowl: str) -> str:
+    """The task text of putting the ``block`` block in the ``bowl`` bowl.
+
+    Args:
+        block: the block's colour.
+        bowl: the bowl's colour.
+    """
     return f"put the {block} block in the {bowl} bowl"
 
 
@@ -123,6 +139,12 @@ def evaluate(initial: Scene, final: Scene, block: str, bowl: str) -> dict[str, A
 
     Returns ``{"score", "progress", "success"}``; progress lies in the `rubric.progress_to_score`
     bin of the score (0 -> 1, (0, 1/3] -> 2, (1/3, 2/3] -> 3, (2/3, 1) -> 4, 1 -> 5).
+
+    Args:
+        initial: the table before the episode.
+        final: the table after it.
+        block: the task's block colour.
+        bowl: the task's bowl colour.
     """
     start, end, target = initial.block(block), final.block(block), final.bowl(bowl)
     d0 = math.dist((start.x, start.y), (target.x, target.y))
@@ -181,7 +203,13 @@ class SimEpisode:
 def place_apart(
     rng: np.random.Generator, taken: list[tuple[float, float]], gap: float
 ) -> tuple[float, float]:
-    """A random table point at least ``gap`` from every point in ``taken`` (and added to it)."""
+    """A random table point at least ``gap`` from every point in ``taken`` (and added to it).
+
+    Args:
+        rng: the random generator.
+        taken: the points placed so far (the new one is appended).
+        gap: the smallest distance to any of them, in table units.
+    """
     for _ in range(1000):
         point = (float(rng.uniform(0.12, 0.88)), float(rng.uniform(0.12, 0.72)))
         if all(math.dist(point, other) >= gap for other in taken):
@@ -258,6 +286,12 @@ def make_episode(index: int, outcome: str, seed: int = 0, scene_index: int | Non
 
     Rollouts with the same ``scene_index`` (default: ``index``) start from the same table, as the
     policies of one RoboArena session do.
+
+    Args:
+        index: the rollout's number (its seed, with ``seed`` and ``outcome``).
+        outcome: one of `OUTCOMES`.
+        seed: the dataset's seed.
+        scene_index: the table's number (default ``index``).
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
@@ -311,7 +345,13 @@ def make_episode(index: int, outcome: str, seed: int = 0, scene_index: int | Non
 
 
 def render(scene: Scene, width: int = 160, height: int = 120, mirror: bool = False) -> np.ndarray:
-    """Draw the scene from above as an RGB uint8 frame (H, W, 3); ``mirror`` flips it (a 2nd camera)."""
+    """Draw the scene from above as an RGB uint8 frame (H, W, 3); ``mirror`` flips it (a 2nd camera).
+
+    Args:
+        scene: the table to draw.
+        width, height: the frame size in pixels.
+        mirror: flip left-right.
+    """
     y, x = np.mgrid[0:height, 0:width]
     u, v = (x + 0.5) / width, (y + 0.5) / height
     frame = np.empty((height, width, 3), np.float32)

@@ -29,6 +29,11 @@ class TruthCounterfactuals:
         self.per_level = per_level
 
     def rows(self, episode: Any) -> list[Any]:
+        """The counterfactual rows of one episode (none when its truth is unknown or it is derived).
+
+        Args:
+            episode: an `Episode` read from the simulated dataset.
+        """
         record = self.truth.get((episode.source, episode.episode_id))
         if record is None or episode.augmentation not in ("original", "rewrite"):
             return []

@@ -62,6 +62,15 @@ def write_sim_dataset(
     dump of sessions with three policy runs each (a mix of outcomes), read by
     `roboreward.sources.roboarena.RoboArenaSource`. Writes into a temporary folder and renames it, so
     ``out`` is either complete or absent.
+
+    Args:
+        out: the new folder (it must not exist).
+        episodes: how many rollouts.
+        layout: ``lerobot`` or ``roboarena``.
+        seed: scenes and outcomes are deterministic in it.
+        codec: ``libx264`` or ``libsvtav1`` (the ``lerobot`` layout).
+        size: the scene camera's (width, height).
+        cameras: the ``lerobot`` layout's cameras, among ``scene`` and ``wrist``.
     """
     if layout not in ("lerobot", "roboarena"):
         raise ValueError(f"layout must be 'lerobot' or 'roboarena', got {layout!r}")

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roboreward import cards
+
 
 def run(args: argparse.Namespace) -> int:
-    from roboreward import cards
+    """Render the dataset or model card and say where it is.
 
+    Args:
+        args: the parsed command line.
+    """
     if args.what == "dataset":
         path = cards.render_dataset_card(args.folder, repo_id=args.repo_id, license=args.license)
     else:
@@ -26,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``card`` (with its ``dataset`` and ``model`` kinds) on ``commands``.
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
     parser = commands.add_parser("card", help="render a dataset or model card from the toolkit's reports")
     kinds = parser.add_subparsers(dest="what", required=True, metavar="KIND")
     dataset = kinds.add_parser("dataset", help="README.md of a built dataset, from build/relabel reports")

@@ -6,10 +6,15 @@ import argparse
 import json
 from typing import Any
 
+from roboreward.hub import KINDS, push
+
 
 def run(args: argparse.Namespace) -> int:
-    from roboreward.hub import push
+    """Upload the release (or list it with ``--dry-run``) and print what went where.
 
+    Args:
+        args: the parsed command line.
+    """
     if args.export and not args.dry_run:
         raise ValueError("--export writes the release for review: use it with --dry-run")
     result = push(
@@ -40,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    from roboreward.hub import KINDS
+    """Register ``push`` on ``commands`` (what ``add_subparsers`` returns).
 
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
     parser = commands.add_parser(
         "push",
         help="release a dataset, model, Space or metric to the Hugging Face Hub",

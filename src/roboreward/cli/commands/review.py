@@ -22,7 +22,11 @@ from roboreward.review import build_review_app, export_verified, sanitize_annota
 
 
 def parse_auth(entries: list[str] | None) -> list[tuple[str, str]]:
-    """``USER:PASSWORD`` entries as (user, password) pairs; the user must be a valid annotator name."""
+    """``USER:PASSWORD`` entries as (user, password) pairs; the user must be a valid annotator name.
+
+    Args:
+        entries: the ``--auth`` values.
+    """
     pairs = []
     for entry in entries or []:
         user, sep, password = entry.partition(":")
@@ -33,7 +37,13 @@ def parse_auth(entries: list[str] | None) -> list[tuple[str, str]]:
 
 
 def check_access(host: str, auth: list[tuple[str, str]], insecure: bool) -> None:
-    """Refuse to open the app to the network without a login (unless asked to with ``insecure``)."""
+    """Refuse to open the app to the network without a login (unless asked to with ``insecure``).
+
+    Args:
+        host: the ``--host`` value.
+        auth: the logins (`parse_auth`).
+        insecure: the ``--insecure`` flag.
+    """
     if not is_loopback(host) and not auth and not insecure:
         raise ValueError(
             f"--host {host} opens the review app to the network: add --auth USER:PASSWORD "
