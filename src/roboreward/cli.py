@@ -56,7 +56,8 @@ def _relabel_settings(path: str) -> dict:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from roboreward.builder import BuildConfig, build, format_summary
+    from roboreward.builder import BuildConfig, format_summary
+    from roboreward.pipeline import build
 
     overrides = {
         "lerobot": args.lerobot,

@@ -62,7 +62,7 @@ def format_relabel_summary(report: dict[str, Any]) -> str:
 
 
 def _relabel(args: argparse.Namespace) -> int:
-    from roboreward.relabel import relabel_dataset
+    from roboreward.pipeline import relabel_dataset
 
     config = relabel_config(args)  # bad settings fail before any work
     settings = {"num_proc": args.num_proc} if args.num_proc else {}
