@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roboreward.dataset_folder import BUILD_DIR, RELEASE_FILES
+
 __all__ = ["KINDS", "HubError", "PushResult", "bundled_toolkit", "push", "release_files"]
 
 #: Kind -> the Hub repo type it goes to (evaluate metric modules are Spaces).
@@ -37,7 +39,7 @@ _ALWAYS_EXCLUDED = (
     "*/.ipynb_checkpoints/*",
     ".cache/*",
     ".huggingface/*",
-    ".build/*",  # the builder's work folder (encoded-video cache)
+    f"{BUILD_DIR}/*",  # the builder's work folder (encoded-video cache)
     ".*.tmp",
 )
 # Trainer state that a released model does not need: checkpoints and optimizer/scheduler/RNG states.
@@ -53,15 +55,7 @@ _TRAINING_STATE = (
     "runs/*",
     "global_step*/*",
 )
-_DATASET_FILES = (
-    "README.md",
-    "data/*.parquet",
-    "data/*/*.parquet",
-    "build_report.json",
-    "relabel_report.json",
-    "verification_report.json",
-    ".gitattributes",
-)
+_DATASET_FILES = RELEASE_FILES  # the dataset folder's layout says what a dataset release holds
 
 
 class HubError(RuntimeError):

@@ -14,8 +14,9 @@ import argparse
 import json
 from typing import Any
 
-from roboreward.builder import BuildConfig, build, format_summary
+from roboreward.builder import BuildConfig, format_summary
 from roboreward.config import from_namespace
+from roboreward.pipeline import build
 
 
 def run(args: argparse.Namespace) -> int:

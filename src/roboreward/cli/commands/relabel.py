@@ -16,7 +16,8 @@ import sys
 from typing import Any
 
 from roboreward.config import from_namespace
-from roboreward.relabel import RelabelConfig, relabel_dataset
+from roboreward.pipeline import relabel_dataset
+from roboreward.relabel import RelabelConfig
 
 
 def format_relabel_summary(report: dict[str, Any]) -> str:
