@@ -11,8 +11,8 @@ The modules, one job each:
 
 - `store`: the decisions, durable in SQLite (`ReviewStore`), and annotator names.
 - `assignment`: which example an annotator sees next (double-labelled examples by a hash of the id).
-- `split`: reading the split under review from a built folder, writing the shards of a new one
-  (the one module that knows the folder's layout).
+- `split`: the split under review, read through `roboreward.dataset_folder` (the owner of a built
+  folder's layout, which `export` also writes through).
 - `session`: `SplitReview`, a split under review (examples, decisions, assignment, videos on demand).
 - `app`: the Gradio app over a `SplitReview`.
 - `agreement`: pairwise quadratic kappa and exact agreement, changes per source and augmentation,

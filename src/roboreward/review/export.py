@@ -19,7 +19,6 @@ how often decisions changed the proposed label (corrected, rejected) and the poo
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections import defaultdict
@@ -29,11 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from roboreward.builder import SPLITS
 from roboreward.cards import render_dataset_card
+from roboreward.dataset_folder import (
+    BUILD_REPORT,
+    RELABEL_REPORT,
+    SPLITS,
+    VERIFICATION_REPORT,
+    DatasetFolder,
+    split_statistics,
+)
 from roboreward.review.agreement import POLICIES, agreement, decision_outcome, final_label
 from roboreward.review.session import SplitReview
-from roboreward.review.split import row_ids, shard_files, split_statistics, write_shards
+from roboreward.review.split import row_ids
 
 __all__ = ["export_verified"]
 
@@ -140,20 +146,20 @@ def export_verified(
         policy: how the decisions on an example combine (`POLICIES`).
     """
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     if min_annotators < 1:
         raise ValueError(f"min_annotators must be >= 1, got {min_annotators}")
-    source, target = Path(dataset_dir), Path(out)
+    source, target = DatasetFolder(dataset_dir), Path(out)
     if not Path(db_path).is_file():
         raise ValueError(f"review database {db_path} does not exist")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ValueError(f"{target} already exists and is not empty: give a new folder")
-    if not (source / "build_report.json").is_file():
-        raise ValueError(f"{source} has no build_report.json: not a folder written by `roboreward build`")
-    review = SplitReview(source, split, db_path)
+    build = source.read_report(BUILD_REPORT)
+    if build is None:
+        raise ValueError(f"{source.root} has no {BUILD_REPORT}: not a folder written by `roboreward build`")
+    review = SplitReview(source.root, split, db_path)
     examples = review.examples
     all_decisions = review.store.decisions()
     decisions = [d for d in all_decisions if d["example_id"] in examples]
@@ -181,19 +187,17 @@ def export_verified(
 
     work = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
-    data_dir = work / "data"
-    data_dir.mkdir(parents=True)
+    written = DatasetFolder(work)
+    written.data_dir.mkdir(parents=True)
     try:
         files: dict[str, list[str]] = {}
         start = 0
         for name in SPLITS if split in SPLITS else (*SPLITS, split):
-            shards = shard_files(source, name)
-            if not shards:
+            if not source.shard_files(name):
                 continue
-            schema = _review_schema(pq.read_schema(shards[0]))
+            schema = _review_schema(source.schema(name))
             tables = []
-            for shard in shards:
-                table = pq.read_table(shard)
+            for _, table in source.iter_tables(name):
                 if name != split:
                     tables.append(_with_review_columns(table, schema, False, [0] * table.num_rows))
                     continue
@@ -207,16 +211,15 @@ def export_verified(
                 )
                 table = table.set_column(table.column_names.index("reward"), "reward", rewards)
                 tables.append(_with_review_columns(table, schema, True, [len(per_example[i]) for i in kept]))
-            files[name] = write_shards(name, tables, schema, data_dir)
+            files[name] = written.write_shards(name, tables)
 
-        build = json.loads((source / "build_report.json").read_text(encoding="utf-8"))
         kept_rows = [examples[i] | {"reward": r} for i, r in final.items()]
-        build.setdefault("rows", {})[split] = split_statistics(kept_rows)
+        build.setdefault("rows", {})[split] = split_statistics((r["source"], r["reward"]) for r in kept_rows)
         build.setdefault("totals", {})["rows"] = sum(v.get("rows", 0) for v in build["rows"].values())
         build["files"] = files
-        (work / "build_report.json").write_text(json.dumps(build, indent=2, sort_keys=True) + "\n")
-        if (source / "relabel_report.json").is_file():
-            shutil.copyfile(source / "relabel_report.json", work / "relabel_report.json")
+        written.write_report(BUILD_REPORT, build)
+        if (source.root / RELABEL_REPORT).is_file():
+            shutil.copyfile(source.root / RELABEL_REPORT, work / RELABEL_REPORT)
 
         report = {
             "split": split,
@@ -231,7 +234,7 @@ def export_verified(
             "verified_rows": len(final),
             "agreement": agreement(decisions, examples),
         }
-        (work / "verification_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        written.write_report(VERIFICATION_REPORT, report)
         card = render_dataset_card(work)
         card.write_text(_insert_section(card.read_text(encoding="utf-8"), _verification_section(report)))
         if target.exists():
