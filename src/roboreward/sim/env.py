@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from roboreward.sim import tabletop
+import roboreward.sim.tabletop as tabletop
 
 __all__ = ["GRASP_RADIUS", "TabletopEnv", "scripted_action"]
 
