@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from roboreward import __version__
-from roboreward.cli.commands import COMMANDS
+from roboreward.cli.commands import COMMANDS, load
 from roboreward.config import RecipeParser
 from roboreward.hub import HubError
 from roboreward.video import VideoDecodeError
@@ -22,18 +22,26 @@ from roboreward.video import VideoDecodeError
 __all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``roboreward`` parser with every sub-command of `roboreward.cli.commands` registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``roboreward`` parser with the sub-commands of `roboreward.cli.commands` registered.
+
+    Args:
+        command: register only this command's flags (the others by name and help: their modules,
+            and what they import, are not loaded); None registers every command's flags.
+    """
     parser = argparse.ArgumentParser(
         prog="roboreward",
         description="Build RoboReward, train and benchmark vision-language reward models for robotics.",
     )
     parser.add_argument("--version", action="version", version=f"roboreward {__version__}")
-    commands = parser.add_subparsers(
+    registry = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=RecipeParser
     )
-    for command in COMMANDS:
-        command.add_parser(commands)
+    for name, text in COMMANDS.items():
+        if command is None or name == command:
+            load(name).add_parser(registry)
+        else:
+            registry.add_parser(name, help=text)
     return parser
 
 
@@ -46,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if not arg.startswith("-")), "")
     try:
-        args = build_parser().parse_args(argv)  # reads a --config recipe too: it may fail (ValueError)
+        # only the command given is loaded; its parser reads a --config recipe (it may fail: ValueError)
+        args = build_parser(command if command in COMMANDS else "").parse_args(argv)
         return args.func(args)
     except (VideoDecodeError, HubError, ValueError, OSError) as exc:
         print(f"roboreward {command}: error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ from typing import Any
 
 from roboreward import rubric
 from roboreward.bench import BenchConfig, run_bench
+from roboreward.cli.commands import COMMANDS
 from roboreward.config import comma_list, from_namespace, with_metadata
 
 #: `BenchConfig` with the help (and flag syntax) of each field; its defaults stay `BenchConfig`'s.
@@ -96,7 +97,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "bench",
         dataclass_types=BenchArguments,
         recipe="bench",
-        help="benchmark reward models on RoboRewardBench: MAE and mean win rate per subset",
+        help=COMMANDS["bench"],
         description="Score each --model on a RoboReward split and write predictions/, results.json, "
         "leaderboard.md/.csv and two plots to --out. A model is a checkpoint folder or Hub id (scored "
         "with its own inference settings), generate:PATH (free-text answers, parsed), openai:URL#name, "

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from roboreward.builder import BuildConfig, format_summary
+from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 from roboreward.pipeline import build
 
@@ -43,7 +44,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "build",
         dataclass_types=BuildConfig,
         recipe="build",
-        help="build RoboReward from LeRobot (OXE), RoboArena and manifest sources into a Hub-ready folder",
+        help=COMMANDS["build"],
         description="Build RoboReward: read the sources, sample OXE uniformly across sub-datasets, split by "
         "source rollout, re-encode videos to H.264 and export Parquet shards, a dataset card and "
         "build_report.json. Flags override the --config recipe.",

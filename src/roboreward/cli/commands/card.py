@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from roboreward import cards
+from roboreward.cli.commands import COMMANDS
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +37,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     Args:
         commands: the sub-command registry of the ``roboreward`` parser.
     """
-    parser = commands.add_parser("card", help="render a dataset or model card from the toolkit's reports")
+    parser = commands.add_parser("card", help=COMMANDS["card"])
     kinds = parser.add_subparsers(dest="what", required=True, metavar="KIND")
     dataset = kinds.add_parser("dataset", help="README.md of a built dataset, from build/relabel reports")
     dataset.add_argument("folder", help="a folder written by `roboreward build` or `roboreward relabel`")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace, with_metadata
 from roboreward.demo import DemoConfig, run_demo
 
@@ -54,7 +55,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "demo",
         dataclass_types=DemoArguments,
-        help="the offline end-to-end demo (what `make demo` runs): sim -> build -> train -> bench -> card",
+        help=COMMANDS["demo"],
     )
     parser.set_defaults(func=run)
     return parser

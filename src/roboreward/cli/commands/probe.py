@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from roboreward import video
+from roboreward.cli.commands import COMMANDS
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +40,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     Args:
         commands: the sub-command registry of the ``roboreward`` parser.
     """
-    parser = commands.add_parser("probe", help="print a video's frames, fps, size, duration and codec")
+    parser = commands.add_parser("probe", help=COMMANDS["probe"])
     parser.add_argument("video", help="path to a video file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)

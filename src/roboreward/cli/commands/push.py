@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from roboreward.cli.commands import COMMANDS
 from roboreward.hub import KINDS, push
 
 
@@ -52,7 +53,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     """
     parser = commands.add_parser(
         "push",
-        help="release a dataset, model, Space or metric to the Hugging Face Hub",
+        help=COMMANDS["push"],
         description="Upload exactly the files a release of this kind needs (no caches, no optimizer states "
         "unless asked). --dry-run --export DIR writes that tree locally for review instead. The token comes "
         "from the usual places (HF_TOKEN, `hf auth login`).",

@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 from roboreward.pipeline import relabel_dataset
 from roboreward.relabel import RelabelConfig
@@ -75,7 +76,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         dataclass_types=RelabelConfig,
         recipe="relabel",
         recipe_section="relabel",
-        help="add counterfactual negatives, paraphrases and temporal clips to a built dataset",
+        help=COMMANDS["relabel"],
         description="Run the relabeling stages (rewrite, counterfactual, paraphrase, temporal_clip) on a "
         "folder written by `roboreward build` and write a new folder with the same layout; every derived "
         "row stays in its source row's split. Models: hf:PATH_OR_ID (local transformers), "

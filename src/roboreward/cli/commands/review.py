@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from roboreward.cli.access import is_loopback
+from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 from roboreward.review import build_review_app, export_verified, sanitize_annotator
 
@@ -191,7 +192,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "review",
         dataclass_types=ReviewConfig,
         recipe="review",
-        help="human verification of a split: the review app, or `review export` for the verified dataset",
+        help=COMMANDS["review"],
         description="Serve the review app: one example at a time (video, task, proposed reward and its "
         "rubric line, provenance); keys 1-5 correct the score, a accepts, r rejects (with the reason "
         "chosen), s skips. Every decision is committed to --db at once. `roboreward review export "

@@ -13,13 +13,14 @@ import json
 from typing import Any
 
 from roboreward import rubric
+from roboreward.cli.commands import COMMANDS
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register the ``score`` sub-command on ``commands`` (what ``add_subparsers`` returns)."""
     parser = commands.add_parser(
         "score",
-        help="score one episode video against a task with a reward model (1..5, probabilities, reward)",
+        help=COMMANDS["score"],
         description="Score one robot episode on the five-level rubric. --mode prob (default) reads the "
         "distribution over the scores 1..5 from one forward pass after 'ANSWER: ' and prints the most "
         "likely score, the expected score, the reward (expected - 1) / 4 and the five probabilities. "

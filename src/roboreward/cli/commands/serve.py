@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from roboreward.cli.access import is_loopback
+from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 
 
@@ -94,7 +95,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "serve",
         dataclass_types=ServeConfig,
         recipe="serve",
-        help="serve a reward model over HTTP for robots and data collectors (POST /score, GET /health)",
+        help=COMMANDS["serve"],
         description="POST /score with a multipart upload (field 'video': a video file, field 'task': "
         "the task text) returns the ScoreResult as JSON (score, expected, reward, probs, latency_ms). "
         "Requests arriving together are scored in one batch (--max-batch, --max-wait-ms). Uploads over "

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from roboreward import sim
+from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 
 #: The ``--codec`` names and the FFmpeg encoders they stand for.
@@ -65,7 +66,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "sim",
         dataclass_types=SimConfig,
         recipe="sim",
-        help="render procedural tabletop episodes with ground-truth rewards in LeRobot or RoboArena layout",
+        help=COMMANDS["sim"],
     )
     parser.set_defaults(func=run)
     return parser
