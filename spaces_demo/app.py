@@ -11,7 +11,9 @@ the frames the model saw. The same scoring is a named API endpoint, ``/score``:
     # {"score": 4, "expected": 3.9, "reward": 0.72, "probs": [...], "rubric": "4 - Near completion: ..."}
 
 Settings (environment variables, e.g. Space variables; the Space's README lists them):
-``ROBOREWARD_MODEL`` (a folder or a Hub id), ``ROBOREWARD_NUM_FRAMES``, ``ROBOREWARD_MAX_SIDE``,
+``ROBOREWARD_MODEL`` (a folder or a Hub id), ``ROBOREWARD_PROMPT``, ``ROBOREWARD_NUM_FRAMES``,
+``ROBOREWARD_MAX_SIDE`` (the last three override the checkpoint's own inference settings, which it
+is scored with by default: the ``release`` prompt and Qwen-VL's sampling for RoboReward-4B/8B),
 ``ROBOREWARD_DTYPE``, ``ROBOREWARD_EXAMPLES`` (a JSONL file of ``{"video", "task"}`` rows; default:
 two generated clips), ``ROBOREWARD_MAX_UPLOAD``, ``ROBOREWARD_MAX_SECONDS``, ``ROBOREWARD_CONCURRENCY``.
 """
@@ -34,7 +36,8 @@ from roboreward import rubric, video
 from roboreward.scoring import RewardModel
 
 DEFAULT_MODEL = "teetone/RoboReward-4B"
-NUM_FRAMES = int(os.environ.get("ROBOREWARD_NUM_FRAMES", "16"))
+NUM_FRAMES = int(os.environ["ROBOREWARD_NUM_FRAMES"]) if os.environ.get("ROBOREWARD_NUM_FRAMES") else None
+PROMPT = os.environ.get("ROBOREWARD_PROMPT") or None
 DTYPE = os.environ.get("ROBOREWARD_DTYPE", "auto")
 MAX_SIDE = int(os.environ["ROBOREWARD_MAX_SIDE"]) if os.environ.get("ROBOREWARD_MAX_SIDE") else None
 MAX_UPLOAD = os.environ.get("ROBOREWARD_MAX_UPLOAD", "50mb")
@@ -120,7 +123,9 @@ def load_model(spec: RewardModel | str | os.PathLike[str] | None = None) -> Rewa
         return spec
     spec = spec or os.environ.get("ROBOREWARD_MODEL") or DEFAULT_MODEL
     print(f"loading the reward model {spec}", flush=True)
-    return RewardModel.from_pretrained(spec, num_frames=NUM_FRAMES, max_side=MAX_SIDE, dtype=DTYPE)
+    return RewardModel.from_pretrained(
+        spec, num_frames=NUM_FRAMES, max_side=MAX_SIDE, prompt=PROMPT, dtype=DTYPE
+    )
 
 
 def _thumbnails(frames: np.ndarray) -> list[Image.Image]:

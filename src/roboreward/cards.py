@@ -282,6 +282,7 @@ def render_model_card(
             "opponents": len(data.get("models", {})) - 1,
             "num_examples": entry.get("num_examples", data.get("num_examples")),
             "invalid": entry.get("invalid", 0),
+            "conventions": data.get("conventions", "roboreward"),
             "subsets": [
                 {"name": s, "mae": round(v, 3), "win_rate": round(subset_win.get(s, float("nan")), 3)}
                 for s, v in sorted(entry.get("subset_mae", {}).items())

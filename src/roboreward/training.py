@@ -44,6 +44,7 @@ from trl import SFTTrainer
 from roboreward import rubric
 from roboreward.models.inputs import RewardPrompter, set_pixel_budget
 from roboreward.models.settings import InferenceSettings, save_settings
+from roboreward.sources.release import load_release_dataset, locate_release
 
 __all__ = [
     "IGNORE_INDEX",
@@ -187,20 +188,30 @@ def validate_rows(dataset: Any, split: str, batch_size: int = 256) -> None:
 def load_reward_splits(args: RewardScriptArguments) -> tuple[Any, Any]:
     """(train, validation) datasets with videos as ``{"bytes", "path"}``, every row checked.
 
-    ``args.dataset_name`` is a folder built by ``roboreward build`` or a Hub id with the same
-    columns (``video``, ``task``, ``reward``), such as the public RoboReward release.
+    ``args.dataset_name`` is a folder built by ``roboreward build``, a Hub id with the same columns
+    (``video``, ``task``, ``reward``), or the public release's layout, local or on the Hub
+    (``teetone/RoboReward``: ``train|val|test/metadata.jsonl`` + one folder of MP4s per source;
+    `roboreward.sources.release`, where ``validation`` is ``val`` and rows that cannot be trained on
+    are skipped with a logged reason).
     """
     import datasets
 
-    loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
+    release = locate_release(args.dataset_name, args.dataset_train_split)
+    loaded = None if release is not None else datasets.load_dataset(args.dataset_name, args.dataset_config)
     out = []
     for split, limit in (
         (args.dataset_train_split, args.max_train_samples),
         (args.dataset_test_split, args.max_eval_samples),
     ):
-        if split not in loaded:
+        if release is not None:
+            try:
+                ds = load_release_dataset(locate_release(args.dataset_name, split) or release, split)
+            except FileNotFoundError as exc:
+                raise ValueError(f"dataset {args.dataset_name}: {exc}") from None
+        elif split not in loaded:
             raise ValueError(f"dataset {args.dataset_name} has no split {split!r} (it has {sorted(loaded)})")
-        ds = loaded[split]
+        else:
+            ds = loaded[split]
         missing = {"video", "task", "reward"} - set(ds.column_names)
         if missing:
             raise ValueError(f"dataset {args.dataset_name} split {split} lacks column(s) {sorted(missing)}")

@@ -36,11 +36,12 @@ STAGE = "temporal_clip"
 class RewardModelJudge:
     """A RoboReward reward model (``hf:PATH``) as the clip judge: its most likely score, one forward pass."""
 
-    def __init__(self, path: str, device: str | None = None, num_frames: int = 8):
+    def __init__(self, path: str, device: str | None = None, num_frames: int = 8, prompt: str | None = None):
         from roboreward.scoring import RewardModel
 
         self.name = path
-        self.model = RewardModel.from_pretrained(path, device=device, num_frames=num_frames)
+        self.model = RewardModel.from_pretrained(path, device=device, num_frames=num_frames, prompt=prompt)
+        self.prompt = self.model.settings.prompt
         self._lock = threading.Lock()
 
     def answer(self, prompt: str, task: str, frames: np.ndarray, fps: float) -> str:
@@ -49,12 +50,13 @@ class RewardModelJudge:
 
 
 class BackendJudge:
-    """Any backend as the clip judge: it answers the reward prompt in text."""
+    """Any backend as the clip judge: it answers the reward prompt (of ``prompt``) in text."""
 
-    def __init__(self, backend: Any, max_new_tokens: int = 512):
+    def __init__(self, backend: Any, max_new_tokens: int = 512, prompt: str | None = None):
         self.backend = backend
         self.name = backend.name
         self.max_new_tokens = max_new_tokens
+        self.prompt = prompt or rubric.DEFAULT_PROMPT
 
     def answer(self, prompt: str, task: str, frames: np.ndarray, fps: float) -> str:
         return self.backend.complete("clip_judge", prompt, frames, self.max_new_tokens, fps)
@@ -64,13 +66,15 @@ def make_judge(config: RelabelConfig, calls: ModelCalls) -> RewardModelJudge | B
     """The ``judge`` labeller's model: ``config.judge``, else the VLM."""
     spec = config.judge
     if spec is None:
-        return BackendJudge(calls.backend("vlm"), config.max_new_tokens)
+        return BackendJudge(calls.backend("vlm"), config.max_new_tokens, config.judge_prompt)
     if isinstance(spec, str) and spec.startswith("hf:"):
-        return RewardModelJudge(spec[3:].strip(), device=config.device, num_frames=config.num_frames)
+        return RewardModelJudge(
+            spec[3:].strip(), device=config.device, num_frames=config.num_frames, prompt=config.judge_prompt
+        )
     backend = parse_backend(
         spec, timeout=config.timeout, retries=config.request_retries, device=config.device
     )
-    return BackendJudge(backend, config.max_new_tokens)
+    return BackendJudge(backend, config.max_new_tokens, config.judge_prompt)
 
 
 def _parse_score(answer: str) -> int | schema.Rejected:
@@ -105,7 +109,7 @@ def temporal_clips(ep: Episode, calls: ModelCalls, config: RelabelConfig, judge:
                 "clip_judge",
                 STAGE,
                 judge,
-                prompts.judge(ep.task),
+                prompts.judge(ep.task, judge.prompt),
                 _parse_score,
                 frames,
                 fps,

@@ -49,6 +49,8 @@ class RelabelConfig:
         judge: the ``judge`` labeller's model: ``hf:PATH`` (a RoboReward reward model, scored in one
             forward pass by `roboreward.scoring.RewardModel`), ``openai:``/``scripted:`` or a backend
             (it answers the rubric prompt in text); None uses ``vlm`` that way.
+        judge_prompt: the judge's prompt preset (`roboreward.rubric.PROMPT_PRESETS`); None: an
+            ``hf:`` reward model's own (its checkpoint settings), else ``toolkit``.
         max_retries: how many times a rejected answer is asked for again (a ladder for the levels
             still missing after an invalid answer or a "no" from the checker; any other call after
             an unparseable or invalid answer), with the reason in the new prompt; then dropped.
@@ -110,6 +112,13 @@ class RelabelConfig:
             "metavar": "SPEC",
         },
     )
+    judge_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "the judge's prompt preset (None: an hf: reward model's own, else toolkit)",
+            "choices": list(rubric.PROMPT_PRESETS),
+        },
+    )
     max_retries: int = field(default=2, metadata={"help": "re-asks after a rejected answer", "metavar": "K"})
     num_frames: int = field(default=8, metadata={"help": "frames shown to the VLM", "metavar": "N"})
     max_side: int | None = field(
@@ -162,6 +171,11 @@ class RelabelConfig:
                 raise ValueError(f"clip_scores must map fractions to scores 1..4, got {fraction}: {score!r}")
         if self.clip_labeller not in CLIP_LABELLERS:
             raise ValueError(f"clip_labeller must be one of {CLIP_LABELLERS}, got {self.clip_labeller!r}")
+        if self.judge_prompt is not None:
+            try:
+                rubric.get_preset(self.judge_prompt)
+            except ValueError as exc:
+                raise ValueError(f"judge_prompt: {exc}") from None
 
     @staticmethod
     def _fraction(value: Any, name: str) -> float:

@@ -135,9 +135,10 @@ def paraphrase(task: str, count: int) -> str:
     )
 
 
-def judge(task: str) -> str:
-    """The reward prompt of `roboreward.rubric` (a temporal clip judged like any episode)."""
-    return rubric.build_prompt(task)
+def judge(task: str, preset: str | None = None) -> str:
+    """The reward prompt of `roboreward.rubric` (a temporal clip judged like any episode), of ``preset``
+    (default ``toolkit``)."""
+    return rubric.build_prompt(task, preset or rubric.DEFAULT_PROMPT)
 
 
 def retry(prompt: str, reason: str, attempt: int = 1) -> str:

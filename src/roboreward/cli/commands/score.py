@@ -17,7 +17,11 @@ from roboreward.cli.commands import COMMANDS
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register the ``score`` sub-command on ``commands`` (what ``add_subparsers`` returns)."""
+    """Register the ``score`` sub-command on ``commands`` (what ``add_subparsers`` returns).
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
     parser = commands.add_parser(
         "score",
         help=COMMANDS["score"],
@@ -34,28 +38,59 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--video", required=True, metavar="FILE", help="episode video (any codec FFmpeg reads)"
     )
     parser.add_argument("--task", required=True, metavar="TEXT", help="the task the robot was given")
-    parser.add_argument("--mode", choices=("prob", "generate"), default="prob", help="default: prob")
-    parser.add_argument("--num-frames", type=int, default=16, metavar="N", help="frames sampled (default 16)")
     parser.add_argument(
-        "--fps", type=float, metavar="RATE", help="sample at this rate instead of --num-frames"
+        "--mode",
+        choices=("prob", "generate"),
+        default="prob",
+        help="prob: one forward pass; generate: a free-text answer, parsed",
     )
-    parser.add_argument("--max-side", type=int, metavar="PX", help="shrink frames to this longer side first")
-    parser.add_argument("--max-new-tokens", type=int, default=16, metavar="N", help="--mode generate (16)")
-    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
-    parser.add_argument("--dtype", help="e.g. bfloat16, float32 (default: bfloat16 on GPU, else float32)")
+    parser.add_argument(
+        "--prompt",
+        choices=list(rubric.PROMPT_PRESETS),
+        help="prompt preset; overrides the checkpoint's own with a warning (None: the checkpoint's "
+        "roboreward_settings.json; release for teetone/RoboReward-4B/8B; else toolkit)",
+    )
+    parser.add_argument(
+        "--num-frames",
+        type=int,
+        metavar="N",
+        help="frames sampled; overrides the checkpoint's own setting (None: the checkpoint's, else 16)",
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        metavar="RATE",
+        help="sample at this rate instead of --num-frames (None: --num-frames)",
+    )
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        metavar="PX",
+        help="shrink frames to this longer side first (None: the checkpoint's setting, else 448)",
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=16, metavar="N", help="answer budget of --mode generate"
+    )
+    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (None: cuda if available)")
+    parser.add_argument("--dtype", help="e.g. bfloat16, float32 (None: bfloat16 on GPU, else float32)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    """Score the video against the task and print the result (one JSON object with ``--json``).
+
+    Args:
+        args: the parsed command line.
+    """
     from roboreward import video
     from roboreward.scoring import RewardModel
 
     # Bad input fails before the (slow) model load.
     rubric.build_prompt(args.task)
     video.probe(args.video)
-    if args.num_frames < 1:
+    if args.num_frames is not None and args.num_frames < 1:
         raise ValueError(f"--num-frames must be >= 1, got {args.num_frames}")
     if args.fps is not None and args.fps <= 0:
         raise ValueError(f"--fps must be > 0, got {args.fps}")
@@ -66,8 +101,15 @@ def run(args: argparse.Namespace) -> int:
         num_frames=args.num_frames,
         fps=args.fps,
         max_side=args.max_side,
+        prompt=args.prompt,
     )
-    header = {"model": args.model, "video": args.video, "task": args.task, "mode": args.mode}
+    header = {
+        "model": args.model,
+        "video": args.video,
+        "task": args.task,
+        "mode": args.mode,
+        "prompt": model.settings.prompt,
+    }
     if args.mode == "generate":
         answer = model.generate(args.video, args.task, max_new_tokens=args.max_new_tokens)
         if args.json:

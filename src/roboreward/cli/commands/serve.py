@@ -16,6 +16,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from roboreward import rubric
 from roboreward.cli.access import is_loopback
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
@@ -37,7 +38,28 @@ class ServeConfig:
     )
     max_upload_mb: float = field(default=50.0, metadata={"help": "largest upload accepted"})
     max_seconds: float = field(default=120.0, metadata={"help": "longest video accepted"})
-    num_frames: int = field(default=16, metadata={"help": "frames sampled from each video"})
+    num_frames: int | None = field(
+        default=None,
+        metadata={
+            "help": "frames sampled from each video; overrides the checkpoint's own setting with a warning "
+            "(None: the checkpoint's, else 16)"
+        },
+    )
+    max_side: int | None = field(
+        default=None,
+        metadata={
+            "help": "longer side of decoded frames; overrides the checkpoint's own setting (None: the "
+            "checkpoint's, else 448)"
+        },
+    )
+    prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "prompt preset; overrides the checkpoint's own with a warning (None: the checkpoint's; "
+            "release for teetone/RoboReward-4B/8B; else toolkit)",
+            "choices": list(rubric.PROMPT_PRESETS),
+        },
+    )
     device: str | None = field(default=None, metadata={"help": "None: cuda when available, else cpu"})
     dtype: str | None = field(
         default=None, metadata={"help": "None: bfloat16 on a GPU that has it, else float32"}
@@ -68,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
     check_settings(config.max_batch, config.max_wait_ms, config.max_upload_mb, config.max_seconds)
 
     model = RewardModel.from_pretrained(
-        config.model, device=config.device, dtype=config.dtype, num_frames=config.num_frames
+        config.model,
+        device=config.device,
+        dtype=config.dtype,
+        num_frames=config.num_frames,
+        max_side=config.max_side,
+        prompt=config.prompt,
     )
     app = create_app(
         model,
