@@ -2,6 +2,8 @@
 
 import argparse
 import re
+import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -217,3 +219,14 @@ def test_every_flag_of_every_command_has_help():
         for action in parser._actions:
             if not isinstance(action.choices, dict):
                 assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_only_the_command_given_is_loaded():
+    code = (
+        "import sys; from roboreward.cli import build_parser; "
+        "build_parser('probe').parse_args(['probe', 'x.mp4']); "
+        "print(sorted(m for m in sys.modules if m.startswith('roboreward.cli.commands.')), "
+        "'torch' in sys.modules, 'datasets' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['roboreward.cli.commands.probe'] False False"
