@@ -443,3 +443,17 @@ def test_the_readme_parser_table_is_what_the_parsers_do():
 def test_negative_numbers_ranges_and_longer_numbers_never_become_scores():
     for text in ("-1", "3-4", "3 to 4", "1e5", "v2", "12345", "ANSWER: 3 - 4", "score: -2"):
         assert rubric.parse_answer(text) is None, text
+
+
+def test_the_qwen3_vl_recipes_train_with_the_published_settings():
+    from trl import TrlParser
+
+    from roboreward.models.settings import KNOWN_SETTINGS
+
+    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    for name, repo in (("qwen3_vl_4b", "teetone/RoboReward-4B"), ("qwen3_vl_8b", "teetone/RoboReward-8B")):
+        recipe = ROOT / "trl_training" / "configs" / f"{name}.yaml"
+        script, _, _ = parser.parse_args_and_config(
+            ["--config", str(recipe), "--output_dir", "/tmp/unused", "--bf16", "false", "--use_cpu", "true"]
+        )
+        assert inference_settings(script) == KNOWN_SETTINGS[repo]  # source is not compared

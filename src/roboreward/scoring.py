@@ -98,26 +98,14 @@ class RewardModel(RewardPrompter):
     {'score': 3, 'expected': 3.02, 'reward': 0.505, 'probs': [0.1, 0.2, 0.4, 0.2, 0.1]}
     """
 
-    def __init__(
-        self,
-        model: Any,
-        processor: Any,
-        num_frames: int | None = 16,
-        fps: float | None = None,
-        max_side: int | None = None,
-        frames_fps: float = DEFAULT_FRAMES_FPS,
-        prompt: str = rubric.DEFAULT_PROMPT,
-        settings: InferenceSettings | None = None,
-    ):
-        super().__init__(
-            processor,
-            num_frames=num_frames,
-            fps=fps,
-            max_side=max_side,
-            frames_fps=frames_fps,
-            prompt=prompt,
-            settings=settings,
-        )
+    def __init__(self, model: Any, processor: Any, **prompter: Any):
+        """Args:
+        model: a loaded Qwen2.5-VL / Qwen3-VL ``...ForConditionalGeneration``.
+        processor: its processor.
+        prompter: `RewardPrompter`'s arguments (``settings``, or ``num_frames``, ``fps``,
+            ``max_side``, ``frames_fps``, ``prompt``, ...).
+        """
+        super().__init__(processor, **prompter)
         self.model = model.eval()
 
     @classmethod

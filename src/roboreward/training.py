@@ -100,6 +100,14 @@ class RewardScriptArguments:
             f"{', '.join(rubric.PROMPT_PRESETS)}"
         },
     )
+    sampler: str = field(
+        default="toolkit",
+        metadata={
+            "help": "how frames are picked: toolkit (num_frames evenly, or one every 1/fps s, shrunk to "
+            "max_side) or qwen_vl_utils (Qwen-VL's own policy: fps frames a second, 4 to 768, its pixel "
+            "budget; the published RoboReward-4B/8B's); saved with the checkpoint"
+        },
+    )
     num_frames: int = field(default=16, metadata={"help": "frames sampled evenly over each video"})
     fps: float | None = field(
         default=None, metadata={"help": "sample videos at this rate instead of num_frames frames"}
@@ -444,8 +452,9 @@ def inference_settings(script_args: RewardScriptArguments) -> InferenceSettings:
         prompt=script_args.prompt,
         num_frames=None if script_args.fps else script_args.num_frames,
         fps=script_args.fps,
-        max_side=script_args.max_side,
+        max_side=None if script_args.sampler == "qwen_vl_utils" else script_args.max_side,
         max_pixels=script_args.max_pixels,
+        sampler=script_args.sampler,
         source="the training recipe",
     )
 
@@ -596,6 +605,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
             "num_train_epochs": training_args.num_train_epochs,
             "max_steps": training_args.max_steps,
             "prompt": script_args.prompt,
+            "sampler": script_args.sampler,
             "num_frames": None if script_args.fps else script_args.num_frames,
             "fps": script_args.fps,
             "max_side": script_args.max_side,
