@@ -1,8 +1,9 @@
 """Dataset and model cards, rendered from the reports the toolkit writes.
 
 The templates live in the repository's ``model_cards/`` folder (Jinja, the format of
-huggingface_hub's ``RepoCard.from_template``); the numbers come from the files next to what the card
-describes, so a card never says something its reports do not:
+huggingface_hub's ``RepoCard.from_template``), shipped inside the wheel too (`roboreward.resources`);
+the numbers come from the files next to what the card describes, so a card never says something its
+reports do not:
 
 - dataset card: ``build_report.json`` (rows per source, split and reward; skipped entries),
   ``relabel_report.json`` when relabeling ran, and the Parquet shards (features, split sizes);
@@ -23,11 +24,12 @@ from typing import Any
 
 from roboreward import rubric
 from roboreward.dataset_folder import BUILD_REPORT, RELABEL_REPORT, SPLITS, DatasetFolder, read_json_object
+from roboreward.resources import PACKAGE_DATA, resource_dir
 
 __all__ = ["CITATION", "TEMPLATES", "render_dataset_card", "render_model_card"]
 
-#: The card templates, at the repository root next to ``src/``.
-TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
+#: The card templates: the installed package's copy, else the repository's model_cards/ folder.
+TEMPLATES = resource_dir("model_cards")
 CITATION = """\
 @article{roboreward2026,
   title   = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
@@ -53,8 +55,9 @@ def _template(name: str) -> str:
     path = TEMPLATES / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"card template {path} is missing: roboreward.cards needs the repository's model_cards/ folder "
-            "(install the toolkit from its repository with `pip install -e .`)"
+            f"card template {path} is missing: a wheel carries the templates as "
+            f"roboreward/{PACKAGE_DATA}/model_cards and an editable install reads the repository's "
+            "model_cards/; reinstall the toolkit (`pip install .`, or `pip install -e .` from its repository)"
         )
     return str(path)
 

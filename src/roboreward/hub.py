@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roboreward.dataset_folder import BUILD_DIR, RELEASE_FILES
+from roboreward.resources import PACKAGE_DATA
 
 __all__ = ["KINDS", "HubError", "PushResult", "bundled_toolkit", "push", "release_files"]
 
@@ -123,7 +124,8 @@ def bundled_toolkit(kind: str, folder: str | os.PathLike[str]) -> dict[str, Path
     """The toolkit's own source files a Space release carries, as ``{"roboreward/...": source}``.
 
     The toolkit is not on PyPI yet, so a Space whose ``app.py`` imports ``roboreward`` gets the
-    installed package's ``.py`` files (and ``py.typed``) next to it, where its import finds them. A
+    installed package's ``.py`` files (and ``py.typed``; not the release folders a wheel carries in
+    ``roboreward/_data``) next to it, where its import finds them. A
     Space that already holds a ``roboreward/`` folder, one that does not import the toolkit, and the
     other kinds get nothing.
     """
@@ -139,6 +141,7 @@ def bundled_toolkit(kind: str, folder: str | os.PathLike[str]) -> dict[str, Path
         p for p in package.rglob("*") if p.is_file() and (p.suffix == ".py" or p.name == "py.typed")
     )
     files = {f"roboreward/{p.relative_to(package).as_posix()}": p for p in sources}
+    files = {rel: src for rel, src in files.items() if not rel.startswith(f"roboreward/{PACKAGE_DATA}/")}
     return {rel: src for rel, src in files.items() if not _matches(rel, _ALWAYS_EXCLUDED)}
 
 

@@ -7,6 +7,7 @@ again (`roboreward.dataset_folder`), goes through the stages and is exported in 
 
     >>> from roboreward.builder import BuildConfig
     >>> from roboreward.pipeline import build, relabel_dataset
+    >>> from roboreward.relabel import RelabelConfig
     >>> build(BuildConfig(manifest=["rollouts.jsonl"], relabel={"stages": ["paraphrase"]}))  # doctest: +SKIP
     >>> config = RelabelConfig(vlm="openai:http://localhost:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct")
     >>> relabel_dataset("roboreward", "roboreward_relabeled", config)  # doctest: +SKIP
