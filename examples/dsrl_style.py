@@ -32,7 +32,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from roboreward.rl import EpisodicRewardWrapper, TabletopEnv, scripted_action
+from roboreward.rl import EpisodicRewardWrapper
+from roboreward.sim import TabletopEnv, scripted_action
 
 
 class BasePolicy:

@@ -102,7 +102,9 @@ def test_a_space_release_carries_the_toolkit_it_imports(tmp_path):
     exported = sorted(p.relative_to(tmp_path / "tree").as_posix() for p in (tmp_path / "tree").rglob("*"))
     exported = [f for f in exported if (tmp_path / "tree" / f).is_file()]
     assert exported == result.files == sorted(release_files("space", ROOT / "spaces_demo") + expected)
-    assert {"roboreward/scoring.py", "roboreward/rubric.py", "roboreward/sources/sim.py"} <= set(result.files)
+    assert {"roboreward/scoring.py", "roboreward/rubric.py", "roboreward/sim/tabletop.py"} <= set(
+        result.files
+    )
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in result.files)
     assert (tmp_path / "tree" / "roboreward" / "scoring.py").read_bytes() == (
         package / "scoring.py"

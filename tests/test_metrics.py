@@ -415,7 +415,7 @@ def test_an_unknown_metric_lists_the_available_ones():
 
 def test_a_missing_metrics_folder_says_why(monkeypatch, tmp_path):
     monkeypatch.setattr(metrics, "METRICS_DIR", tmp_path / "site-packages" / "metrics")
-    with pytest.raises(FileNotFoundError, match=r"non-editable.*pip install -e \."):
+    with pytest.raises(FileNotFoundError, match=r"roboreward/_data/metrics.*pip install -e \."):
         metrics.load("mae")
 
 

@@ -247,3 +247,41 @@ def test_a_relabel_killed_with_sigkill_resumes_to_the_same_rows(built, tmp_path)
     assert calls == 6 * 10 + 2 * 2  # per success: rewrite, scene, 2 ladders, 5 checks, paraphrase
     assert sum(s["cache_hits"] for s in stages_resumed.values()) >= cached_before - 2  # two were in flight
     assert sum(s["calls"] + s["cache_hits"] for s in stages_resumed.values()) == calls
+
+
+def test_relabeling_copies_the_encoded_videos_through_byte_for_byte(built, tmp_path, capsys):
+    out = tmp_path / "relabeled"
+    args = ["relabel", str(built), "--out", str(out), "--vlm", SCRIPTED, "--llm", SCRIPTED]
+    assert main([*args, "--stages", "counterfactual,temporal_clip", "--clip-fractions", "0.5", "--json"]) == 0
+    capsys.readouterr()
+    before = {r["id"]: r for rows in _rows(built).values() for r in rows}
+    after = [r for rows in _rows(out).values() for r in rows]
+    originals = {r["id"]: r for r in after if r["augmentation"] == "original"}
+    assert originals.keys() == before.keys()
+    for row_id, row in originals.items():  # no second encoding: not one byte changed
+        assert row["video"]["bytes"] == before[row_id]["video"]["bytes"], row_id
+    video_of_group = {r["group"]: r["video"]["bytes"] for r in before.values()}
+    counterfactuals = [r for r in after if r["augmentation"] == "counterfactual"]
+    clips = [r for r in after if r["augmentation"] == "temporal_clip"]
+    assert len(counterfactuals) == 24 and len(clips) == 6
+    assert all(r["video"]["bytes"] == video_of_group[r["group"]] for r in counterfactuals)
+    for clip in clips:  # only the new clips are encoded
+        whole = video.probe(video_of_group[clip["group"]])
+        assert video.probe(clip["video"]["bytes"]).duration < whole.duration
+
+
+def test_relabeling_with_other_encoding_settings_encodes_every_video_again(built, tmp_path):
+    from roboreward.pipeline import relabel_dataset
+    from roboreward.relabel import RelabelConfig
+
+    out = tmp_path / "smaller"
+    config = RelabelConfig(vlm=SCRIPTED, llm=SCRIPTED, stages=["paraphrase"])
+    report = relabel_dataset(built, out, config, progress=False, max_side=16)
+    assert report["config"]["max_side"] == 16
+    before = {r["id"]: r for rows in _rows(built).values() for r in rows}
+    originals = [r for rows in _rows(out).values() for r in rows if r["augmentation"] == "original"]
+    assert len(originals) == len(before) == 8
+    for row in originals:
+        assert row["video"]["bytes"] != before[row["id"]]["video"]["bytes"]
+        info = video.probe(row["video"]["bytes"])
+        assert max(info.width, info.height) <= 16

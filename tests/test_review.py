@@ -20,7 +20,8 @@ from conftest import launch_chromium, playwright_or_skip, write_manifest
 from roboreward import video
 from roboreward.builder import BuildConfig, build
 from roboreward.cli import main
-from roboreward.cli_review import check_access, is_loopback, parse_auth
+from roboreward.cli.access import is_loopback
+from roboreward.cli.commands.review import check_access, parse_auth
 from roboreward.review import (
     ReviewStore,
     SplitReview,

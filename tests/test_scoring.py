@@ -14,7 +14,7 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from roboreward import rubric, video
-from roboreward.cli_score import add_score_parser
+from roboreward.cli.commands.score import add_parser as add_score_parser
 from roboreward.scoring import GenerateResult, RewardModel, ScoreResult
 from roboreward.testing import QWEN3_VL_CHAT_TEMPLATE, make_tiny_vlm
 from roboreward.video import VideoDecodeError

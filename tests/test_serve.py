@@ -12,9 +12,10 @@ import uvicorn
 from conftest import write_video
 
 from roboreward.cli import main
-from roboreward.rl import EpisodicRewardWrapper, TabletopEnv, subsample
+from roboreward.rl import EpisodicRewardWrapper, subsample
 from roboreward.scoring import RewardModel
 from roboreward.serve import RewardClient, RewardServerError, create_app
+from roboreward.sim import TabletopEnv
 from roboreward.testing import make_tiny_vlm
 
 

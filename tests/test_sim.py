@@ -8,9 +8,8 @@ import pytest
 import yaml
 from conftest import split_entries
 
-from roboreward import rubric, video
+from roboreward import rubric, sim, video
 from roboreward.cli import main as cli_main
-from roboreward.sources import sim
 from roboreward.sources.lerobot import LeRobotSource
 from roboreward.sources.roboarena import RoboArenaSource
 
@@ -30,7 +29,7 @@ def test_evaluate_by_hand():
     start = sim.Scene(blocks=(sim.Block("red", 0.9, 0.5), sim.Block("yellow", 0.9, 0.9)), bowls=(bowl, other))
 
     def at(x, y):
-        return sim._moved(start, "red", x, y)
+        return sim.move_block(start, "red", x, y)
 
     assert sim.evaluate(start, at(0.52, 0.5), "red", "blue") == {"score": 5, "progress": 1.0, "success": True}
     rim = sim.evaluate(start, at(0.5 + 0.1, 0.5), "red", "blue")

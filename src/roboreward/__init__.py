@@ -15,7 +15,7 @@ from typing import Any
 
 __version__ = "0.1.0.dev0"
 
-_SUBMODULES = ("builder", "cli", "episode", "rubric", "scoring", "sources", "testing", "video")
+_SUBMODULES = ("builder", "cli", "episode", "rubric", "scoring", "sim", "sources", "testing", "video")
 #: Public names re-exported from submodules, loaded on first use.
 _EXPORTS = {"Episode": "episode", "RewardModel": "scoring", "ScoreResult": "scoring"}
 

@@ -18,7 +18,14 @@ The steps, each deterministic for the same inputs and seed:
    frame budget) inside `_generate_examples`, in `num_proc` processes. Encoded videos are cached
    under ``OUT/.build/videos`` (written atomically), so a killed build resumes where it stopped.
 5. Export Parquet shards per split (videos embedded, so the folder is self-contained), a dataset card
-   whose YAML declares configs, splits and features, and ``build_report.json``.
+   whose YAML declares configs, splits and features, and ``build_report.json`` (the folder's layout
+   is `roboreward.dataset_folder`'s).
+
+`export` is step 5 on its own, for episodes already split (`roboreward relabel` keeps a folder's
+splits): its `ExportConfig` holds only the encoding and output settings, and videos already encoded
+with those settings (``encoded_videos``) are copied through unchanged. The builder knows nothing of
+relabeling: `roboreward.pipeline.build` turns a recipe's ``relabel:`` section into the ``augment``
+stage, checked before any source is read.
 """
 
 from __future__ import annotations
@@ -38,19 +45,32 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import yaml
 from tqdm.auto import tqdm
 
 from roboreward import rubric, video
 from roboreward.cards import CITATION, render_dataset_card
+from roboreward.config import comma_floats, comma_list, read_recipe, relabel_recipe, weights
+from roboreward.dataset_folder import (
+    BUILD_REPORT,
+    RELABEL_REPORT,
+    SPLITS,
+    DatasetFolder,
+    episode_row,
+    features,
+    split_statistics,
+)
 from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
+from roboreward.sources.lerobot import LeRobotSource
+from roboreward.sources.manifest import ManifestSource
+from roboreward.sources.roboarena import RoboArenaSource
 
 __all__ = [
     "DEFAULT_SPLIT_RATIOS",
     "FEATURES",
     "SPLITS",
     "BuildConfig",
+    "ExportConfig",
     "RoboRewardBuilder",
     "RoboRewardConfig",
     "assign_splits",
@@ -60,94 +80,45 @@ __all__ = [
     "sample_uniform",
 ]
 
-SPLITS = ("train", "validation", "test")
 #: The seed paper's split sizes: 64,850 / 2,442 / 3,105.
 DEFAULT_SPLIT_RATIOS = {"train": 64850 / 70397, "validation": 2442 / 70397, "test": 3105 / 70397}
 
-#: The exported schema. `video`, `task` and `reward` are the public RoboReward release's columns.
-FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "video": datasets.Video(),
-        "task": datasets.Value("string"),
-        "reward": datasets.Value("int8"),
-        "progress": datasets.Value("float32"),
-        "source": datasets.Value("string"),
-        "episode_id": datasets.Value("string"),
-        "camera": datasets.Value("string"),
-        "original_task": datasets.Value("string"),
-        "augmentation": datasets.Value("string"),
-        "group": datasets.Value("string"),
-        "provenance": datasets.Value("string"),
-    }
-)
-
-BUILD_DIR = ".build"
-REPORT_NAME = "build_report.json"
+#: The exported schema (`roboreward.dataset_folder.features`).
+FEATURES = features()
+#: The build report's file name (`roboreward.dataset_folder.BUILD_REPORT`).
+REPORT_NAME = BUILD_REPORT
 
 
 @dataclass
-class BuildConfig:
-    """Everything `roboreward build` takes; a YAML recipe sets the same fields (CLI flags win)."""
+class ExportConfig:
+    """Where and how `export` writes split episodes: the output folder and the encoding settings.
 
-    lerobot: list[str] = field(default_factory=list)
-    lerobot_video_key: str | None = None
-    roboarena: list[str] = field(default_factory=list)
-    roboarena_cameras: list[str] = field(default_factory=lambda: ["left"])
-    manifest: list[str] = field(default_factory=list)
-    out: str = "roboreward"
-    name: str = "default"
-    seed: int = 0
-    num_proc: int = 1
-    oxe_episodes: int = 1350
-    split_ratios: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS))
-    progress_thresholds: list[float] = field(default_factory=lambda: list(rubric.DEFAULT_PROGRESS_THRESHOLDS))
-    max_side: int | None = 448
-    max_frames: int | None = 64
-    crf: int = 23
-    preset: str = "veryfast"
-    max_shard_size_mb: int = 500
-    license: str = "other"
-    #: Relabeling settings (`roboreward.relabel.RelabelConfig` fields); None runs no relabeling.
-    relabel: dict[str, Any] | None = None
+    Attributes:
+        out: the output folder.
+        name: the `datasets` config name.
+        seed: the seed the splits were made with (the card shows it).
+        num_proc: processes that encode videos.
+        max_side, max_frames, crf, preset: the H.264 encoding of each video (see `encoding`).
+        max_shard_size_mb: the Parquet shard size aimed at.
+        license: the card's license.
+    """
+
+    out: str = field(default="roboreward", metadata={"help": "output folder"})
+    name: str = field(default="default", metadata={"help": "the build's name (the dataset config name)"})
+    seed: int = field(default=0, metadata={"help": "sampling and split seed"})
+    num_proc: int = field(default=1, metadata={"help": "processes that encode videos"})
+    max_side: int | None = field(default=448, metadata={"help": "longer video side after re-encoding"})
+    max_frames: int | None = field(default=64, metadata={"help": "frame budget per video"})
+    crf: int = field(default=23, metadata={"help": "H.264 quality (lower: better, larger)"})
+    preset: str = field(default="veryfast", metadata={"help": "H.264 encoder preset"})
+    max_shard_size_mb: int = field(default=500, metadata={"help": "largest Parquet shard, in MiB"})
+    license: str = field(default="other", metadata={"help": "license id in the dataset card"})
 
     def __post_init__(self) -> None:
-        for name in ("lerobot", "roboarena", "manifest", "roboarena_cameras"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                setattr(self, name, [value])
-        if not (self.lerobot or self.roboarena or self.manifest):
-            raise ValueError(
-                "no source given: pass --lerobot, --roboarena or --manifest (or a --config recipe)"
-            )
         if self.num_proc < 1:
             raise ValueError(f"num_proc must be >= 1, got {self.num_proc}")
-        if self.oxe_episodes < 1:
-            raise ValueError(f"oxe_episodes must be >= 1, got {self.oxe_episodes}")
         if self.max_frames is not None and self.max_frames < 2:
             raise ValueError(f"max_frames must be >= 2, got {self.max_frames}")
-        unknown = set(self.split_ratios) - set(SPLITS)
-        if unknown or any(r < 0 for r in self.split_ratios.values()) or sum(self.split_ratios.values()) <= 0:
-            raise ValueError(
-                f"split_ratios must give non-negative weights to {SPLITS}, got {self.split_ratios}"
-            )
-        rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
-        """Read a recipe; keyword arguments (the CLI's flags) override its fields."""
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read build recipe {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"build recipe {path} must be a mapping of BuildConfig fields")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fields in build recipe {path}: {unknown}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
 
     def encoding(self) -> dict[str, Any]:
         """The settings that decide an encoded video's bytes (its cache key)."""
@@ -159,16 +130,99 @@ class BuildConfig:
         }
 
 
+@dataclass
+class BuildConfig(ExportConfig):
+    """Everything `roboreward build` takes; a YAML recipe sets the same fields (CLI flags win)."""
+
+    lerobot: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "LeRobot dataset, a folder or Hub id (repeatable)",
+            "repeat": True,
+            "metavar": "PATH_OR_ID",
+        },
+    )
+    lerobot_video_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "LeRobot camera feature (None: the first non-wrist camera)",
+            "aliases": ["--video-key"],
+        },
+    )
+    roboarena: list[str] = field(
+        default_factory=list,
+        metadata={"help": "RoboArena data dump (repeatable)", "repeat": True, "metavar": "PATH"},
+    )
+    roboarena_cameras: list[str] = field(
+        default_factory=lambda: ["left"],
+        metadata={"help": "RoboArena cameras, comma-separated: left,right,wrist", "parse": comma_list},
+    )
+    manifest: list[str] = field(
+        default_factory=list,
+        metadata={"help": "JSONL/CSV manifest (repeatable)", "repeat": True, "metavar": "FILE"},
+    )
+    oxe_episodes: int = field(default=1350, metadata={"help": "OXE episodes in total, uniform per dataset"})
+    split_ratios: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS),
+        metadata={"help": "split weights, e.g. train=0.9,validation=0.05,test=0.05", "parse": weights},
+    )
+    progress_thresholds: list[float] = field(
+        default_factory=lambda: list(rubric.DEFAULT_PROGRESS_THRESHOLDS),
+        metadata={"help": "progress -> score bin edges, comma-separated", "parse": comma_floats},
+    )
+    #: Relabeling settings (`roboreward.relabel.RelabelConfig` fields); None runs no relabeling.
+    #: `roboreward.pipeline.build` runs them (the builder itself takes the stage as ``augment``).
+    relabel: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "relabel recipe (dataset_builder/configs/relabel_*.yaml); None: no relabeling",
+            "parse": relabel_recipe,
+            "metavar": "YAML",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("lerobot", "roboarena", "manifest", "roboarena_cameras"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, [value])
+        if not (self.lerobot or self.roboarena or self.manifest):
+            raise ValueError(
+                "no source given: pass --lerobot, --roboarena or --manifest (or a --config recipe)"
+            )
+        super().__post_init__()
+        if self.oxe_episodes < 1:
+            raise ValueError(f"oxe_episodes must be >= 1, got {self.oxe_episodes}")
+        unknown = set(self.split_ratios) - set(SPLITS)
+        if unknown or any(r < 0 for r in self.split_ratios.values()) or sum(self.split_ratios.values()) <= 0:
+            raise ValueError(
+                f"split_ratios must give non-negative weights to {SPLITS}, got {self.split_ratios}"
+            )
+        rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
+        """Read a recipe; keyword arguments (the CLI's flags) that are not None override its fields.
+
+        Args:
+            path: the YAML recipe (e.g. ``dataset_builder/configs/roboreward.yaml``).
+            **overrides: field values that win over the recipe's.
+        """
+        data = read_recipe(path, "build")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fields in build recipe {path}: {unknown}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
 # ---------------------------------------------------------------------------------------------
 # Sources and sampling
 
 
 def open_sources(config: BuildConfig) -> tuple[list[EpisodeSource], list[EpisodeSource]]:
     """(OXE sources, other sources); raises SourceError naming the source that is unusable."""
-    from roboreward.sources.lerobot import LeRobotSource
-    from roboreward.sources.manifest import ManifestSource
-    from roboreward.sources.roboarena import RoboArenaSource
-
     oxe = [LeRobotSource(path, video_key=config.lerobot_video_key) for path in config.lerobot]
     others: list[EpisodeSource] = [
         RoboArenaSource(
@@ -320,11 +374,11 @@ def encode_episode_video(ep: dict[str, Any], work_dir: str, encoding: dict[str, 
     return video.encode(frames, out, fps=fps, crf=encoding["crf"], preset=encoding["preset"])
 
 
-def _skip_record(work_dir: str, ep: dict[str, Any], reason: str) -> None:
+def _skip_record(work_dir: str, ep: Episode, reason: str) -> None:
     folder = Path(work_dir) / "skips"
     folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(ep["id"].encode()).hexdigest()[:24]
-    record = {"source": ep["source"], "episode_id": ep["episode_id"], "reason": reason, "id": ep["id"]}
+    name = hashlib.sha256(ep.id.encode()).hexdigest()[:24]
+    record = {"source": ep.source, "episode_id": ep.episode_id, "reason": reason, "id": ep.id}
     tmp = folder / f".{name}.tmp"
     tmp.write_text(json.dumps(record))
     os.replace(tmp, folder / f"{name}.json")
@@ -332,11 +386,16 @@ def _skip_record(work_dir: str, ep: dict[str, Any], reason: str) -> None:
 
 @dataclass
 class RoboRewardConfig(datasets.BuilderConfig):
-    """A source mix, already read and split: the episodes of each split plus encoding settings."""
+    """A source mix, already read and split: the episodes of each split plus encoding settings.
+
+    ``encoded_videos`` are video files already encoded with ``encoding`` (a built folder's videos,
+    relabeled): a row showing one of them whole gets its bytes unchanged instead of a re-encoding.
+    """
 
     episodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     work_dir: str = ""
     encoding: dict[str, Any] = field(default_factory=dict)
+    encoded_videos: list[str] = field(default_factory=list)
 
 
 class RoboRewardBuilder(datasets.GeneratorBasedBuilder):
@@ -360,30 +419,19 @@ class RoboRewardBuilder(datasets.GeneratorBasedBuilder):
         ]
 
     def _generate_examples(self, episodes: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        encoded = frozenset(self.config.encoded_videos)
         for ep in episodes:
-            try:
-                path = encode_episode_video(ep, self.config.work_dir, self.config.encoding)
-            except (video.VideoDecodeError, ValueError) as exc:
-                _skip_record(self.config.work_dir, ep, str(exc))
-                continue
-            name = ep["id"].replace("/", "__") + ".mp4"
-            yield (
-                ep["id"],
-                {
-                    "id": ep["id"],
-                    "video": {"bytes": path.read_bytes(), "path": name},
-                    "task": ep["task"],
-                    "reward": ep["reward"],
-                    "progress": ep["progress"],
-                    "source": ep["source"],
-                    "episode_id": ep["episode_id"],
-                    "camera": ep["camera"],
-                    "original_task": ep["original_task"],
-                    "augmentation": ep["augmentation"],
-                    "group": ep["group"],
-                    "provenance": json.dumps(ep["provenance"], sort_keys=True),
-                },
-            )
+            episode = Episode.from_dict(ep)
+            if episode.video in encoded and episode.video_start is None and episode.video_end is None:
+                path = Path(episode.video)  # encoded with these very settings already: kept as it is
+            else:
+                try:
+                    path = encode_episode_video(ep, self.config.work_dir, self.config.encoding)
+                except (video.VideoDecodeError, ValueError) as exc:
+                    _skip_record(self.config.work_dir, episode, str(exc))
+                    continue
+            name = episode.id.replace("/", "__") + ".mp4"
+            yield episode.id, episode_row(episode, {"bytes": path.read_bytes(), "path": name})
 
 
 def split_dataset(builder: RoboRewardBuilder, split: str) -> datasets.Dataset:
@@ -391,34 +439,6 @@ def split_dataset(builder: RoboRewardBuilder, split: str) -> datasets.Dataset:
     if builder.info.splits is None or builder.info.splits[split].num_examples == 0:
         return datasets.Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
     return builder.as_dataset(split=split)
-
-
-def _row_dict(ep: Episode) -> dict[str, Any]:
-    return {**ep.to_dict(), "id": ep.id}
-
-
-# ---------------------------------------------------------------------------------------------
-# Export
-
-
-def _export_split(dataset: datasets.Dataset, out: Path, split: str, max_shard_bytes: int) -> list[str]:
-    data_dir = out / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for old in data_dir.glob(f"{split}-*.parquet"):
-        old.unlink()
-    if len(dataset) == 0:  # an empty split gets no file: `load_dataset` refuses empty ones
-        return []
-    size = dataset.data.nbytes
-    num_shards = max(1, math.ceil(size / max_shard_bytes)) if len(dataset) else 1
-    num_shards = min(num_shards, max(1, len(dataset)))
-    names = []
-    for index in range(num_shards):
-        name = f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
-        tmp = data_dir / f".{name}.tmp"
-        dataset.shard(num_shards, index, contiguous=True).to_parquet(str(tmp))
-        os.replace(tmp, data_dir / name)
-        names.append(f"data/{name}")
-    return names
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,47 +454,63 @@ Augment = Callable[[list[Episode], Path], tuple[list[Episode], list[Skip], dict[
 def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]:
     """Run every step and return the build report (also written to ``OUT/build_report.json``).
 
-    ``augment`` runs after the sources are read and before the split, so every row it derives
-    from a rollout shares the rollout's group and lands in the same split.
+    Args:
+        config: the sources and settings.
+        augment: a stage run after the sources are read and before the split, so every row it
+            derives from a rollout shares the rollout's group and lands in the same split. A
+            recipe's ``relabel:`` section becomes one in `roboreward.pipeline.build`, which checks
+            it before any source is read; this function refuses a config whose ``relabel`` it
+            would otherwise silently skip.
     """
+    if config.relabel and augment is None:
+        raise ValueError(
+            "BuildConfig.relabel is run by roboreward.pipeline.build (or pass the stage as augment=)"
+        )
     started = time.time()
     oxe, others = open_sources(config)  # fails before any work for an unusable source
     episodes, skips = collect(config, oxe, others)
     if not episodes:
         raise ValueError(f"no usable episode in the sources ({len(skips)} skipped): see the reasons above")
     extra: dict[str, Any] = {}
-    if augment is None and config.relabel:
-        from roboreward.relabel import augment_from_config
-
-        augment = augment_from_config(config.relabel)
     if augment is not None:
-        work_dir = Path(config.out) / BUILD_DIR
-        work_dir.mkdir(parents=True, exist_ok=True)
-        episodes, more_skips, extra = augment(episodes, work_dir)
+        folder = DatasetFolder(config.out)
+        folder.build_dir.mkdir(parents=True, exist_ok=True)
+        episodes, more_skips, extra = augment(episodes, folder.build_dir)
         skips = skips + list(more_skips)
         if "relabel" in extra:  # next to the data, where the dataset card reads it
-            (Path(config.out) / "relabel_report.json").write_text(
-                json.dumps(extra["relabel"], indent=2, sort_keys=True) + "\n"
-            )
+            folder.write_report(RELABEL_REPORT, extra["relabel"])
     splits = assign_splits(episodes, config.split_ratios, config.seed)
     return export(splits, config, skips, started=started, extra_report=extra)
 
 
 def export(
     splits: dict[str, list[Episode]],
-    config: BuildConfig,
+    config: ExportConfig,
     skips: Sequence[Skip] = (),
     started: float | None = None,
     extra_report: dict[str, Any] | None = None,
+    encoded_videos: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Encode and export episodes already assigned to splits into ``config.out``; returns the report.
 
-    `build` ends here; `roboreward relabel` calls it directly to keep an existing dataset's splits.
+    `build` ends here; `roboreward.pipeline.relabel_dataset` calls it directly to keep an existing
+    dataset's splits.
+
+    Args:
+        splits: split -> its episodes.
+        config: the output folder and encoding settings (a `BuildConfig` is one).
+        skips: entries dropped before, for the report.
+        started: when the work began (``time.time()``), for the report's ``seconds``.
+        extra_report: sections added to the report (``relabel``, ...).
+        encoded_videos: video files already encoded with ``config.encoding()``: a row showing one
+            of them whole keeps its bytes (no re-encoding, so no quality lost); only other videos
+            and time ranges are encoded.
     """
     started = time.time() if started is None else started
     skips = list(skips)
-    out = Path(config.out)
-    work_dir = out / BUILD_DIR
+    folder = DatasetFolder(config.out)
+    out = folder.root
+    work_dir = folder.build_dir
     (work_dir / "videos").mkdir(parents=True, exist_ok=True)
     for partial in (work_dir / "videos").glob(".*.mp4"):  # in flight when an earlier run was killed
         partial.unlink()
@@ -484,9 +520,10 @@ def export(
         cache_dir=str(work_dir / "hf"),
         config_name=config.name,
         dataset_name="roboreward",
-        episodes={s: [_row_dict(ep) for ep in splits[s]] for s in SPLITS},
+        episodes={s: [ep.to_dict() for ep in splits[s]] for s in SPLITS},
         work_dir=str(work_dir),
         encoding=config.encoding(),
+        encoded_videos=sorted(set(encoded_videos)),
     )
     builder.download_and_prepare(
         num_proc=config.num_proc if config.num_proc > 1 else None,
@@ -496,16 +533,11 @@ def export(
 
     report = _report(config, builder, skips, started)
     report.update(extra_report or {})
-    files = {}
-    for split in SPLITS:
-        files[split] = _export_split(
-            split_dataset(builder, split), out, split, config.max_shard_size_mb * 2**20
-        )
-    report["files"] = files
-    report_path = out / REPORT_NAME
-    tmp = out / f".{REPORT_NAME}.tmp"
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, report_path)
+    report["files"] = {
+        split: folder.write_split(split, split_dataset(builder, split), config.max_shard_size_mb * 2**20)
+        for split in SPLITS
+    }
+    folder.write_report(BUILD_REPORT, report)
     render_dataset_card(out, license=config.license)  # from the report and shards just written
     # The Arrow cache repeats every video; the Parquet files and the encoded-video cache suffice.
     shutil.rmtree(work_dir / "hf", ignore_errors=True)
@@ -521,22 +553,12 @@ def _read_skip_records(work_dir: Path) -> list[dict[str, str]]:
 
 
 def _report(
-    config: BuildConfig, builder: RoboRewardBuilder, skips: list[Skip], started: float
+    config: ExportConfig, builder: RoboRewardBuilder, skips: list[Skip], started: float
 ) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for split in SPLITS:
         table = split_dataset(builder, split).select_columns(["source", "reward"])
-        sources = table["source"]
-        rewards = table["reward"]
-        by_source_reward: dict[str, Counter[str]] = defaultdict(Counter)
-        for source, reward in zip(sources, rewards, strict=True):
-            by_source_reward[source][str(reward)] += 1
-        rows[split] = {
-            "rows": len(sources),
-            "by_source": dict(sorted(Counter(sources).items())),
-            "by_reward": {str(k): v for k, v in sorted(Counter(rewards).items())},
-            "by_source_and_reward": {s: dict(sorted(c.items())) for s, c in sorted(by_source_reward.items())},
-        }
+        rows[split] = split_statistics(zip(table["source"], table["reward"], strict=True))
     reasons = Counter(_reason_kind(s.reason) for s in skips)
     return {
         "config": dataclasses.asdict(config),

@@ -1,8 +1,9 @@
 """Dataset and model cards, rendered from the reports the toolkit writes.
 
 The templates live in the repository's ``model_cards/`` folder (Jinja, the format of
-huggingface_hub's ``RepoCard.from_template``); the numbers come from the files next to what the card
-describes, so a card never says something its reports do not:
+huggingface_hub's ``RepoCard.from_template``), shipped inside the wheel too (`roboreward.resources`);
+the numbers come from the files next to what the card describes, so a card never says something its
+reports do not:
 
 - dataset card: ``build_report.json`` (rows per source, split and reward; skipped entries),
   ``relabel_report.json`` when relabeling ran, and the Parquet shards (features, split sizes);
@@ -17,18 +18,18 @@ describes, so a card never says something its reports do not:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from roboreward import rubric
+from roboreward.dataset_folder import BUILD_REPORT, RELABEL_REPORT, SPLITS, DatasetFolder, read_json_object
+from roboreward.resources import PACKAGE_DATA, resource_dir
 
 __all__ = ["CITATION", "TEMPLATES", "render_dataset_card", "render_model_card"]
 
-#: The card templates, at the repository root next to ``src/``.
-TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
-SPLITS = ("train", "validation", "test")
+#: The card templates: the installed package's copy, else the repository's model_cards/ folder.
+TEMPLATES = resource_dir("model_cards")
 CITATION = """\
 @article{roboreward2026,
   title   = {RoboReward: General-Purpose Vision-Language Reward Models for Robotics},
@@ -54,22 +55,11 @@ def _template(name: str) -> str:
     path = TEMPLATES / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"card template {path} is missing: roboreward.cards needs the repository's model_cards/ folder "
-            "(install the toolkit from its repository with `pip install -e .`)"
+            f"card template {path} is missing: a wheel carries the templates as "
+            f"roboreward/{PACKAGE_DATA}/model_cards and an editable install reads the repository's "
+            "model_cards/; reinstall the toolkit (`pip install .`, or `pip install -e .` from its repository)"
         )
     return str(path)
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{what} {path} is not readable JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} {path} must hold a JSON object")
-    return data
 
 
 def _write(card: Any, out: Path) -> Path:
@@ -96,22 +86,15 @@ def _size_category(n: int) -> str:
 # Dataset card
 
 
-def _dataset_info(folder: Path) -> Any:
+def _dataset_info(folder: DatasetFolder) -> Any:
     """Features and split sizes, read from the Parquet shards themselves."""
     import datasets
-    import pyarrow.parquet as pq
 
-    splits = datasets.SplitDict()
-    features = None
-    for split in SPLITS:
-        files = sorted((folder / "data").glob(f"{split}-*.parquet"))
-        rows = sum(pq.read_metadata(f).num_rows for f in files)
-        size = sum(f.stat().st_size for f in files)
-        if files:
-            splits.add(datasets.SplitInfo(name=split, num_examples=rows, num_bytes=size))
-            features = features or datasets.Features.from_arrow_schema(pq.read_schema(files[0]))
+    features, splits = folder.split_info()
     if features is None:
-        raise ValueError(f"{folder} holds no data/<split>-*.parquet: build it with `roboreward build` first")
+        raise ValueError(
+            f"{folder.root} holds no data/<split>-*.parquet: build it with `roboreward build` first"
+        )
     return datasets.DatasetInfo(
         features=features, splits=splits, citation=CITATION, homepage="https://arxiv.org/abs/2601.00675"
     )
@@ -136,16 +119,23 @@ def render_dataset_card(
     license: str | None = None,
     pretty_name: str = "RoboReward",
 ) -> Path:
-    """Write ``folder/README.md`` for a built dataset from its reports and shards; returns its path."""
+    """Write ``folder/README.md`` for a built dataset from its reports and shards; returns its path.
+
+    Args:
+        folder: a folder written by `roboreward build` (`roboreward.dataset_folder` layout).
+        repo_id: the Hub id the card's usage examples load (default a placeholder).
+        license: the card's license (default the build's).
+        pretty_name: the dataset's display name.
+    """
     import datasets
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    folder = Path(folder)
-    build = _read_json(folder / "build_report.json", "build report")
+    dataset = DatasetFolder(folder)
+    build = dataset.read_report(BUILD_REPORT)
     if build is None:
-        raise ValueError(f"{folder} has no build_report.json: build it with `roboreward build` first")
-    relabel = _read_json(folder / "relabel_report.json", "relabel report") or build.get("relabel")
-    info = _dataset_info(folder)
+        raise ValueError(f"{dataset.root} has no {BUILD_REPORT}: build it with `roboreward build` first")
+    relabel = dataset.read_report(RELABEL_REPORT) or build.get("relabel")
+    info = _dataset_info(dataset)
     total = sum(s.num_examples for s in info.splits.values())
     config = build.get("config", {})
     card_data = DatasetCardData(
@@ -154,14 +144,7 @@ def render_dataset_card(
         tags=TAGS,
         size_categories=[_size_category(total)],
         pretty_name=pretty_name,
-        configs=[
-            {
-                "config_name": "default",
-                "data_files": [
-                    {"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS if s in info.splits
-                ],
-            }
-        ],
+        configs=[{"config_name": "default", "data_files": dataset.data_files()}],
     )
     datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
     rows = build["rows"]
@@ -200,7 +183,7 @@ def render_dataset_card(
         repo_id=repo_id or "PATH_OR_REPO_ID",
         citation=info.citation,
     )
-    return _write(card, folder / "README.md")
+    return _write(card, dataset.card_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,8 +241,8 @@ def render_model_card(
     checkpoint = Path(checkpoint)
     if not (checkpoint / "config.json").is_file():
         raise ValueError(f"{checkpoint} has no config.json: not a saved model")
-    summary = _read_json(checkpoint / "training_summary.json", "training summary")
-    config = _read_json(checkpoint / "config.json", "model config") or {}
+    summary = read_json_object(checkpoint / "training_summary.json", "training summary")
+    config = read_json_object(checkpoint / "config.json", "model config") or {}
     base_model = base_model or (summary or {}).get("base_model") or (summary or {}).get("model_name_or_path")
     if base_model and Path(str(base_model)).exists():
         base_model = None  # a local path is no Hub base model
@@ -270,7 +253,7 @@ def render_model_card(
     eval_results = []
     benchmark_name = "RoboRewardBench"
     if bench is not None:
-        data = _read_json(Path(bench) / "results.json", "bench results")
+        data = read_json_object(Path(bench) / "results.json", "bench results")
         if data is None:
             raise ValueError(f"{bench} has no results.json: run `roboreward bench` first")
         _, entry = _bench_entry(data, checkpoint, bench_model)

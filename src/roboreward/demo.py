@@ -1,11 +1,13 @@
 """`roboreward demo` (what `make demo` runs): the whole toolkit, offline, on 2 CPU cores.
 
-1. render procedural tabletop rollouts with ground-truth rewards (`roboreward.sources.sim`), written
+1. render procedural tabletop rollouts with ground-truth rewards (`roboreward.sim`), written
    as a LeRobot v2.1 dataset (successes, like Open X-Embodiment) and a RoboArena dump (every outcome);
 2. `roboreward build` them, with relabeling: counterfactual rows whose levels the simulator knows
    exactly, plus the model-based stages run on tiny offline models (random weights: their answers
    are garbage, and the relabel report shows every one rejected);
-3. fine-tune a small Qwen2.5-VL-architecture reward model with `trl_training/sft.py`;
+3. fine-tune a small Qwen2.5-VL-architecture reward model with `trl_training/sft.py`'s ``main``,
+   in this process, on its ``tiny_cpu.yaml`` recipe (both found through `roboreward.resources`, so
+   any install runs the demo);
 4. `roboreward bench` on the test split: the trained model, the same model untrained, a constant
    baseline (the most common training reward) and a random one;
 5. write the leaderboard, plots and a model card to ``demo_output/`` and print the leaderboard.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -26,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoConfig", "run_demo"]
+from roboreward.dataset_folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
+from roboreward.resources import resource_dir
 
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["DemoConfig", "run_demo"]
 
 
 @dataclass
@@ -57,11 +61,11 @@ def _done(started: float, text: str) -> None:
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the five steps into ``config.out``; returns the bench results."""
+    from roboreward import sim
     from roboreward.bench import BenchConfig, run_bench
     from roboreward.builder import BuildConfig, build
     from roboreward.cards import render_model_card
     from roboreward.relabel import RelabelConfig, Relabeler
-    from roboreward.sources import sim
     from roboreward.testing import make_tiny_lm, make_tiny_vlm
 
     out = Path(config.out)
@@ -121,9 +125,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         ),
         augment=augment,
     )
-    (dataset / "relabel_report.json").write_text(json.dumps(report["relabel"], indent=2) + "\n")
     rows = {s: report["rows"][s]["rows"] for s in ("train", "validation", "test")}
-    _done(t, f"{rows} rows; relabel report in {dataset / 'relabel_report.json'}")
+    _done(t, f"{rows} rows; relabel report in {dataset / RELABEL_REPORT}")
 
     t = _step(
         3,
@@ -131,58 +134,14 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     )
     base = make_tiny_vlm(models / "base-qwen2_5_vl", size=config.model_size, seed=config.seed)
     run = out / "reward-model"
-    eval_steps = max(config.train_steps // 5, 1)
-    command = [
-        sys.executable,
-        str(REPO / "trl_training" / "sft.py"),
-        "--config",
-        str(REPO / "trl_training" / "configs" / "tiny_cpu.yaml"),
-        "--model_name_or_path",
-        str(base),
-        "--dataset_name",
-        str(dataset),
-        "--output_dir",
-        str(run),
-        "--max_steps",
-        str(config.train_steps),
-        "--eval_steps",
-        str(eval_steps),
-        "--save_steps",
-        str(eval_steps),
-        "--learning_rate",
-        str(config.learning_rate),
-        "--lr_scheduler_type",
-        "cosine",
-        "--warmup_steps",
-        "0.05",
-        "--per_device_train_batch_size",
-        str(config.batch_size),
-        "--effective_batch_size",
-        str(config.batch_size),
-        "--num_frames",
-        str(config.num_frames),
-        "--max_side",
-        str(config.max_side),
-        "--logging_steps",
-        str(max(eval_steps // 2, 1)),
-        "--disable_tqdm",
-        "true",
-        "--seed",
-        str(config.seed),
-    ]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run(command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    (out / "training.log").write_text(result.stdout)
-    if result.returncode != 0:
-        raise RuntimeError(f"training failed; see {out / 'training.log'}:\n{result.stdout[-2000:]}")
+    with _Tee(out / "training.log"):
+        _train(config, base, dataset, run)
     summary = json.loads((run / "training_summary.json").read_text())
     curve = ", ".join(f"{e['step']}: {e['mae']:.2f}" for e in summary["evals"])
     _done(t, f"validation MAE by step {curve}; best step {summary['best_step']}")
 
     t = _step(4, "roboreward bench on the test split")
-    train_rewards = Counter(
-        json.loads((dataset / "build_report.json").read_text())["rows"]["train"]["by_reward"]
-    )
+    train_rewards = Counter(DatasetFolder(dataset).read_report(BUILD_REPORT)["rows"]["train"]["by_reward"])
     constant = int(max(train_rewards, key=lambda k: (train_rewards[k], k)))
     bench_dir = out / "bench"
     results = run_bench(
@@ -225,10 +184,82 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     return results
 
 
+class _Tee:
+    """Within ``with``: what is printed goes to the console and to a log file too."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> _Tee:
+        self.file = self.path.open("w", encoding="utf-8")
+        self.streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = (_Both(stream, self.file) for stream in self.streams)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout, sys.stderr = self.streams
+        self.file.close()
+
+
+class _Both:
+    def __init__(self, stream: Any, file: Any):
+        self.stream, self.file = stream, file
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno: the console's
+        return getattr(self.stream, name)
+
+
+def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
+    """`trl_training/sft.py`'s ``main`` on its ``tiny_cpu.yaml`` recipe, in this process, with the
+    Trainer's progress bar (and its logs) on the console."""
+    from trl import ModelConfig, SFTConfig, TrlParser
+
+    from roboreward.training import RewardScriptArguments
+
+    recipes = resource_dir("trl_training")
+    script = recipes / "sft.py"
+    if not script.is_file():
+        raise RuntimeError(f"{script} is missing: reinstall the toolkit (the wheel ships trl_training/)")
+    eval_steps = max(config.train_steps // 5, 1)
+    flags = {
+        "model_name_or_path": base,
+        "dataset_name": dataset,
+        "output_dir": run,
+        "max_steps": config.train_steps,
+        "eval_steps": eval_steps,
+        "save_steps": eval_steps,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0.05,
+        "per_device_train_batch_size": config.batch_size,
+        "effective_batch_size": config.batch_size,
+        "num_frames": config.num_frames,
+        "max_side": config.max_side,
+        "logging_steps": max(eval_steps // 2, 1),
+        "seed": config.seed,
+    }
+    argv = ["--config", str(recipes / "configs" / "tiny_cpu.yaml")]
+    argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
+    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # The script users run, its `main` called here: what `accelerate launch sft.py` would do.
+    main = runpy.run_path(str(script), run_name="roboreward_sft")["main"]
+    main(script_args, training_args, model_args)
+
+
 def _serve(checkpoint: Path, config: DemoConfig) -> None:
-    app = REPO / "spaces_demo" / "app.py"
+    app = resource_dir("spaces_demo") / "app.py"
     if not app.exists():
-        raise RuntimeError("spaces_demo/app.py is missing: the Space is not available in this checkout")
+        raise RuntimeError(f"{app} is missing: the Space is not available in this install")
     env = {**os.environ, "ROBOREWARD_MODEL": str(checkpoint)}
     print(f"serving the Space on the trained model ({checkpoint}); Ctrl-C stops it", flush=True)
     subprocess.run([sys.executable, str(app)], env=env, check=False)

@@ -19,6 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roboreward.dataset_folder import BUILD_DIR, RELEASE_FILES
+from roboreward.resources import PACKAGE_DATA
+
 __all__ = ["KINDS", "HubError", "PushResult", "bundled_toolkit", "push", "release_files"]
 
 #: Kind -> the Hub repo type it goes to (evaluate metric modules are Spaces).
@@ -37,7 +40,7 @@ _ALWAYS_EXCLUDED = (
     "*/.ipynb_checkpoints/*",
     ".cache/*",
     ".huggingface/*",
-    ".build/*",  # the builder's work folder (encoded-video cache)
+    f"{BUILD_DIR}/*",  # the builder's work folder (encoded-video cache)
     ".*.tmp",
 )
 # Trainer state that a released model does not need: checkpoints and optimizer/scheduler/RNG states.
@@ -53,15 +56,7 @@ _TRAINING_STATE = (
     "runs/*",
     "global_step*/*",
 )
-_DATASET_FILES = (
-    "README.md",
-    "data/*.parquet",
-    "data/*/*.parquet",
-    "build_report.json",
-    "relabel_report.json",
-    "verification_report.json",
-    ".gitattributes",
-)
+_DATASET_FILES = RELEASE_FILES  # the dataset folder's layout says what a dataset release holds
 
 
 class HubError(RuntimeError):
@@ -129,7 +124,8 @@ def bundled_toolkit(kind: str, folder: str | os.PathLike[str]) -> dict[str, Path
     """The toolkit's own source files a Space release carries, as ``{"roboreward/...": source}``.
 
     The toolkit is not on PyPI yet, so a Space whose ``app.py`` imports ``roboreward`` gets the
-    installed package's ``.py`` files (and ``py.typed``) next to it, where its import finds them. A
+    installed package's ``.py`` files (and ``py.typed``; not the release folders a wheel carries in
+    ``roboreward/_data``) next to it, where its import finds them. A
     Space that already holds a ``roboreward/`` folder, one that does not import the toolkit, and the
     other kinds get nothing.
     """
@@ -145,6 +141,7 @@ def bundled_toolkit(kind: str, folder: str | os.PathLike[str]) -> dict[str, Path
         p for p in package.rglob("*") if p.is_file() and (p.suffix == ".py" or p.name == "py.typed")
     )
     files = {f"roboreward/{p.relative_to(package).as_posix()}": p for p in sources}
+    files = {rel: src for rel, src in files.items() if not rel.startswith(f"roboreward/{PACKAGE_DATA}/")}
     return {rel: src for rel, src in files.items() if not _matches(rel, _ALWAYS_EXCLUDED)}
 
 

@@ -1,7 +1,8 @@
 """Load the toolkit's `evaluate` metric modules from anywhere.
 
 The modules live in the repository's ``metrics/`` folder, Space-ready, and are the single source of
-truth for RoboRewardBench's numbers: the library loads them and never copies their formulas.
+truth for RoboRewardBench's numbers: the library loads them and never copies their formulas. A wheel
+carries them inside the package; `roboreward.resources` finds them in any install.
 
     >>> from roboreward import metrics
     >>> metrics.load("mae").compute(predictions=[5, 4], references=[5, 2])
@@ -10,13 +11,14 @@ truth for RoboRewardBench's numbers: the library loads them and never copies the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+from roboreward.resources import PACKAGE_DATA, resource_dir
 
 __all__ = ["METRICS_DIR", "available", "load"]
 
-#: The repository's metrics/ folder, next to src/.
-METRICS_DIR = Path(__file__).resolve().parents[2] / "metrics"
+#: The evaluate modules: the installed package's copy, else the repository's metrics/ folder.
+METRICS_DIR = resource_dir("metrics")
 
 
 def available() -> list[str]:
@@ -45,9 +47,9 @@ def load(name: str, **kwargs: Any) -> Any:
 
     if not METRICS_DIR.is_dir():
         raise FileNotFoundError(
-            f"the metrics folder {METRICS_DIR} is missing: roboreward.metrics loads the evaluate modules "
-            "from the repository's metrics/, which a regular (non-editable) install does not ship; install "
-            "the toolkit from its repository with `pip install -e .`"
+            f"the metrics folder {METRICS_DIR} is missing: a wheel carries the evaluate modules as "
+            f"roboreward/{PACKAGE_DATA}/metrics and an editable install reads the repository's metrics/; "
+            "reinstall the toolkit (`pip install .`, or `pip install -e .` from its repository)"
         )
     if name not in available():
         raise ValueError(f"unknown metric {name!r}; available in {METRICS_DIR}: {', '.join(available())}")

@@ -5,16 +5,19 @@ Two ways in:
 
 - ``roboreward build ... --relabel relabel.yaml``: a `Relabeler` runs as the builder's ``augment``
   hook, between reading the sources and splitting, so derived rows share their rollout's split.
-- ``roboreward relabel IN_DIR --out OUT_DIR``: `relabel_dataset` relabels a folder built earlier and
-  keeps each row's split.
+- ``roboreward relabel IN_DIR --out OUT_DIR``: `roboreward.pipeline.relabel_dataset` relabels a
+  folder built earlier and keeps each row's split.
+
+Both are composed in `roboreward.pipeline`, a layer above this package and the builder: the stages
+work on Episodes and know nothing of dataset folders.
 
 The modules: `config` (`RelabelConfig`), `backends` (models behind ``complete(stage, prompt,
 frames)``), `prompts` (versioned templates), `schema` (answer validation), `cache` (the on-disk
 call cache), `calls` (cached, counted, retried calls), one module per stage (`rewrite`,
-`counterfactual`, `paraphrase`, `clipping`), `relabeler` (the hook) and `dataset` (folder in,
-folder out).
+`counterfactual`, `paraphrase`, `clipping`) and `relabeler` (the hook).
 
-    >>> from roboreward.relabel import RelabelConfig, relabel_dataset
+    >>> from roboreward.relabel import RelabelConfig
+    >>> from roboreward.pipeline import relabel_dataset
     >>> config = RelabelConfig(vlm="openai:http://localhost:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct",
     ...                        llm="openai:http://localhost:8001/v1#Qwen/Qwen3-4B-Instruct-2507")
     >>> relabel_dataset("roboreward", "roboreward_relabeled", config)  # doctest: +SKIP
@@ -35,12 +38,10 @@ from roboreward.relabel.backends import (
 )
 from roboreward.relabel.cache import CallCache
 from roboreward.relabel.config import STAGES, RelabelConfig
-from roboreward.relabel.dataset import REPORT_NAME, read_built_dataset, relabel_dataset
 from roboreward.relabel.relabeler import Relabeler
 from roboreward.relabel.schema import Rejected, extract_json
 
 __all__ = [
-    "REPORT_NAME",
     "STAGES",
     "BackendError",
     "CallCache",
@@ -55,12 +56,19 @@ __all__ = [
     "extract_json",
     "parse_backend",
     "prompts",
-    "read_built_dataset",
-    "relabel_dataset",
 ]
 
 
-def augment_from_config(settings: dict[str, Any] | RelabelConfig) -> Relabeler:
-    """The builder's ``augment`` hook for a recipe's ``relabel:`` settings (`BuildConfig.relabel`)."""
+def augment_from_config(settings: dict[str, Any] | RelabelConfig, progress: bool = True) -> Relabeler:
+    """The builder's ``augment`` hook for a recipe's ``relabel:`` settings (`BuildConfig.relabel`),
+    checked now (no model is loaded yet).
+
+    Args:
+        settings: `RelabelConfig` fields (a build recipe's ``relabel:`` section), or a config.
+        progress: show progress bars while relabeling.
+
+    Raises:
+        ValueError: an unknown field or a bad value, naming it.
+    """
     config = settings if isinstance(settings, RelabelConfig) else RelabelConfig.from_dict(settings)
-    return Relabeler(config)
+    return Relabeler(config, progress=progress)

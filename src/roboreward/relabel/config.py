@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from roboreward import rubric
+from roboreward.config import comma_floats, comma_list, fraction_scores, read_recipe
 from roboreward.relabel.backends import DEFAULT_LLM, DEFAULT_VLM, check_spec
 
 __all__ = ["CLIP_LABELLERS", "STAGES", "RelabelConfig"]
@@ -62,24 +62,79 @@ class RelabelConfig:
         cache_dir: where model answers are cached (default ``OUT/.build/relabel_cache``).
     """
 
-    vlm: Any = DEFAULT_VLM
-    llm: Any = DEFAULT_LLM
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
-    paraphrases: int = 2
-    clip_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
-    clip_labeller: str = "map"
-    clip_scores: dict[float, int] = field(default_factory=_default_clip_scores)
-    judge: Any = None
-    judge_prompt: str | None = None
-    max_retries: int = 2
-    num_frames: int = 8
-    max_side: int | None = 336
-    workers: int = 4
-    max_new_tokens: int = 512
-    timeout: float = 120.0
-    request_retries: int = 3
-    device: str | None = None
-    cache_dir: str | None = None
+    vlm: Any = field(
+        default=DEFAULT_VLM,
+        metadata={
+            "help": "scene descriptions and checks: hf:PATH_OR_ID, openai:URL#model or scripted:...",
+            "metavar": "SPEC",
+        },
+    )
+    llm: Any = field(
+        default=DEFAULT_LLM,
+        metadata={
+            "help": "rewrites, ladders, paraphrases (comma-separated endpoints share the load)",
+            "metavar": "SPEC",
+        },
+    )
+    stages: list[str] = field(
+        default_factory=lambda: list(STAGES),
+        metadata={
+            "help": f"comma-separated, among {','.join(STAGES)}",
+            "parse": comma_list,
+            "metavar": "LIST",
+        },
+    )
+    paraphrases: int = field(default=2, metadata={"help": "paraphrases per task", "metavar": "N"})
+    clip_fractions: list[float] = field(
+        default_factory=lambda: [0.25, 0.5, 0.75],
+        metadata={
+            "help": "temporal clip ends, comma-separated fractions",
+            "parse": comma_floats,
+            "metavar": "LIST",
+        },
+    )
+    clip_labeller: str = field(
+        default="map",
+        metadata={"help": "clip rewards from clip_scores (map) or a judge", "choices": CLIP_LABELLERS},
+    )
+    clip_scores: dict[float, int] = field(
+        default_factory=_default_clip_scores,
+        metadata={
+            "help": "the map labeller's FRACTION=SCORE pairs",
+            "parse": fraction_scores,
+            "metavar": "MAP",
+        },
+    )
+    judge: Any = field(
+        default=None,
+        metadata={
+            "help": "the clip judge: hf:REWARD_MODEL or a backend spec (None: the vlm)",
+            "metavar": "SPEC",
+        },
+    )
+    judge_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "the judge's prompt preset (None: an hf: reward model's own, else toolkit)",
+            "choices": list(rubric.PROMPT_PRESETS),
+        },
+    )
+    max_retries: int = field(default=2, metadata={"help": "re-asks after a rejected answer", "metavar": "K"})
+    num_frames: int = field(default=8, metadata={"help": "frames shown to the VLM", "metavar": "N"})
+    max_side: int | None = field(
+        default=336, metadata={"help": "longer side of those frames", "metavar": "PX"}
+    )
+    workers: int = field(default=4, metadata={"help": "episodes relabeled at once", "metavar": "N"})
+    max_new_tokens: int = field(default=512, metadata={"help": "answer budget per call", "metavar": "N"})
+    timeout: float = field(default=120.0, metadata={"help": "seconds per served request", "metavar": "S"})
+    request_retries: int = field(
+        default=3, metadata={"help": "retries of a served request that failed", "metavar": "N"}
+    )
+    device: str | None = field(default=None, metadata={"help": "for hf: models (None: cuda when available)"})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "model answer cache (None: OUT/.build/relabel_cache)", "metavar": "DIR"},
+    )
 
     def __post_init__(self) -> None:
         for name in ("vlm", "llm", "judge"):
@@ -154,15 +209,13 @@ class RelabelConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> RelabelConfig:
-        """Read a relabel recipe (e.g. ``dataset_builder/configs/relabel_served.yaml``)."""
-        import yaml
+        """Read a relabel recipe (e.g. ``dataset_builder/configs/relabel_served.yaml``).
 
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read relabel recipe {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"relabel recipe {path} must be a mapping of RelabelConfig fields")
+        Args:
+            path: the YAML recipe (RelabelConfig fields, at its top level or under ``relabel:``).
+            **overrides: field values that, when not None, win over the recipe's.
+        """
+        data = read_recipe(path, "relabel", section="relabel")
         try:
             return cls.from_dict(data, **overrides)
         except ValueError as exc:

@@ -12,25 +12,22 @@ the app. Off loopback the app needs ``--auth`` (or ``--insecure``); with ``--aut
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from roboreward.cli.access import is_loopback
+from roboreward.cli.commands import COMMANDS
+from roboreward.config import from_namespace
+from roboreward.review import build_review_app, export_verified, sanitize_annotator
 
 
 def parse_auth(entries: list[str] | None) -> list[tuple[str, str]]:
-    """``USER:PASSWORD`` entries as (user, password) pairs; the user must be a valid annotator name."""
-    from roboreward.review import sanitize_annotator
+    """``USER:PASSWORD`` entries as (user, password) pairs; the user must be a valid annotator name.
 
+    Args:
+        entries: the ``--auth`` values.
+    """
     pairs = []
     for entry in entries or []:
         user, sep, password = entry.partition(":")
@@ -41,7 +38,13 @@ def parse_auth(entries: list[str] | None) -> list[tuple[str, str]]:
 
 
 def check_access(host: str, auth: list[tuple[str, str]], insecure: bool) -> None:
-    """Refuse to open the app to the network without a login (unless asked to with ``insecure``)."""
+    """Refuse to open the app to the network without a login (unless asked to with ``insecure``).
+
+    Args:
+        host: the ``--host`` value.
+        auth: the logins (`parse_auth`).
+        insecure: the ``--insecure`` flag.
+    """
     if not is_loopback(host) and not auth and not insecure:
         raise ValueError(
             f"--host {host} opens the review app to the network: add --auth USER:PASSWORD "
@@ -49,39 +52,107 @@ def check_access(host: str, auth: list[tuple[str, str]], insecure: bool) -> None
         )
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from roboreward.review import build_review_app, sanitize_annotator
+@dataclass
+class ReviewConfig:
+    """The review app's settings."""
 
-    if not args.dataset or not args.db:
+    dataset: str | None = field(
+        default=None, metadata={"help": "a folder written by `roboreward build` (required)", "metavar": "DIR"}
+    )
+    split: str = field(default="test", metadata={"help": "the split to review"})
+    db: str | None = field(
+        default=None,
+        metadata={"help": "the SQLite file of decisions, created if missing (required)", "metavar": "FILE"},
+    )
+    annotator: str | None = field(
+        default=None,
+        metadata={
+            "help": "your name (letters, digits, . _ -; at most 64); None: the login name, else asked",
+            "metavar": "NAME",
+        },
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "address to bind (not loopback: needs --auth)"})
+    port: int = field(default=7861, metadata={"help": "port"})
+    auth: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "basic-auth login (repeatable, one per annotator); required off loopback",
+            "repeat": True,
+            "metavar": "USER:PASSWORD",
+        },
+    )
+    insecure: bool = field(default=False, metadata={"help": "allow a non-loopback --host without --auth"})
+    double_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "share of examples (by a hash of their id) labelled by two annotators",
+            "metavar": "F",
+        },
+    )
+
+
+@dataclass
+class ExportConfig:
+    """What `roboreward review export` writes."""
+
+    db: str = field(metadata={"help": "the SQLite file of decisions", "metavar": "FILE"})
+    dataset: str = field(metadata={"help": "the folder that was reviewed", "metavar": "DIR"})
+    out: str = field(metadata={"help": "a new folder to write", "metavar": "DIR_VERIFIED"})
+    split: str = field(default="test", metadata={"help": "the reviewed split"})
+    min_annotators: int = field(default=1, metadata={"help": "decisions an example needs", "metavar": "N"})
+    policy: Literal["majority", "unanimous"] = field(
+        default="majority", metadata={"help": "how the decisions on an example combine"}
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the review app on the split until stopped.
+
+    Args:
+        args: the parsed command line.
+    """
+    config = from_namespace(ReviewConfig, args)
+    if not config.dataset or not config.db:
         raise ValueError("roboreward review needs --dataset DIR and --db FILE (or the `export` sub-command)")
-    auth = parse_auth(args.auth)
-    check_access(args.host, auth, args.insecure)
-    annotator = sanitize_annotator(args.annotator) if args.annotator is not None else None
-    app = build_review_app(args.dataset, args.split, args.db, annotator, args.double_fraction)
+    auth = parse_auth(config.auth)
+    check_access(config.host, auth, config.insecure)
+    annotator = sanitize_annotator(config.annotator) if config.annotator is not None else None
+    app = build_review_app(config.dataset, config.split, config.db, annotator, config.double_fraction)
     who = annotator or ("each login name" if auth else "the name typed into the page")
-    print(f"reviewing the {args.split} split of {args.dataset} as {who}; decisions go to {args.db}")
+    print(f"reviewing the {config.split} split of {config.dataset} as {who}; decisions go to {config.db}")
     app.queue().launch(
-        server_name=args.host,
-        server_port=args.port,
+        server_name=config.host,
+        server_port=config.port,
         auth=auth or None,
         auth_message="RoboRewardBench review: log in with your annotator name" if auth else None,
     )
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    from roboreward.review import export_verified
+def run_export(args: argparse.Namespace) -> int:
+    """Write the verified dataset and print the agreement statistics.
 
-    report = export_verified(args.db, args.dataset, args.out, args.split, args.min_annotators, args.policy)
+    Args:
+        args: the parsed command line.
+    """
+    config = from_namespace(ExportConfig, args)
+    report = export_verified(
+        config.db, config.dataset, config.out, config.split, config.min_annotators, config.policy
+    )
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
-    print(format_report(report, args.out))
+    print(format_report(report, config.out))
     return 0
 
 
 def format_report(report: dict[str, Any], out: str) -> str:
-    """The verification report as the short text `roboreward review export` prints."""
+    """The verification report as the short text `roboreward review export` prints.
+
+    Args:
+        report: what `roboreward.review.export_verified` returns.
+        out: the folder it wrote.
+    """
 
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
@@ -111,45 +182,29 @@ def format_report(report: dict[str, Any], out: str) -> str:
     return "\n".join(lines)
 
 
-def add_review_parser(commands: Any) -> None:
-    """Add `review` (and its `export` sub-command) to the `roboreward` sub-commands."""
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add `review` (and its `export` sub-command) to the `roboreward` sub-commands.
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser (``parser_class=RecipeParser``).
+    """
     review = commands.add_parser(
         "review",
-        help="human verification of a split: the review app, or `review export` for the verified dataset",
+        dataclass_types=ReviewConfig,
+        recipe="review",
+        help=COMMANDS["review"],
         description="Serve the review app: one example at a time (video, task, proposed reward and its "
         "rubric line, provenance); keys 1-5 correct the score, a accepts, r rejects (with the reason "
         "chosen), s skips. Every decision is committed to --db at once. `roboreward review export "
         "--help`: write the verified dataset and print agreement statistics.",
     )
-    review.add_argument("--dataset", metavar="DIR", help="a folder written by `roboreward build`")
-    review.add_argument("--split", default="test", help="the split to review (default test)")
-    review.add_argument("--db", metavar="FILE", help="the SQLite file of decisions (created if missing)")
-    review.add_argument(
-        "--annotator",
-        metavar="NAME",
-        help="your name (letters, digits, . _ -; at most 64); default: the login name, else asked",
-    )
-    review.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    review.add_argument("--port", type=int, default=7861, help="port (default 7861)")
-    review.add_argument(
-        "--auth",
-        action="append",
-        metavar="USER:PASSWORD",
-        help="basic-auth login (repeatable, one per annotator); required off loopback",
-    )
-    review.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without --auth")
-    review.add_argument(
-        "--double-fraction",
-        type=float,
-        default=0.1,
-        metavar="F",
-        help="share of examples (by a hash of their id) labelled by two annotators (default 0.1)",
-    )
-    review.set_defaults(func=_serve)
+    review.set_defaults(func=run)
 
     actions = review.add_subparsers(dest="action", metavar="{export}")
     export = actions.add_parser(
         "export",
+        dataclass_types=ExportConfig,
+        recipe="review export",
         help="write the verified dataset and print agreement statistics",
         description="Write DIR_VERIFIED: the verified split (corrections applied, rejected and "
         "not-enough-reviewed examples left out, `verified` and `reviewers` columns), the other splits "
@@ -158,13 +213,6 @@ def add_review_parser(commands: Any) -> None:
         "augmentation). Majority: the most common decision; a tie with a rejection drops the example, "
         "a tie between scores takes the lower median. Unanimous: any disagreement drops the example.",
     )
-    export.add_argument("--db", required=True, metavar="FILE", help="the SQLite file of decisions")
-    export.add_argument("--dataset", required=True, metavar="DIR", help="the folder that was reviewed")
-    export.add_argument("--out", required=True, metavar="DIR_VERIFIED", help="a new folder to write")
-    export.add_argument("--split", default="test", help="the reviewed split (default test)")
-    export.add_argument(
-        "--min-annotators", type=int, default=1, metavar="N", help="decisions an example needs (default 1)"
-    )
-    export.add_argument("--policy", choices=["majority", "unanimous"], default="majority")
     export.add_argument("--json", action="store_true", help="print the verification report as JSON")
-    export.set_defaults(func=_export)
+    export.set_defaults(func=run_export)
+    return review

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roboreward import cards
+from roboreward.cli.commands import COMMANDS
 
-def _card(args: argparse.Namespace) -> int:
-    from roboreward import cards
 
+def run(args: argparse.Namespace) -> int:
+    """Render the dataset or model card and say where it is.
+
+    Args:
+        args: the parsed command line.
+    """
     if args.what == "dataset":
         path = cards.render_dataset_card(args.folder, repo_id=args.repo_id, license=args.license)
     else:
@@ -25,22 +31,30 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_card_parser(commands: Any) -> None:
-    parser = commands.add_parser("card", help="render a dataset or model card from the toolkit's reports")
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``card`` (with its ``dataset`` and ``model`` kinds) on ``commands``.
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
+    parser = commands.add_parser("card", help=COMMANDS["card"])
     kinds = parser.add_subparsers(dest="what", required=True, metavar="KIND")
     dataset = kinds.add_parser("dataset", help="README.md of a built dataset, from build/relabel reports")
     dataset.add_argument("folder", help="a folder written by `roboreward build` or `roboreward relabel`")
     dataset.add_argument("--repo-id", help="the Hub id to show in the usage snippet")
-    dataset.add_argument("--license", help="license id for the card's metadata (default: the build's)")
-    dataset.set_defaults(func=_card)
+    dataset.add_argument("--license", help="license id for the card's metadata (None: the build's)")
+    dataset.set_defaults(func=run)
     model = kinds.add_parser("model", help="model card with RoboRewardBench results in model-index")
     model.add_argument(
         "--checkpoint", required=True, help="a saved reward model (output of trl_training/sft.py)"
     )
     model.add_argument("--bench", help="a `roboreward bench` output folder (its results.json)")
     model.add_argument("--bench-model", help="the model's name in results.json, when it cannot be told")
-    model.add_argument("--out", help="where to write (default CHECKPOINT/README.md)")
+    model.add_argument("--out", help="where to write (None: CHECKPOINT/README.md)")
     model.add_argument("--repo-id", help="the Hub id to show in the usage snippets")
-    model.add_argument("--base-model", help="the model it was fine-tuned from (default: training summary)")
-    model.add_argument("--license", help="license id (default apache-2.0)")
-    model.set_defaults(func=_card)
+    model.add_argument(
+        "--base-model", help="the model it was fine-tuned from (None: from the training summary)"
+    )
+    model.add_argument("--license", help="license id (None: apache-2.0)")
+    model.set_defaults(func=run)
+    return parser

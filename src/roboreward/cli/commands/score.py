@@ -13,13 +13,18 @@ import json
 from typing import Any
 
 from roboreward import rubric
+from roboreward.cli.commands import COMMANDS
 
 
-def add_score_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register the ``score`` sub-command on ``commands`` (what ``add_subparsers`` returns)."""
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register the ``score`` sub-command on ``commands`` (what ``add_subparsers`` returns).
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
     parser = commands.add_parser(
         "score",
-        help="score one episode video against a task with a reward model (1..5, probabilities, reward)",
+        help=COMMANDS["score"],
         description="Score one robot episode on the five-level rubric. --mode prob (default) reads the "
         "distribution over the scores 1..5 from one forward pass after 'ANSWER: ' and prints the most "
         "likely score, the expected score, the reward (expected - 1) / 4 and the five probabilities. "
@@ -33,37 +38,52 @@ def add_score_parser(commands: Any) -> argparse.ArgumentParser:
         "--video", required=True, metavar="FILE", help="episode video (any codec FFmpeg reads)"
     )
     parser.add_argument("--task", required=True, metavar="TEXT", help="the task the robot was given")
-    parser.add_argument("--mode", choices=("prob", "generate"), default="prob", help="default: prob")
+    parser.add_argument(
+        "--mode",
+        choices=("prob", "generate"),
+        default="prob",
+        help="prob: one forward pass; generate: a free-text answer, parsed",
+    )
     parser.add_argument(
         "--prompt",
         choices=list(rubric.PROMPT_PRESETS),
-        help="prompt preset; overrides the checkpoint's own with a warning (default: the checkpoint's "
+        help="prompt preset; overrides the checkpoint's own with a warning (None: the checkpoint's "
         "roboreward_settings.json; release for teetone/RoboReward-4B/8B; else toolkit)",
     )
     parser.add_argument(
         "--num-frames",
         type=int,
         metavar="N",
-        help="frames sampled; overrides the checkpoint's own setting (default: the checkpoint's, else 16)",
+        help="frames sampled; overrides the checkpoint's own setting (None: the checkpoint's, else 16)",
     )
     parser.add_argument(
-        "--fps", type=float, metavar="RATE", help="sample at this rate instead of --num-frames"
+        "--fps",
+        type=float,
+        metavar="RATE",
+        help="sample at this rate instead of --num-frames (None: --num-frames)",
     )
     parser.add_argument(
         "--max-side",
         type=int,
         metavar="PX",
-        help="shrink frames to this longer side first (default: the checkpoint's setting, else 448)",
+        help="shrink frames to this longer side first (None: the checkpoint's setting, else 448)",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=16, metavar="N", help="--mode generate (16)")
-    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
-    parser.add_argument("--dtype", help="e.g. bfloat16, float32 (default: bfloat16 on GPU, else float32)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=16, metavar="N", help="answer budget of --mode generate"
+    )
+    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (None: cuda if available)")
+    parser.add_argument("--dtype", help="e.g. bfloat16, float32 (None: bfloat16 on GPU, else float32)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=_score)
+    parser.set_defaults(func=run)
     return parser
 
 
-def _score(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Score the video against the task and print the result (one JSON object with ``--json``).
+
+    Args:
+        args: the parsed command line.
+    """
     from roboreward import video
     from roboreward.scoring import RewardModel
 

@@ -1,0 +1,109 @@
+"""`roboreward bench`: RoboRewardBench for any set of reward models.
+
+Every `roboreward.bench.BenchConfig` field is a flag (``--help`` lists them with their defaults) and
+a key of the ``--config`` recipe; the flags given win over the recipe.
+
+Examples:
+    roboreward bench --dataset ./roboreward --model runs/3b --model baseline:constant-3 --out bench_out
+    roboreward bench --config bench.yaml --max-examples 50 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from roboreward import rubric
+from roboreward.bench import BenchConfig, run_bench
+from roboreward.cli.commands import COMMANDS
+from roboreward.config import comma_list, from_namespace, with_metadata
+
+#: `BenchConfig` with the help (and flag syntax) of each field; its defaults stay `BenchConfig`'s.
+BenchArguments = with_metadata(
+    BenchConfig,
+    dataset={
+        "help": "a folder built by `roboreward build`, the public release's layout (split/metadata.jsonl + "
+        "one folder per source; local or a Hub id such as teetone/RoboReward), or a Hub dataset id",
+        "metavar": "DIR_OR_ID",
+    },
+    models={
+        "help": "a model to score (repeatable): a checkpoint folder or Hub id (hf:PATH also works), "
+        "generate:PATH, openai:URL#name, predictions:FILE.jsonl, baseline:constant-N or baseline:random",
+        "aliases": ["--model"],
+        "repeat": True,
+        "metavar": "SPEC",
+    },
+    out={"help": "output folder (predictions are cached there)", "metavar": "DIR"},
+    split={"help": "the split to score; 'validation' reads the release's val/"},
+    max_examples={
+        "help": "score a seeded sample of N examples, stratified by subset (None: all)",
+        "metavar": "N",
+    },
+    subsets={
+        "help": "comma-separated subsets (sources) to keep (None: all)",
+        "parse": comma_list,
+        "metavar": "LIST",
+    },
+    batch_size={"help": "episodes per forward pass of a local model", "metavar": "N"},
+    num_frames={
+        "help": "frames per video; overrides each checkpoint's own setting with a warning (None: the "
+        "checkpoint's; 16 for served models)",
+        "metavar": "N",
+    },
+    max_side={
+        "help": "longer side of decoded frames; overrides each checkpoint's own setting (None: the "
+        "checkpoint's; 448 for served models)",
+        "metavar": "PX",
+    },
+    prompt={
+        "help": "prompt preset; overrides each checkpoint's own (None: the checkpoint's; release for "
+        "teetone/RoboReward-4B/8B; toolkit for served models)",
+        "choices": list(rubric.PROMPT_PRESETS),
+    },
+    request_timeout={"help": "seconds per request to an openai: model", "metavar": "S"},
+    seed={"help": "seed of baseline:random and of the --max-examples sample"},
+    conventions={
+        "help": "roboreward: an unparsable answer costs the worst error for its example; helm: HELM's "
+        "RoboRewardBench metric (HELM's parser, 4.0 for no number, out-of-range numbers kept)",
+        "choices": ["roboreward", "helm"],
+    },
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Benchmark the models and print the leaderboard (or results.json with ``--json``).
+
+    Args:
+        args: the parsed command line.
+    """
+    config = from_namespace(BenchArguments, args)
+    results = run_bench(config)
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=True))
+    else:
+        print((Path(config.out) / "leaderboard.md").read_text())
+    return 0
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``bench`` on ``commands`` (what ``add_subparsers(parser_class=RecipeParser)`` returns).
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
+    parser = commands.add_parser(
+        "bench",
+        dataclass_types=BenchArguments,
+        recipe="bench",
+        help=COMMANDS["bench"],
+        description="Score each --model on a RoboReward split and write predictions/, results.json, "
+        "leaderboard.md/.csv and two plots to --out. A model is a checkpoint folder or Hub id (scored "
+        "with its own inference settings), generate:PATH (free-text answers, parsed), openai:URL#name, "
+        "predictions:FILE.jsonl, baseline:constant-N or baseline:random. Predictions are cached per "
+        "(model, example, settings): a re-run only scores what is missing.",
+    )
+    parser.add_argument("--json", action="store_true", help="print results.json")
+    parser.set_defaults(func=run)
+    return parser

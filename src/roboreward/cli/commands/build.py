@@ -1,0 +1,54 @@
+"""`roboreward build`: build RoboReward from LeRobot (OXE), RoboArena and manifest sources.
+
+Every `BuildConfig` field is a flag (``--help`` lists them with their defaults) and a key of the
+``--config`` recipe; the flags given win over the recipe.
+
+Examples:
+    roboreward build --config dataset_builder/configs/roboreward.yaml --roboarena /data/roboarena/DataDump
+    roboreward build --manifest my_rollouts.jsonl --out roboreward_small --max-frames 32 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from roboreward.builder import BuildConfig, format_summary
+from roboreward.cli.commands import COMMANDS
+from roboreward.config import from_namespace
+from roboreward.pipeline import build
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the dataset and print its summary (or the build report with ``--json``).
+
+    Args:
+        args: the parsed command line.
+    """
+    report = build(from_namespace(BuildConfig, args))
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(format_summary(report))
+    return 0
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``build`` on ``commands`` (what ``add_subparsers(parser_class=RecipeParser)`` returns).
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
+    parser = commands.add_parser(
+        "build",
+        dataclass_types=BuildConfig,
+        recipe="build",
+        help=COMMANDS["build"],
+        description="Build RoboReward: read the sources, sample OXE uniformly across sub-datasets, split by "
+        "source rollout, re-encode videos to H.264 and export Parquet shards, a dataset card and "
+        "build_report.json. Flags override the --config recipe.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the build report as JSON")
+    parser.set_defaults(func=run)
+    return parser

@@ -1,0 +1,61 @@
+"""`roboreward demo`: the offline end-to-end demo (what `make demo` runs).
+
+Every `roboreward.demo.DemoConfig` field is a flag (``--help`` lists them with their defaults).
+
+Examples:
+    roboreward demo
+    roboreward demo --out demo_output --steps 200 --serve
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from roboreward.cli.commands import COMMANDS
+from roboreward.config import from_namespace, with_metadata
+from roboreward.demo import DemoConfig, run_demo
+
+#: `DemoConfig` with the help of each field; its defaults stay `DemoConfig`'s.
+DemoArguments = with_metadata(
+    DemoConfig,
+    out={"help": "output folder, replaced if it exists", "metavar": "DIR"},
+    arena_episodes={
+        "help": "simulated RoboArena policy runs (sessions of 3: every rubric level)",
+        "metavar": "N",
+    },
+    oxe_episodes={"help": "simulated LeRobot (OXE-like) successes", "metavar": "N"},
+    train_steps={"help": "training steps", "aliases": ["--steps"], "metavar": "N"},
+    learning_rate={"help": "a model trained from random weights needs more than the paper's 3e-6"},
+    num_frames={"help": "frames per video in training and bench", "metavar": "N"},
+    max_side={"help": "longer side of those frames", "metavar": "PX"},
+    batch_size={"help": "training batch size", "metavar": "N"},
+    seed={"help": "the simulator's, the build's and training's seed"},
+    model_size={"help": "the tiny offline reward model's size"},
+    serve={"help": "then open the Space on the trained model"},
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo: sim -> build -> train -> bench -> card (optionally open the Space).
+
+    Args:
+        args: the parsed command line.
+    """
+    run_demo(from_namespace(DemoArguments, args))
+    return 0
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``demo`` on ``commands`` (what ``add_subparsers(parser_class=RecipeParser)`` returns).
+
+    Args:
+        commands: the sub-command registry of the ``roboreward`` parser.
+    """
+    parser = commands.add_parser(
+        "demo",
+        dataclass_types=DemoArguments,
+        help=COMMANDS["demo"],
+    )
+    parser.set_defaults(func=run)
+    return parser

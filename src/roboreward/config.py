@@ -1,0 +1,341 @@
+"""One way to configure a command: a dataclass whose fields carry their help and defaults, read from a
+YAML recipe (``--config``) and overridden by flags generated from those fields.
+
+As in TRL (``TrlParser``) and transformers (``HfArgumentParser``, which `RecipeParser` extends): a
+field ``seed: int = field(default=0, metadata={"help": "split seed"})`` becomes ``--seed`` with that
+help and ``(default: 0)`` in ``--help``; a recipe's ``seed: 7`` replaces the default; ``--seed 9`` on
+the command line wins over both. A field's metadata may also hold:
+
+- ``parse``: a function reading the flag's text when the value is not one token, e.g.
+  `comma_list` for ``--stages rewrite,paraphrase`` or `weights` for ``--split-ratios train=9,test=1``.
+  A recipe gives the value in YAML (a list, a mapping) and skips it.
+- ``repeat``: the flag may be given several times (``--lerobot A --lerobot B``); the values given
+  replace the recipe's list.
+- ``aliases``, ``metavar``, ``choices``: as for ``argparse``.
+
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass
+    ... class Settings:
+    ...     seed: int = field(default=0, metadata={"help": "split seed"})
+    ...     stages: list[str] = field(default_factory=list, metadata={"help": "stages", "parse": comma_list})
+    >>> parser = RecipeParser(Settings, recipe="example")
+    >>> from_namespace(Settings, parser.parse_args(["--seed", "3", "--stages", "a,b"]))
+    Settings(seed=3, stages=['a', 'b'])
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from transformers.hf_argparser import HfArgumentParser
+
+__all__ = [
+    "FlagSyntaxError",
+    "HelpFormatter",
+    "RecipeParser",
+    "comma_floats",
+    "comma_list",
+    "fraction_scores",
+    "from_namespace",
+    "read_recipe",
+    "relabel_recipe",
+    "weights",
+    "with_metadata",
+]
+
+T = TypeVar("T")
+
+#: Metadata keys this module reads itself (the rest goes to ``argparse.add_argument``).
+OWN_KEYS = ("parse", "repeat")
+
+
+class FlagSyntaxError(ValueError):
+    """A flag's text is not in the syntax its ``parse`` function reads (the message says which)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading flags whose value is more than one token
+
+
+def comma_list(text: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``.
+
+    Args:
+        text: comma-separated names.
+    """
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def comma_floats(text: str) -> list[float]:
+    """``"0.25,0.5"`` -> ``[0.25, 0.5]``.
+
+    Args:
+        text: comma-separated numbers.
+    """
+    try:
+        return [float(part) for part in comma_list(text)]
+    except ValueError:
+        raise FlagSyntaxError("comma-separated fractions such as 0.25,0.5,0.75") from None
+
+
+def _pairs(text: str, key: Callable[[str], Any], value: Callable[[str], Any], syntax: str) -> dict[Any, Any]:
+    out = {}
+    for part in comma_list(text):
+        name, sep, number = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError(part)
+            out[key(name.strip())] = value(number)
+        except ValueError:
+            raise FlagSyntaxError(syntax) from None
+    return out
+
+
+def weights(text: str) -> dict[str, float]:
+    """``"train=0.9,test=0.1"`` -> ``{"train": 0.9, "test": 0.1}``.
+
+    Args:
+        text: comma-separated ``NAME=WEIGHT`` pairs.
+    """
+    return _pairs(text, str, float, "train=W,validation=W,test=W")
+
+
+def fraction_scores(text: str) -> dict[float, int]:
+    """``"0.25=2,0.5=3"`` -> ``{0.25: 2, 0.5: 3}``.
+
+    Args:
+        text: comma-separated ``FRACTION=SCORE`` pairs.
+    """
+    return _pairs(text, float, int, "FRACTION=SCORE pairs such as 0.25=2,0.5=3,0.75=4")
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes
+
+
+def read_recipe(path: str | os.PathLike[str], what: str, section: str | None = None) -> dict[str, Any]:
+    """The mapping a YAML recipe holds (its ``section`` when it has one, e.g. a build recipe's ``relabel:``).
+
+    Args:
+        path: the YAML file.
+        what: what the recipe configures, for error messages (``build``, ``relabel``, ...).
+        section: a key whose mapping, when present, is the recipe (the rest of the file is ignored).
+
+    Raises:
+        ValueError: the file cannot be read or is not a mapping.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {what} recipe {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} recipe {path} must be a mapping of settings")
+    if section is not None and isinstance(data.get(section), dict):
+        data = data[section]
+    return data
+
+
+def relabel_recipe(path: str) -> dict[str, Any]:
+    """A relabel recipe's settings (its ``relabel:`` section, or the whole file); ``build --relabel``.
+
+    Args:
+        path: the YAML file (e.g. ``dataset_builder/configs/relabel_served.yaml``).
+    """
+    return read_recipe(path, "relabel", section="relabel")
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags from dataclass fields
+
+
+class Repeat(argparse.Action):
+    """A flag given once per value; the values given replace the default (or the recipe's list)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        current = getattr(namespace, self.dest, None)
+        given = [] if current is self.default or current is None else list(current)
+        setattr(namespace, self.dest, [*given, values])
+
+
+def _options(field: dataclasses.Field) -> list[str]:
+    options = [f"--{field.name}"]
+    if "_" in field.name:
+        options.append(f"--{field.name.replace('_', '-')}")
+    return options
+
+
+def _default(field: dataclasses.Field) -> dict[str, Any]:
+    if field.default is not dataclasses.MISSING:
+        return {"default": field.default}
+    if field.default_factory is not dataclasses.MISSING:
+        return {"default": field.default_factory()}
+    return {"required": True}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each flag's default, except for a required flag (it has none)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.required else super()._get_help_string(action)
+
+
+class RecipeParser(HfArgumentParser):
+    """``HfArgumentParser`` with a ``--config`` YAML recipe, for commands and sub-commands alike.
+
+    The recipe is read when the parser parses (so it works as a sub-command's parser too): its keys
+    must be fields of the parser's dataclasses and become their defaults (a required field the
+    recipe sets is no longer required); the flags given win. Build the dataclass with
+    `from_namespace`.
+
+    Args:
+        dataclass_types: the dataclass (or dataclasses) whose fields become flags.
+        recipe: what the recipe configures, for messages (``build``, ``relabel``, ...); None adds no
+            ``--config`` (a command without a recipe).
+        recipe_section: a key whose mapping, when present, is the recipe (``relabel``: a build
+            recipe's section works as a relabel recipe).
+        **kwargs: passed to ``argparse.ArgumentParser``.
+    """
+
+    def __init__(
+        self,
+        dataclass_types: Any = None,
+        recipe: str | None = None,
+        recipe_section: str | None = None,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(dataclass_types, **kwargs)
+        self.recipe = recipe
+        self.recipe_section = recipe_section
+        if recipe is not None:
+            self.add_argument(
+                "--config",
+                metavar="YAML",
+                help=f"a YAML {recipe} recipe: its keys are the flags' names (with _), its values "
+                "their defaults; the flags given win",
+            )
+
+    @staticmethod
+    def _parse_dataclass_field(parser: argparse.ArgumentParser, field: dataclasses.Field) -> None:
+        metadata = dict(field.metadata)
+        if "help" not in metadata:
+            raise TypeError(f"field {field.name!r} has no help: add metadata={{'help': ...}}")
+        parse, repeat = metadata.pop("parse", None), metadata.pop("repeat", False)
+        aliases = metadata.pop("aliases", [])
+        if parse is not None or field.type is Any:
+            # read as text; `from_namespace` applies `parse` (a recipe's YAML value passes as it is)
+            parser.add_argument(*_options(field), *aliases, **_default(field), **metadata)
+        elif repeat:
+            item = typing.get_args(field.type)[0] if typing.get_args(field.type) else str
+            parser.add_argument(
+                *_options(field), *aliases, action=Repeat, type=item, **_default(field), **metadata
+            )
+        else:
+            metadata["aliases"] = aliases
+            plain = dataclasses.field(default=field.default, default_factory=field.default_factory)
+            plain.name, plain.type, plain.metadata = field.name, field.type, metadata
+            HfArgumentParser._parse_dataclass_field(parser, plain)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        """Parse as argparse does, after reading the ``--config`` recipe in ``args`` (if any)."""
+        if self.recipe is not None and args is not None:
+            # a sub-command's own --config belongs to the sub-command's parser
+            commands = {name for a in self._actions if isinstance(a.choices, dict) for name in a.choices}
+            args = list(args)
+            ends = [i for i, arg in enumerate(args) if arg in commands]
+            path = _recipe_path(args[: ends[0]] if ends else args)
+            if path is not None:
+                self.apply_recipe(path)
+        return super().parse_known_args(args, namespace)
+
+    def apply_recipe(self, path: str) -> None:
+        """Make the recipe's values the defaults of their flags.
+
+        Args:
+            path: the YAML recipe.
+
+        Raises:
+            ValueError: the recipe cannot be read, or names a field this command does not have.
+        """
+        data = read_recipe(path, self.recipe or "the", self.recipe_section)
+        known = [f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown fields in {self.recipe} recipe {path}: {unknown}; known: {known}")
+        self.set_defaults(**data)
+        for action in self._actions:
+            if action.dest in data:
+                action.required = False
+
+
+def _recipe_path(args: Sequence[str]) -> str | None:
+    args = list(args)
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def from_namespace(cls: Callable[..., T], namespace: argparse.Namespace) -> T:
+    """The dataclass ``cls`` from the values parsed for its fields (their ``parse`` applied to text).
+
+    Args:
+        cls: a dataclass whose fields a `RecipeParser` turned into flags.
+        namespace: what the parser returned.
+
+    Raises:
+        ValueError: a flag's text is not in its syntax (``--clip-fractions wants ...``), or the
+            dataclass refuses the values.
+    """
+    values = {}
+    for field in dataclasses.fields(cls):
+        if not field.init or not hasattr(namespace, field.name):
+            continue
+        value = getattr(namespace, field.name)
+        parse = field.metadata.get("parse")
+        if parse is not None and isinstance(value, str):
+            try:
+                value = parse(value)
+            except FlagSyntaxError as exc:
+                flag = field.name.replace("_", "-")
+                raise ValueError(f"--{flag} wants {exc}, got {value!r}") from None
+        values[field.name] = value
+    return cls(**values)
+
+
+def with_metadata(cls: type[T], **metadata: dict[str, Any]) -> type[T]:
+    """``cls`` (a dataclass another module owns) with help and flag metadata added to its fields.
+
+    The subclass keeps the fields' defaults (written once, in ``cls``) and validation; its
+    instances are instances of ``cls``.
+
+    Args:
+        cls: the dataclass.
+        **metadata: field name -> metadata to add (``help``, ``parse``, ``aliases``, ...).
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(metadata) - names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no fields {unknown}")
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        added = dataclasses.field(
+            default=f.default,
+            default_factory=f.default_factory,
+            init=f.init,
+            metadata={**f.metadata, **metadata.get(f.name, {})},
+        )
+        specs.append((f.name, hints[f.name], added))
+    return dataclasses.make_dataclass(cls.__name__, specs, bases=(cls,), namespace={"__module__": __name__})
