@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from roboreward import rubric, video
+from roboreward import fingerprint, rubric, video
 
 __all__ = ["BenchConfig", "Example", "load_examples", "parse_spec", "run_bench"]
 
@@ -82,7 +82,7 @@ def load_examples(
     import datasets
 
     try:
-        ds = datasets.load_dataset(dataset, split=split)
+        ds = fingerprint.load_dataset(dataset, split=split)  # never a stale cache of a rebuilt folder
     except (FileNotFoundError, ValueError) as exc:
         raise ValueError(f"cannot load split {split!r} of {dataset}: {str(exc).splitlines()[0]}") from None
     missing = {"video", "task", "reward"} - set(ds.column_names)

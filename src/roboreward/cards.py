@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from roboreward import rubric
+from roboreward.fingerprint import content_fingerprint
 
 __all__ = ["CITATION", "TEMPLATES", "render_dataset_card", "render_model_card"]
 
@@ -157,6 +158,8 @@ def render_dataset_card(
         configs=[
             {
                 "config_name": "default",
+                # datasets hashes the config into its cache key: a rebuilt folder is read afresh
+                "description": f"RoboReward data, content fingerprint {content_fingerprint(folder)}",
                 "data_files": [
                     {"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS if s in info.splits
                 ],

@@ -41,7 +41,7 @@ from accelerate.utils import is_peft_model
 from transformers import TrainerCallback
 from trl import SFTTrainer
 
-from roboreward import rubric
+from roboreward import fingerprint, rubric
 from roboreward.scoring import RewardPrompter
 
 __all__ = [
@@ -182,7 +182,7 @@ def load_reward_splits(args: RewardScriptArguments) -> tuple[Any, Any]:
     """
     import datasets
 
-    loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
+    loaded = fingerprint.load_dataset(args.dataset_name, args.dataset_config)  # never a stale cache
     out = []
     for split, limit in (
         (args.dataset_train_split, args.max_train_samples),
