@@ -23,13 +23,17 @@ The steps, each deterministic for the same inputs and seed:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import os
 import random
+import re
 import shutil
+import socket
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -38,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import filelock
 import yaml
 from tqdm.auto import tqdm
 
@@ -84,6 +89,10 @@ FEATURES = datasets.Features(
 
 BUILD_DIR = ".build"
 REPORT_NAME = "build_report.json"
+#: Held (an OS file lock, released even when the process dies) while a build or relabel writes OUT.
+LOCK_NAME = f"{BUILD_DIR}/build.lock"
+#: Who holds the lock: pid, host, start time, command line (written once the lock is held).
+LOCK_HOLDER_NAME = f"{BUILD_DIR}/build.lock.json"
 
 
 @dataclass
@@ -439,9 +448,20 @@ def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]
     """
     started = time.time()
     oxe, others = open_sources(config)  # fails before any work for an unusable source
+    with output_lock(config.out):
+        return _build_locked(config, oxe, others, augment, started)
+
+
+def _build_locked(
+    config: BuildConfig,
+    oxe: Sequence[Any],
+    others: Sequence[EpisodeSource],
+    augment: Augment | None,
+    started: float,
+) -> dict[str, Any]:
     episodes, skips = collect(config, oxe, others)
     if not episodes:
-        raise ValueError(f"no usable episode in the sources ({len(skips)} skipped): see the reasons above")
+        refuse_empty_build(config, skips, started)
     extra: dict[str, Any] = {}
     if augment is None and config.relabel:
         from roboreward.relabel import augment_from_config
@@ -470,7 +490,19 @@ def export(
     """Encode and export episodes already assigned to splits into ``config.out``; returns the report.
 
     `build` ends here; `roboreward relabel` calls it directly to keep an existing dataset's splits.
+    Raises ValueError listing the reasons (after writing the report) when no row could be encoded.
     """
+    with output_lock(config.out):
+        return _export_locked(splits, config, skips, started, extra_report)
+
+
+def _export_locked(
+    splits: dict[str, list[Episode]],
+    config: BuildConfig,
+    skips: Sequence[Skip],
+    started: float | None,
+    extra_report: dict[str, Any] | None,
+) -> dict[str, Any]:
     started = time.time() if started is None else started
     skips = list(skips)
     out = Path(config.out)
@@ -502,14 +534,112 @@ def export(
             split_dataset(builder, split), out, split, config.max_shard_size_mb * 2**20
         )
     report["files"] = files
-    report_path = out / REPORT_NAME
-    tmp = out / f".{REPORT_NAME}.tmp"
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, report_path)
+    _write_report(out, report)
+    if report["totals"]["rows"] == 0:  # every episode failed to encode: the report says why
+        shutil.rmtree(work_dir / "hf", ignore_errors=True)
+        raise ValueError(_no_usable_message(out, skips))
     render_dataset_card(out, license=config.license)  # from the report and shards just written
     # The Arrow cache repeats every video; the Parquet files and the encoded-video cache suffice.
     shutil.rmtree(work_dir / "hf", ignore_errors=True)
     return report
+
+
+def _write_report(out: Path, report: dict[str, Any]) -> None:
+    tmp = out / f".{REPORT_NAME}.tmp"
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, out / REPORT_NAME)
+
+
+def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> None:
+    """Nothing usable: write ``OUT/build_report.json`` listing every skip, then raise ValueError with
+    the reasons grouped (counts and a few examples), which `roboreward build` prints."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    empty = {"rows": 0, "by_source": {}, "by_reward": {}, "by_source_and_reward": {}}
+    report = {
+        "config": dataclasses.asdict(config),
+        "rows": {split: dict(empty) for split in SPLITS},
+        "totals": {"rows": 0, "skipped": len(skips)},
+        **_skip_summary(skips),
+        "files": {split: [] for split in SPLITS},
+        "seconds": round(time.time() - started, 2),
+    }
+    _write_report(out, report)
+    raise ValueError(_no_usable_message(out, skips))
+
+
+def _no_usable_message(out: Path, skips: Sequence[Skip]) -> str:
+    return (
+        f"no usable episode in the sources ({len(skips)} skipped), for these reasons:\n"
+        f"{format_skip_reasons(skips)}\nevery skip is listed in {out / REPORT_NAME}"
+    )
+
+
+def format_skip_reasons(skips: Sequence[Skip], examples: int = 3) -> str:
+    """Skips grouped by kind of reason, most common first: the count, then a few examples.
+
+    >>> print(format_skip_reasons([Skip("m", "1", "task is empty in m.jsonl line 1"),
+    ...                            Skip("m", "2", "task is empty in m.jsonl line 2")]))
+           2  task is empty in m.jsonl line N
+              m 1: task is empty in m.jsonl line 1
+              m 2: task is empty in m.jsonl line 2
+    """
+    groups: dict[str, list[Skip]] = defaultdict(list)
+    for skip in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason)):
+        groups[_reason_kind(skip.reason)].append(skip)
+    lines = []
+    for kind, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        lines.append(f"  {len(members):6d}  {kind}")
+        lines += [f"{'':10s}{s.source} {s.episode_id}: {s.reason}" for s in members[:examples]]
+        if len(members) > examples:
+            lines.append(f"{'':10s}... and {len(members) - examples} more")
+    return "\n".join(lines)
+
+
+#: The output locks this process holds, by lock path: `build` holds it around `export`, which takes it too.
+_HELD_LOCKS: dict[str, filelock.BaseFileLock] = {}
+
+
+@contextlib.contextmanager
+def output_lock(out: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the lock on the output folder ``out`` while a build writes it (re-entrant in a process).
+
+    A second build on the same folder fails at once with a ValueError naming the lock file and its
+    holder (pid, host, start time, command), instead of racing the first one. The lock is an OS
+    file lock (`filelock`), so it is released even when its holder is killed.
+    """
+    folder = Path(out)
+    (folder / BUILD_DIR).mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    key = str(path.resolve())
+    if key in _HELD_LOCKS:
+        yield
+        return
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ValueError(
+            f"{folder} is being written by another build ({_lock_holder(folder)}): it holds the lock {path}; "
+            "wait for it to finish or stop it"
+        ) from None
+    _HELD_LOCKS[key] = lock
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    (folder / LOCK_HOLDER_NAME).write_text(json.dumps({**holder, "command": " ".join(sys.argv)}) + "\n")
+    try:
+        yield
+    finally:
+        del _HELD_LOCKS[key]
+        (folder / LOCK_HOLDER_NAME).unlink(missing_ok=True)
+        lock.release()
+
+
+def _lock_holder(folder: Path) -> str:
+    try:
+        holder = json.loads((folder / LOCK_HOLDER_NAME).read_text())
+        return f"pid {holder['pid']} on {holder['host']} since {holder['since']}: {holder['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"
 
 
 def _read_skip_records(work_dir: Path) -> list[dict[str, str]]:
@@ -537,20 +667,27 @@ def _report(
             "by_reward": {str(k): v for k, v in sorted(Counter(rewards).items())},
             "by_source_and_reward": {s: dict(sorted(c.items())) for s, c in sorted(by_source_reward.items())},
         }
-    reasons = Counter(_reason_kind(s.reason) for s in skips)
     return {
         "config": dataclasses.asdict(config),
         "rows": rows,
         "totals": {"rows": sum(r["rows"] for r in rows.values()), "skipped": len(skips)},
-        "skipped": [s.as_dict() for s in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason))],
-        "skipped_by_reason": dict(sorted(reasons.items())),
+        **_skip_summary(skips),
         "seconds": round(time.time() - started, 2),
     }
 
 
+def _skip_summary(skips: Sequence[Skip]) -> dict[str, Any]:
+    reasons = Counter(_reason_kind(s.reason) for s in skips)
+    return {
+        "skipped": [s.as_dict() for s in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason))],
+        "skipped_by_reason": dict(sorted(reasons.items())),
+    }
+
+
 def _reason_kind(reason: str) -> str:
-    """A short kind of skip reason for the summary ("cannot decode video", "task is empty", ...)."""
-    head = reason.split(":", 1)[0]
+    """A short kind of skip reason for the summary ("cannot decode video '...'", "task is empty in
+    m.jsonl line N", ...): the text before the first colon, quoted names and line numbers masked."""
+    head = re.sub(r"\b(line|row) \d+", r"\1 N", re.sub(r"'[^']*'", "'...'", reason.split(":", 1)[0]))
     return head if len(head) <= 60 else head[:57] + "..."
 
 
