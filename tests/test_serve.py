@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 from conftest import write_video
 
+from roboreward import serve as serve_module
 from roboreward.cli import main
 from roboreward.cli_serve import check_serve_access
 from roboreward.rl import EpisodicRewardWrapper, TabletopEnv, subsample
@@ -282,6 +283,26 @@ def test_a_request_past_its_deadline_fails_while_a_concurrent_one_succeeds(guard
             break
         time.sleep(0.05)
     assert client.health()["status"] == "ok"
+
+
+def test_stuck_batches_never_pile_up_past_the_cap(server, monkeypatch):
+    monkeypatch.setattr(serve_module, "MAX_LEFT_BEHIND", 1)
+    slow = SlowModel(server["model"], seconds=2.5)
+    instance, thread, url = _start(create_app(slow, max_wait_ms=0, deadline_s=0.5))
+    try:
+        client = RewardClient(url)
+        with pytest.raises(RewardServerError, match=r"0\.5 s deadline"):
+            client.score(server["videos"][0], "slow: open the drawer")
+        assert slow.entered.is_set() and not slow.left.is_set()
+        calls = len(slow.calls)
+        with pytest.raises(RewardServerError, match=r"0\.5 s deadline"):  # waited for the stuck batch
+            client.score(server["videos"][1], "open the drawer")
+        assert len(slow.calls) == calls and client.health()["status"] == "degraded"
+        assert slow.left.wait(10)
+        assert client.score(server["videos"][1], "open the drawer").score in range(1, 6)
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=10)
 
 
 _SIGTERM_CHILD = """

@@ -66,6 +66,8 @@ __all__ = [
 #: The longest task accepted, in characters (as the Space's): a task is one instruction, and the
 #: model's work grows with its length (a 1 MB task held the worker for minutes).
 MAX_TASK_CHARS = 500
+#: Batches past their deadline still running (in their threads) before the worker waits for one.
+MAX_LEFT_BEHIND = 2
 #: The environment variable `roboreward serve` and `RewardClient` read the bearer token from.
 TOKEN_ENV = "ROBOREWARD_SERVE_TOKEN"
 
@@ -111,6 +113,9 @@ class _MicroBatcher:
     daemon thread; when the earliest deadline in it passes first, the worker stops waiting for it
     (a Python thread cannot be stopped: it finishes on its own, and counts as ``overrunning`` till
     then), puts the batch's jobs that still have time back at the front of the queue, and goes on.
+    At most `MAX_LEFT_BEHIND` batches run past their deadline at once: beyond that the worker waits
+    for one to finish (queued requests meanwhile get 504 at their deadlines), so stuck batches can
+    never pile up threads and memory.
     Daemon threads also let the process exit on SIGTERM while a batch is still in the model.
     """
 
@@ -123,6 +128,7 @@ class _MicroBatcher:
         self.deadline_s = deadline_s
         self.stats = stats
         self.overrunning = 0  # batches left behind whose threads still run
+        self.freed: asyncio.Event | None = None  # set when a batch left behind finishes
         self.pending: collections.deque[_Job] = collections.deque()
         self.wakeup: asyncio.Event | None = None
         self.worker: asyncio.Task | None = None
@@ -143,6 +149,7 @@ class _MicroBatcher:
     def start(self) -> None:
         if self.worker is None or self.worker.done():
             self.wakeup = asyncio.Event()
+            self.freed = asyncio.Event()
             self.worker = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -201,6 +208,8 @@ class _MicroBatcher:
 
         def finished(_: asyncio.Future) -> None:
             self.overrunning -= 1
+            if self.freed is not None:
+                self.freed.set()
 
         future.add_done_callback(finished)
 
@@ -223,6 +232,9 @@ class _MicroBatcher:
                     await asyncio.wait_for(self.wakeup.wait(), remaining)
                 except asyncio.TimeoutError:
                     break
+            while self.overrunning >= MAX_LEFT_BEHIND:
+                self.freed.clear()
+                await self.freed.wait()
             batch = [self.pending.popleft() for _ in range(min(self.max_batch, len(self.pending)))]
             batch = [job for job in batch if not job.future.done()]  # clients that went away
             if not batch:
