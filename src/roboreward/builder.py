@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import datasets
 import filelock
@@ -447,6 +447,7 @@ def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]
     from a rollout shares the rollout's group and lands in the same split.
     """
     started = time.time()
+    check_unlocked(config.out)  # a second build fails at once, before reading (or downloading) sources
     oxe, others = open_sources(config)  # fails before any work for an unusable source
     with output_lock(config.out):
         return _build_locked(config, oxe, others, augment, started)
@@ -550,7 +551,7 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     os.replace(tmp, out / REPORT_NAME)
 
 
-def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> None:
+def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> NoReturn:
     """Nothing usable: write ``OUT/build_report.json`` listing every skip, then raise ValueError with
     the reasons grouped (counts and a few examples), which `roboreward build` prints."""
     out = Path(config.out)
@@ -615,14 +616,7 @@ def output_lock(out: str | os.PathLike[str]) -> Iterator[None]:
     if key in _HELD_LOCKS:
         yield
         return
-    lock = filelock.FileLock(str(path), timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise ValueError(
-            f"{folder} is being written by another build ({_lock_holder(folder)}): it holds the lock {path}; "
-            "wait for it to finish or stop it"
-        ) from None
+    lock = _acquire(folder)
     _HELD_LOCKS[key] = lock
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (folder / LOCK_HOLDER_NAME).write_text(json.dumps({**holder, "command": " ".join(sys.argv)}) + "\n")
@@ -632,6 +626,27 @@ def output_lock(out: str | os.PathLike[str]) -> Iterator[None]:
         del _HELD_LOCKS[key]
         (folder / LOCK_HOLDER_NAME).unlink(missing_ok=True)
         lock.release()
+
+
+def check_unlocked(out: str | os.PathLike[str]) -> None:
+    """Raise the ValueError of `output_lock` now if another build holds ``out`` (creates nothing)."""
+    folder = Path(out)
+    path = folder / LOCK_NAME
+    if path.exists() and str(path.resolve()) not in _HELD_LOCKS:
+        _acquire(folder).release()
+
+
+def _acquire(folder: Path) -> filelock.BaseFileLock:
+    path = folder / LOCK_NAME
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ValueError(
+            f"{folder} is being written by another build ({_lock_holder(folder)}): it holds the lock {path}; "
+            "wait for it to finish or stop it"
+        ) from None
+    return lock
 
 
 def _lock_holder(folder: Path) -> str:
