@@ -93,7 +93,8 @@ def read_examples(manifest: str | os.PathLike[str]) -> list[list[str]]:
 
 
 def check_upload(path: str | None, task: str | None, max_seconds: float = MAX_SECONDS) -> video.VideoInfo:
-    """Refuse, with a message shown in the page, anything but a readable video under ``max_seconds``."""
+    """Refuse, with a message shown in the page, anything but a readable video under ``max_seconds``
+    and within `roboreward.video.DEFAULT_LIMITS` (pixels per frame, frames, decoded bytes)."""
     if not path:
         raise gr.Error("Upload a video first.")
     if not task or not task.strip():
@@ -111,6 +112,10 @@ def check_upload(path: str | None, task: str | None, max_seconds: float = MAX_SE
         raise gr.Error(
             f"The video is {info.duration:.0f} s long; this Space scores videos up to {max_seconds:.0f} s."
         )
+    try:  # before any frame is decoded: a small file can hold frames that decode to gigabytes
+        video.check_limits(info, video.DEFAULT_LIMITS, path)
+    except video.VideoLimitError as exc:
+        raise gr.Error(f"This video is too large to score: {exc.reason}.") from None
     return info
 
 

@@ -23,6 +23,7 @@ from roboarena_fixtures import BROKEN_SESSIONS, GOOD_SESSIONS, write_roboarena_d
 from roboreward import video
 from roboreward.builder import SPLITS, BuildConfig, build
 from roboreward.cli import main as cli_main
+from roboreward.dataset_folder import DatasetFolder
 from roboreward.sources import SourceError
 
 RATIOS = {"train": 0.5, "validation": 0.25, "test": 0.25}
@@ -208,6 +209,7 @@ def test_dataset_card_declares_configs_splits_and_features(built):
     assert meta["configs"] == [
         {
             "config_name": "default",
+            "description": f"RoboReward data, content fingerprint {DatasetFolder(out).content_fingerprint()}",
             "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS],
         }
     ]

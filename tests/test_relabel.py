@@ -662,3 +662,22 @@ def test_a_damaged_cache_entry_is_asked_again(clip, tmp_path):
     out, _, extra = _run(tmp_path, [_episode(clip)], vlm=model, llm=model, stages=["rewrite"])
     assert out[0].task == "Put the red block in the blue bowl." and len(calls) == 2
     assert extra["relabel"]["stages"]["rewrite"]["calls"] == 1
+
+
+def test_rows_name_a_local_model_by_its_folder_not_its_absolute_path(clip, tmp_path):
+    model, _ = _scripted(name="/home/me/models/qwen-vl")
+    out, _, _ = _run(
+        tmp_path,
+        [_episode(clip)],
+        vlm=model,
+        llm=model,
+        stages=["rewrite", "counterfactual", "paraphrase", "temporal_clip"],
+        clip_labeller="judge",
+        clip_fractions=[0.5],
+    )
+    stages = {stage for r in out for stage in r.provenance}
+    assert {"rewrite", "counterfactual", "paraphrase", "temporal_clip"} <= stages
+    text = json.dumps([r.provenance for r in out])
+    assert "/home/me" not in text and '"qwen-vl"' in text
+    cf = next(r.provenance["counterfactual"] for r in out if r.augmentation == "counterfactual")
+    assert (cf["vlm"], cf["llm"]) == ("qwen-vl", "qwen-vl")

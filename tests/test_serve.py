@@ -1,5 +1,6 @@
 """The reward server: concurrent clients, micro-batching, refusals that leave it serving, the client."""
 
+import contextlib
 import socket
 import threading
 import time
@@ -11,7 +12,9 @@ import pytest
 import uvicorn
 from conftest import write_video
 
+from roboreward import serve as serve_module
 from roboreward.cli import main
+from roboreward.cli.commands.serve import check_serve_access
 from roboreward.rl import EpisodicRewardWrapper, subsample
 from roboreward.scoring import RewardModel
 from roboreward.serve import RewardClient, RewardServerError, create_app
@@ -38,13 +41,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    model = RewardModel.from_pretrained(make_tiny_vlm(root / "tiny"), num_frames=4)
-    spy = SpyModel(model)
-    # a long wait, so that requests sent together surely share batches
-    app = create_app(spy, max_batch=8, max_wait_ms=300, max_upload_mb=0.5, max_seconds=10, model_name="tiny")
+def _start(app):
     port = _free_port()
     instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -53,9 +50,20 @@ def server(tmp_path_factory):
     while not instance.started and time.time() < deadline:
         time.sleep(0.02)
     assert instance.started, "the test server did not start within 30 s"
+    return instance, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    model = RewardModel.from_pretrained(make_tiny_vlm(root / "tiny"), num_frames=4)
+    spy = SpyModel(model)
+    # a long wait, so that requests sent together surely share batches
+    app = create_app(spy, max_batch=8, max_wait_ms=300, max_upload_mb=0.5, max_seconds=10, model_name="tiny")
+    instance, thread, url = _start(app)
     videos = [write_video(root / f"v{i}.mp4", num_frames=10 + 3 * i, fps=10) for i in range(4)]
     yield {
-        "url": f"http://127.0.0.1:{port}",
+        "url": url,
         "model": model,
         "spy": spy,
         "app": app,
@@ -183,8 +191,173 @@ def test_an_rl_episode_can_be_scored_by_the_server(server):
     assert info["roboreward"]["probs"] == pytest.approx(direct.probs, abs=1e-5)
 
 
-def test_serve_refuses_a_public_host_unless_told(capsys):
+def test_serve_needs_a_token_off_loopback_unless_insecure(capsys, monkeypatch):
+    monkeypatch.delenv("ROBOREWARD_SERVE_TOKEN", raising=False)
     assert main(["serve", "--model", "unused", "--host", "0.0.0.0"]) == 1
-    assert "add --public" in capsys.readouterr().err
+    assert "add --token TOKEN (or set ROBOREWARD_SERVE_TOKEN), or --insecure" in capsys.readouterr().err
+    check_serve_access("0.0.0.0", "s3cret", insecure=False)  # the same words as `review`'s --insecure
+    check_serve_access("0.0.0.0", None, insecure=True)
+    check_serve_access("127.0.0.2", None, insecure=False)
+    assert main(["serve", "--model", "unused", "--max-task-chars", "0"]) == 1
+    assert "max_task_chars must be >= 1" in capsys.readouterr().err
     assert main(["serve", "--model", "unused", "--max-batch", "0"]) == 1
     assert "max_batch must be >= 1" in capsys.readouterr().err
+
+
+def test_a_task_over_the_length_limit_gets_422_before_the_model(server):
+    calls = len(server["spy"].calls)
+    with pytest.raises(
+        RewardServerError, match="task is 100000 characters long; the limit is 500"
+    ) as refused:
+        RewardClient(server["url"]).score(server["videos"][0], "a" * 100_000)
+    assert refused.value.status == 422 and len(server["spy"].calls) == calls  # never reached the model
+
+
+class SlowModel(SpyModel):
+    """A model whose batch sleeps when a task says 'slow' (a batch stuck in the model)."""
+
+    def __init__(self, model, seconds):
+        super().__init__(model)
+        self.seconds, self.entered, self.left = seconds, threading.Event(), threading.Event()
+
+    def score_batch(self, videos, tasks, batch_size=8, fps=None):
+        if any("slow" in t for t in tasks):
+            self.entered.set()
+            time.sleep(self.seconds)
+            self.left.set()
+        return super().score_batch(videos, tasks, batch_size=batch_size, fps=fps)
+
+
+@pytest.fixture(scope="module")
+def guarded(server):
+    """A server with a bearer token and a 2 s deadline, around a model that can be made slow."""
+    slow = SlowModel(server["model"], seconds=4.0)
+    app = create_app(slow, max_batch=8, max_wait_ms=0, deadline_s=2.0, token="s3cret", model_name="tiny")
+    instance, thread, url = _start(app)
+    yield {"url": url, "slow": slow, "videos": server["videos"], "model": server["model"]}
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_without_the_token_the_server_answers_401_and_with_it_200(guarded):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        refused = httpx.get(f"{guarded['url']}/health", headers=headers)
+        assert refused.status_code == 401 and "bearer token" in refused.json()["detail"]
+        assert refused.headers["www-authenticate"] == "Bearer"
+    with pytest.raises(RewardServerError) as unauthorized:
+        RewardClient(guarded["url"], token="").score(guarded["videos"][0], "open the drawer")
+    assert unauthorized.value.status == 401
+    client = RewardClient(guarded["url"], token="s3cret")
+    assert client.health()["status"] == "ok"
+    result = client.score(guarded["videos"][0], "open the drawer")
+    direct = guarded["model"].score(str(guarded["videos"][0]), "open the drawer")
+    assert result.probs == pytest.approx(direct.probs, abs=1e-5)
+
+
+def test_the_client_reads_the_token_from_the_environment(guarded, monkeypatch):
+    monkeypatch.setenv("ROBOREWARD_SERVE_TOKEN", "s3cret")
+    assert RewardClient(guarded["url"]).health()["model"] == "tiny"
+
+
+def test_a_request_past_its_deadline_fails_while_a_concurrent_one_succeeds(guarded):
+    client = RewardClient(guarded["url"], token="s3cret")
+    slow = guarded["slow"]
+    slow.entered.clear()
+    slow.left.clear()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stuck = pool.submit(lambda: client.score(guarded["videos"][0], "slow: open the drawer"))
+        assert slow.entered.wait(10)
+        time.sleep(1.0)  # the normal request arrives while the slow batch is in the model
+        normal = client.score(guarded["videos"][1], "open the drawer")
+        with pytest.raises(RewardServerError, match="not scored within the server's 2 s deadline") as late:
+            stuck.result(timeout=10)
+    assert late.value.status == 504
+    direct = guarded["model"].score(str(guarded["videos"][1]), "open the drawer")
+    assert normal.probs == pytest.approx(direct.probs, abs=1e-5)
+    health = client.health()
+    assert not slow.left.is_set()  # the slow batch is still in the model...
+    assert health["status"] == "degraded" and health["overrunning"] == 1  # ...past its deadline
+    assert health["expired"] >= 1 and health["overruns"] >= 1
+    assert slow.left.wait(10)
+    for _ in range(100):  # the stuck batch finished: healthy again
+        if client.health()["status"] == "ok":
+            break
+        time.sleep(0.05)
+    assert client.health()["status"] == "ok"
+
+
+def test_stuck_batches_never_pile_up_past_the_cap(server, monkeypatch):
+    monkeypatch.setattr(serve_module, "MAX_LEFT_BEHIND", 1)
+    slow = SlowModel(server["model"], seconds=2.5)
+    instance, thread, url = _start(create_app(slow, max_wait_ms=0, deadline_s=0.5))
+    try:
+        client = RewardClient(url)
+        with pytest.raises(RewardServerError, match=r"0\.5 s deadline"):
+            client.score(server["videos"][0], "slow: open the drawer")
+        assert slow.entered.is_set() and not slow.left.is_set()
+        calls = len(slow.calls)
+        with pytest.raises(RewardServerError, match=r"0\.5 s deadline"):  # waited for the stuck batch
+            client.score(server["videos"][1], "open the drawer")
+        assert len(slow.calls) == calls and client.health()["status"] == "degraded"
+        assert slow.left.wait(10)
+        assert client.score(server["videos"][1], "open the drawer").score in range(1, 6)
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=10)
+
+
+_SIGTERM_CHILD = """
+import sys, time
+from roboreward.cli.commands.serve import run_server
+from roboreward.serve import create_app
+
+class Stuck:
+    def score_batch(self, videos, tasks, batch_size=8, fps=None):
+        print("in the model", flush=True)
+        time.sleep(120)
+
+run_server(create_app(Stuck(), model_name="stuck"), "127.0.0.1", int(sys.argv[1]), "warning")
+"""
+
+
+def test_sigterm_stops_a_busy_server_within_5_seconds(tmp_path, h264_video):
+    import signal
+    import subprocess
+    import sys
+
+    port = _free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SIGTERM_CHILD, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            time.sleep(0.05)
+
+        def request():
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.post(
+                    f"{url}/score",
+                    files={"video": ("v.mp4", h264_video.read_bytes(), "video/mp4")},
+                    data={"task": "open the drawer"},
+                    timeout=30,
+                )
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            busy = pool.submit(request)
+            assert child.stdout.readline().strip() == b"in the model"  # a batch holds the worker
+            sent = time.monotonic()
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=10)
+            took = time.monotonic() - sent
+            answer = busy.result(timeout=10)
+        print(f"SIGTERM to exit: {took:.2f} s")
+        assert took < 5.0
+        assert answer is None or answer.status_code >= 500
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

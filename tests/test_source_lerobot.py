@@ -81,7 +81,7 @@ def test_v21_every_episode_is_a_success_with_its_task(v21_h264):
         (5, 1.0, "oxe/toto", "original")
     }
     assert [e.group for e in entries] == ["oxe/toto/0", "oxe/toto/1", "oxe/toto/2"]
-    assert entries[0].provenance == {"dataset": str(v21_h264), "codebase_version": "v2.1", "fps": 10}
+    assert entries[0].provenance == {"dataset": v21_h264.name, "codebase_version": "v2.1", "fps": 10}
 
 
 def test_v21_videos_are_whole_per_episode_files_of_the_scene_camera(v21_h264):
@@ -312,6 +312,65 @@ def test_v21_unparseable_line_is_a_skip_and_listed_last(v21_h264, tmp_path):
     assert entries[-1] == Skip("oxe/toto", "meta/episodes.jsonl line 4", entries[-1].reason)
     assert entries[-1].reason.startswith("not valid JSON in meta/episodes.jsonl line 4")
     assert [type(e) for e in entries[:3]] == [Episode] * 3
+
+
+def test_unreadable_entries_are_skips_even_when_episodes_are_picked_by_index(v21_h264, tmp_path):
+    root = copy_of(v21_h264, tmp_path)
+    with (root / "meta" / "episodes.jsonl").open("a") as f:
+        f.write('{"tasks": ["open the drawer"], "length": 5}\n{"episode_ind\n')
+    picked = list(LeRobotSource(root).episodes(indices=[1]))
+    assert [(type(e).__name__, e.episode_id) for e in picked] == [
+        ("Episode", "1"),
+        ("Skip", "meta/episodes.jsonl line 4"),
+        ("Skip", "meta/episodes.jsonl line 5"),
+    ]
+    assert picked[1].reason == "no integer episode_index in meta/episodes.jsonl line 4"
+    assert picked[2].reason.startswith("not valid JSON in meta/episodes.jsonl line 5")
+
+
+def test_a_template_escaping_the_dataset_folder_is_refused(v21_h264, tmp_path):
+    root = copy_of(v21_h264, tmp_path)
+    elsewhere = Path(shutil.copytree(root, tmp_path / "elsewhere"))  # another dataset's videos
+    template = json.loads((root / "meta" / "info.json").read_text())["video_path"]
+    edit_info(root, video_path="../elsewhere/" + template)
+    assert (elsewhere / template.format(episode_chunk=0, episode_index=0, video_key=SCENE_CAMERA)).is_file()
+    good, skips = split(list(LeRobotSource(root).episodes()))
+    assert good == [] and len(skips) == 3
+    assert skips[0].reason == (
+        "video path ../elsewhere/videos/chunk-000/observation.images.image/episode_000000.mp4 escapes the "
+        "dataset folder (video_path template, meta/episodes.jsonl line 1)"
+    )
+    edit_info(root, video_path=str(elsewhere) + "/" + template)  # an absolute template
+    assert all("escapes the dataset folder" in s.reason for s in LeRobotSource(root).episodes())
+
+
+def test_symlinks_into_a_blob_store_stay_allowed(v21_h264, tmp_path):
+    """A Hub cache snapshot: every file is a symlink into ../../blobs, outside the snapshot folder."""
+    root = copy_of(v21_h264, tmp_path)
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    for index, path in enumerate(sorted((root / "videos").rglob("*.mp4"))):
+        blob = blobs / f"blob{index}"
+        path.rename(blob)
+        path.symlink_to(blob)
+    entries = list(LeRobotSource(root).episodes())
+    assert [type(e) for e in entries] == [Episode] * 3
+    assert Path(entries[0].video).is_symlink() and Path(entries[0].video).parent.is_relative_to(root)
+
+
+def test_control_characters_are_removed_from_task_text(v21_h264, tmp_path):
+    root = copy_of(v21_h264, tmp_path)
+    path = root / "meta" / "episodes.jsonl"
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["tasks"] = ["pick\u0000 up the \u001b[31mred\u001b[0m cup\u0007"]
+    lines[0] = json.dumps(first)
+    first["tasks"], first["episode_index"] = ["\u001b[2J\u0000"], 1
+    lines[1] = json.dumps(first)
+    path.write_text("\n".join(lines) + "\n")
+    entries = list(LeRobotSource(root).episodes())
+    assert entries[0].task == entries[0].original_task == "pick up the red cup"
+    assert isinstance(entries[1], Skip) and entries[1].reason.startswith("task is empty")
 
 
 def test_v30_faults_become_skips_with_reasons(tmp_path):

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from roboreward import rubric, video
+from roboreward import fingerprint, rubric, video
 from roboreward.models.openai_chat import OpenAIChat
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
 from roboreward.models.specs import parse_model_spec
@@ -132,7 +132,7 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
     import datasets
 
     try:
-        ds = datasets.load_dataset(dataset, split=split)
+        ds = fingerprint.load_dataset(dataset, split=split)  # never a stale cache of a rebuilt folder
     except (FileNotFoundError, ValueError) as exc:
         raise ValueError(f"cannot load split {split!r} of {dataset}: {str(exc).splitlines()[0]}") from None
     missing = {"video", "task", "reward"} - set(ds.column_names)

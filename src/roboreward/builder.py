@@ -36,13 +36,14 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import datasets
 from tqdm.auto import tqdm
@@ -60,6 +61,7 @@ from roboreward.dataset_folder import (
     split_statistics,
 )
 from roboreward.episode import Episode, Skip
+from roboreward.folder_lock import check_unlocked, output_lock
 from roboreward.sources import EpisodeSource, SourceError
 from roboreward.sources.lerobot import LeRobotSource
 from roboreward.sources.manifest import ManifestSource
@@ -467,10 +469,22 @@ def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]
             "BuildConfig.relabel is run by roboreward.pipeline.build (or pass the stage as augment=)"
         )
     started = time.time()
+    check_unlocked(config.out)  # a second build fails at once, before reading (or downloading) sources
     oxe, others = open_sources(config)  # fails before any work for an unusable source
+    with output_lock(config.out):
+        return _build_locked(config, oxe, others, augment, started)
+
+
+def _build_locked(
+    config: BuildConfig,
+    oxe: Sequence[Any],
+    others: Sequence[EpisodeSource],
+    augment: Augment | None,
+    started: float,
+) -> dict[str, Any]:
     episodes, skips = collect(config, oxe, others)
     if not episodes:
-        raise ValueError(f"no usable episode in the sources ({len(skips)} skipped): see the reasons above")
+        refuse_empty_build(config, skips, started)
     extra: dict[str, Any] = {}
     if augment is not None:
         folder = DatasetFolder(config.out)
@@ -505,7 +519,20 @@ def export(
         encoded_videos: video files already encoded with ``config.encoding()``: a row showing one
             of them whole keeps its bytes (no re-encoding, so no quality lost); only other videos
             and time ranges are encoded.
+    Raises ValueError listing the reasons (after writing the report) when no row could be encoded.
     """
+    with output_lock(config.out):
+        return _export_locked(splits, config, skips, started, extra_report, encoded_videos)
+
+
+def _export_locked(
+    splits: dict[str, list[Episode]],
+    config: ExportConfig,
+    skips: Sequence[Skip],
+    started: float | None,
+    extra_report: dict[str, Any] | None,
+    encoded_videos: Iterable[str],
+) -> dict[str, Any]:
     started = time.time() if started is None else started
     skips = list(skips)
     folder = DatasetFolder(config.out)
@@ -538,10 +565,59 @@ def export(
         for split in SPLITS
     }
     folder.write_report(BUILD_REPORT, report)
+    if report["totals"]["rows"] == 0:  # every episode failed to encode: the report says why
+        shutil.rmtree(work_dir / "hf", ignore_errors=True)
+        raise ValueError(_no_usable_message(out, skips))
     render_dataset_card(out, license=config.license)  # from the report and shards just written
     # The Arrow cache repeats every video; the Parquet files and the encoded-video cache suffice.
     shutil.rmtree(work_dir / "hf", ignore_errors=True)
     return report
+
+
+def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> NoReturn:
+    """Nothing usable: write ``OUT/build_report.json`` listing every skip, then raise ValueError with
+    the reasons grouped (counts and a few examples), which `roboreward build` prints."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    empty = {"rows": 0, "by_source": {}, "by_reward": {}, "by_source_and_reward": {}}
+    report = {
+        "config": dataclasses.asdict(config),
+        "rows": {split: dict(empty) for split in SPLITS},
+        "totals": {"rows": 0, "skipped": len(skips)},
+        **_skip_summary(skips),
+        "files": {split: [] for split in SPLITS},
+        "seconds": round(time.time() - started, 2),
+    }
+    DatasetFolder(out).write_report(BUILD_REPORT, report)
+    raise ValueError(_no_usable_message(out, skips))
+
+
+def _no_usable_message(out: Path, skips: Sequence[Skip]) -> str:
+    return (
+        f"no usable episode in the sources ({len(skips)} skipped), for these reasons:\n"
+        f"{format_skip_reasons(skips)}\nevery skip is listed in {out / BUILD_REPORT}"
+    )
+
+
+def format_skip_reasons(skips: Sequence[Skip], examples: int = 3) -> str:
+    """Skips grouped by kind of reason, most common first: the count, then a few examples.
+
+    >>> print(format_skip_reasons([Skip("m", "1", "task is empty in m.jsonl line 1"),
+    ...                            Skip("m", "2", "task is empty in m.jsonl line 2")]))
+           2  task is empty in m.jsonl line N
+              m 1: task is empty in m.jsonl line 1
+              m 2: task is empty in m.jsonl line 2
+    """
+    groups: dict[str, list[Skip]] = defaultdict(list)
+    for skip in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason)):
+        groups[_reason_kind(skip.reason)].append(skip)
+    lines = []
+    for kind, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        lines.append(f"  {len(members):6d}  {kind}")
+        lines += [f"{'':10s}{s.source} {s.episode_id}: {s.reason}" for s in members[:examples]]
+        if len(members) > examples:
+            lines.append(f"{'':10s}... and {len(members) - examples} more")
+    return "\n".join(lines)
 
 
 def _read_skip_records(work_dir: Path) -> list[dict[str, str]]:
@@ -559,20 +635,27 @@ def _report(
     for split in SPLITS:
         table = split_dataset(builder, split).select_columns(["source", "reward"])
         rows[split] = split_statistics(zip(table["source"], table["reward"], strict=True))
-    reasons = Counter(_reason_kind(s.reason) for s in skips)
     return {
         "config": dataclasses.asdict(config),
         "rows": rows,
         "totals": {"rows": sum(r["rows"] for r in rows.values()), "skipped": len(skips)},
-        "skipped": [s.as_dict() for s in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason))],
-        "skipped_by_reason": dict(sorted(reasons.items())),
+        **_skip_summary(skips),
         "seconds": round(time.time() - started, 2),
     }
 
 
+def _skip_summary(skips: Sequence[Skip]) -> dict[str, Any]:
+    reasons = Counter(_reason_kind(s.reason) for s in skips)
+    return {
+        "skipped": [s.as_dict() for s in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason))],
+        "skipped_by_reason": dict(sorted(reasons.items())),
+    }
+
+
 def _reason_kind(reason: str) -> str:
-    """A short kind of skip reason for the summary ("cannot decode video", "task is empty", ...)."""
-    head = reason.split(":", 1)[0]
+    """A short kind of skip reason for the summary ("cannot decode video '...'", "task is empty in
+    m.jsonl line N", ...): the text before the first colon, quoted names and line numbers masked."""
+    head = re.sub(r"\b(line|row) \d+", r"\1 N", re.sub(r"'[^']*'", "'...'", reason.split(":", 1)[0]))
     return head if len(head) <= 60 else head[:57] + "..."
 
 

@@ -144,7 +144,14 @@ def render_dataset_card(
         tags=TAGS,
         size_categories=[_size_category(total)],
         pretty_name=pretty_name,
-        configs=[{"config_name": "default", "data_files": dataset.data_files()}],
+        configs=[
+            {
+                "config_name": "default",
+                # datasets hashes the config into its cache key: a rebuilt folder is read afresh
+                "description": f"RoboReward data, content fingerprint {dataset.content_fingerprint()}",
+                "data_files": dataset.data_files(),
+            }
+        ],
     )
     datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
     rows = build["rows"]

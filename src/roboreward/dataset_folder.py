@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from roboreward.episode import Episode
+from roboreward.fingerprint import content_fingerprint
 
 if TYPE_CHECKING:  # imported where used: the layout's names are wanted by light modules (hub, cli)
     import datasets
@@ -283,6 +284,11 @@ class DatasetFolder:
         if required and not files:
             raise ValueError(f"{self.root} has no {split} split: no {shard_glob(split)} (build it first)")
         return files
+
+    def content_fingerprint(self) -> str:
+        """The fingerprint of every shard's name and bytes (`roboreward.fingerprint.content_fingerprint`):
+        the card's config carries it, so `datasets` reads a folder rebuilt in place afresh."""
+        return content_fingerprint(self.root, self.data_dir.glob("*-*.parquet"))
 
     def splits(self) -> list[str]:
         """The splits that have shards: `SPLITS` in their order, then any other, sorted."""

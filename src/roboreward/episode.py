@@ -5,6 +5,11 @@ time range of a file for LeRobot v3.0's concatenated videos), the task text, the
 progress it came from, where it came from, and how it was made. It validates itself on creation,
 so a bad label can never travel further than the reader that made it.
 
+Task text is cleaned on creation, for every source alike: ANSI escape sequences (``ESC [ ... m``
+and the like) and every other control character (NUL, BEL, DEL, C1 controls ...) are removed,
+line breaks and tabs become spaces, and runs of whitespace one space. A task with nothing left
+is refused (`EpisodeError`, so the reader skips the entry with its reason).
+
     >>> ep = Episode(video="ep0.mp4", task="open the drawer", reward=5, progress=1.0,
     ...              source="oxe/toto", episode_id="0")
     >>> ep.group, ep.augmentation, ep.original_task
@@ -17,15 +22,33 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from roboreward.rubric import MAX_SCORE, MIN_SCORE
 
-__all__ = ["AUGMENTATIONS", "Episode", "EpisodeError", "Skip"]
+__all__ = ["AUGMENTATIONS", "Episode", "EpisodeError", "Skip", "clean_text"]
 
 #: How a row was made. `original` rows come straight from a source.
 AUGMENTATIONS = ("original", "rewrite", "counterfactual", "paraphrase", "temporal_clip")
+
+
+#: ANSI / VT100 escape sequences: CSI (``ESC [`` parameters, a final byte), OSC (``ESC ]`` up to
+#: BEL or ``ESC \``), and two-character escapes.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` without ANSI escape sequences or control characters, whitespace collapsed.
+
+    >>> clean_text("open the\x00 drawer\x1b[31m now\x1b[0m\n")
+    'open the drawer now'
+    """
+    text = _ANSI_ESCAPE.sub("", text)
+    kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
+    return " ".join(kept.split())  # tabs and line breaks (controls too) become single spaces
 
 
 class EpisodeError(ValueError):
@@ -86,9 +109,9 @@ class Episode:
             raise EpisodeError(f"source is empty for episode {self.episode_id!r}")
         if not isinstance(self.episode_id, str) or not self.episode_id.strip():
             raise EpisodeError(f"episode_id is empty in source {self.source!r}")
-        if not isinstance(self.task, str) or not self.task.strip():
+        if not isinstance(self.task, str) or not clean_text(self.task):
             raise EpisodeError(f"task is empty in {where}")
-        object.__setattr__(self, "task", " ".join(self.task.split()))
+        object.__setattr__(self, "task", clean_text(self.task))
         if isinstance(self.reward, bool) or not isinstance(self.reward, int):
             raise EpisodeError(f"reward must be an integer 1..5 in {where}, got {self.reward!r}")
         if not MIN_SCORE <= self.reward <= MAX_SCORE:
@@ -111,6 +134,8 @@ class Episode:
             )
         if self.original_task is None:
             object.__setattr__(self, "original_task", self.task)
+        elif isinstance(self.original_task, str):
+            object.__setattr__(self, "original_task", clean_text(self.original_task))
         if self.group is None:
             object.__setattr__(self, "group", f"{self.source}/{self.episode_id}")
         try:

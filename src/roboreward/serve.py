@@ -15,11 +15,19 @@ still uploading, the oldest queued one waits up to ``max_wait_ms`` for them, up 
 event loop keeps accepting uploads while the model works. When a batch fails, its requests are
 scored one by one, so that one bad video fails alone.
 
-Refusals, each ``{"detail": message}``, after which the server keeps serving: a request body over
-``max_upload_mb`` gets 413, refused while it streams in (nothing over the limit is stored); an
-upload that is not a readable video, a video longer than ``max_seconds``, a missing upload and an
-empty task get 422. ``GET /health`` reports ``status``, ``model``, and counters: ``requests``
-(scored), ``refused``, ``batches`` and ``batch_sizes`` (how many batches had each size).
+Refusals, each ``{"detail": message}``, after which the server keeps serving: with a ``token``,
+a request without ``Authorization: Bearer <token>`` gets 401 before its body is read; a request
+body over ``max_upload_mb`` gets 413, refused while it streams in (nothing over the limit is
+stored); an upload that is not a readable video, a video longer than ``max_seconds`` or over the
+`roboreward.video.VideoLimits` (pixels per frame, frames, decoded bytes: checked on the header,
+before any frame is decoded), a missing upload, an empty task and a task over ``max_task_chars``
+get 422. A request not scored within ``deadline_s`` of being queued gets 504; the worker then
+leaves a batch that overran behind (its thread finishes on its own, its answer dropped) and
+goes on with the next one, so one pathological batch cannot hold the server.
+
+``GET /health`` reports ``status`` (``ok``, or ``degraded`` while a batch runs past its deadline),
+``model``, and counters: ``requests`` (scored), ``refused``, ``expired`` (504s), ``overruns``
+(batches left behind), ``batches`` and ``batch_sizes`` (how many batches had each size).
 """
 
 from __future__ import annotations
@@ -27,9 +35,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hmac
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +53,23 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 
 from roboreward import video
 
-__all__ = ["RewardClient", "RewardServerError", "ServerStats", "check_settings", "create_app"]
+__all__ = [
+    "MAX_TASK_CHARS",
+    "TOKEN_ENV",
+    "RewardClient",
+    "RewardServerError",
+    "ServerStats",
+    "check_settings",
+    "create_app",
+]
+
+#: The longest task accepted, in characters (as the Space's): a task is one instruction, and the
+#: model's work grows with its length (a 1 MB task held the worker for minutes).
+MAX_TASK_CHARS = 500
+#: Batches past their deadline still running (in their threads) before the worker waits for one.
+MAX_LEFT_BEHIND = 2
+#: The environment variable `roboreward serve` and `RewardClient` read the bearer token from.
+TOKEN_ENV = "ROBOREWARD_SERVE_TOKEN"
 
 #: Room in a request body for the multipart framing and the task, on top of the video's bytes.
 FORM_OVERHEAD = 64 * 1024
@@ -58,8 +84,14 @@ class ServerStats:
 
     requests: int = 0  # scored
     refused: int = 0  # answered with 4xx
+    expired: int = 0  # answered 504: not scored within the deadline
+    overruns: int = 0  # batches that ran past their deadline and were left behind
     batches: int = 0
     batch_sizes: collections.Counter = field(default_factory=collections.Counter)
+
+
+class DeadlineExceeded(RuntimeError):
+    """A request that was not scored within the server's deadline (answered 504)."""
 
 
 @dataclass
@@ -68,6 +100,7 @@ class _Job:
     task: str
     future: asyncio.Future
     arrived: float
+    deadline: float
 
 
 class _MicroBatcher:
@@ -75,13 +108,27 @@ class _MicroBatcher:
 
     The queue is a deque plus an event rather than an `asyncio.Queue`: the worker's timed wait for
     more requests is a wait on the event, which can time out without ever losing a request.
+
+    Each job fails with `DeadlineExceeded` at its deadline, wherever it is. A batch runs in its own
+    daemon thread; when the earliest deadline in it passes first, the worker stops waiting for it
+    (a Python thread cannot be stopped: it finishes on its own, and counts as ``overrunning`` till
+    then), puts the batch's jobs that still have time back at the front of the queue, and goes on.
+    At most `MAX_LEFT_BEHIND` batches run past their deadline at once: beyond that the worker waits
+    for one to finish (queued requests meanwhile get 504 at their deadlines), so stuck batches can
+    never pile up threads and memory.
+    Daemon threads also let the process exit on SIGTERM while a batch is still in the model.
     """
 
-    def __init__(self, reward_model: Any, max_batch: int, max_wait_s: float, stats: ServerStats):
+    def __init__(
+        self, reward_model: Any, max_batch: int, max_wait_s: float, stats: ServerStats, deadline_s: float
+    ):
         self.reward_model = reward_model
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.deadline_s = deadline_s
         self.stats = stats
+        self.overrunning = 0  # batches left behind whose threads still run
+        self.freed: asyncio.Event | None = None  # set when a batch left behind finishes
         self.pending: collections.deque[_Job] = collections.deque()
         self.wakeup: asyncio.Event | None = None
         self.worker: asyncio.Task | None = None
@@ -102,6 +149,7 @@ class _MicroBatcher:
     def start(self) -> None:
         if self.worker is None or self.worker.done():
             self.wakeup = asyncio.Event()
+            self.freed = asyncio.Event()
             self.worker = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -117,11 +165,53 @@ class _MicroBatcher:
     async def submit(self, data: bytes, task: str, token: dict[str, bool] | None = None) -> Any:
         self.start()
         loop = asyncio.get_running_loop()
-        job = _Job(data, task, loop.create_future(), loop.time())
+        now = loop.time()
+        job = _Job(data, task, loop.create_future(), now, now + self.deadline_s)
+        expiry = loop.call_at(job.deadline, self._expire, job)
         self.pending.append(job)
         self.leave(token)
         self.wakeup.set()
-        return await job.future
+        try:
+            return await job.future
+        finally:
+            expiry.cancel()
+
+    def _expire(self, job: _Job) -> None:
+        if not job.future.done():
+            self.stats.expired += 1
+            job.future.set_exception(
+                DeadlineExceeded(
+                    f"not scored within the server's {self.deadline_s:g} s deadline (--deadline)"
+                )
+            )
+
+    def _in_thread(self, videos: list[bytes], tasks: list[str]) -> asyncio.Future:
+        """Score a batch in a new daemon thread; the returned future gets its outcomes."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def deliver(outcomes: list[Any]) -> None:
+            if not future.done():
+                future.set_result(outcomes)
+
+        def run() -> None:
+            outcomes = self._score(videos, tasks)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the server has stopped
+                loop.call_soon_threadsafe(deliver, outcomes)
+
+        threading.Thread(target=run, name="roboreward-batch", daemon=True).start()
+        return future
+
+    def _left_behind(self, future: asyncio.Future) -> None:
+        self.overrunning += 1
+        self.stats.overruns += 1
+
+        def finished(_: asyncio.Future) -> None:
+            self.overrunning -= 1
+            if self.freed is not None:
+                self.freed.set()
+
+        future.add_done_callback(finished)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -142,13 +232,23 @@ class _MicroBatcher:
                     await asyncio.wait_for(self.wakeup.wait(), remaining)
                 except asyncio.TimeoutError:
                     break
+            while self.overrunning >= MAX_LEFT_BEHIND:
+                self.freed.clear()
+                await self.freed.wait()
             batch = [self.pending.popleft() for _ in range(min(self.max_batch, len(self.pending)))]
             batch = [job for job in batch if not job.future.done()]  # clients that went away
             if not batch:
                 continue
             self.stats.batches += 1
             self.stats.batch_sizes[len(batch)] += 1
-            outcomes = await asyncio.to_thread(self._score, [j.data for j in batch], [j.task for j in batch])
+            running = self._in_thread([j.data for j in batch], [j.task for j in batch])
+            remaining = min(j.deadline for j in batch) - loop.time()
+            try:
+                outcomes = await asyncio.wait_for(asyncio.shield(running), max(remaining, 0.0))
+            except asyncio.TimeoutError:
+                self._left_behind(running)
+                self.pending.extendleft(reversed([j for j in batch if not j.future.done()]))
+                continue
             for job, outcome in zip(batch, outcomes, strict=True):
                 if job.future.done():
                     continue
@@ -182,22 +282,37 @@ class _Admission:
     """
 
     def __init__(
-        self, app: Any, limit: int, max_upload_mb: float, stats: ServerStats, batcher: _MicroBatcher
+        self,
+        app: Any,
+        limit: int,
+        max_upload_mb: float,
+        stats: ServerStats,
+        batcher: _MicroBatcher,
+        token: str | None = None,
     ):
         self.app = app
         self.limit = limit
         self.max_upload_mb = max_upload_mb
         self.stats = stats
         self.batcher = batcher
+        self.authorization = f"Bearer {token}".encode() if token else None
 
     async def _refuse(self, send: Any, size: str | None) -> None:
         what = f"upload of {size}" if size else "upload"
-        body = json.dumps(
-            {"detail": f"{what} is over the {self.max_upload_mb:g} MB limit (--max-upload-mb)"}
-        ).encode()
+        await self._answer(send, 413, f"{what} is over the {self.max_upload_mb:g} MB limit (--max-upload-mb)")
+
+    @staticmethod
+    async def _answer(send: Any, status: int, detail: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
+        body = json.dumps({"detail": detail}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
         await send({"type": "http.response.body", "body": body})
+
+    def _authorized(self, scope: Any) -> bool:
+        if self.authorization is None:
+            return True
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return hmac.compare_digest(given, self.authorization)
 
     @staticmethod
     async def _drain(receive: Any, budget: int) -> None:
@@ -210,6 +325,16 @@ class _Admission:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not self._authorized(scope):  # before anything of the body is read or stored
+            self.stats.refused += 1
+            await self._drain(receive, self.limit)
+            await self._answer(
+                send,
+                401,
+                "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
+                [(b"www-authenticate", b"Bearer")],
+            )
             return
 
         token = self.batcher.arrive() if scope["path"].endswith("/score") else None
@@ -257,7 +382,14 @@ class _Admission:
         await self.app(scope, limited_receive, guarded_send)
 
 
-def check_settings(max_batch: int, max_wait_ms: float, max_upload_mb: float, max_seconds: float) -> None:
+def check_settings(
+    max_batch: int,
+    max_wait_ms: float,
+    max_upload_mb: float,
+    max_seconds: float,
+    max_task_chars: int = MAX_TASK_CHARS,
+    deadline_s: float = 60.0,
+) -> None:
     """Raise ValueError naming the first server setting out of range."""
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -267,6 +399,10 @@ def check_settings(max_batch: int, max_wait_ms: float, max_upload_mb: float, max
         raise ValueError(f"max_upload_mb must be > 0, got {max_upload_mb}")
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    if max_task_chars < 1:
+        raise ValueError(f"max_task_chars must be >= 1, got {max_task_chars}")
+    if deadline_s <= 0:
+        raise ValueError(f"deadline_s must be > 0, got {deadline_s}")
 
 
 def create_app(
@@ -276,16 +412,32 @@ def create_app(
     max_upload_mb: float = 50.0,
     max_seconds: float = 120.0,
     model_name: str | None = None,
+    max_task_chars: int = MAX_TASK_CHARS,
+    deadline_s: float = 60.0,
+    token: str | None = None,
+    limits: video.VideoLimits | None = video.DEFAULT_LIMITS,
 ) -> FastAPI:
     """The FastAPI app serving a `RewardModel` (see the module docstring).
 
     Run it with ``uvicorn.run(app, host="127.0.0.1", port=8000)``; ``app.state.stats`` holds the
     counters. ``max_batch=1`` turns micro-batching off.
+
+    Args:
+        reward_model: anything with `RewardModel`'s ``score_batch``.
+        max_batch: requests scored together at most.
+        max_wait_ms: how long the oldest queued request waits for others still uploading.
+        max_upload_mb: the largest video upload (413 beyond).
+        max_seconds: the longest video (422 beyond).
+        model_name: the name ``/health`` shows.
+        max_task_chars: the longest task in characters (422 beyond).
+        deadline_s: seconds a queued request may wait for and spend in the model (504 beyond).
+        token: when given, every request needs ``Authorization: Bearer <token>`` (401 without).
+        limits: the bounds on an upload's header (422 beyond); None checks only ``max_seconds``.
     """
-    check_settings(max_batch, max_wait_ms, max_upload_mb, max_seconds)
+    check_settings(max_batch, max_wait_ms, max_upload_mb, max_seconds, max_task_chars, deadline_s)
     stats = ServerStats()
     limit = int(max_upload_mb * 2**20)
-    batcher = _MicroBatcher(reward_model, max_batch, max_wait_ms / 1000, stats)
+    batcher = _MicroBatcher(reward_model, max_batch, max_wait_ms / 1000, stats, deadline_s)
     name = model_name or getattr(getattr(reward_model, "model", None), "name_or_path", None)
 
     @contextlib.asynccontextmanager
@@ -296,17 +448,26 @@ def create_app(
 
     app = FastAPI(title="RoboReward reward server", lifespan=lifespan)
     app.add_middleware(
-        _Admission, limit=limit + FORM_OVERHEAD, max_upload_mb=max_upload_mb, stats=stats, batcher=batcher
+        _Admission,
+        limit=limit + FORM_OVERHEAD,
+        max_upload_mb=max_upload_mb,
+        stats=stats,
+        batcher=batcher,
+        token=token,
     )
     app.state.stats = stats
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {
-            "status": "ok",
+            "status": "degraded" if batcher.overrunning else "ok",
             "model": name or type(reward_model).__name__,
             "requests": stats.requests,
             "refused": stats.refused,
+            "expired": stats.expired,
+            "overruns": stats.overruns,
+            "overrunning": batcher.overrunning,
+            "deadline_s": deadline_s,
             "batches": stats.batches,
             "batch_sizes": {str(k): v for k, v in sorted(stats.batch_sizes.items())},
             "queued": len(batcher.pending),
@@ -325,6 +486,11 @@ def create_app(
             raise HTTPException(422, "no video: send the video file as the multipart field 'video'")
         if not task or not task.strip():
             raise HTTPException(422, "task is empty: send the task text as the form field 'task'")
+        if len(task) > max_task_chars:
+            raise HTTPException(
+                422,
+                f"the task is {len(task)} characters long; the limit is {max_task_chars} (--max-task-chars)",
+            )
         data = await video_file.read(limit + 1)
         if len(data) > limit:
             raise HTTPException(413, f"the video is over the {max_upload_mb:g} MB limit (--max-upload-mb)")
@@ -338,9 +504,15 @@ def create_app(
                 f"the video is {info.duration:.1f} s long; the limit is {max_seconds:g} s (--max-seconds)",
             )
         try:
+            video.check_limits(info, limits, "upload 'video'")
+        except video.VideoLimitError as exc:
+            raise HTTPException(422, f"the upload 'video' is refused: {exc.reason}") from None
+        try:
             result = await batcher.submit(
                 data, task, request.scope.get("state", {}).get("roboreward_arrival")
             )
+        except DeadlineExceeded as exc:
+            raise HTTPException(504, str(exc)) from None
         except (video.VideoDecodeError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
         except Exception as exc:  # the model failed: say how, and keep serving
@@ -373,17 +545,29 @@ class RewardClient:
     speaks `RewardModel`'s API, a client can stand in for the model in `roboreward.rl`'s wrappers:
     robots and collectors then share one reward server.
 
+    ``token`` (default ``$ROBOREWARD_SERVE_TOKEN``) goes with every request as
+    ``Authorization: Bearer <token>``, for a server started with ``--token``.
+
     >>> with RewardClient("http://127.0.0.1:8000", timeout=60) as client:  # doctest: +SKIP
     ...     print(client.health()["requests"], client.score(frames, "open the drawer", fps=10).score)
     """
 
-    def __init__(self, url: str, timeout: float = 120.0, fps: float | None = None, max_concurrency: int = 8):
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 120.0,
+        fps: float | None = None,
+        max_concurrency: int = 8,
+        token: str | None = None,
+    ):
         import httpx
 
         self.url = url.rstrip("/")
         self.fps = fps
         self.max_concurrency = max_concurrency
-        self._http = httpx.Client(timeout=timeout)
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(timeout=timeout, headers=headers)
 
     def __enter__(self) -> RewardClient:
         return self
@@ -426,11 +610,7 @@ class RewardClient:
             data={"task": task},
         )
         if response.status_code != 200:
-            try:
-                message = response.json().get("detail", response.text)
-            except ValueError:
-                message = response.text
-            raise RewardServerError(response.status_code, str(message))
+            raise RewardServerError(response.status_code, _detail(response))
         body = response.json()
         return ScoreResult(
             score=int(body["score"]),
@@ -461,5 +641,13 @@ class RewardClient:
     def health(self) -> dict[str, Any]:
         """The server's ``GET /health``: status, model and counters."""
         response = self._http.get(f"{self.url}/health")
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise RewardServerError(response.status_code, _detail(response))
         return response.json()
+
+
+def _detail(response: Any) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):
+        return response.text

@@ -41,7 +41,7 @@ from accelerate.utils import is_peft_model
 from transformers import TrainerCallback
 from trl import SFTTrainer
 
-from roboreward import rubric
+from roboreward import fingerprint, rubric
 from roboreward.models.inputs import RewardPrompter, set_pixel_budget
 from roboreward.models.settings import InferenceSettings, save_settings
 from roboreward.sources.release import load_release_dataset, locate_release
@@ -205,7 +205,8 @@ def load_reward_splits(args: RewardScriptArguments) -> tuple[Any, Any]:
     import datasets
 
     release = locate_release(args.dataset_name, args.dataset_train_split)
-    loaded = None if release is not None else datasets.load_dataset(args.dataset_name, args.dataset_config)
+    # Never a stale cache of a folder rebuilt in place.
+    loaded = None if release is not None else fingerprint.load_dataset(args.dataset_name, args.dataset_config)
     out = []
     for split, limit in (
         (args.dataset_train_split, args.max_train_samples),

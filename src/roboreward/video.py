@@ -8,6 +8,13 @@ Every file is first opened by PyAV, which reads only the container header. That 
 missing, empty, non-video and zero-frame files with a `VideoDecodeError` naming the file before
 decord ever sees them (decord can crash the process on such inputs, which no ``except`` catches).
 
+Untrusted videos are checked against `VideoLimits` before any frame is decoded: a tiny file can
+declare huge frames (a 17 KB H.264 file of 8000x8000 frames costs gigabytes to decode). The header
+is read with frame decoding switched off (``skip_frame=all``), so even probing such a file costs no
+frame buffers; `sample_frames`, `iter_frames` and `clip` then refuse over-limit input with a
+`VideoLimitError` (a `VideoDecodeError`, so every caller that skips or refuses unreadable videos
+handles it too), and the PyAV decoders re-check each decoded frame in case the header lied.
+
 Sampling decodes only what it needs: decord seeks by its keyframe index; the PyAV path seeks to
 the keyframe before a target when the target lies further ahead than decoding forward would cost,
 so keeping 16 frames of a long video never decodes the whole video.
@@ -42,8 +49,12 @@ from PIL import Image
 
 __all__ = [
     "DECORD_CODECS",
+    "DEFAULT_LIMITS",
     "VideoDecodeError",
     "VideoInfo",
+    "VideoLimitError",
+    "VideoLimits",
+    "check_limits",
     "clip",
     "encode",
     "iter_frames",
@@ -65,6 +76,42 @@ class VideoDecodeError(RuntimeError):
         self.source = _describe(source)
         self.reason = reason
         super().__init__(f"cannot decode video {self.source}: {reason}")
+
+
+class VideoLimitError(VideoDecodeError):
+    """A video whose header is over a `VideoLimits` bound: refused before any frame is decoded."""
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Bounds on what decoding one untrusted video may cost, checked against its header.
+
+    The defaults admit any real robot recording (4K UHD is 8.3 Mpx, a long episode a few minutes)
+    and refuse decompression bombs:
+
+    - ``max_pixels``: pixels per frame, 4096 x 4096 = 16,777,216 (16.8 Mpx; one RGB frame 48 MiB).
+    - ``max_frames``: frames decoded, 108,000 (one hour at 30 fps).
+    - ``max_seconds``: duration decoded, 3,600 s (one hour).
+    - ``max_decoded_bytes``: frames x width x height x 3 (every frame of the range as RGB, the
+      decoding work), 512 GiB: an hour of 720p or half an hour of 1080p at 30 fps.
+
+    Frames, seconds and bytes count the range decoded (`sample_frames`' ``start``/``end``), so
+    one episode of a long LeRobot file that packs many is judged by its own length.
+    """
+
+    max_pixels: int = 4096 * 4096
+    max_frames: int = 108_000
+    max_seconds: float = 3600.0
+    max_decoded_bytes: int = 512 * 2**30
+
+    def __post_init__(self) -> None:
+        for name in ("max_pixels", "max_frames", "max_seconds", "max_decoded_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"VideoLimits.{name} must be > 0, got {getattr(self, name)}")
+
+
+#: The limits every decode applies unless given others (``limits=None`` turns them off).
+DEFAULT_LIMITS = VideoLimits()
 
 
 @dataclass(frozen=True)
@@ -115,9 +162,17 @@ def _resolve(source: Any) -> str | bytes:
     )
 
 
+#: Reading the header decodes no frame: FFmpeg's stream analysis would otherwise decode the first
+#: frames (150 MB for one 8000x8000 frame) before any limit could be checked. Decoding later is
+#: unaffected (PyAV opens its own decoder with its own options).
+_HEADER_OPTIONS = {"skip_frame": "all"}
+
+
 def _open(data: str | bytes, source: Any) -> av.container.InputContainer:
     try:
-        return av.open(io.BytesIO(data) if isinstance(data, bytes) else data, mode="r")
+        return av.open(
+            io.BytesIO(data) if isinstance(data, bytes) else data, mode="r", options=_HEADER_OPTIONS
+        )
     except av.error.FFmpegError as exc:
         raise VideoDecodeError(source, f"not a readable video container ({exc.strerror or exc})") from None
     except (OSError, ValueError) as exc:
@@ -184,6 +239,61 @@ def probe(source: Any) -> VideoInfo:
     data = _resolve(source)
     with _open(data, source) as container:
         return _probe_container(container, source)
+
+
+def check_limits(
+    info: VideoInfo,
+    limits: VideoLimits | None = DEFAULT_LIMITS,
+    source: Any = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> None:
+    """Raise `VideoLimitError` when decoding [start, end) s of a video described by ``info`` would
+    exceed ``limits`` (see `VideoLimits`); ``limits=None`` checks nothing.
+
+    >>> info = VideoInfo(frames=3, fps=10.0, width=8000, height=8000, duration=0.3, codec="h264")
+    >>> try:
+    ...     check_limits(info, source="bomb.mp4")
+    ... except VideoLimitError as exc:
+    ...     print(exc.reason)
+    frames of 8000x8000 (64.0 Mpx) are over the limit of 16.8 Mpx per frame
+    """
+    if limits is None:
+        return
+    pixels = info.width * info.height
+    if pixels > limits.max_pixels:
+        raise VideoLimitError(
+            source,
+            f"frames of {info.width}x{info.height} ({pixels / 1e6:.1f} Mpx) are over the limit of "
+            f"{limits.max_pixels / 1e6:.1f} Mpx per frame",
+        )
+    lo = max(0.0, start or 0.0)
+    hi = info.duration if end is None else min(end, info.duration)
+    seconds = max(hi - lo, 0.0)
+    frames = info.frames if start is None and end is None else min(info.frames, math.ceil(seconds * info.fps))
+    if seconds > limits.max_seconds:
+        raise VideoLimitError(
+            source, f"{seconds:.1f} s to decode is over the limit of {limits.max_seconds:g} s"
+        )
+    if frames > limits.max_frames:
+        raise VideoLimitError(source, f"{frames} frames to decode are over the limit of {limits.max_frames}")
+    decoded = frames * pixels * 3
+    if decoded > limits.max_decoded_bytes:
+        raise VideoLimitError(
+            source,
+            f"{frames} frames of {info.width}x{info.height} decode to {decoded / 2**30:.1f} GiB, over the "
+            f"limit of {limits.max_decoded_bytes / 2**30:g} GiB",
+        )
+
+
+def _check_frame(frame: av.VideoFrame, limits: VideoLimits | None, source: Any) -> None:
+    """Refuse a decoded frame larger than the limits allow (a stream whose header lied)."""
+    if limits is not None and frame.width * frame.height > limits.max_pixels:
+        raise VideoLimitError(
+            source,
+            f"the stream holds frames of {frame.width}x{frame.height}, over the limit of "
+            f"{limits.max_pixels / 1e6:.1f} Mpx per frame (its header said otherwise)",
+        )
 
 
 def select_backend(source: Any, backend: Backend = "auto", info: VideoInfo | None = None) -> str:
@@ -265,23 +375,26 @@ def sample_frames(
     end: float | None = None,
     max_side: int | None = None,
     backend: Backend = "auto",
+    limits: VideoLimits | None = DEFAULT_LIMITS,
 ) -> np.ndarray:
     """Decode the frames picked by `frame_indices` as a uint8 array (T, H, W, 3), RGB.
 
     ``max_side`` shrinks frames (keeping the aspect ratio) so the longer side is at most that.
     Only the frames needed are decoded. Raises VideoDecodeError naming the file when it cannot
-    be read, and ValueError for arguments that select nothing.
+    be read, `VideoLimitError` (before decoding) when its header is over ``limits``, and
+    ValueError for arguments that select nothing.
     """
     data = _resolve(source)
     with _open(data, source) as container:
         info = _probe_container(container, source)
+        check_limits(info, limits, source, start, end)
         indices = frame_indices(info, num_frames=num_frames, fps=fps, start=start, end=end)
         chosen = select_backend(source, backend, info)
         frames = None
         if chosen == "decord":
             frames = _sample_decord(data, indices, source, forced=backend == "decord")
         if frames is None:
-            frames = _sample_pyav(container, indices, info, source)
+            frames = _sample_pyav(container, indices, info, source, limits)
     return _resize(frames, _target_size(info.width, info.height, max_side))
 
 
@@ -315,7 +428,9 @@ def _seek(container: Any, stream: Any, seconds: float) -> Iterator[av.VideoFrame
     return container.decode(stream)
 
 
-def _sample_pyav(container: Any, indices: np.ndarray, info: VideoInfo, source: Any) -> np.ndarray:
+def _sample_pyav(
+    container: Any, indices: np.ndarray, info: VideoInfo, source: Any, limits: VideoLimits | None
+) -> np.ndarray:
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     got: dict[int, np.ndarray] = {}
@@ -340,6 +455,7 @@ def _sample_pyav(container: Any, indices: np.ndarray, info: VideoInfo, source: A
                     seek_gap = max(seek_gap, target - landed)
             for frame in itertools.chain(pending, decoder):
                 pending = []
+                _check_frame(frame, limits, source)
                 index = _frame_index(frame, stream, info.fps)
                 position = position + 1 if index is None else index
                 if position >= target:
@@ -358,11 +474,20 @@ def _sample_pyav(container: Any, indices: np.ndarray, info: VideoInfo, source: A
     return np.stack([got[i] for i in indices.tolist()])
 
 
-def iter_frames(source: Any, start: float | None = None, end: float | None = None) -> Iterator[np.ndarray]:
-    """Yield every frame in [start, end) seconds as uint8 (H, W, 3), decoding lazily with PyAV."""
+def iter_frames(
+    source: Any,
+    start: float | None = None,
+    end: float | None = None,
+    limits: VideoLimits | None = DEFAULT_LIMITS,
+) -> Iterator[np.ndarray]:
+    """Yield every frame in [start, end) seconds as uint8 (H, W, 3), decoding lazily with PyAV.
+
+    Raises `VideoLimitError` before decoding when the range is over ``limits``.
+    """
     data = _resolve(source)
     with _open(data, source) as container:
         info = _probe_container(container, source)
+        check_limits(info, limits, source, start, end)
         indices = frame_indices(info, start=start, end=end)
         lo, hi = int(indices[0]), int(indices[-1])
         stream = container.streams.video[0]
@@ -371,6 +496,7 @@ def iter_frames(source: Any, start: float | None = None, end: float | None = Non
         position = -1
         try:
             for frame in decoder:
+                _check_frame(frame, limits, source)
                 index = _frame_index(frame, stream, info.fps)
                 position = position + 1 if index is None else index
                 if position > hi:
@@ -390,9 +516,12 @@ def encode(
 ) -> Path:
     """Write RGB uint8 frames to an H.264 mp4 (yuv420p, faststart) that plays in browsers.
 
-    Odd widths or heights lose their last column or row (yuv420p needs even sizes). The file
-    appears at ``out`` only once complete (written to a temporary file, then renamed), so a
-    killed job never leaves a half-written video behind.
+    Odd widths or heights lose their last column or row (yuv420p needs even sizes). The bytes
+    depend only on the frames and settings: x264 runs on one thread (its output, and the settings
+    line it stores in the file, otherwise vary with the thread count it picks from the machine's
+    cores), so a build is byte for byte the same on any machine, under any load and with any
+    number of worker processes. The file appears at ``out`` only once complete (written to a
+    temporary file, then renamed), so a killed job never leaves a half-written video behind.
     """
     if not fps or fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
@@ -423,6 +552,7 @@ def encode(
                     )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                     stream.codec_context.time_base = frame_time
+                    stream.codec_context.thread_count = 1  # deterministic bytes (see above)
                 array = np.ascontiguousarray(array[: stream.height, : stream.width])
                 if array.shape[:2] != (stream.height, stream.width):
                     raise ValueError(
@@ -456,11 +586,13 @@ def clip(
     end_time: float | None = None,
     start_time: float = 0.0,
     max_side: int | None = None,
+    limits: VideoLimits | None = DEFAULT_LIMITS,
 ) -> Path:
     """Cut a video to [start_time, end) and write it as H.264 mp4 at the source's frame rate.
 
     Give the end as ``end_fraction`` of the duration (0 < f <= 1) or as ``end_time`` in seconds.
-    Used to make temporal clips (partial-progress rollouts) of successful episodes.
+    Used to make temporal clips (partial-progress rollouts) of successful episodes. Raises
+    `VideoLimitError` before decoding when the range is over ``limits``.
     """
     if (end_fraction is None) == (end_time is None):
         raise ValueError("give exactly one of end_fraction or end_time")
@@ -473,5 +605,7 @@ def clip(
     if end_time <= start_time:
         raise ValueError(f"end_time ({end_time}) must be after start_time ({start_time})")
     size = _target_size(info.width, info.height, max_side)
-    frames = (_resize(f[None], size)[0] for f in iter_frames(source, start=start_time, end=end_time))
+    frames = (
+        _resize(f[None], size)[0] for f in iter_frames(source, start=start_time, end=end_time, limits=limits)
+    )
     return encode(frames, out, fps=info.fps)

@@ -23,6 +23,7 @@ Spec strings name a backend (`parse_backend`):
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -50,6 +51,7 @@ __all__ = [
     "TransformersBackend",
     "check_spec",
     "parse_backend",
+    "published_name",
 ]
 
 #: The paper's models.
@@ -74,6 +76,22 @@ class Backend(Protocol):
     ) -> str:
         """The model's answer to ``prompt``; ``frames`` (uint8 (T, H, W, 3), sampled at ``fps``) for a VLM."""
         ...
+
+
+def published_name(backend: Any) -> str:
+    """The model name a row's provenance records: a backend's name, except that a local absolute
+    path (``hf:/home/me/models/x``) becomes its last part, since rows go to the Hub and the build
+    machine's paths must not.
+
+    >>> published_name(ScriptedBackend(print, name="/home/me/models/qwen-vl/"))
+    'qwen-vl'
+    >>> published_name(ScriptedBackend(print, name="Qwen/Qwen3-4B-Instruct-2507"))
+    'Qwen/Qwen3-4B-Instruct-2507'
+    """
+    name = str(backend.name)
+    if not os.path.isabs(name):
+        return name
+    return os.path.basename(name.rstrip("/\\")) or name
 
 
 class ScriptedBackend:

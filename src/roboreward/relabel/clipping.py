@@ -24,7 +24,7 @@ import numpy as np
 from roboreward import rubric, video
 from roboreward.episode import Episode
 from roboreward.relabel import prompts, schema
-from roboreward.relabel.backends import parse_backend
+from roboreward.relabel.backends import parse_backend, published_name
 from roboreward.relabel.calls import ModelCalls
 from roboreward.relabel.config import RelabelConfig
 
@@ -118,7 +118,7 @@ def temporal_clips(ep: Episode, calls: ModelCalls, config: RelabelConfig, judge:
             if score is None:
                 calls.counters.add(STAGE, "dropped")
                 continue
-            info.update(labeller="judge", judge=judge.name, version=prompts.VERSIONS["clip_judge"])
+            info.update(labeller="judge", judge=published_name(judge), version=prompts.VERSIONS["clip_judge"])
         calls.counters.add(STAGE, "proposed")
         rows.append(
             ep.replace(

@@ -25,6 +25,7 @@ import numpy as np
 
 from roboreward.episode import Episode
 from roboreward.relabel import prompts, schema
+from roboreward.relabel.backends import published_name
 from roboreward.relabel.calls import ModelCalls
 
 __all__ = ["counterfactuals"]
@@ -94,8 +95,8 @@ def counterfactuals(
             "attempt": proposal["attempt"],
             "true_task": ep.task,
             "final_state": scene["final_state"],
-            "vlm": vlm.name,
-            "llm": llm.name,
+            "vlm": published_name(vlm),
+            "llm": published_name(llm),
             "versions": versions,
         }
         rows.append(

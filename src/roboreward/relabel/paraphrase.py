@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from roboreward.episode import Episode
 from roboreward.relabel import prompts, schema
+from roboreward.relabel.backends import published_name
 from roboreward.relabel.calls import ModelCalls
 
 __all__ = ["paraphrases"]
@@ -34,7 +35,7 @@ def paraphrases(ep: Episode, calls: ModelCalls, count: int) -> list[Episode]:
     calls.counters.add(STAGE, "invalid", bad)
     rows = []
     for index, text in enumerate(texts):
-        info = {"index": index, "model": llm.name, "version": prompts.VERSIONS[STAGE]}
+        info = {"index": index, "model": published_name(llm), "version": prompts.VERSIONS[STAGE]}
         rows.append(
             ep.replace(task=text, augmentation="paraphrase", provenance={**ep.provenance, STAGE: info})
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from roboreward.episode import Episode
 from roboreward.relabel import prompts, schema
+from roboreward.relabel.backends import published_name
 from roboreward.relabel.calls import ModelCalls
 
 __all__ = ["rewrite"]
@@ -29,5 +30,8 @@ def rewrite(ep: Episode, calls: ModelCalls) -> Episode:
     if task == ep.task:  # already clean: the row stays what it was
         return ep
     calls.counters.add(STAGE, "accepted")
-    provenance = {**ep.provenance, "rewrite": {"model": llm.name, "version": prompts.VERSIONS[STAGE]}}
+    provenance = {
+        **ep.provenance,
+        "rewrite": {"model": published_name(llm), "version": prompts.VERSIONS[STAGE]},
+    }
     return ep.replace(task=task, augmentation="rewrite", provenance=provenance)

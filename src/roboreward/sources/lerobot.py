@@ -7,6 +7,14 @@ path is built from those templates (never hard-coded). Only metadata is read: th
 episode's metadata lists no task, the episode's rows of the data parquet. Videos are checked for
 existence, never decoded: a corrupt file is caught later, when the builder encodes it.
 
+Every metadata entry ends as an Episode or a `Skip` with its reason, never silently: a broken
+``episodes.jsonl`` line and an entry without an ``episode_index`` included (they are reported even
+when episodes are picked by index, since no index picks them). A video or data path that a
+template puts outside the dataset folder (``../``, an absolute path) is refused; the check is
+lexical, on the joined path before symlinks are resolved, so the Hub cache's snapshot symlinks
+into its blob store still work. Provenance names the Hub id, or the folder's name: never a local
+absolute path, which would otherwise travel to the Hub with the dataset.
+
 Every OXE episode is a demonstration that succeeded, so every row is ``reward=5, progress=1.0``.
 
 - v2.0 / v2.1: one mp4 per episode and camera, at ``video_path.format(episode_chunk=...,
@@ -183,7 +191,7 @@ class LeRobotSource:
             raise SourceError(f"dataset name is empty for {self.dataset!r}")
         self.name = f"oxe/{short}"
         self.provenance: dict[str, Any] = {
-            "dataset": self.repo_id or str(self.root),
+            "dataset": self.repo_id or self.root.name,  # never a local absolute path (it gets published)
             "codebase_version": self.codebase_version,
             "fps": self.fps,
         }
@@ -217,8 +225,9 @@ class LeRobotSource:
         """Each episode as an `Episode`, or a `Skip` with the reason, in ascending episode index.
 
         ``indices`` keeps only those episode indices (as `episode_indices` lists them); an index
-        the metadata lacks raises ValueError. Without it, metadata entries whose episode index is
-        unreadable come last, as Skips. Reads metadata and checks that video files exist; never
+        the metadata lacks raises ValueError. Metadata entries whose episode index is unreadable
+        come last, as Skips, with or without ``indices`` (no index can pick them, and an entry
+        must never vanish unreported). Reads metadata and checks that video files exist; never
         decodes a video.
 
         Example:
@@ -233,7 +242,7 @@ class LeRobotSource:
             if unknown:
                 shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
                 raise ValueError(f"episode indices not in the metadata of {self.dataset}: {shown}")
-            records = [r for r in records if r.index in wanted]
+            records = [r for r in records if r.index in wanted or r.index is None]
         return self._judge_all(records)
 
     # -- Hub ------------------------------------------------------------------------------------
@@ -414,6 +423,12 @@ class LeRobotSource:
             return self._skip(episode_id, reason)
         assert record.video is not None
         video = Path(os.path.abspath(record.video))  # absolute, symlinks kept (Hub cache snapshots)
+        if not _inside(video, self.root):
+            return self._skip(
+                episode_id,
+                f"video path {os.path.relpath(video, self.root)} escapes the dataset folder "
+                f"(video_path template, {record.where})",
+            )
         if not video.is_file():
             return self._skip(episode_id, f"video file missing: {video}")
         try:
@@ -454,6 +469,8 @@ class LeRobotSource:
         if record.data is None or record.index is None:
             return None, ""
         rel = _relative(record.data, self.root)
+        if not _inside(Path(os.path.abspath(record.data)), self.root):
+            return None, f"data path {os.path.relpath(record.data, self.root)} escapes the dataset folder"
         if not record.data.is_file():
             return None, f"data file missing: {rel}"
         try:
@@ -737,6 +754,17 @@ def _as_index(value: Any) -> int:
     if index is None:
         raise ValueError(f"episode indices must be integers, got {value!r}")
     return index
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether the (absolute, normalised) ``path`` lies in ``root``, judged lexically: symlinks are
+    not resolved, so a Hub snapshot's links into the cache's blob store count as inside.
+
+    >>> root = Path("/data/toto")
+    >>> _inside(root / "videos/a.mp4", root), _inside(Path(os.path.abspath(root / "../other/a.mp4")), root)
+    (True, False)
+    """
+    return path == root or root in path.parents
 
 
 def _relative(path: Path, root: Path) -> str:

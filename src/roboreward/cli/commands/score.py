@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Bad input fails before the (slow) model load.
     rubric.build_prompt(args.task)
-    video.probe(args.video)
+    video.check_limits(video.probe(args.video), source=args.video)  # refused before any frame is decoded
     if args.num_frames is not None and args.num_frames < 1:
         raise ValueError(f"--num-frames must be >= 1, got {args.num_frames}")
     if args.fps is not None and args.fps <= 0:

@@ -5,14 +5,20 @@ Every `ServeConfig` field is a flag (``--help`` lists them with their defaults) 
 
 Examples:
     roboreward serve --model path/to/reward-model --port 8000
-    roboreward serve --model my-org/RoboReward-3B --host 0.0.0.0 --public --max-batch 16 --max-wait-ms 30
+    ROBOREWARD_SERVE_TOKEN=SECRET roboreward serve --model my-org/RoboReward-3B --host 0.0.0.0 --max-batch 16
 
     curl -F video=@rollout.mp4 -F task="open the drawer" http://127.0.0.1:8000/score
+    curl -H "Authorization: Bearer SECRET" -F video=@rollout.mp4 -F task="open the drawer" http://HOST:8000/score
+
+As `roboreward review`: off loopback the server needs a login (here a bearer token, ``--token`` or
+``$ROBOREWARD_SERVE_TOKEN``), or ``--insecure`` to open it without one on a trusted network.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +27,9 @@ from roboreward.cli.access import is_loopback
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 
+#: Seconds uvicorn gives open requests after SIGTERM before it closes them (the exit stays under 5 s).
+SHUTDOWN_GRACE_S = 2.0
+
 
 @dataclass
 class ServeConfig:
@@ -28,16 +37,36 @@ class ServeConfig:
 
     model: str = field(metadata={"help": "reward model checkpoint folder or Hub id", "metavar": "PATH_OR_ID"})
     host: str = field(
-        default="127.0.0.1", metadata={"help": "address to bind (not loopback: needs --public)"}
+        default="127.0.0.1", metadata={"help": "address to bind (not loopback: needs --token or --insecure)"}
     )
     port: int = field(default=8000, metadata={"help": "port"})
-    public: bool = field(default=False, metadata={"help": "allow a --host other than loopback"})
+    token: str | None = field(
+        default=None,
+        metadata={
+            "help": "bearer token every request must send (None: $ROBOREWARD_SERVE_TOKEN); required off "
+            "loopback unless --insecure"
+        },
+    )
+    insecure: bool = field(
+        default=False, metadata={"help": "allow a non-loopback --host without a token (a trusted network)"}
+    )
+    public: bool = field(
+        default=False, metadata={"help": "no longer needed (kept so old command lines run): see --token"}
+    )
     max_batch: int = field(default=8, metadata={"help": "requests scored together at most (1: no batching)"})
     max_wait_ms: float = field(
         default=20.0, metadata={"help": "how long a request waits for others to batch with"}
     )
     max_upload_mb: float = field(default=50.0, metadata={"help": "largest upload accepted"})
     max_seconds: float = field(default=120.0, metadata={"help": "longest video accepted"})
+    max_task_chars: int = field(default=500, metadata={"help": "longest task accepted, in characters"})
+    deadline: float = field(
+        default=60.0,
+        metadata={
+            "help": "seconds a request may wait for and spend in the model before it gets 504",
+            "metavar": "SECONDS",
+        },
+    )
     num_frames: int | None = field(
         default=None,
         metadata={
@@ -69,25 +98,61 @@ class ServeConfig:
     )
 
 
+def check_serve_access(host: str, token: str | None, insecure: bool) -> None:
+    """Refuse to open the server to the network without a token (unless asked to with ``insecure``).
+
+    Args:
+        host: the address to bind.
+        token: the bearer token requests must send (None: none).
+        insecure: the ``--insecure`` flag (the same word as `roboreward review`'s).
+    """
+    if not is_loopback(host) and not token and not insecure:
+        raise ValueError(
+            f"--host {host} opens the reward server to the network: add --token TOKEN (or set "
+            "ROBOREWARD_SERVE_TOKEN), or --insecure if the network is trusted"
+        )
+
+
+def run_server(app: Any, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``app`` with uvicorn until SIGINT / SIGTERM; open requests get `SHUTDOWN_GRACE_S` to finish.
+
+    Args:
+        app: the ASGI app (`roboreward.serve.create_app`).
+        host: the address to bind.
+        port: the port.
+        log_level: uvicorn's log level.
+    """
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the settings, load the model and serve it until stopped.
 
     Args:
         args: the parsed command line.
     """
+    from roboreward.serve import TOKEN_ENV, check_settings, create_app
+
     config = from_namespace(ServeConfig, args)
-    if not is_loopback(config.host) and not config.public:
-        raise ValueError(
-            f"--host {config.host} exposes the server beyond this machine (it has no authentication): "
-            "add --public to mean it"
+    if config.public:
+        print(
+            "roboreward serve: --public is no longer needed (a non-loopback --host needs --token, "
+            "or --insecure)",
+            file=sys.stderr,
         )
-    import uvicorn
-
+    token = config.token or os.environ.get(TOKEN_ENV) or None
+    check_serve_access(config.host, token, config.insecure)
+    check_settings(  # before the (slow) model load
+        config.max_batch,
+        config.max_wait_ms,
+        config.max_upload_mb,
+        config.max_seconds,
+        config.max_task_chars,
+        config.deadline,
+    )
     from roboreward.scoring import RewardModel
-    from roboreward.serve import check_settings, create_app
-
-    # before loading the model
-    check_settings(config.max_batch, config.max_wait_ms, config.max_upload_mb, config.max_seconds)
 
     model = RewardModel.from_pretrained(
         config.model,
@@ -104,11 +169,16 @@ def run(args: argparse.Namespace) -> int:
         max_upload_mb=config.max_upload_mb,
         max_seconds=config.max_seconds,
         model_name=config.model,
+        max_task_chars=config.max_task_chars,
+        deadline_s=config.deadline,
+        token=token,
     )
+    auth = "bearer token required" if token else "no authentication"
     print(
-        f"roboreward serve: {config.model} on http://{config.host}:{config.port} (POST /score, GET /health)"
+        f"roboreward serve: {config.model} on http://{config.host}:{config.port} "
+        f"(POST /score, GET /health; {auth})"
     )
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level)
+    run_server(app, config.host, config.port, config.log_level)
     return 0
 
 
@@ -126,8 +196,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="POST /score with a multipart upload (field 'video': a video file, field 'task': "
         "the task text) returns the ScoreResult as JSON (score, expected, reward, probs, latency_ms). "
         "Requests arriving together are scored in one batch (--max-batch, --max-wait-ms). Uploads over "
-        "--max-upload-mb get 413; non-videos, videos over --max-seconds and empty tasks get 422. "
-        "From Python: roboreward.serve.RewardClient(url).score(video_or_frames, task).",
+        "--max-upload-mb get 413; non-videos, videos over --max-seconds or over the video limits (pixels "
+        "per frame, frames, decoded bytes), empty tasks and tasks over --max-task-chars get 422; a request "
+        "not scored within --deadline gets 504; with a token, a request without it gets 401. SIGTERM "
+        "stops the server within a few seconds. "
+        "From Python: roboreward.serve.RewardClient(url, token=...).score(video_or_frames, task).",
     )
     parser.set_defaults(func=run)
     return parser
