@@ -471,3 +471,42 @@ def test_cached_predictions_are_scored_again_when_the_settings_change(trained, s
     results = run_bench(BenchConfig(**config, prompt="toolkit"))  # another prompt: scored again
     assert sum(len(r["tasks"]) for r in sent) == 4 and {r["settings"].prompt for r in sent} == {"toolkit"}
     assert results["models"]["run"]["inference_settings"]["prompt"] == "toolkit"
+
+
+def test_review_labels_and_exports_the_release_layout(tmp_path):
+    from roboreward import video
+    from roboreward.review import SplitReview, export_verified
+
+    root = _release_fixture(tmp_path / "RoboReward")
+    review = SplitReview(root, "test", tmp_path / "r.sqlite", double_fraction=0.0, cache_dir=tmp_path / "v")
+    assert sorted(review.examples) == [
+        "test/bridge/c.mp4",
+        "test/droid/a.mp4",
+        "test/droid/b.mp4",
+        "test/fractal/e.mp4",
+    ]  # the missing file and the reward 7 are left out
+    info = review.describe("test/droid/b.mp4")
+    assert info["proposed"] == 2 and info["task"] == "close the drawer"
+    assert video.probe(review.video_path("test/droid/b.mp4")).frames == 8
+    review.decide("test/droid/a.mp4", "alice", "accept")
+    review.decide("test/droid/b.mp4", "alice", "correct", score=3)
+    review.decide("test/bridge/c.mp4", "alice", "reject", reason="unclear video")
+    report = export_verified(tmp_path / "r.sqlite", root, tmp_path / "verified", split="test")
+    assert report["outcomes"]["accepted"] == 1 and report["outcomes"]["corrected"] == 1
+    assert report["outcomes"]["rejected"] == 1 and report["outcomes"]["unreviewed"] == 1
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "verified" / "test" / "metadata.jsonl").read_text().splitlines()
+    ]
+    assert rows == [
+        {"file_name": "droid/a.mp4", "task": "open the drawer", "reward": 5, "gpt5_mini_check": True}
+        | {"verified": True, "reviewers": 1},
+        {"file_name": "droid/b.mp4", "task": "close the drawer", "reward": 3, "gpt5_mini_check": True}
+        | {"verified": True, "reviewers": 1},
+    ]
+    assert (tmp_path / "verified" / "test" / "droid" / "b.mp4").read_bytes() == (
+        root / "test/droid/b.mp4"
+    ).read_bytes()
+    assert json.loads((tmp_path / "verified" / "verification_report.json").read_text())["verified_rows"] == 2
+    # the verified folder is itself a release layout the bench reads
+    assert [e.reward for e in load_examples(str(tmp_path / "verified"))] == [5, 3]

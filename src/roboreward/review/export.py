@@ -19,6 +19,7 @@ how often decisions changed the proposed label (corrected, rejected) and the poo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import defaultdict
@@ -39,7 +40,8 @@ from roboreward.dataset_folder import (
 )
 from roboreward.review.agreement import POLICIES, agreement, decision_outcome, final_label
 from roboreward.review.session import SplitReview
-from roboreward.review.split import row_ids
+from roboreward.review.split import ROW_DEFAULTS, row_ids
+from roboreward.sources.release import METADATA, is_release_layout, release_folder
 
 __all__ = ["export_verified"]
 
@@ -123,6 +125,37 @@ def _insert_section(card: str, section: str) -> str:
     return card.rstrip("\n") + "\n\n" + section
 
 
+def _write_release(
+    source: Path,
+    work: Path,
+    split: str,
+    examples: dict[str, dict[str, Any]],
+    final: dict[str, int],
+    per_example: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The verified split in the public release's layout: ``<split folder>/metadata.jsonl`` of the kept
+    rows (their columns as read, the final reward, ``verified`` and ``reviewers``) and their videos
+    (hard links where the file system allows, else copies)."""
+    folder = release_folder(split)
+    (work / folder).mkdir(parents=True)
+    lines = []
+    for example_id, row in examples.items():
+        if example_id not in final:
+            continue
+        name = example_id.split("/", 1)[1]  # ids are "<split folder>/<file_name>"
+        target = work / folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source / folder / name, target)
+        except OSError:
+            shutil.copyfile(source / folder / name, target)
+        dropped = {*ROW_DEFAULTS, "id", "source", "reward"}  # the review's own, or the layout's
+        extra = {k: v for k, v in row.items() if k not in dropped}
+        record = {**extra, "file_name": name, "reward": final[example_id]}
+        lines.append(json.dumps({**record, "verified": True, "reviewers": len(per_example[example_id])}))
+    (work / folder / METADATA).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
 def export_verified(
     db_path: str | os.PathLike[str],
     dataset_dir: str | os.PathLike[str],
@@ -132,7 +165,9 @@ def export_verified(
     policy: str = "majority",
 ) -> dict[str, Any]:
     """Write the verified dataset folder ``out`` (see the module docstring) and return the
-    verification report (also written to ``out/verification_report.json``).
+    verification report (also written to ``out/verification_report.json``). A review of a folder in
+    the public release's layout is written in that layout: the verified split's ``metadata.jsonl``
+    and its videos.
 
     The folder appears whole or not at all (it is written next to ``out`` and renamed at the end);
     ``out`` must not exist or be empty.
@@ -156,8 +191,9 @@ def export_verified(
         raise ValueError(f"review database {db_path} does not exist")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ValueError(f"{target} already exists and is not empty: give a new folder")
-    build = source.read_report(BUILD_REPORT)
-    if build is None:
+    release = is_release_layout(source.root)
+    build = None if release else source.read_report(BUILD_REPORT)
+    if build is None and not release:
         raise ValueError(f"{source.root} has no {BUILD_REPORT}: not a folder written by `roboreward build`")
     review = SplitReview(source.root, split, db_path)
     examples = review.examples
@@ -185,8 +221,32 @@ def export_verified(
             outcomes["accepted" if label == int(row["reward"]) else "corrected"] += 1
             final[example_id] = int(label)
 
+    report = {
+        "split": split,
+        "policy": policy,
+        "min_annotators": min_annotators,
+        "examples": len(examples),
+        "reviewed": len(per_example),
+        "decisions": len(decisions),
+        "decisions_on_other_examples": len(all_decisions) - len(decisions),
+        "annotators": sorted({d["annotator"] for d in decisions}),
+        "outcomes": outcomes,
+        "verified_rows": len(final),
+        "agreement": agreement(decisions, examples),
+    }
     work = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
+    if release:
+        try:
+            _write_release(source.root, work, split, examples, final, per_example)
+            DatasetFolder(work).write_report(VERIFICATION_REPORT, report)
+            if target.exists():
+                target.rmdir()
+            os.replace(work, target)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return report
     written = DatasetFolder(work)
     written.data_dir.mkdir(parents=True)
     try:
@@ -221,19 +281,6 @@ def export_verified(
         if (source.root / RELABEL_REPORT).is_file():
             shutil.copyfile(source.root / RELABEL_REPORT, work / RELABEL_REPORT)
 
-        report = {
-            "split": split,
-            "policy": policy,
-            "min_annotators": min_annotators,
-            "examples": len(examples),
-            "reviewed": len(per_example),
-            "decisions": len(decisions),
-            "decisions_on_other_examples": len(all_decisions) - len(decisions),
-            "annotators": sorted({d["annotator"] for d in decisions}),
-            "outcomes": outcomes,
-            "verified_rows": len(final),
-            "agreement": agreement(decisions, examples),
-        }
         written.write_report(VERIFICATION_REPORT, report)
         card = render_dataset_card(work)
         card.write_text(_insert_section(card.read_text(encoding="utf-8"), _verification_section(report)))

@@ -16,7 +16,7 @@ from typing import Any
 
 from roboreward import rubric
 from roboreward.review.assignment import assignment_order, labels_needed, next_example
-from roboreward.review.split import read_split, read_videos, write_video
+from roboreward.review.split import RELEASE_FILE, read_split, read_videos, write_video
 from roboreward.review.store import ReviewStore
 
 __all__ = ["SplitReview"]
@@ -28,7 +28,7 @@ class SplitReview:
     The app is a thin layer over this class; scripts and tests can drive a review with it directly.
 
     Args:
-        dataset: a folder written by `roboreward build`.
+        dataset: a folder written by `roboreward build`, or in the public release's layout.
         split: the split to review.
         db_path: the SQLite file of decisions (created if missing).
         double_fraction: the share of examples labelled by two annotators.
@@ -143,6 +143,9 @@ class SplitReview:
         if target.exists():
             return target
         path, group, _ = self._where[example_id]
+        if group == RELEASE_FILE:  # the public release's layout: the video is a file of its own
+            write_video(str(path), target, self.dataset, path, example_id)
+            return target
         with self._lock:  # one reader per row group at a time; its other videos are cached too
             if target.exists():
                 return target

@@ -4,6 +4,7 @@ layout): its rows without their videos, positional ids for rows without one, a r
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -13,8 +14,11 @@ import pyarrow.parquet as pq
 
 from roboreward import rubric
 from roboreward.dataset_folder import DatasetFolder
+from roboreward.sources.release import is_release_layout, read_release_split
 
-__all__ = ["ROW_DEFAULTS", "read_split", "read_videos", "row_ids", "write_video"]
+__all__ = ["RELEASE_FILE", "ROW_DEFAULTS", "read_split", "read_videos", "row_ids", "write_video"]
+
+logger = logging.getLogger("roboreward")
 
 #: Columns a review shows, for folders whose rows lack them.
 ROW_DEFAULTS = {
@@ -25,8 +29,12 @@ ROW_DEFAULTS = {
     "episode_id": "",
 }
 
-#: Where a row is: (shard file, row group, row in the group).
+#: Where a row is: (shard file, row group, row in the group); for the public release's layout
+#: (video files + metadata.jsonl), (the video file, `RELEASE_FILE`, 0).
 Location = tuple[Path, int, int]
+
+#: The row group of a row whose video is a file of its own (the public release's layout).
+RELEASE_FILE = -1
 
 
 def row_ids(table: Any, split: str, start: int) -> list[str]:
@@ -46,12 +54,15 @@ def read_split(dataset: Path, split: str) -> tuple[dict[str, dict[str, Any]], di
     """The split's rows without their videos (id -> row, `ROW_DEFAULTS` filled in) and where each is.
 
     Args:
-        dataset: a folder written by `roboreward build`.
+        dataset: a folder written by `roboreward build`, or in the public release's layout
+            (`roboreward.sources.release`: its rows that cannot be read are skipped with a logged reason).
         split: the split to read.
 
     Raises:
         ValueError: no such split, an id seen twice, or a reward off the rubric.
     """
+    if is_release_layout(dataset):
+        return _read_release(dataset, split)
     folder = DatasetFolder(dataset)
     columns = [c for c in folder.schema(split).names if c != "video"]  # no such split: ValueError
     examples: dict[str, dict[str, Any]] = {}
@@ -71,6 +82,23 @@ def read_split(dataset: Path, split: str) -> tuple[dict[str, dict[str, Any]], di
             examples[example_id] = {**ROW_DEFAULTS, **row, "id": example_id}
             where[example_id] = (group.path, group.index, offset)
         start += table.num_rows
+    return examples, where
+
+
+def _read_release(dataset: Path, split: str) -> tuple[dict[str, dict[str, Any]], dict[str, Location]]:
+    try:
+        read = read_release_split(dataset, split)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    for skip in read.skipped:
+        logger.warning("review: skipped %s: %s", skip["where"], skip["reason"])
+    examples: dict[str, dict[str, Any]] = {}
+    where: dict[str, Location] = {}
+    for row in read.rows:
+        row = dict(row)
+        video = row.pop("video")
+        examples[row["id"]] = {**ROW_DEFAULTS, **row}
+        where[row["id"]] = (Path(video["path"]), RELEASE_FILE, 0)
     return examples, where
 
 
