@@ -510,3 +510,22 @@ def test_review_labels_and_exports_the_release_layout(tmp_path):
     assert json.loads((tmp_path / "verified" / "verification_report.json").read_text())["verified_rows"] == 2
     # the verified folder is itself a release layout the bench reads
     assert [e.reward for e in load_examples(str(tmp_path / "verified"))] == [5, 3]
+
+
+def test_a_model_card_from_a_bench_on_the_release_layout_names_its_subsets_and_conventions(trained, tmp_path):
+    from roboreward.cards import render_model_card
+
+    root = _release_fixture(tmp_path / "RoboReward")
+    out = tmp_path / "bench"
+    run_bench(
+        BenchConfig(
+            dataset=str(root),
+            models=[str(trained["ckpt"]), "baseline:constant-3"],
+            out=str(out),
+            conventions="helm",
+        )
+    )
+    card = render_model_card(trained["ckpt"], bench=out, out=tmp_path / "README.md").read_text()
+    for subset in ("bridge", "droid", "fractal"):
+        assert f"| {subset} |" in card
+    assert "`helm` conventions" in card
