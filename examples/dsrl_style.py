@@ -98,11 +98,11 @@ def load_reward_model(args: argparse.Namespace) -> Any:
     from roboreward.scoring import RewardModel
 
     if args.model:
-        return RewardModel.from_pretrained(args.model, num_frames=args.max_frames)
+        return RewardModel.from_pretrained(args.model)  # scored with its own settings (frames, prompt)
     from roboreward.testing import make_tiny_vlm
 
     with tempfile.TemporaryDirectory(prefix="roboreward-dsrl-") as tmp:  # loaded, then removed
-        return RewardModel.from_pretrained(make_tiny_vlm(Path(tmp) / "tiny"), num_frames=args.max_frames)
+        return RewardModel.from_pretrained(make_tiny_vlm(Path(tmp) / "tiny"), num_frames=args.max_frames or 8)
 
 
 def main() -> None:
@@ -116,7 +116,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--reward-type", default="progress", choices=["progress", "discrete", "binary"])
     parser.add_argument(
-        "--max-frames", type=int, default=8, help="frames of each episode the reward model sees"
+        "--max-frames",
+        type=int,
+        help="frames of each episode the reward model sees (default: the model's own setting; 8 for the "
+        "tiny offline model)",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -529,3 +529,17 @@ def test_a_model_card_from_a_bench_on_the_release_layout_names_its_subsets_and_c
     for subset in ("bridge", "droid", "fractal"):
         assert f"| {subset} |" in card
     assert "`helm` conventions" in card
+
+
+def test_the_rl_wrappers_score_with_the_models_own_frame_count(trained):
+    from roboreward.rl import EpisodicRewardWrapper
+    from roboreward.sim import TabletopEnv
+
+    model = RewardModel.from_pretrained(trained["ckpt"])
+    assert EpisodicRewardWrapper(TabletopEnv(seed=0, max_steps=4), model).max_frames == 6  # trained with 6
+    assert EpisodicRewardWrapper(TabletopEnv(seed=0, max_steps=4), model, max_frames=4).max_frames == 4
+
+    class Served:  # a RewardClient-like scorer carries no settings
+        def score(self, video, task, fps=None): ...
+
+    assert EpisodicRewardWrapper(TabletopEnv(seed=0, max_steps=4), Served()).max_frames == 16

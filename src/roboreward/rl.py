@@ -32,6 +32,7 @@ __all__ = [
     "EpisodicRewardWrapper",
     "VectorEpisodicRewardWrapper",
     "episode_reward",
+    "model_max_frames",
     "subsample",
 ]
 
@@ -89,6 +90,23 @@ def subsample(frames: Sequence[np.ndarray], max_frames: int, fps: float) -> tupl
     return kept, len(kept) / (len(frames) / fps)
 
 
+#: Frames scored per episode when neither the wrapper nor the reward model's settings say.
+DEFAULT_MAX_FRAMES = 16
+
+
+def model_max_frames(reward_model: Any) -> int:
+    """The frames the reward model's inference settings score a video with (its ``num_frames``), so an
+    episode is scored as the checkpoint was trained; `DEFAULT_MAX_FRAMES` for a model without settings
+    (a `roboreward.serve.RewardClient`) or with a rate instead of a count.
+
+    Args:
+        reward_model: a `RewardModel` (its ``settings``) or anything with ``score``.
+    """
+    settings = getattr(reward_model, "settings", None)
+    frames = getattr(settings, "num_frames", None)
+    return int(frames) if frames else DEFAULT_MAX_FRAMES
+
+
 def _set_scoring(
     wrapper: Any,
     env: Any,
@@ -96,10 +114,12 @@ def _set_scoring(
     camera: str | None,
     reward_type: str,
     fps: float | None,
-    max_frames: int,
+    max_frames: int | None,
     binary_threshold: int,
 ) -> None:
     """Check the settings both wrappers share and set them on ``wrapper``."""
+    if max_frames is None:
+        max_frames = max(2, model_max_frames(reward_model))
     _check_settings(reward_type, max_frames, fps, binary_threshold)
     wrapper.reward_model = reward_model
     wrapper.camera = camera
@@ -156,7 +176,8 @@ class EpisodicRewardWrapper(gym.Wrapper):
         camera: a key of the observation dict holding the frame; None: ``env.render()``.
         reward_type: ``"progress"``, ``"discrete"`` or ``"binary"`` (see `episode_reward`).
         fps: the rate of the recorded frames; default the env's ``metadata["render_fps"]``, else 10.
-        max_frames: frames scored at most, spread evenly over the episode (see `subsample`).
+        max_frames: frames scored at most, spread evenly over the episode (see `subsample`); None:
+            the reward model's own setting (`model_max_frames`: its checkpoint's ``num_frames``).
         binary_threshold: the score from which the binary reward is 1.
 
     The recording is the reset frame and one frame per step (``self.frames``, all kept until the
@@ -172,7 +193,7 @@ class EpisodicRewardWrapper(gym.Wrapper):
         camera: str | None = None,
         reward_type: str = "progress",
         fps: float | None = None,
-        max_frames: int = 16,
+        max_frames: int | None = None,
         binary_threshold: int = 5,
     ):
         super().__init__(env)
@@ -254,7 +275,7 @@ class VectorEpisodicRewardWrapper(gym.vector.VectorWrapper):
         camera: str | None = None,
         reward_type: str = "progress",
         fps: float | None = None,
-        max_frames: int = 16,
+        max_frames: int | None = None,
         binary_threshold: int = 5,
     ):
         super().__init__(env)
