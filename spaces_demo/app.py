@@ -59,7 +59,7 @@ a reward in [0, 1] = (E[score] - 1) / 4. [Paper](https://arxiv.org/abs/2601.0067
 
 def example_videos(folder: str | os.PathLike[str]) -> list[list[str]]:
     """Two procedural rollouts (a success and a near miss) written to ``folder``: no video is shipped."""
-    from roboreward.sources import sim
+    from roboreward import sim
 
     folder = Path(folder)
     examples = []
