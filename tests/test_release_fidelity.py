@@ -21,6 +21,7 @@ from roboreward.scoring import RewardModel
 from roboreward.serve import create_app
 from roboreward.testing import make_tiny_vlm
 from roboreward.training import RewardCollator, RewardScriptArguments, build_trainer, inference_settings
+from roboreward.video import VideoDecodeError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,6 +118,8 @@ def test_a_known_release_is_scored_with_its_published_settings_without_flags(
     # resized into its pixel budget (128 * 28 * 28 at least: 64 x 48 grows to 392 x 280).
     frames, rate = model.load_frames(clip)
     assert frames.shape == (4, 280, 392, 3) and rate == pytest.approx(4 / 12 * 10)
+    with pytest.raises(VideoDecodeError, match="too short for Qwen-VL's sampling"):  # one frame: no video
+        model.load_frames(write_video(tmp_path / "one.mp4", num_frames=1, fps=10))
     # A config naming the id counts too, and an explicit flag wins with a warning naming both values.
     config = json.loads((tiny / "config.json").read_text())
     named = tmp_path / "named"

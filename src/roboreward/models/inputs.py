@@ -158,7 +158,10 @@ def qwen_vl_utils_frames(
 
     info = video.probe(source)
     element = {"nframes": num_frames} if num_frames is not None else {"fps": fps or qv.FPS}
-    count = qv.smart_nframes(element, total_frames=info.frames, video_fps=info.fps)
+    try:
+        count = qv.smart_nframes(element, total_frames=info.frames, video_fps=info.fps)
+    except ValueError as exc:  # fewer than 2 frames: no video for a Qwen-VL model
+        raise video.VideoDecodeError(source, f"too short for Qwen-VL's sampling ({exc})") from None
     frames = video.sample_frames(source, num_frames=count)
     factor = 14 * qv.SPATIAL_MERGE_SIZE  # qwen_vl_utils' default image_patch_size, as the cards call it
     min_pixels = qv.VIDEO_MIN_TOKEN_NUM * factor * factor
