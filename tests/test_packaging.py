@@ -71,10 +71,7 @@ def test_every_import_is_a_declared_dependency():
         if module in sys.stdlib_module_names or module in ("roboreward", "__future__"):
             continue
         dists = {_canonical(d) for d in providers.get(module, [])}
-        if module in optional_modules:
-            declared = _names(extras[optional_modules[module]])
-        else:
-            declared = core
+        declared = _names(extras[optional_modules[module]]) if module in optional_modules else core
         if not dists & declared:
             missing[module] = (sorted(dists) or ["<not installed>"], sorted(files))
     assert not missing, f"imported but not declared in pyproject.toml (core or its extra): {missing}"
