@@ -223,3 +223,24 @@ def test_gpu_recipes_decode_in_workers_and_accelerate_configs_take_the_process_c
     assert len(configs) == 4
     for path in configs:
         assert "num_processes" not in yaml.safe_load(path.read_text()), path.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Every command says what it wrote
+
+
+def test_a_one_model_bench_prints_no_nan_and_says_what_it_wrote(built, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert (
+        cli_main(["bench", "--dataset", str(built), "--model", "baseline:constant-3", "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "nan" not in printed.lower()
+    assert "| 1 | baseline:constant-3 | n/a | " in printed
+    assert f"wrote {out}: leaderboard.csv, leaderboard.md, results.json" in printed
+    assert not (out / "mean_win_rate.png").exists()  # no win rate to draw for one model
+
+
+def test_sim_says_what_it_wrote(tmp_path, capsys):
+    assert cli_main(["sim", "--out", str(tmp_path / "s"), "--episodes", "2"]) == 0
+    assert f"wrote 2 lerobot episodes to {tmp_path / 's'}" in capsys.readouterr().out
