@@ -4,7 +4,6 @@ from an unrelated folder, with no trace of the checkout."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -12,52 +11,18 @@ import venv
 from pathlib import Path
 
 import pytest
-from conftest import write_manifest
+from conftest import build_wheel, write_manifest
 
 from roboreward.builder import BuildConfig, build
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _copy_checkout(target: Path) -> Path:
-    """The tracked files only: the wheel is built from a copy, never in the shared checkout."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False)
-    if listed.returncode != 0:  # not a git checkout (an sdist): everything but build output
-        shutil.copytree(
-            ROOT, target, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__")
-        )
-        return target
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(python, roboreward script) of a fresh venv holding the wheel; deps come from this environment."""
     root = tmp_path_factory.mktemp("wheel")
-    source = _copy_checkout(root / "src-copy")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            root / "dist",
-            source,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = (root / "dist").glob("roboreward-*.whl")
+    wheel = build_wheel(root)
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
