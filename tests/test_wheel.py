@@ -16,6 +16,7 @@ from conftest import build_wheel, write_manifest
 from roboreward.builder import BuildConfig, build
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
