@@ -244,3 +244,10 @@ def test_a_one_model_bench_prints_no_nan_and_says_what_it_wrote(built, tmp_path,
 def test_sim_says_what_it_wrote(tmp_path, capsys):
     assert cli_main(["sim", "--out", str(tmp_path / "s"), "--episodes", "2"]) == 0
     assert f"wrote 2 lerobot episodes to {tmp_path / 's'}" in capsys.readouterr().out
+
+
+def test_review_reads_only_an_existing_folder(tmp_path):
+    from roboreward.review.split import read_split
+
+    with pytest.raises(FileNotFoundError, match="no such folder: robo_reward"):
+        read_split(Path("./robo_reward"), "test")

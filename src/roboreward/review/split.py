@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from roboreward import rubric
+from roboreward import locate, rubric
 from roboreward.dataset_folder import DatasetFolder
 
 __all__ = ["ROW_DEFAULTS", "read_split", "read_videos", "row_ids", "write_video"]
@@ -51,8 +51,9 @@ def read_split(dataset: Path, split: str) -> tuple[dict[str, dict[str, Any]], di
 
     Raises:
         ValueError: no such split, an id seen twice, or a reward off the rubric.
+        FileNotFoundError: ``dataset`` is no folder ("no such folder"; review reads local folders only).
     """
-    folder = DatasetFolder(dataset)
+    folder = DatasetFolder(locate.resolve(dataset, "dataset", check_hub=False))
     columns = [c for c in folder.schema(split).names if c != "video"]  # no such split: ValueError
     examples: dict[str, dict[str, Any]] = {}
     where: dict[str, Location] = {}
