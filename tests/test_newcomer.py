@@ -251,3 +251,21 @@ def test_review_reads_only_an_existing_folder(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no such folder: robo_reward"):
         read_split(Path("./robo_reward"), "test")
+
+
+def test_sft_dataset_bare_name_is_no_such_folder(tmp_path, monkeypatch):
+    from roboreward.training import RewardScriptArguments, load_reward_splits
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such folder: roboreward"):
+        load_reward_splits(RewardScriptArguments(dataset_name="roboreward"))
+
+
+def test_a_card_never_lists_a_local_dataset_as_hub_metadata(tmp_path, monkeypatch):
+    checkpoint = tmp_path / "run"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)  # ./roboreward does not exist here: still a path, not a Hub id
+    summary = {"base_model": "Qwen/Qwen2.5-VL-3B-Instruct", "dataset": "./roboreward"}
+    front = cards.render_model_card(checkpoint, summary=summary).read_text().split("---")[1]
+    assert "datasets:" not in front and "./roboreward" not in front

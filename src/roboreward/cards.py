@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from roboreward import rubric
+from roboreward import locate, rubric
 from roboreward.dataset_folder import BUILD_REPORT, RELABEL_REPORT, SPLITS, DatasetFolder, read_json_object
 from roboreward.resources import PACKAGE_DATA, resource_dir
 
@@ -233,7 +233,7 @@ def _training_rows(summary: dict[str, Any] | None) -> list[tuple[str, Any]]:
 
 def local_name(model: str) -> bool:
     """Whether ``model`` names a local folder (written as a path, or one that exists) rather than a Hub id."""
-    return model.startswith((".", "/", "~", "\\")) or Path(model).expanduser().exists()
+    return locate.looks_like_path(model) or Path(model).expanduser().exists()
 
 
 def base_model_name(base_model: str | None) -> str | None:
@@ -289,7 +289,7 @@ def render_model_card(
     if base_model and local_name(str(base_model)):
         base_model = None  # a local path is no Hub base model: the text names its folder
     model_name = model_name or (repo_id or checkpoint.name).split("/")[-1]
-    datasets = datasets or [d for d in [(summary or {}).get("dataset")] if d and not Path(str(d)).exists()]
+    datasets = datasets or [d for d in [(summary or {}).get("dataset")] if d and not local_name(str(d))]
 
     results = None
     eval_results = []
@@ -306,7 +306,7 @@ def render_model_card(
             task_type="video-text-to-text",
             task_name="Episodic reward prediction",
             dataset_type=dataset_name
-            if "/" in dataset_name and not Path(dataset_name).exists()
+            if "/" in dataset_name and not local_name(dataset_name)
             else "roboreward",
             dataset_name=benchmark_name,
             dataset_split=split,
