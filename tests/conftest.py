@@ -114,3 +114,37 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(
         executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
     )
+
+
+def build_wheel(tmp_path: Path) -> Path:
+    """A real wheel of the toolkit (no network: this interpreter's setuptools), built from a copy of the
+    checkout so the build leaves nothing in it."""
+    import shutil
+    import subprocess
+    import sys
+
+    from roboreward import resources
+
+    root = Path(__file__).resolve().parents[1]
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md"):
+        shutil.copy(root / name, tree / name)
+    for name in ("src", *resources.SHIPPED):
+        shutil.copytree(root / name, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    wheels = tmp_path / "wheels"
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        wheels,
+        ".",
+    ]
+    subprocess.run(command, cwd=tree, check=True, capture_output=True, timeout=300)
+    (wheel,) = wheels.glob("roboreward-*.whl")
+    return wheel

@@ -152,7 +152,7 @@ def test_push_without_token_or_network_fails_in_one_line_and_fast(model_dir, mon
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     started = time.monotonic()
     with pytest.raises(HubError, match="cannot reach the Hub to push org/m") as error:
-        push("model", model_dir, "org/m", token="hf_fake")
+        push("model", model_dir, "org/m", token="hf_fake", allow_card_without_results=True)
     assert time.monotonic() - started < 10
     assert "\n" not in str(error.value)
     with pytest.raises(HubError, match="ORG/NAME"):
@@ -180,4 +180,26 @@ def test_cli_push(model_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_fake")
     assert cli_main(["push", "model", str(model_dir), "--repo-id", "org/m"]) == 1
     err = capsys.readouterr().err.strip()
+    assert err.startswith("roboreward push: error:") and "has no model-index" in err
+    assert "--allow-card-without-results" in err and "\n" not in err
+    assert (
+        cli_main(["push", "model", str(model_dir), "--repo-id", "org/m", "--allow-card-without-results"]) == 1
+    )
+    err = capsys.readouterr().err.strip()
     assert err.startswith("roboreward push: error: cannot reach the Hub") and "\n" not in err
+
+
+def test_push_model_refuses_a_card_without_results(model_dir, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    (model_dir / "README.md").write_text(
+        "---\nlicense: apache-2.0\nbase_model: Qwen/Qwen2.5-VL-3B-Instruct\n---\n"
+    )
+    with pytest.raises(HubError, match="no model-index"):
+        push("model", model_dir, "org/m", token="hf_fake")
+    (model_dir / "README.md").write_text(
+        "---\nmodel-index:\n- name: m\n  results:\n  - task: {type: video-text-to-text}\n"
+        "    dataset: {name: RoboRewardBench, type: roboreward}\n"
+        "    metrics: [{type: mae, value: 0.5}]\n---\n"
+    )
+    with pytest.raises(HubError, match="cannot reach the Hub"):  # past the card check, to the network
+        push("model", model_dir, "org/m", token="hf_fake")

@@ -2,7 +2,9 @@
 
 import ast
 import importlib.metadata as metadata
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -46,17 +48,66 @@ def test_installed_metadata_matches_pyproject():
     assert metadata.entry_points(group="console_scripts", name="roboreward")
 
 
+def _names(requirements: list[str]) -> set[str]:
+    return {_canonical(re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0]) for r in requirements}
+
+
+def _pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def test_every_import_is_a_declared_dependency():
+    """Read from pyproject.toml itself: a core dependency, or one of an extra that roboreward.extras names."""
+    from roboreward.extras import EXTRAS
+
+    project = _pyproject()
+    core = _names(project["dependencies"])
+    extras = project["optional-dependencies"]
+    optional_modules = {module: extra for extra, modules in EXTRAS.items() for module in modules}
     providers = metadata.packages_distributions()
-    declared = _declared_distributions()
     missing = {}
     for module, files in sorted(_imported_top_level_modules().items()):
         if module in sys.stdlib_module_names or module in ("roboreward", "__future__"):
             continue
         dists = {_canonical(d) for d in providers.get(module, [])}
+        declared = _names(extras[optional_modules[module]]) if module in optional_modules else core
         if not dists & declared:
             missing[module] = (sorted(dists) or ["<not installed>"], sorted(files))
-    assert not missing, f"imported but not declared in pyproject.toml dependencies: {missing}"
+    assert not missing, f"imported but not declared in pyproject.toml (core or its extra): {missing}"
+
+
+def test_heavy_parts_are_extras_and_dev_has_them_all():
+    project = _pyproject()
+    core, extras = _names(project["dependencies"]), project["optional-dependencies"]
+    assert not {"gradio", "fastapi", "uvicorn", "gymnasium", "matplotlib", "deepspeed"} & core
+    assert _names(extras["serve"]) == {"fastapi", "uvicorn", "python-multipart"}
+    assert _names(extras["space"]) >= {"gradio", "pandas"}
+    assert _names(extras["rl"]) == {"gymnasium"} and _names(extras["train"]) == {"deepspeed"}
+    assert "roboreward[serve,space,rl,plots]" in extras["dev"] and "pytest>=9.0" in extras["dev"]
+    assert ".[dev]" in (ROOT / "Makefile").read_text()  # make test / make demo install what they need
+
+
+def test_import_and_light_commands_work_without_the_extras(tmp_path):
+    """gradio, fastapi, uvicorn, gymnasium and matplotlib hidden: `import roboreward`, `sim` and the
+    light modules work; a module that needs an extra names it."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    for name in ("gradio", "fastapi", "uvicorn", "gymnasium", "matplotlib"):
+        (hide / f"{name}.py").write_text(f"raise ImportError('hidden', name={name!r})\n")
+    code = (
+        "import roboreward, roboreward.cards, roboreward.sim\n"
+        "from roboreward.cli import main\n"
+        f"assert main(['sim', '--out', {str(tmp_path / 'sim')!r}, '--episodes', '2']) == 0\n"
+        "try:\n    import roboreward.serve\nexcept ImportError as exc:\n    print('SERVE', exc)\n"
+        "try:\n    roboreward.sim.TabletopEnv\nexcept ImportError as exc:\n    print('RL', exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hide), str(ROOT / "src")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'SERVE roboreward.serve needs fastapi: pip install "roboreward[serve]"' in done.stdout
+    assert 'RL this needs gymnasium, which is not installed: pip install "roboreward[rl]"' in done.stdout
+    assert "wrote 2 lerobot episodes to" in done.stdout
 
 
 def test_the_check_sees_function_level_imports():

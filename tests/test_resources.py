@@ -3,13 +3,13 @@
 
 import ast
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import build_wheel
 
 from roboreward import cards, metrics, resources
 
@@ -48,31 +48,7 @@ def test_a_wheel_carries_the_folders_and_its_install_finds_them(tmp_path):
     """Build a real wheel (no network: the running interpreter's setuptools), install it into a bare
     folder and import the toolkit from there, away from the repository."""
     pytest.importorskip("setuptools")
-    tree = tmp_path / "tree"  # a copy, so the build leaves nothing in the checkout
-    tree.mkdir()
-    for name in ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md"):
-        shutil.copy(ROOT / name, tree / name)
-    for name in ("src", *resources.SHIPPED):
-        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            ".",
-        ],
-        cwd=tree,
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = wheels.glob("roboreward-*.whl")
+    wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {
         "roboreward/_data/metrics/mae/mae.py",

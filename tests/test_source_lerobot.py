@@ -508,7 +508,7 @@ class FakeHub:
 
 
 @pytest.mark.parametrize("layout", ["v21", "v30"])
-def test_hub_id_downloads_metadata_data_and_only_the_chosen_camera(
+def test_hub_id_downloads_the_metadata_then_only_the_sampled_episodes_files(
     v21_h264, v30_av1, tmp_path, monkeypatch, layout
 ):
     dataset = v21_h264 if layout == "v21" else v30_av1
@@ -519,27 +519,30 @@ def test_hub_id_downloads_metadata_data_and_only_the_chosen_camera(
     assert {(c["repo_type"], c["revision"]) for c in hub.calls} == {("dataset", "v2.1")}
     assert hub.calls[0]["patterns"] == ["meta/info.json"]
     if layout == "v21":
-        assert hub.calls[1]["patterns"] == [
-            "meta/info.json",
-            "meta/episodes.jsonl",
-            "meta/tasks.jsonl",
-            "data/chunk-*/episode_*.parquet",
-            f"videos/chunk-*/{SCENE_CAMERA}/episode_*.mp4",
-        ]
+        assert hub.calls[1]["patterns"] == ["meta/info.json", "meta/episodes.jsonl", "meta/tasks.jsonl"]
     else:
-        assert hub.calls[1]["patterns"] == [
-            "meta/info.json",
-            "meta/episodes/*",
-            "meta/tasks.parquet",
-            "data/chunk-*/file-*.parquet",
-            f"videos/{SCENE_CAMERA}/chunk-*/file-*.mp4",
-        ]
+        assert hub.calls[1]["patterns"] == ["meta/info.json", "meta/episodes/*", "meta/tasks.parquet"]
     snapshot = Path(source.root)
-    assert not list(snapshot.rglob(f"*{WRIST_CAMERA}*"))
-    entries = list(source.episodes())
-    assert entries and all(isinstance(e, Episode) for e in entries)
-    assert source.name == "oxe/toto"
-    assert {e.source for e in entries} == {"oxe/toto"}
+    assert not list(snapshot.glob("videos/**/*.mp4")) and not list(snapshot.glob("data/**/*.parquet"))
+    indices = source.episode_indices()
+    picked = [indices[0], indices[-1]]
+    entries = list(source.episodes(indices=picked))
+    if layout == "v21":
+        assert hub.calls[2]["patterns"] == [f"data/chunk-000/episode_{i:06d}.parquet" for i in picked] + [
+            f"videos/chunk-000/{SCENE_CAMERA}/episode_{i:06d}.mp4" for i in picked
+        ]
+    else:  # v3.0: episodes share files; each file is asked for once
+        files = hub.calls[2]["patterns"]
+        assert files == sorted(set(files)) and all(not any(c in f for c in "*?[") for f in files)
+        assert any(f.startswith(f"videos/{SCENE_CAMERA}/") for f in files)
+    assert not any(WRIST_CAMERA in f for f in hub.calls[2]["patterns"])
+    fetched = {p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()}
+    assert fetched - {"meta/info.json", "meta/episodes.jsonl", "meta/tasks.jsonl", "meta/tasks.parquet"} - {
+        f for f in fetched if f.startswith("meta/episodes/")
+    } == set(hub.calls[2]["patterns"])
+    assert [e.episode_id for e in entries] == [str(i) for i in picked]
+    assert all(isinstance(e, Episode) for e in entries)
+    assert source.name == "oxe/toto" and {e.source for e in entries} == {"oxe/toto"}
     assert all(Path(e.video).is_file() and e.video.startswith(str(snapshot)) for e in entries)
     assert entries[0].provenance["dataset"] == "lerobot/toto_lerobot"
     assert entries[0].provenance["revision"] == "v2.1"
@@ -549,8 +552,9 @@ def test_hub_download_asks_for_the_explicit_camera(v21_h264, tmp_path, monkeypat
     hub = FakeHub(v21_h264, tmp_path / "cache")
     monkeypatch.setattr(lerobot_module, "snapshot_download", hub)
     source = LeRobotSource("lerobot/toto", video_key="wrist_image")
-    assert hub.calls[1]["patterns"][-1] == f"videos/chunk-*/{WRIST_CAMERA}/episode_*.mp4"
     assert {e.camera for e in source.episodes()} == {WRIST_CAMERA}
+    videos = [f for f in hub.calls[2]["patterns"] if f.startswith("videos/")]
+    assert videos and all(f"/{WRIST_CAMERA}/" in f for f in videos)
 
 
 def test_hub_errors_are_source_errors(v21_h264, tmp_path, monkeypatch):

@@ -194,6 +194,10 @@ def test_best_checkpoint_is_the_lowest_validation_mae(data, tmp_path, monkeypatc
     assert summary["best_checkpoint"].endswith("checkpoint-4")
     assert summary["hyperparameters"]["effective_batch_size"] == 4
     assert summary["frozen_parameters"] > 0 and summary["trainable_parameters"] > 0
+    # the toolkit's card, not TRL's generic one: the local base named by its folder, the run's summary
+    card = (Path(config.output_dir) / "README.md").read_text()
+    assert "fine-tuned version of" not in card and "pipeline_tag: video-text-to-text" in card
+    assert f"Fine-tuned from `{Path(model_args.model_name_or_path).name}`" in card and "best_mae" in card
     final = load_file(Path(config.output_dir) / "model.safetensors")
     best = load_file(Path(config.output_dir) / "checkpoint-4" / "model.safetensors")
     last = load_file(Path(config.output_dir) / "checkpoint-6" / "model.safetensors")

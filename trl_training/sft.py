@@ -10,9 +10,9 @@ is kept in --output_dir with its processor and training_summary.json. All the lo
 accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml
 
 # Several GPUs (DDP), or DeepSpeed ZeRO-3 for the 7B/8B models (the accumulation follows the GPU count):
-accelerate launch --config_file trl_training/accelerate_configs/multi_gpu.yaml \\
+accelerate launch --config_file trl_training/accelerate_configs/multi_gpu.yaml --num_processes 8 \\
     trl_training/sft.py --config trl_training/configs/qwen2_5_vl_7b.yaml
-accelerate launch --config_file trl_training/accelerate_configs/zero3.yaml \\
+accelerate launch --config_file trl_training/accelerate_configs/zero3.yaml --num_processes 8 \\
     trl_training/sft.py --config trl_training/configs/qwen3_vl_8b.yaml
 
 # Any field from the command line (it wins over the YAML), e.g. LoRA on a built folder:

@@ -40,6 +40,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -51,7 +52,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from roboreward import fingerprint, rubric, video
+from roboreward import fingerprint, locate, rubric, video
 from roboreward.models.openai_chat import OpenAIChat
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
 from roboreward.models.specs import parse_model_spec
@@ -204,6 +205,7 @@ def load_examples(
         seed: the sample's seed.
         skipped: a list that receives ``{"where", "reason"}`` for each release row left out.
     """
+    locate.resolve(dataset, "dataset")  # "no such folder" at once; never a cached dataset of that name
     release = locate_release(dataset, split)
     if release is not None:
         examples, left_out = _release_examples(release, split)
@@ -543,6 +545,11 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         raise ValueError(f"conventions must be one of {CONVENTIONS}, got {config.conventions!r}")
     predictors = [parse_spec(spec, config) for spec in config.models]  # bad specs fail before any work
     _unique_names(predictors)
+    for predictor in predictors:
+        if isinstance(
+            getattr(predictor, "path", None), str
+        ):  # a checkpoint: a folder or a Hub id that answers
+            locate.resolve(predictor.path, "model")
     skipped: list[dict[str, str]] = []
     examples = load_examples(
         config.dataset, config.split, config.subsets, config.max_examples, config.seed, skipped=skipped
@@ -626,6 +633,15 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _rate(value: float) -> str:
+    """A win rate for the leaderboard; with no other model to win against there is none: ``n/a``.
+
+    >>> _rate(0.5), _rate(float("nan"))
+    ('0.500', 'n/a')
+    """
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
 def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
     subsets = results["subsets"]
     header = [
@@ -644,7 +660,7 @@ def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
             [
                 rank,
                 name,
-                f"{m['mean_win_rate']:.3f}",
+                _rate(m["mean_win_rate"]),
                 f"{m['mae']:.3f}",
                 f"{m['invalid_rate']:.3f}",
                 f"{m['success']['f1']:.3f}",
@@ -684,8 +700,11 @@ _CONVENTION_NOTES = {
 
 
 def _plot(out: Path, results: dict[str, Any]) -> None:
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        print(f'bench: no plots in {out}: they need matplotlib (pip install "roboreward[plots]")')
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -711,8 +730,10 @@ def _plot(out: Path, results: dict[str, Any]) -> None:
     fig.savefig(out / "subset_mae_heatmap.png", dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.4 * len(names)))
     values = [results["models"][n]["mean_win_rate"] for n in names]
+    if all(math.isnan(v) for v in values):  # one model: no win rate to draw
+        return
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.4 * len(names)))
     ax.barh(range(len(names)), values, color="#4C72B0")
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()

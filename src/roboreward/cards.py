@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from roboreward import rubric
+from roboreward import locate, rubric
 from roboreward.dataset_folder import BUILD_REPORT, RELABEL_REPORT, SPLITS, DatasetFolder, read_json_object
 from roboreward.resources import PACKAGE_DATA, resource_dir
 
@@ -231,6 +231,23 @@ def _training_rows(summary: dict[str, Any] | None) -> list[tuple[str, Any]]:
     return sorted(flat.items())
 
 
+def local_name(model: str) -> bool:
+    """Whether ``model`` names a local folder (written as a path, or one that exists) rather than a Hub id."""
+    return locate.looks_like_path(model) or Path(model).expanduser().exists()
+
+
+def base_model_name(base_model: str | None) -> str | None:
+    """How a card names the base model: a Hub id as it is, a local folder by its folder name.
+
+    >>> base_model_name("Qwen/Qwen2.5-VL-3B-Instruct"), base_model_name("/tmp/models/tiny-qwen2_5_vl/")
+    ('Qwen/Qwen2.5-VL-3B-Instruct', 'tiny-qwen2_5_vl')
+    """
+    if not base_model:
+        return None
+    text = str(base_model)
+    return Path(text.rstrip("/\\")).name or text if local_name(text) else text
+
+
 def render_model_card(
     checkpoint: str | os.PathLike[str],
     bench: str | os.PathLike[str] | None = None,
@@ -241,20 +258,38 @@ def render_model_card(
     datasets: list[str] | None = None,
     bench_model: str | None = None,
     license: str = "apache-2.0",
+    summary: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a model card (default ``checkpoint/README.md``), bench results in its ``model-index``."""
+    """Write a model card (default ``checkpoint/README.md``), bench results in its ``model-index``.
+
+    Args:
+        checkpoint: the saved model's folder.
+        bench: a ``roboreward bench`` output folder whose results go into the ``model-index``.
+        out: where to write (default ``checkpoint/README.md``).
+        repo_id: the Hub id shown in the usage snippets.
+        model_name: the card's title (default: the repo's or folder's name).
+        base_model: the model it was fine-tuned from (default: the training summary's). A Hub id goes
+            into the ``base_model:`` metadata; a local folder is named by its folder name.
+        datasets: Hub dataset ids for the metadata (default: the summary's, when a Hub id).
+        bench_model: the model's name in ``results.json`` when it cannot be told.
+        license: the license id.
+        summary: the training summary (default: ``checkpoint/training_summary.json``); given, the
+            checkpoint need not be saved yet (the trainer writes the card while it trains).
+    """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     checkpoint = Path(checkpoint)
-    if not (checkpoint / "config.json").is_file():
-        raise ValueError(f"{checkpoint} has no config.json: not a saved model")
-    summary = read_json_object(checkpoint / "training_summary.json", "training summary")
+    if summary is None:
+        if not (checkpoint / "config.json").is_file():
+            raise ValueError(f"{checkpoint} has no config.json: not a saved model")
+        summary = read_json_object(checkpoint / "training_summary.json", "training summary")
     config = read_json_object(checkpoint / "config.json", "model config") or {}
     base_model = base_model or (summary or {}).get("base_model") or (summary or {}).get("model_name_or_path")
-    if base_model and Path(str(base_model)).exists():
-        base_model = None  # a local path is no Hub base model
+    base_name = base_model_name(base_model)
+    if base_model and local_name(str(base_model)):
+        base_model = None  # a local path is no Hub base model: the text names its folder
     model_name = model_name or (repo_id or checkpoint.name).split("/")[-1]
-    datasets = datasets or [d for d in [(summary or {}).get("dataset")] if d and not Path(str(d)).exists()]
+    datasets = datasets or [d for d in [(summary or {}).get("dataset")] if d and not local_name(str(d))]
 
     results = None
     eval_results = []
@@ -271,7 +306,7 @@ def render_model_card(
             task_type="video-text-to-text",
             task_name="Episodic reward prediction",
             dataset_type=dataset_name
-            if "/" in dataset_name and not Path(dataset_name).exists()
+            if "/" in dataset_name and not local_name(dataset_name)
             else "roboreward",
             dataset_name=benchmark_name,
             dataset_split=split,
@@ -313,7 +348,7 @@ def render_model_card(
         card_data,
         template_path=_template("model_card.md.j2"),
         model_name=model_name,
-        base_model=base_model or "a Qwen-VL checkpoint",
+        base_model=base_name or "an unrecorded Qwen-VL checkpoint",
         repo_id=repo_id or str(checkpoint),
         results=results,
         training=_training_rows(summary),

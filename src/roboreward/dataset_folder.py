@@ -83,13 +83,19 @@ RELEASE_FILES = (
 @functools.cache
 def features() -> datasets.Features:
     """The exported schema (`roboreward.builder.FEATURES`). `video`, `task` and `reward` are the public
-    RoboReward release's columns."""
+    RoboReward release's columns.
+
+    ``video`` is declared ``Video(decode=False)``: a row read the plain way
+    (``load_dataset(folder)["test"][0]["video"]``) is ``{"bytes", "path"}``, which `roboreward.video`
+    reads, with no torchcodec (datasets' own video decoder) installed. ``cast_column("video",
+    datasets.Video())`` gives datasets' decoder where one is installed.
+    """
     import datasets
 
     return datasets.Features(
         {
             "id": datasets.Value("string"),
-            "video": datasets.Video(),
+            "video": datasets.Video(decode=False),
             "task": datasets.Value("string"),
             "reward": datasets.Value("int8"),
             "progress": datasets.Value("float32"),

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from roboreward.dataset_folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
+from roboreward.extras import require
 from roboreward.resources import resource_dir
 
 __all__ = ["DemoConfig", "run_demo"]
@@ -260,6 +261,7 @@ def _serve(checkpoint: Path, config: DemoConfig) -> None:
     app = resource_dir("spaces_demo") / "app.py"
     if not app.exists():
         raise RuntimeError(f"{app} is missing: the Space is not available in this install")
+    require("gradio", "space")  # the Space's one dependency beyond the core: name the extra now
     env = {**os.environ, "ROBOREWARD_MODEL": str(checkpoint)}
     print(f"serving the Space on the trained model ({checkpoint}); Ctrl-C stops it", flush=True)
     subprocess.run([sys.executable, str(app)], env=env, check=False)

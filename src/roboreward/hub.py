@@ -63,6 +63,24 @@ class HubError(RuntimeError):
     """A push that cannot be made; the message is one line that says why."""
 
 
+def check_model_card(folder: str | os.PathLike[str]) -> None:
+    """Raise HubError unless ``folder/README.md`` is a card with results in its ``model-index``.
+
+    Args:
+        folder: a saved reward model.
+    """
+    from huggingface_hub import metadata_load
+
+    card = Path(folder) / "README.md"
+    metadata = metadata_load(card) if card.is_file() else None
+    if not (metadata or {}).get("model-index"):
+        raise HubError(
+            f"{card} has no model-index (no RoboRewardBench results): run `roboreward bench` and "
+            f"`roboreward card model --checkpoint {folder} --bench BENCH_OUT` first, or push it as it is "
+            "with --allow-card-without-results"
+        )
+
+
 @dataclass
 class PushResult:
     kind: str
@@ -167,11 +185,17 @@ def push(
     include_training_state: bool = False,
     token: str | None = None,
     commit_message: str | None = None,
+    allow_card_without_results: bool = False,
 ) -> PushResult:
     """Upload a release to ``repo_id``; with ``dry_run`` only write the tree to ``export`` (if given).
 
+    A model is uploaded only with the toolkit's card, its RoboRewardBench results in the card's
+    ``model-index`` (``roboreward card model --checkpoint DIR --bench BENCH_OUT``), unless
+    ``allow_card_without_results``: a card without results (the one training writes, or a generic
+    one) is refused before anything is uploaded.
+
     Raises HubError, with a one-line message, for a folder that is not a release of ``kind``, a
-    missing token, or a Hub that cannot be reached.
+    model card without results, a missing token, or a Hub that cannot be reached.
     """
     root = Path(folder)
     files = release_files(kind, root, include_training_state)
@@ -204,6 +228,8 @@ def push(
     token = token or get_token()
     if not token:
         raise HubError("no Hugging Face token: run `hf auth login` or set HF_TOKEN")
+    if kind == "model" and not allow_card_without_results:
+        check_model_card(root)
     api = HfApi(token=token)
     try:
         url = api.create_repo(

@@ -24,8 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
+
+try:
+    import gymnasium as gym
+except ImportError as exc:  # the [rl] extra
+    from roboreward.extras import MissingExtraError
+
+    raise MissingExtraError('roboreward.rl needs gymnasium: pip install "roboreward[rl]"') from exc
 
 __all__ = [
     "REWARD_TYPES",

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from roboreward import rubric
+from roboreward import locate, rubric
 from roboreward.models.inputs import (
     DEFAULT_FRAMES_FPS,
     RewardPrompter,
@@ -150,7 +150,9 @@ class RewardModel(RewardPrompter):
             model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
 
         Raises ValueError for an unknown prompt preset, and when the tokenizer does not have
-        ``1`` .. ``5`` as single tokens.
+        ``1`` .. ``5`` as single tokens; FileNotFoundError ("no such folder") for a path that is not a
+        folder and `roboreward.locate.UnreachableHubError` for a Hub id the Hub does not answer for
+        (`roboreward.locate.resolve`).
         """
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -161,6 +163,7 @@ class RewardModel(RewardPrompter):
         kwargs = {"dtype": as_dtype(dtype, device), "device_map": device, **model_kwargs}
         if attn_implementation is not None:
             kwargs["attn_implementation"] = attn_implementation
+        path_or_id = locate.resolve(path_or_id, "model")  # a folder, or a Hub id that answers
         processor = AutoProcessor.from_pretrained(path_or_id)
         # After the processor: a Hub model is reachable (or cached), so its settings file can be fetched.
         resolved = resolve_settings(

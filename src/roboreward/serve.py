@@ -49,7 +49,12 @@ from typing import Annotated, Any
 import numpy as np
 
 # At module level: FastAPI reads the endpoints' (string) annotations in this module's namespace.
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+try:
+    from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+except ImportError as exc:  # the [serve] extra
+    from roboreward.extras import MissingExtraError
+
+    raise MissingExtraError('roboreward.serve needs fastapi: pip install "roboreward[serve]"') from exc
 
 from roboreward import video
 

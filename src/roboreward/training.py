@@ -41,7 +41,7 @@ from accelerate.utils import is_peft_model
 from transformers import TrainerCallback
 from trl import SFTTrainer
 
-from roboreward import fingerprint, rubric
+from roboreward import cards, fingerprint, locate, rubric
 from roboreward.models.inputs import RewardPrompter, set_pixel_budget
 from roboreward.models.settings import InferenceSettings, save_settings
 from roboreward.sources.release import load_release_dataset, locate_release
@@ -204,6 +204,7 @@ def load_reward_splits(args: RewardScriptArguments) -> tuple[Any, Any]:
     """
     import datasets
 
+    locate.resolve(args.dataset_name, "dataset")  # a folder, or a Hub id that answers: never a stale cache
     release = locate_release(args.dataset_name, args.dataset_train_split)
     # Never a stale cache of a folder rebuilt in place.
     loaded = None if release is not None else fingerprint.load_dataset(args.dataset_name, args.dataset_config)
@@ -475,12 +476,36 @@ class RewardSFTTrainer(SFTTrainer):
     - Every saved model (each checkpoint and the final one) carries the inference settings it was
       trained with (`roboreward.models.settings`, ``roboreward_settings.json``), read by every
       consumer, so the checkpoint is scored as it was trained.
+    - The model card is the toolkit's (`roboreward.cards.render_model_card`: the base model from the
+      recipe in ``base_model:``, the rubric, the training summary), not TRL's generic one: TRL writes
+      its card into ``output_dir`` at each checkpoint and on ``push_to_hub``, through
+      `create_model_card`, which is replaced here; the final ``save_model`` writes it again with the
+      summary of the finished run.
     """
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         super().save_model(output_dir, _internal_call=_internal_call)
         if self.args.should_save:
             save_settings(self.data_collator.prompter.settings, output_dir or self.args.output_dir)
+            if not _internal_call:
+                self._write_card(output_dir or self.args.output_dir)
+
+    def create_model_card(self, model_name: str | None = None, *args: Any, **kwargs: Any) -> None:
+        """Write the toolkit's model card into ``output_dir`` (TRL's generic card never is)."""
+        if self.is_world_process_zero():
+            self._write_card(self.args.output_dir, model_name)
+
+    def _write_card(self, folder: str, model_name: str | None = None) -> None:
+        summary = next(
+            (cb.summary for cb in self.callback_handler.callbacks if isinstance(cb, TrainingSummaryCallback)),
+            {},
+        )
+        cards.render_model_card(
+            folder,
+            summary=summary,
+            model_name=model_name,
+            repo_id=self.args.hub_model_id,
+        )
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -557,6 +582,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
     )
     train, validation = load_reward_splits(script_args)  # fails on a bad row before any model loads
 
+    locate.resolve(model_args.model_name_or_path, "model")  # "no such folder" now, not after the data
     processor = AutoProcessor.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,

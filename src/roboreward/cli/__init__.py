@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from roboreward import __version__
 from roboreward.cli.commands import COMMANDS, load
 from roboreward.config import RecipeParser
+from roboreward.extras import MissingExtraError
 from roboreward.hub import HubError
 from roboreward.video import VideoDecodeError
 
@@ -57,6 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # only the command given is loaded; its parser reads a --config recipe (it may fail: ValueError)
         args = build_parser(command if command in COMMANDS else "").parse_args(argv)
         return args.func(args)
-    except (VideoDecodeError, HubError, ValueError, OSError) as exc:
+    except (VideoDecodeError, HubError, MissingExtraError, ValueError, OSError) as exc:
         print(f"roboreward {command}: error: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from roboreward import rubric
+from roboreward.extras import require
 from roboreward.review.session import SplitReview
 from roboreward.review.store import REJECT_REASONS, sanitize_annotator
 
@@ -71,8 +72,7 @@ def build_review_app(
         annotator: the annotator's name (None: the login name, else the name typed into the page).
         double_fraction: the share of examples labelled by two annotators.
     """
-    import gradio as gr
-
+    gr = require("gradio", "space")
     fixed = sanitize_annotator(annotator) if annotator is not None else None
     review = SplitReview(dataset_dir, split, db_path, double_fraction)
 

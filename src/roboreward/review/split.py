@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from roboreward import rubric
+from roboreward import locate, rubric
 from roboreward.dataset_folder import DatasetFolder
 from roboreward.sources.release import is_release_layout, read_release_split
 
@@ -60,7 +60,9 @@ def read_split(dataset: Path, split: str) -> tuple[dict[str, dict[str, Any]], di
 
     Raises:
         ValueError: no such split, an id seen twice, or a reward off the rubric.
+        FileNotFoundError: ``dataset`` is no folder ("no such folder"; review reads local folders only).
     """
+    dataset = Path(locate.resolve(dataset, "dataset", check_hub=False))
     if is_release_layout(dataset):
         return _read_release(dataset, split)
     folder = DatasetFolder(dataset)

@@ -4,13 +4,15 @@ counterfactuals and the same table as a gymnasium env.
 - `roboreward.sim.tabletop`: scenes, scripted rollouts, `evaluate` (the truth), rendering.
 - `roboreward.sim.writers`: `write_sim_dataset` in the LeRobot v2.1 or RoboArena layout.
 - `roboreward.sim.truth`: `TruthCounterfactuals`, a relabel stage whose levels are exact.
-- `roboreward.sim.env`: `TabletopEnv` (``gymnasium.make("roboreward/Tabletop-v0")``).
+- `roboreward.sim.env`: `TabletopEnv` (``gymnasium.make("roboreward/Tabletop-v0")``), imported on
+  first use: gymnasium is the ``[rl]`` extra, and writing datasets does not need it.
 
     >>> from roboreward import sim
     >>> sim.write_sim_dataset("sim_oxe", episodes=20, layout="lerobot", seed=0)  # doctest: +SKIP
 """
 
-from roboreward.sim.env import GRASP_RADIUS, TabletopEnv, scripted_action
+from typing import Any
+
 from roboreward.sim.tabletop import (
     COLOURS,
     FPS,
@@ -61,3 +63,17 @@ __all__ = [
     "task_text",
     "write_sim_dataset",
 ]
+
+
+_ENV_NAMES = ("GRASP_RADIUS", "TabletopEnv", "scripted_action")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENV_NAMES:  # the gymnasium env: only now is gymnasium (the [rl] extra) needed
+        from roboreward.extras import require
+
+        require("gymnasium", "rl")
+        from roboreward.sim import env
+
+        return getattr(env, name)
+    raise AttributeError(f"module 'roboreward.sim' has no attribute {name!r}")

@@ -15,8 +15,14 @@ import re
 from dataclasses import replace
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
+
+try:
+    import gymnasium as gym
+except ImportError as exc:  # the [rl] extra
+    from roboreward.extras import MissingExtraError
+
+    raise MissingExtraError('roboreward.sim.env needs gymnasium: pip install "roboreward[rl]"') from exc
 
 import roboreward.sim.tabletop as tabletop
 

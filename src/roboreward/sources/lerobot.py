@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import string
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +124,9 @@ class LeRobotSource:
 
     Args:
         dataset: a local folder, or a Hub dataset repo id (used only when no such folder exists),
-            e.g. ``"lerobot/toto"``. From the Hub, ``snapshot_download`` fetches the metadata, the
-            data parquet files and only the chosen camera's videos.
+            e.g. ``"lerobot/toto"``. From the Hub, ``snapshot_download`` fetches the metadata when the
+            source is made, then, in `episodes`, only the files of the episodes asked for: their data
+            parquet files and the chosen camera's videos (with huggingface_hub's progress bar).
         video_key: the camera feature to use, e.g. ``"observation.images.image"`` (the short
             ``"image"`` works too). Default: the first video feature, in ``info.json`` order, whose
             key names no wrist or hand, else the first video feature.
@@ -159,6 +159,7 @@ class LeRobotSource:
     ) -> None:
         self.dataset = os.fspath(dataset)
         self.revision = revision
+        self._cache_dir = cache_dir
         local = Path(self.dataset).expanduser()
         if local.exists():
             if not local.is_dir():
@@ -185,7 +186,7 @@ class LeRobotSource:
 
         self._check_templates()  # before a Hub download, which the templates steer
         if self.repo_id is not None:
-            self.root = self._download(self._allow_patterns(), cache_dir)
+            self.root = self._download(self._allow_patterns(), cache_dir)  # the metadata only
         short = name if name is not None else _dataset_name(self.repo_id or self.root.name)
         if not short or not short.strip():
             raise SourceError(f"dataset name is empty for {self.dataset!r}")
@@ -243,7 +244,16 @@ class LeRobotSource:
                 shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
                 raise ValueError(f"episode indices not in the metadata of {self.dataset}: {shown}")
             records = [r for r in records if r.index in wanted or r.index is None]
+        if self.repo_id is not None:
+            self._download(self.episode_files(records), self._cache_dir)
         return self._judge_all(records)
+
+    def episode_files(self, records: Iterable[_Record] | None = None) -> list[str]:
+        """The data and video files of ``records`` (default: every episode), relative to the root,
+        sorted and unique: what a Hub source downloads for them (v3.0 episodes share files)."""
+        chosen = self._records() if records is None else records
+        files = {path for r in chosen for path in (r.data, r.video) if path is not None}
+        return sorted(path.relative_to(self.root).as_posix() for path in files)
 
     # -- Hub ------------------------------------------------------------------------------------
 
@@ -271,15 +281,10 @@ class LeRobotSource:
         return Path(os.path.abspath(folder))
 
     def _allow_patterns(self) -> list[str]:
-        """What a Hub download fetches: metadata, data parquet files, the chosen camera's videos."""
+        """What a Hub source fetches when it is made: the metadata (episodes' files come in `episodes`)."""
         if self.layout == "v2":
-            patterns = [INFO_PATH, V2_EPISODES_PATH, V2_TASKS_PATH]
-        else:
-            patterns = [INFO_PATH, f"{V3_EPISODES_DIR}/*", V3_TASKS_PATH]
-        if self._data_template:
-            patterns.append(_template_glob(self._data_template))
-        patterns.append(_template_glob(self._video_template, video_key=self.video_key))
-        return patterns
+            return [INFO_PATH, V2_EPISODES_PATH, V2_TASKS_PATH]
+        return [INFO_PATH, f"{V3_EPISODES_DIR}/*", V3_TASKS_PATH]
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -658,16 +663,6 @@ def _check_template(template: Any, fields: Sequence[str], label: str, key: str) 
         raise SourceError(
             f"{label}: {key} template {template!r} cannot be filled with {', '.join(fields)} ({exc!r})"
         ) from None
-
-
-def _template_glob(template: str, **fixed: str) -> str:
-    """A path template as a glob: fields in ``fixed`` filled in, every other field a ``*``."""
-    parts = []
-    for literal, field_name, _spec, _conversion in string.Formatter().parse(template):
-        parts.append(literal)
-        if field_name is not None:
-            parts.append(fixed.get(field_name, "*"))
-    return "".join(parts)
 
 
 def _dataset_name(folder_or_repo: str) -> str:

@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2, sort_keys=True))
     else:
         print((Path(config.out) / "leaderboard.md").read_text())
+        written = sorted(p.name for p in Path(config.out).iterdir() if p.is_file())
+        print(f"wrote {config.out}: {', '.join(written)} and predictions/")
     return 0
 
 

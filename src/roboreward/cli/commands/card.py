@@ -37,14 +37,30 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     Args:
         commands: the sub-command registry of the ``roboreward`` parser.
     """
-    parser = commands.add_parser("card", help=COMMANDS["card"])
+    parser = commands.add_parser(
+        "card",
+        help=COMMANDS["card"],
+        description="Write README.md cards with Hub metadata: `card dataset FOLDER` for a built dataset, "
+        "`card model --checkpoint DIR --bench BENCH_OUT` for a reward model with its benchmark results.",
+    )
     kinds = parser.add_subparsers(dest="what", required=True, metavar="KIND")
-    dataset = kinds.add_parser("dataset", help="README.md of a built dataset, from build/relabel reports")
+    dataset = kinds.add_parser(
+        "dataset",
+        help="README.md of a built dataset, from build/relabel reports",
+        description="Write FOLDER/README.md: configs, splits and features for `datasets.load_dataset`, rows "
+        "per source and reward from build_report.json, relabeling from relabel_report.json.",
+    )
     dataset.add_argument("folder", help="a folder written by `roboreward build` or `roboreward relabel`")
     dataset.add_argument("--repo-id", help="the Hub id to show in the usage snippet")
     dataset.add_argument("--license", help="license id for the card's metadata (None: the build's)")
     dataset.set_defaults(func=run)
-    model = kinds.add_parser("model", help="model card with RoboRewardBench results in model-index")
+    model = kinds.add_parser(
+        "model",
+        help="model card with RoboRewardBench results in model-index",
+        description="Write the reward model's card (default CHECKPOINT/README.md): base model, rubric, "
+        "training summary, usage, and with --bench the RoboRewardBench results in its model-index (what "
+        "`roboreward push model` requires).",
+    )
     model.add_argument(
         "--checkpoint", required=True, help="a saved reward model (output of trl_training/sft.py)"
     )

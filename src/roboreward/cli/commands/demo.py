@@ -56,6 +56,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "demo",
         dataclass_types=DemoArguments,
         help=COMMANDS["demo"],
+        description="The offline end-to-end run, no downloads: simulated LeRobot and RoboArena episodes "
+        "-> roboreward build with relabeling -> a tiny reward model trained with TRL (progress bar) -> "
+        "RoboRewardBench against baselines -> a model card, all in --out. Each step prints what it wrote.",
     )
     parser.set_defaults(func=run)
     return parser

@@ -40,7 +40,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     Args:
         commands: the sub-command registry of the ``roboreward`` parser.
     """
-    parser = commands.add_parser("probe", help=COMMANDS["probe"])
+    parser = commands.add_parser(
+        "probe",
+        help=COMMANDS["probe"],
+        description="Read a video's header and print its frames, fps, size, duration and codec, and which "
+        "decoder (decord or PyAV) `auto` would use for it. Nothing is decoded.",
+    )
     parser.add_argument("video", help="path to a video file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)

@@ -26,6 +26,7 @@ from roboreward import rubric
 from roboreward.cli.access import is_loopback
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
+from roboreward.extras import require
 
 #: Seconds uvicorn gives open requests after SIGTERM before it closes them (the exit stays under 5 s).
 SHUTDOWN_GRACE_S = 2.0
@@ -122,8 +123,7 @@ def run_server(app: Any, host: str, port: int, log_level: str = "info") -> None:
         port: the port.
         log_level: uvicorn's log level.
     """
-    import uvicorn
-
+    uvicorn = require("uvicorn", "serve")
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
 

@@ -67,6 +67,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         dataclass_types=SimConfig,
         recipe="sim",
         help=COMMANDS["sim"],
+        description="Render procedural tabletop episodes (scripted policies, every outcome of the rubric) "
+        "into --out, in the LeRobot v2.1 layout (successes, like OXE) or a RoboArena dump, with the ground "
+        "truth of each episode in sim_truth.jsonl. `roboreward build --lerobot/--roboarena OUT` reads it.",
     )
     parser.set_defaults(func=run)
     return parser
