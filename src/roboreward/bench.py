@@ -52,6 +52,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from roboreward import fingerprint, rubric, video
+from roboreward.bench_quality import pair_group, plot_reliability, quality_entry, voc_entry
 from roboreward.models.openai_chat import OpenAIChat
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
 from roboreward.models.specs import parse_model_spec
@@ -82,6 +83,7 @@ class Example:
     task: str
     reward: int
     subset: str
+    group: str = ""  # which rows are compared in pairs (`bench_quality.pair_group`)
 
 
 @dataclass
@@ -101,6 +103,8 @@ class BenchConfig:
         request_timeout: seconds per request to an ``openai:`` endpoint.
         seed: seed of ``baseline:random`` and of the ``max_examples`` sample.
         conventions: ``roboreward`` or ``helm`` (see the module docstring).
+        voc: points K of a progress curve per successful (reward 5) episode, for OpenGVL's
+            value-order correlation of local checkpoints (None: not computed).
     """
 
     dataset: str
@@ -116,6 +120,7 @@ class BenchConfig:
     request_timeout: float = 120.0
     seed: int = 0
     conventions: str = "roboreward"
+    voc: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +129,10 @@ class BenchConfig:
 
 def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[str, str]]]:
     read = read_release_split(root, split)
-    examples = [Example(r["id"], r["video"], r["task"], r["reward"], r["source"]) for r in read.rows]
+    examples = [
+        Example(r["id"], r["video"], r["task"], r["reward"], r["source"], pair_group(r["task"], r["source"]))
+        for r in read.rows
+    ]
     return examples, read.skipped
 
 
@@ -139,19 +147,21 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
     if missing:
         raise ValueError(f"{dataset} has no column(s) {sorted(missing)}: not a RoboReward dataset")
     ds = ds.cast_column("video", datasets.Video(decode=False))
-    columns = [c for c in ("id", "task", "reward", "source") if c in ds.column_names]
+    columns = [c for c in ("id", "task", "reward", "source", "episode_id") if c in ds.column_names]
     meta = ds.select_columns(columns).to_dict()
     ids = meta.get("id") or [f"{split}/{i:06d}" for i in range(len(ds))]
     sources = meta.get("source") or ["all"] * len(ds)
+    episode_ids = meta.get("episode_id") or [None] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
     examples = []
-    for index, (id_, task, reward, source) in enumerate(
-        zip(ids, meta["task"], meta["reward"], sources, strict=True)
+    for index, (id_, task, reward, source, episode_id) in enumerate(
+        zip(ids, meta["task"], meta["reward"], sources, episode_ids, strict=True)
     ):
         if not isinstance(reward, int) or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE:
             raise ValueError(f"row {index} (id {id_}) of {dataset} has reward {reward!r}, not 1..5")
-        examples.append(Example(id_, ds[index]["video"], task, reward, source))
+        group = pair_group(task, source, episode_id)
+        examples.append(Example(id_, ds[index]["video"], task, reward, source, group))
     return examples
 
 
@@ -550,8 +560,10 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     out = Path(config.out)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     table: dict[str, list[Any]] = {}
+    cached: dict[str, dict[str, dict[str, Any]]] = {}
     for predictor in predictors:
         rows = _predict_all(predictor, examples, out / "predictions" / f"{_safe(predictor.name)}.jsonl")
+        cached[predictor.name] = rows
         if config.conventions == "helm":
             table[predictor.name] = [_helm_prediction(rows[ex.id]) for ex in examples]
         else:
@@ -562,6 +574,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     names = [p.name for p in predictors]
     mae = metrics.load("mae")
     success = metrics.load("success_accuracy")
+    quality = metrics.load("calibration_preference")
     win = metrics.load("mean_win_rate").compute(
         predictions=[[table[n][i] for n in names] for i in range(len(examples))],
         references=references,
@@ -589,6 +602,14 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             "num_examples": len(preds),
             "conventions": config.conventions,
             "inference_settings": _settings_record(predictor),
+            **quality_entry(
+                preds,
+                references,
+                [cached[predictor.name][ex.id].get("probabilities") for ex in examples],
+                [ex.group or pair_group(ex.task, ex.subset) for ex in examples],
+                metric=quality,
+            ),
+            "voc": _voc(predictor, examples, config),
         }
     leaderboard = sorted(names, key=lambda n: (-models[n]["mean_win_rate"], models[n]["mae"], n))
     results = {
@@ -606,7 +627,18 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     _write_json(out / "results.json", results)
     _write_leaderboard(out, results)
     _plot(out, results)
+    plot_reliability(out, models)
     return results
+
+
+def _voc(predictor: Predictor, examples: Sequence[Example], config: BenchConfig) -> dict[str, Any] | None:
+    """Value-order correlation of a local checkpoint's curves on the successful episodes (``--voc K``)."""
+    if not config.voc or not isinstance(predictor, CheckpointPredictor) or predictor.mode != "score":
+        return None
+    if predictor._model is None:  # every prediction was cached: load the model for the curves
+        next(iter(predictor.predict([])), None)
+    items = [(ex.video, ex.task) for ex in examples if ex.reward == rubric.MAX_SCORE]
+    return voc_entry(predictor._model, items, config.voc, config.batch_size)
 
 
 def _whole_score(value: float | None) -> int:
@@ -635,6 +667,10 @@ def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "MAE",
         "invalid rate",
         "success F1",
+        "preference acc.",
+        "ECE",
+        "Brier",
+        "VOC",
         *[f"MAE {s}" for s in subsets],
     ]
     rows = []
@@ -648,6 +684,7 @@ def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
                 f"{m['mae']:.3f}",
                 f"{m['invalid_rate']:.3f}",
                 f"{m['success']['f1']:.3f}",
+                *_quality_cells(m),
                 *[f"{m['subset_mae'][s]:.3f}" for s in subsets],
             ]
         )
@@ -665,6 +702,10 @@ def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "",
         "Mean win rate: per subset, the fraction of the other models with a strictly higher MAE (ties",
         "count one half), averaged over subsets (HELM). MAE against the 1..5 labels.",
+        "Preference accuracy: pairs of rows of one task (or RoboArena session) with different labels,",
+        "ordered right by the scores; a tie is wrong (HELM's A/B/tie). ECE (10 bins) and Brier score of",
+        "the five-way distribution, for models that give one (reliability.png). VOC: mean Spearman of",
+        "a progress curve against time on the reward-5 episodes (OpenGVL), with --voc K.",
         f"Conventions: {results['conventions']}: " + _CONVENTION_NOTES[results["conventions"]],
         *(
             [f"Skipped rows: {len(results['skipped'])} (reasons in results.json)."]
@@ -674,6 +715,18 @@ def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "",
     ]
     (out / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _quality_cells(entry: dict[str, Any]) -> list[str]:
+    """Preference accuracy, ECE, Brier, VOC: '-' where a model has none (no distribution, no curve)."""
+    calibration, voc = entry.get("calibration"), entry.get("voc")
+    accuracy = entry.get("preference", {}).get("accuracy")
+    return [
+        "-" if accuracy is None else f"{accuracy:.3f}",
+        "-" if not calibration else f"{calibration['ece']:.3f}",
+        "-" if not calibration else f"{calibration['brier']:.3f}",
+        "-" if not voc or voc["mean"] is None else f"{voc['mean']:.3f}",
+    ]
 
 
 _CONVENTION_NOTES = {
