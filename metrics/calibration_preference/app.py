@@ -1,6 +1,6 @@
 """A Space for the `calibration_preference` metric: paste compute() arguments as JSON, get the result.
 
-evaluate's `launch_gradio_widget` still calls gradio 3 APIs, so the interface is built here with Blocks.
+evaluate's `launch_gradio_widget` still calls gradio 3 APIs, so the interface (a gr.Blocks) is built here.
 """
 
 import json
@@ -35,17 +35,18 @@ def compute(arguments: str) -> dict:
         raise gr.Error(str(exc)) from None
 
 
-def build_interface() -> gr.Blocks:
-    with gr.Blocks(title="Calibration and preference (RoboReward)") as demo:
-        gr.Markdown("# Calibration and preference (RoboReward)\n\n" + MODULE.info.description)
-        arguments = gr.Code(
+def build_interface() -> gr.Interface:
+    return gr.Interface(
+        fn=compute,
+        inputs=gr.Code(
             label="compute() arguments (JSON)", language="json", value=json.dumps(EXAMPLE, indent=1)
-        )
-        button = gr.Button("compute")
-        result = gr.JSON(label="result")
-        button.click(compute, inputs=arguments, outputs=result)
-        gr.Markdown(MODULE.info.inputs_description.replace("\n", "  \n"))
-    return demo
+        ),
+        outputs=gr.JSON(label="result"),
+        title="Calibration and preference (RoboReward)",
+        description=MODULE.info.description,
+        article=MODULE.info.inputs_description.replace("\n", "  \n"),
+        flagging_mode="never",
+    )
 
 
 demo = build_interface()

@@ -77,7 +77,19 @@ def quality_entry(
     )
     calibration = None
     if has_probs:
-        calibration = {k: out[k] for k in ("ece", "brier", "calibrated", "reliability")}
+        # Six decimals: a row scored again in another batch moves float32 probabilities in the 8th
+        # digit, and a re-run from the cache must give the same results.json.
+        table = out["reliability"]
+        calibration = {
+            "ece": round(out["ece"], 6),
+            "brier": round(out["brier"], 6),
+            "calibrated": out["calibrated"],
+            "reliability": {
+                "count": table["count"],
+                "confidence": [None if c is None else round(c, 6) for c in table["confidence"]],
+                "accuracy": [None if a is None else round(a, 6) for a in table["accuracy"]],
+            },
+        }
     preference = {
         "accuracy": out["preference_accuracy"],
         "pairs": out["pairs"],
