@@ -198,12 +198,14 @@ class RewardModel(RewardPrompter):
         prefill: bool = True,
         fps: Any = None,
         ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
     ):
         """Processor inputs (a BatchFeature on the model's device) for a batch of episodes.
 
-        ``ends`` (seconds, one per video) cut each video to the prefix ending there.
+        ``starts`` / ``ends`` (seconds, one per video) cut each video to that range.
         """
-        inputs = self.encode(videos, tasks, prefill=prefill, fps=fps, ends=ends).to(self.device)
+        inputs = self.encode(videos, tasks, prefill=prefill, fps=fps, ends=ends, starts=starts)
+        inputs = inputs.to(self.device)
         # Only the pixels take the model's dtype: second_per_grid_ts stays exact for the rope positions.
         inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(self.model.dtype)
         return inputs
@@ -211,15 +213,23 @@ class RewardModel(RewardPrompter):
     # ------------------------------------------------------------------------------------------
     # Scoring
 
-    def score(self, video: Any, task: str, fps: float | None = None) -> ScoreResult:
+    def score(
+        self,
+        video: Any,
+        task: str,
+        fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ScoreResult:
         """Score one episode: the distribution over the rubric's five scores, from one forward pass.
 
         ``video`` is a path, bytes, a ``{"bytes", "path"}`` row, a uint8 array (T, H, W, 3) or a
-        list of PIL images / arrays; ``fps`` is the rate of frames given directly.
+        list of PIL images / arrays; ``fps`` is the rate of frames given directly; ``start`` /
+        ``end`` (seconds) score only that range of the video (an episode of a LeRobot v3 file).
 
         Raises ValueError for an empty task and VideoDecodeError for a video that cannot be read.
         """
-        return self.score_batch([video], [task], batch_size=1, fps=fps)[0]
+        return self.score_batch([video], [task], batch_size=1, fps=fps, starts=[start], ends=[end])[0]
 
     def score_batch(
         self,
@@ -228,20 +238,29 @@ class RewardModel(RewardPrompter):
         batch_size: int = 8,
         fps: float | None = None,
         progress: bool = False,
+        starts: Sequence[float | None] | None = None,
+        ends: Sequence[float | None] | None = None,
     ) -> list[ScoreResult]:
         """Score many episodes, ``batch_size`` at a time (left-padded); same results as one by one.
 
         ``tasks`` is one task per video, or a single string for all of them; ``fps`` (the rate of
-        frames given directly) one value or one per video.
+        frames given directly) one value or one per video; ``starts`` / ``ends`` (seconds, one per
+        video, None for the whole video) score a range of each video.
         """
         videos, tasks = _paired(videos, tasks)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
+        starts = [None] * len(videos) if starts is None else list(starts)
+        ends = [None] * len(videos) if ends is None else list(ends)
         results: list[ScoreResult] = []
         for chunk in _progress(_chunks(len(videos), batch_size), len(videos), batch_size, progress):
             probs = self._forward_probs(
-                [videos[i] for i in chunk], [tasks[i] for i in chunk], [rates[i] for i in chunk]
+                [videos[i] for i in chunk],
+                [tasks[i] for i in chunk],
+                [rates[i] for i in chunk],
+                [ends[i] for i in chunk],
+                [starts[i] for i in chunk],
             )
             results.extend(_score_result(p) for p in probs)
         return results
@@ -252,10 +271,11 @@ class RewardModel(RewardPrompter):
         tasks: Sequence[str],
         rates: Sequence[float | None],
         ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
     ) -> np.ndarray:
         """The five-score distributions (n, 5) of one batch, from one forward pass."""
         ids = torch.tensor(self.score_token_ids, device=self.device)
-        inputs = self.prepare(videos, tasks, fps=list(rates), ends=ends)
+        inputs = self.prepare(videos, tasks, fps=list(rates), ends=ends, starts=starts)
         with torch.inference_mode():
             logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
             return torch.softmax(logits[:, ids].float().cpu().double(), dim=-1).numpy()
@@ -267,6 +287,8 @@ class RewardModel(RewardPrompter):
         points: int = 8,
         batch_size: int = 8,
         fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
     ) -> ProgressCurve:
         """Score the prefixes of an episode ending at evenly spaced times: the reward over time.
 
@@ -281,6 +303,8 @@ class RewardModel(RewardPrompter):
             points: K, the number of prefixes (>= 1).
             batch_size: prefixes per forward pass.
             fps: the rate of frames given directly (default: the model's ``frames_fps``).
+            start, end: the episode is this range of the video, in seconds (a LeRobot v3 file);
+                the points' times count from ``start``.
 
         Returns:
             A `ProgressCurve`: per point its time (s), fraction, five probabilities, expected score
@@ -300,20 +324,26 @@ class RewardModel(RewardPrompter):
         _paired([video], [task])
         fractions = [i / points for i in range(1, points + 1)]
         if is_video_source(video):
-            duration = float(video_io.probe(video).duration)
+            total = float(video_io.probe(video).duration)
             source, rate = video, None
         else:
             source = frames_array(video)
             rate = self.frames_fps if fps is None else float(fps)
-            duration = len(source) / rate
+            total = len(source) / rate
+        offset = start or 0.0
+        duration = (total if end is None else min(end, total)) - offset
         times = [f * duration for f in fractions]
-        # The last point is the whole episode (no cut), so it matches `score` exactly.
-        ends: list[float | None] = [*times[:-1], None]
+        # The last point is the whole episode (its own end), so it matches `score` exactly.
+        ends: list[float | None] = [*(offset + t for t in times[:-1]), end]
         probs: list[np.ndarray] = []
         for chunk in _chunks(points, batch_size):
             probs.extend(
                 self._forward_probs(
-                    [source] * len(chunk), [task] * len(chunk), [rate] * len(chunk), [ends[i] for i in chunk]
+                    [source] * len(chunk),
+                    [task] * len(chunk),
+                    [rate] * len(chunk),
+                    [ends[i] for i in chunk],
+                    [start] * len(chunk),
                 )
             )
         return ProgressCurve(

@@ -146,6 +146,7 @@ def qwen_vl_utils_frames(
     num_frames: int | None = None,
     max_pixels: int | None = None,
     end: float | None = None,
+    start: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """Frames (T, H, W, 3) and their rate as ``qwen_vl_utils.process_vision_info`` picks them for a video.
 
@@ -155,18 +156,19 @@ def qwen_vl_utils_frames(
     ``smart_resize`` gives the size within its video pixel budget (bicubic, antialiased, as it does).
     The frames themselves are decoded by `roboreward.video` instead of its decord / torchvision
     readers: the same frames, but AV1, bytes and dataset rows work, and every untrusted file is read
-    the way the rest of the toolkit reads it. The returned rate is its ``sample_fps``. ``end``
-    (seconds) treats the video as if it stopped there: the policy is applied to that prefix.
+    the way the rest of the toolkit reads it. The returned rate is its ``sample_fps``. ``start`` /
+    ``end`` (seconds) treat the video as if it held only that range (an episode of a concatenated
+    LeRobot v3 file, a progress curve's prefix): the policy is applied to it.
     """
     from qwen_vl_utils import vision_process as qv
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as tvf
 
     info = video.probe(source)
-    total = info.frames if end is None else int(video.frame_indices(info, end=end)[-1]) + 1
+    total = len(video.frame_indices(info, start=start, end=end))
     element = {"nframes": num_frames} if num_frames is not None else {"fps": fps or qv.FPS}
     count = qv.smart_nframes(element, total_frames=total, video_fps=info.fps)
-    frames = video.sample_frames(source, num_frames=count, end=end)
+    frames = video.sample_frames(source, num_frames=count, start=start, end=end)
     factor = 14 * qv.SPATIAL_MERGE_SIZE  # qwen_vl_utils' default image_patch_size, as the cards call it
     min_pixels = qv.VIDEO_MIN_TOKEN_NUM * factor * factor
     total_pixels = qv.MODEL_SEQ_LEN * factor * factor * 0.9
@@ -280,15 +282,19 @@ class RewardPrompter:
         return text + rubric.ANSWER_PREFIX if prefill else text
 
     def load_frames(
-        self, video_or_frames: Any, fps: float | None = None, end: float | None = None
+        self,
+        video_or_frames: Any,
+        fps: float | None = None,
+        end: float | None = None,
+        start: float | None = None,
     ) -> tuple[np.ndarray, float]:
         """Frames (T, H, W, 3) and their rate: decoded from a video, or frames given directly.
 
         From a video, the rate is T / duration (the ``qwen_vl_utils`` sampler: its ``sample_fps``); for
-        frames given directly it is ``fps``, else the model's ``frames_fps``. ``end`` (seconds) applies
-        the frame policy to the prefix ending there, as if the episode stopped at ``end`` (frames given
-        directly: the first ceil(end * rate) of them). Raises VideoDecodeError naming the file for a
-        video that cannot be read.
+        frames given directly it is ``fps``, else the model's ``frames_fps``. ``start`` / ``end``
+        (seconds) apply the frame policy to that range only, as if the episode were just that range
+        (frames given directly: frames ceil(start * rate) to ceil(end * rate)). Raises
+        VideoDecodeError naming the file for a video that cannot be read.
         """
         if is_video_source(video_or_frames):
             if self.settings.sampler == "qwen_vl_utils":
@@ -298,20 +304,28 @@ class RewardPrompter:
                     num_frames=self.num_frames,
                     max_pixels=self.settings.max_pixels,
                     end=end,
+                    start=start,
                 )
             info = video.probe(video_or_frames)
             frames = video.sample_frames(
-                video_or_frames, num_frames=self.num_frames, fps=self.fps, max_side=self.max_side, end=end
+                video_or_frames,
+                num_frames=self.num_frames,
+                fps=self.fps,
+                max_side=self.max_side,
+                start=start,
+                end=end,
             )
-            span = info.duration if end is None else min(end, info.duration)
+            span = (info.duration if end is None else min(end, info.duration)) - (start or 0.0)
             rate = len(frames) / span if span > 0 else info.fps
             return frames, rate
         frames = frames_array(video_or_frames)
         rate = self.frames_fps if fps is None else float(fps)
         if rate <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        if end is not None:
-            frames = frames[: max(1, math.ceil(end * rate - 1e-6))]
+        if start is not None or end is not None:
+            first = 0 if start is None else math.ceil(start * rate - 1e-6)
+            stop = len(frames) if end is None else math.ceil(end * rate - 1e-6)
+            frames = frames[first : max(first + 1, stop)]
         return frames, rate
 
     def encode(
@@ -322,13 +336,15 @@ class RewardPrompter:
         fps: float | Sequence[float] | None = None,
         answers: Sequence[str] | None = None,
         ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
     ):
         """Processor inputs (a BatchFeature on the CPU, left-padded) for a batch of episodes.
 
         ``fps`` is the rate of frames given directly: one value, or one per video.
         ``answers`` (training) are appended after each prompt, e.g. ``"4<|im_end|>"`` after the
         prefilled ``ANSWER: ``, so that training and scoring see exactly the same tokens before the
-        answer. ``ends`` (seconds, one per video; None: the whole video) cut each video to a prefix.
+        answer. ``starts`` / ``ends`` (seconds, one per video; None: from the start / to the end) cut each
+        video to a range.
         """
         texts = [self.render_prompt(task, prefill=prefill) for task in tasks]  # tasks checked first: cheap
         if answers is not None:
@@ -336,8 +352,9 @@ class RewardPrompter:
         rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
         all_frames, metadata = [], []
         ends = [None] * len(videos) if ends is None else list(ends)
-        for item, item_fps, end in zip(videos, rates, ends, strict=True):
-            frames, rate = self.load_frames(item, fps=item_fps, end=end)
+        starts = [None] * len(videos) if starts is None else list(starts)
+        for item, item_fps, start, end in zip(videos, rates, starts, ends, strict=True):
+            frames, rate = self.load_frames(item, fps=item_fps, end=end, start=start)
             frames, meta = even_frames(frames, rate)
             all_frames.append(frames)
             metadata.append(meta)
