@@ -46,9 +46,22 @@ def test_installed_metadata_matches_pyproject():
     assert metadata.entry_points(group="console_scripts", name="roboreward")
 
 
+def _optional_extras() -> set[str]:
+    """Distributions of the optional extras users opt into (``pusht``), from pyproject.toml: a module
+    that imports one of them must say which extra to install when it is missing."""
+    tomllib = pytest.importorskip("tomllib")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    return {
+        _canonical(re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0])
+        for name, requirements in extras.items()
+        if name != "dev"
+        for r in requirements
+    }
+
+
 def test_every_import_is_a_declared_dependency():
     providers = metadata.packages_distributions()
-    declared = _declared_distributions()
+    declared = _declared_distributions() | _optional_extras()
     missing = {}
     for module, files in sorted(_imported_top_level_modules().items()):
         if module in sys.stdlib_module_names or module in ("roboreward", "__future__"):
