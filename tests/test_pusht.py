@@ -113,3 +113,23 @@ def test_wrapper_pays_the_reward_once_per_episode_on_pusht():
         assert stub.calls == episode + 1
         assert rewards[:-1] == [0.0] * (len(rewards) - 1) and rewards[-1] == 0.75
         assert info["roboreward"]["score"] == 4 and "coverage" in info
+
+
+def test_dsrl_example_runs_on_pusht():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, str(root / "examples" / "dsrl_style.py"), "--env", "pusht", "--episodes", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    lines = [line for line in result.stdout.splitlines() if PUSHT_TASK in line]
+    assert len(lines) == 2 and "2 episodes in" in result.stdout
