@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 from conftest import write_manifest
@@ -13,6 +14,7 @@ from roboreward import metrics
 from roboreward.bench import BenchConfig, load_examples, run_bench
 from roboreward.bench_quality import pair_group, quality_entry
 from roboreward.builder import BuildConfig, build
+from roboreward.cards import render_model_card
 from roboreward.curves import value_order_correlation
 from roboreward.scoring import RewardModel
 from roboreward.testing import make_tiny_vlm
@@ -152,3 +154,10 @@ def test_bench_reports_calibration_preference_and_voc(dataset, tmp_path):
     assert header[6:10] == ["preference acc.", "ECE", "Brier", "VOC"]
     row = dict(zip(header, next(r for r in board if r[1] == "theirs"), strict=True))
     assert row["preference acc."] == f"{8 / 11:.3f}" and row["ECE"] == "-" and row["VOC"] == "-"
+
+    # ... and in the model card
+    text = Path(render_model_card(checkpoint, bench=out, out=tmp_path / "card.md")).read_text()
+    accuracy = round(tiny["preference"]["accuracy"], 3)
+    assert f"Pairwise preference accuracy {accuracy} on {tiny['preference']['pairs']} pairs" in text
+    assert f"expected calibration error {round(tiny['calibration']['ece'], 3)}" in text
+    assert f"Brier score {round(tiny['calibration']['brier'], 3)}" in text
