@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from roboreward import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["mae", "mean_win_rate", "success_accuracy"]
+NAMES = ["calibration_preference", "mae", "mean_win_rate", "success_accuracy"]
 MAE = metrics.load("mae")
 MWR = metrics.load("mean_win_rate")
 SUCCESS = metrics.load("success_accuracy")
@@ -409,7 +409,8 @@ def test_roboreward_loads_a_module_from_any_working_directory(monkeypatch, tmp_p
 
 
 def test_an_unknown_metric_lists_the_available_ones():
-    with pytest.raises(ValueError, match=r"unknown metric 'rmse'.*: mae, mean_win_rate, success_accuracy"):
+    listed = "calibration_preference, mae, mean_win_rate, success_accuracy"
+    with pytest.raises(ValueError, match=rf"unknown metric 'rmse'.*: {listed}"):
         metrics.load("rmse")
 
 

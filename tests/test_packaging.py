@@ -84,7 +84,7 @@ def test_heavy_parts_are_extras_and_dev_has_them_all():
     assert _names(extras["serve"]) == {"fastapi", "uvicorn", "python-multipart"}
     assert _names(extras["space"]) >= {"gradio", "pandas"}
     assert _names(extras["rl"]) == {"gymnasium"} and _names(extras["train"]) == {"deepspeed"}
-    assert "roboreward[serve,space,rl,plots]" in extras["dev"] and "pytest>=9.0" in extras["dev"]
+    assert "roboreward[serve,space,rl,plots,pusht]" in extras["dev"] and "pytest>=9.0" in extras["dev"]
     assert ".[dev]" in (ROOT / "Makefile").read_text()  # make test / make demo install what they need
 
 

@@ -37,10 +37,8 @@ was interrupted, only scores what is missing or was scored differently.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
-import math
 import os
 import random
 import re
@@ -49,10 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from roboreward import fingerprint, locate, rubric, video
+from roboreward.bench_quality import pair_group, plot_reliability, quality_entry, voc_entry
+from roboreward.bench_report import plot_results, write_leaderboard
 from roboreward.models.openai_chat import OpenAIChat
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
 from roboreward.models.specs import parse_model_spec
@@ -83,6 +82,7 @@ class Example:
     task: str
     reward: int
     subset: str
+    group: str = ""  # which rows are compared in pairs (`bench_quality.pair_group`)
 
 
 @dataclass
@@ -102,6 +102,8 @@ class BenchConfig:
         request_timeout: seconds per request to an ``openai:`` endpoint.
         seed: seed of ``baseline:random`` and of the ``max_examples`` sample.
         conventions: ``roboreward`` or ``helm`` (see the module docstring).
+        voc: points K of a progress curve per successful (reward 5) episode, for OpenGVL's
+            value-order correlation of local checkpoints (None: not computed).
     """
 
     dataset: str
@@ -117,6 +119,7 @@ class BenchConfig:
     request_timeout: float = 120.0
     seed: int = 0
     conventions: str = "roboreward"
+    voc: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +128,10 @@ class BenchConfig:
 
 def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[str, str]]]:
     read = read_release_split(root, split)
-    examples = [Example(r["id"], r["video"], r["task"], r["reward"], r["source"]) for r in read.rows]
+    examples = [
+        Example(r["id"], r["video"], r["task"], r["reward"], r["source"], pair_group(r["task"], r["source"]))
+        for r in read.rows
+    ]
     return examples, read.skipped
 
 
@@ -140,19 +146,21 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
     if missing:
         raise ValueError(f"{dataset} has no column(s) {sorted(missing)}: not a RoboReward dataset")
     ds = ds.cast_column("video", datasets.Video(decode=False))
-    columns = [c for c in ("id", "task", "reward", "source") if c in ds.column_names]
+    columns = [c for c in ("id", "task", "reward", "source", "episode_id") if c in ds.column_names]
     meta = ds.select_columns(columns).to_dict()
     ids = meta.get("id") or [f"{split}/{i:06d}" for i in range(len(ds))]
     sources = meta.get("source") or ["all"] * len(ds)
+    episode_ids = meta.get("episode_id") or [None] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
     examples = []
-    for index, (id_, task, reward, source) in enumerate(
-        zip(ids, meta["task"], meta["reward"], sources, strict=True)
+    for index, (id_, task, reward, source, episode_id) in enumerate(
+        zip(ids, meta["task"], meta["reward"], sources, episode_ids, strict=True)
     ):
         if not isinstance(reward, int) or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE:
             raise ValueError(f"row {index} (id {id_}) of {dataset} has reward {reward!r}, not 1..5")
-        examples.append(Example(id_, ds[index]["video"], task, reward, source))
+        group = pair_group(task, source, episode_id)
+        examples.append(Example(id_, ds[index]["video"], task, reward, source, group))
     return examples
 
 
@@ -557,8 +565,10 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     out = Path(config.out)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     table: dict[str, list[Any]] = {}
+    cached: dict[str, dict[str, dict[str, Any]]] = {}
     for predictor in predictors:
         rows = _predict_all(predictor, examples, out / "predictions" / f"{_safe(predictor.name)}.jsonl")
+        cached[predictor.name] = rows
         if config.conventions == "helm":
             table[predictor.name] = [_helm_prediction(rows[ex.id]) for ex in examples]
         else:
@@ -569,6 +579,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     names = [p.name for p in predictors]
     mae = metrics.load("mae")
     success = metrics.load("success_accuracy")
+    quality = metrics.load("calibration_preference")
     win = metrics.load("mean_win_rate").compute(
         predictions=[[table[n][i] for n in names] for i in range(len(examples))],
         references=references,
@@ -596,6 +607,14 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             "num_examples": len(preds),
             "conventions": config.conventions,
             "inference_settings": _settings_record(predictor),
+            **quality_entry(
+                preds,
+                references,
+                [cached[predictor.name][ex.id].get("probabilities") for ex in examples],
+                [ex.group or pair_group(ex.task, ex.subset) for ex in examples],
+                metric=quality,
+            ),
+            "voc": _voc(predictor, examples, config),
         }
     leaderboard = sorted(names, key=lambda n: (-models[n]["mean_win_rate"], models[n]["mae"], n))
     results = {
@@ -611,9 +630,20 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "leaderboard": leaderboard,
     }
     _write_json(out / "results.json", results)
-    _write_leaderboard(out, results)
-    _plot(out, results)
+    write_leaderboard(out, results)
+    plot_results(out, results)
+    plot_reliability(out, models)
     return results
+
+
+def _voc(predictor: Predictor, examples: Sequence[Example], config: BenchConfig) -> dict[str, Any] | None:
+    """Value-order correlation of a local checkpoint's curves on the successful episodes (``--voc K``)."""
+    if not config.voc or not isinstance(predictor, CheckpointPredictor) or predictor.mode != "score":
+        return None
+    if predictor._model is None:  # every prediction was cached: load the model for the curves
+        next(iter(predictor.predict([])), None)
+    items = [(ex.video, ex.task) for ex in examples if ex.reward == rubric.MAX_SCORE]
+    return voc_entry(predictor._model, items, config.voc, config.batch_size)
 
 
 def _whole_score(value: float | None) -> int:
@@ -631,116 +661,3 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _rate(value: float) -> str:
-    """A win rate for the leaderboard; with no other model to win against there is none: ``n/a``.
-
-    >>> _rate(0.5), _rate(float("nan"))
-    ('0.500', 'n/a')
-    """
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
-
-
-def _write_leaderboard(out: Path, results: dict[str, Any]) -> None:
-    subsets = results["subsets"]
-    header = [
-        "rank",
-        "model",
-        "mean win rate",
-        "MAE",
-        "invalid rate",
-        "success F1",
-        *[f"MAE {s}" for s in subsets],
-    ]
-    rows = []
-    for rank, name in enumerate(results["leaderboard"], start=1):
-        m = results["models"][name]
-        rows.append(
-            [
-                rank,
-                name,
-                _rate(m["mean_win_rate"]),
-                f"{m['mae']:.3f}",
-                f"{m['invalid_rate']:.3f}",
-                f"{m['success']['f1']:.3f}",
-                *[f"{m['subset_mae'][s]:.3f}" for s in subsets],
-            ]
-        )
-    with open(out / "leaderboard.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    lines = [
-        f"# {results['benchmark']}: {results['dataset']} "
-        f"({results['split']}, {results['num_examples']} examples)",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + " --- |" * len(header),
-        *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
-        "",
-        "Mean win rate: per subset, the fraction of the other models with a strictly higher MAE (ties",
-        "count one half), averaged over subsets (HELM). MAE against the 1..5 labels.",
-        f"Conventions: {results['conventions']}: " + _CONVENTION_NOTES[results["conventions"]],
-        *(
-            [f"Skipped rows: {len(results['skipped'])} (reasons in results.json)."]
-            if results["skipped"]
-            else []
-        ),
-        "",
-    ]
-    (out / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
-
-
-_CONVENTION_NOTES = {
-    "roboreward": "an unparsable answer costs the largest error possible for its example.",
-    "helm": "HELM's RoboRewardBench metric: answers read with HELM's parser, an unparsable one costs 4.0, "
-    "an out-of-range number its distance.",
-}
-
-
-def _plot(out: Path, results: dict[str, Any]) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        print(f'bench: no plots in {out}: they need matplotlib (pip install "roboreward[plots]")')
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names, subsets = results["leaderboard"], results["subsets"]
-    grid = np.array([[results["models"][n]["subset_mae"][s] for s in subsets] for n in names])
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(subsets), 1.2 + 0.5 * len(names)))
-    image = ax.imshow(grid, cmap="viridis_r", vmin=0, vmax=4, aspect="auto")
-    ax.set_xticks(range(len(subsets)), subsets, rotation=30, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(subsets)):
-            ax.text(
-                j,
-                i,
-                f"{grid[i, j]:.2f}",
-                ha="center",
-                va="center",
-                color="white" if grid[i, j] > 2 else "black",
-            )
-    fig.colorbar(image, ax=ax, label="MAE (lower is better)")
-    ax.set_title("MAE per subset")
-    fig.tight_layout()
-    fig.savefig(out / "subset_mae_heatmap.png", dpi=120)
-    plt.close(fig)
-
-    values = [results["models"][n]["mean_win_rate"] for n in names]
-    if all(math.isnan(v) for v in values):  # one model: no win rate to draw
-        return
-    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.4 * len(names)))
-    ax.barh(range(len(names)), values, color="#4C72B0")
-    ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("mean win rate (higher is better)")
-    for i, v in enumerate(values):
-        ax.text(min(v + 0.01, 0.9), i, f"{v:.3f}", va="center")
-    fig.tight_layout()
-    fig.savefig(out / "mean_win_rate.png", dpi=120)
-    plt.close(fig)

@@ -197,6 +197,21 @@ def render_dataset_card(
 # Model card
 
 
+def _quality(entry: dict[str, Any]) -> dict[str, Any]:
+    """The card's calibration, preference and VOC numbers (None for those the bench did not report)."""
+    calibration, preference, voc = entry.get("calibration"), entry.get("preference"), entry.get("voc")
+    return {
+        "ece": None if not calibration else round(calibration["ece"], 3),
+        "brier": None if not calibration else round(calibration["brier"], 3),
+        "preference_accuracy": None
+        if not preference or preference.get("accuracy") is None
+        else round(preference["accuracy"], 3),
+        "preference_pairs": (preference or {}).get("pairs", 0),
+        "voc": None if not voc or voc.get("mean") is None else round(voc["mean"], 3),
+        "voc_points": (voc or {}).get("points"),
+    }
+
+
 def _bench_entry(results: dict[str, Any], checkpoint: Path, name: str | None) -> tuple[str, dict[str, Any]]:
     models = results.get("models", {})
     if not models:
@@ -332,6 +347,7 @@ def render_model_card(
                 {"name": s, "mae": round(v, 3), "win_rate": round(subset_win.get(s, float("nan")), 3)}
                 for s, v in sorted(entry.get("subset_mae", {}).items())
             ],
+            **_quality(entry),
         }
 
     card_data = ModelCardData(

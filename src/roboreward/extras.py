@@ -3,7 +3,8 @@
 ``pip install roboreward`` brings what building, benchmarking, scoring and the cards need. The heavy
 parts are extras (pyproject.toml): ``[serve]`` (fastapi, uvicorn, python-multipart), ``[space]``
 (gradio: the Space and ``review``), ``[rl]`` (gymnasium), ``[train]`` (deepspeed), ``[plots]``
-(matplotlib: bench's plots), ``[dev]`` (all of them and the test tools).
+(matplotlib: bench's plots), ``[pusht]`` (gym-pusht: LeRobot's PushT simulator), ``[dev]`` (all of
+them and the test tools).
 
     >>> require("json", "serve").__name__
     'json'
@@ -28,6 +29,7 @@ EXTRAS = {
     "rl": ("gymnasium",),
     "train": ("deepspeed",),
     "plots": ("matplotlib",),
+    "pusht": ("gym_pusht",),
 }
 
 

@@ -34,16 +34,27 @@ import numpy as np
 import torch
 
 from roboreward import locate, rubric
+from roboreward import video as video_io
 from roboreward.models.inputs import (
     DEFAULT_FRAMES_FPS,
     RewardPrompter,
     as_dtype,
     default_device,
+    frames_array,
+    is_video_source,
     set_pixel_budget,
 )
 from roboreward.models.settings import InferenceSettings, resolve_settings
 
-__all__ = ["DEFAULT_FRAMES_FPS", "GenerateResult", "RewardModel", "RewardPrompter", "ScoreResult"]
+__all__ = [
+    "DEFAULT_FRAMES_FPS",
+    "CurvePoint",
+    "GenerateResult",
+    "ProgressCurve",
+    "RewardModel",
+    "RewardPrompter",
+    "ScoreResult",
+]
 
 
 @dataclass(frozen=True)
@@ -183,9 +194,21 @@ class RewardModel(RewardPrompter):
     def device(self) -> torch.device:
         return self.model.device
 
-    def prepare(self, videos: Sequence[Any], tasks: Sequence[str], prefill: bool = True, fps: Any = None):
-        """Processor inputs (a BatchFeature on the model's device) for a batch of episodes."""
-        inputs = self.encode(videos, tasks, prefill=prefill, fps=fps).to(self.device)
+    def prepare(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str],
+        prefill: bool = True,
+        fps: Any = None,
+        ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
+    ):
+        """Processor inputs (a BatchFeature on the model's device) for a batch of episodes.
+
+        ``starts`` / ``ends`` (seconds, one per video) cut each video to that range.
+        """
+        inputs = self.encode(videos, tasks, prefill=prefill, fps=fps, ends=ends, starts=starts)
+        inputs = inputs.to(self.device)
         # Only the pixels take the model's dtype: second_per_grid_ts stays exact for the rope positions.
         inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(self.model.dtype)
         return inputs
@@ -193,15 +216,23 @@ class RewardModel(RewardPrompter):
     # ------------------------------------------------------------------------------------------
     # Scoring
 
-    def score(self, video: Any, task: str, fps: float | None = None) -> ScoreResult:
+    def score(
+        self,
+        video: Any,
+        task: str,
+        fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ScoreResult:
         """Score one episode: the distribution over the rubric's five scores, from one forward pass.
 
         ``video`` is a path, bytes, a ``{"bytes", "path"}`` row, a uint8 array (T, H, W, 3) or a
-        list of PIL images / arrays; ``fps`` is the rate of frames given directly.
+        list of PIL images / arrays; ``fps`` is the rate of frames given directly; ``start`` /
+        ``end`` (seconds) score only that range of the video (an episode of a LeRobot v3 file).
 
         Raises ValueError for an empty task and VideoDecodeError for a video that cannot be read.
         """
-        return self.score_batch([video], [task], batch_size=1, fps=fps)[0]
+        return self.score_batch([video], [task], batch_size=1, fps=fps, starts=[start], ends=[end])[0]
 
     def score_batch(
         self,
@@ -210,27 +241,122 @@ class RewardModel(RewardPrompter):
         batch_size: int = 8,
         fps: float | None = None,
         progress: bool = False,
+        starts: Sequence[float | None] | None = None,
+        ends: Sequence[float | None] | None = None,
     ) -> list[ScoreResult]:
         """Score many episodes, ``batch_size`` at a time (left-padded); same results as one by one.
 
         ``tasks`` is one task per video, or a single string for all of them; ``fps`` (the rate of
-        frames given directly) one value or one per video.
+        frames given directly) one value or one per video; ``starts`` / ``ends`` (seconds, one per
+        video, None for the whole video) score a range of each video.
         """
         videos, tasks = _paired(videos, tasks)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
-        ids = torch.tensor(self.score_token_ids, device=self.device)
+        starts = [None] * len(videos) if starts is None else list(starts)
+        ends = [None] * len(videos) if ends is None else list(ends)
         results: list[ScoreResult] = []
         for chunk in _progress(_chunks(len(videos), batch_size), len(videos), batch_size, progress):
-            inputs = self.prepare(
-                [videos[i] for i in chunk], [tasks[i] for i in chunk], fps=[rates[i] for i in chunk]
+            probs = self._forward_probs(
+                [videos[i] for i in chunk],
+                [tasks[i] for i in chunk],
+                [rates[i] for i in chunk],
+                [ends[i] for i in chunk],
+                [starts[i] for i in chunk],
             )
-            with torch.inference_mode():
-                logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
-                probs = torch.softmax(logits[:, ids].float().cpu().double(), dim=-1).numpy()
             results.extend(_score_result(p) for p in probs)
         return results
+
+    def _forward_probs(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str],
+        rates: Sequence[float | None],
+        ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
+    ) -> np.ndarray:
+        """The five-score distributions (n, 5) of one batch, from one forward pass."""
+        ids = torch.tensor(self.score_token_ids, device=self.device)
+        inputs = self.prepare(videos, tasks, fps=list(rates), ends=ends, starts=starts)
+        with torch.inference_mode():
+            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
+            return torch.softmax(logits[:, ids].float().cpu().double(), dim=-1).numpy()
+
+    def progress_curve(
+        self,
+        video: Any,
+        task: str,
+        points: int = 8,
+        batch_size: int = 8,
+        fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ProgressCurve:
+        """Score the prefixes of an episode ending at evenly spaced times: the reward over time.
+
+        Point i of K scores the episode cut at i/K of its length (the last point is the whole
+        episode, so it equals `score`), with the model's own frame policy applied to each prefix as
+        if the episode had stopped there. The prefixes go through the model ``batch_size`` at a
+        time: ceil(K / batch_size) forward passes.
+
+        Args:
+            video: a path, bytes, a ``{"bytes", "path"}`` row, or frames (T, H, W, 3) / a list of them.
+            task: the instruction the episode is judged against.
+            points: K, the number of prefixes (>= 1).
+            batch_size: prefixes per forward pass.
+            fps: the rate of frames given directly (default: the model's ``frames_fps``).
+            start, end: the episode is this range of the video, in seconds (a LeRobot v3 file);
+                the points' times count from ``start``.
+
+        Returns:
+            A `ProgressCurve`: per point its time (s), fraction, five probabilities, expected score
+            and reward.
+
+        Raises ValueError for points or batch_size below 1 or an empty task, VideoDecodeError for a
+        video that cannot be read.
+
+        >>> curve = model.progress_curve("episode.mp4", "open the drawer", points=4)  # doctest: +SKIP
+        >>> [round(p.expected, 2) for p in curve.points]  # doctest: +SKIP
+        [1.2, 2.1, 3.4, 4.8]
+        """
+        if points < 1:
+            raise ValueError(f"points must be >= 1, got {points}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        _paired([video], [task])
+        fractions = [i / points for i in range(1, points + 1)]
+        if is_video_source(video):
+            total = float(video_io.probe(video).duration)
+            source, rate = video, None
+        else:
+            source = frames_array(video)
+            rate = self.frames_fps if fps is None else float(fps)
+            total = len(source) / rate
+        offset = start or 0.0
+        duration = (total if end is None else min(end, total)) - offset
+        times = [f * duration for f in fractions]
+        # The last point is the whole episode (its own end), so it matches `score` exactly.
+        ends: list[float | None] = [*(offset + t for t in times[:-1]), end]
+        probs: list[np.ndarray] = []
+        for chunk in _chunks(points, batch_size):
+            probs.extend(
+                self._forward_probs(
+                    [source] * len(chunk),
+                    [task] * len(chunk),
+                    [rate] * len(chunk),
+                    [ends[i] for i in chunk],
+                    [start] * len(chunk),
+                )
+            )
+        return ProgressCurve(
+            task=task,
+            duration=duration,
+            points=tuple(
+                CurvePoint(time=t, fraction=f, result=_score_result(p))
+                for t, f, p in zip(times, fractions, probs, strict=True)
+            ),
+        )
 
     def generate(
         self, video: Any, task: str, max_new_tokens: int = 16, fps: float | None = None
@@ -281,6 +407,41 @@ class RewardModel(RewardPrompter):
                 GenerateResult(text=t.strip(), score=rubric.parse_answer(t.strip())) for t in texts
             )
         return results
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of a progress curve: the episode cut at ``time`` seconds (``fraction`` of it), scored."""
+
+    time: float
+    fraction: float
+    result: ScoreResult
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"time", "fraction", "score", "expected", "reward", "probs"}``."""
+        return {"time": self.time, "fraction": self.fraction, **self.result.to_dict()}
+
+
+@dataclass(frozen=True)
+class ProgressCurve:
+    """`RewardModel.progress_curve`'s answer: the reward model's judgement of each prefix of an episode."""
+
+    task: str
+    duration: float
+    points: tuple[CurvePoint, ...]
+
+    @property
+    def times(self) -> list[float]:
+        return [p.time for p in self.points]
+
+    @property
+    def expected(self) -> list[float]:
+        """The expected score (1..5) at each point."""
+        return [p.result.expected for p in self.points]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"task", "duration", "points": [CurvePoint.to_dict(), ...]}``."""
+        return {"task": self.task, "duration": self.duration, "points": [p.to_dict() for p in self.points]}
 
 
 def _score_result(probs: np.ndarray) -> ScoreResult:

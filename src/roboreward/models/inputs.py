@@ -21,6 +21,7 @@ stages' local VLM uses the same helpers. What it does, in order:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -140,7 +141,12 @@ def set_pixel_budget(processor: Any, max_pixels: int | None, min_pixels: int | N
 
 
 def qwen_vl_utils_frames(
-    source: Any, fps: float | None = 2.0, num_frames: int | None = None, max_pixels: int | None = None
+    source: Any,
+    fps: float | None = 2.0,
+    num_frames: int | None = None,
+    max_pixels: int | None = None,
+    end: float | None = None,
+    start: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """Frames (T, H, W, 3) and their rate as ``qwen_vl_utils.process_vision_info`` picks them for a video.
 
@@ -150,19 +156,22 @@ def qwen_vl_utils_frames(
     ``smart_resize`` gives the size within its video pixel budget (bicubic, antialiased, as it does).
     The frames themselves are decoded by `roboreward.video` instead of its decord / torchvision
     readers: the same frames, but AV1, bytes and dataset rows work, and every untrusted file is read
-    the way the rest of the toolkit reads it. The returned rate is its ``sample_fps``.
+    the way the rest of the toolkit reads it. The returned rate is its ``sample_fps``. ``start`` /
+    ``end`` (seconds) treat the video as if it held only that range (an episode of a concatenated
+    LeRobot v3 file, a progress curve's prefix): the policy is applied to it.
     """
     from qwen_vl_utils import vision_process as qv
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as tvf
 
     info = video.probe(source)
+    total = len(video.frame_indices(info, start=start, end=end))
     element = {"nframes": num_frames} if num_frames is not None else {"fps": fps or qv.FPS}
     try:
-        count = qv.smart_nframes(element, total_frames=info.frames, video_fps=info.fps)
+        count = qv.smart_nframes(element, total_frames=total, video_fps=info.fps)
     except ValueError as exc:  # fewer than 2 frames: no video for a Qwen-VL model
         raise video.VideoDecodeError(source, f"too short for Qwen-VL's sampling ({exc})") from None
-    frames = video.sample_frames(source, num_frames=count)
+    frames = video.sample_frames(source, num_frames=count, start=start, end=end)
     factor = 14 * qv.SPATIAL_MERGE_SIZE  # qwen_vl_utils' default image_patch_size, as the cards call it
     min_pixels = qv.VIDEO_MIN_TOKEN_NUM * factor * factor
     total_pixels = qv.MODEL_SEQ_LEN * factor * factor * 0.9
@@ -178,7 +187,7 @@ def qwen_vl_utils_frames(
     tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)
     resized = tvf.resize(tensor, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
     out = resized.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return out, count / max(info.frames, 1e-6) * info.fps
+    return out, count / max(total, 1e-6) * info.fps
 
 
 class RewardPrompter:
@@ -275,12 +284,20 @@ class RewardPrompter:
             text = text.replace(WRAPPED_VIDEO, BARE_VIDEO)
         return text + rubric.ANSWER_PREFIX if prefill else text
 
-    def load_frames(self, video_or_frames: Any, fps: float | None = None) -> tuple[np.ndarray, float]:
+    def load_frames(
+        self,
+        video_or_frames: Any,
+        fps: float | None = None,
+        end: float | None = None,
+        start: float | None = None,
+    ) -> tuple[np.ndarray, float]:
         """Frames (T, H, W, 3) and their rate: decoded from a video, or frames given directly.
 
         From a video, the rate is T / duration (the ``qwen_vl_utils`` sampler: its ``sample_fps``); for
-        frames given directly it is ``fps``, else the model's ``frames_fps``. Raises VideoDecodeError
-        naming the file for a video that cannot be read.
+        frames given directly it is ``fps``, else the model's ``frames_fps``. ``start`` / ``end``
+        (seconds) apply the frame policy to that range only, as if the episode were just that range
+        (frames given directly: frames ceil(start * rate) to ceil(end * rate)). Raises
+        VideoDecodeError naming the file for a video that cannot be read.
         """
         if is_video_source(video_or_frames):
             if self.settings.sampler == "qwen_vl_utils":
@@ -289,17 +306,29 @@ class RewardPrompter:
                     fps=self.fps,
                     num_frames=self.num_frames,
                     max_pixels=self.settings.max_pixels,
+                    end=end,
+                    start=start,
                 )
             info = video.probe(video_or_frames)
             frames = video.sample_frames(
-                video_or_frames, num_frames=self.num_frames, fps=self.fps, max_side=self.max_side
+                video_or_frames,
+                num_frames=self.num_frames,
+                fps=self.fps,
+                max_side=self.max_side,
+                start=start,
+                end=end,
             )
-            rate = len(frames) / info.duration if info.duration > 0 else info.fps
+            span = (info.duration if end is None else min(end, info.duration)) - (start or 0.0)
+            rate = len(frames) / span if span > 0 else info.fps
             return frames, rate
         frames = frames_array(video_or_frames)
         rate = self.frames_fps if fps is None else float(fps)
         if rate <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
+        if start is not None or end is not None:
+            first = 0 if start is None else math.ceil(start * rate - 1e-6)
+            stop = len(frames) if end is None else math.ceil(end * rate - 1e-6)
+            frames = frames[first : max(first + 1, stop)]
         return frames, rate
 
     def encode(
@@ -309,21 +338,26 @@ class RewardPrompter:
         prefill: bool = True,
         fps: float | Sequence[float] | None = None,
         answers: Sequence[str] | None = None,
+        ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
     ):
         """Processor inputs (a BatchFeature on the CPU, left-padded) for a batch of episodes.
 
         ``fps`` is the rate of frames given directly: one value, or one per video.
         ``answers`` (training) are appended after each prompt, e.g. ``"4<|im_end|>"`` after the
         prefilled ``ANSWER: ``, so that training and scoring see exactly the same tokens before the
-        answer.
+        answer. ``starts`` / ``ends`` (seconds, one per video; None: from the start / to the end) cut each
+        video to a range.
         """
         texts = [self.render_prompt(task, prefill=prefill) for task in tasks]  # tasks checked first: cheap
         if answers is not None:
             texts = [text + answer for text, answer in zip(texts, answers, strict=True)]
         rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
         all_frames, metadata = [], []
-        for item, item_fps in zip(videos, rates, strict=True):
-            frames, rate = self.load_frames(item, fps=item_fps)
+        ends = [None] * len(videos) if ends is None else list(ends)
+        starts = [None] * len(videos) if starts is None else list(starts)
+        for item, item_fps, start, end in zip(videos, rates, starts, ends, strict=True):
+            frames, rate = self.load_frames(item, fps=item_fps, end=end, start=start)
             frames, meta = even_frames(frames, rate)
             all_frames.append(frames)
             metadata.append(meta)

@@ -18,6 +18,8 @@ COMMANDS = {
     "relabel": "add counterfactual negatives, paraphrases and temporal clips to a built dataset",
     "review": "human verification of a split: the review app, or `review export` for the verified dataset",
     "score": "score one episode video against a task with a reward model (1..5, probabilities, reward)",
+    "curve": "a reward model's progress curve over one episode (JSON and a PNG with the frames)",
+    "annotate": "score every episode of a LeRobot dataset; keep only the episodes at or above a score",
     "serve": "serve a reward model over HTTP for robots and data collectors (POST /score, GET /health)",
     "bench": "benchmark reward models on RoboRewardBench: MAE and mean win rate per subset",
     "card": "render a dataset or model card from the toolkit's reports",

@@ -69,6 +69,11 @@ BenchArguments = with_metadata(
         "RoboRewardBench metric (HELM's parser, 4.0 for no number, out-of-range numbers kept)",
         "choices": ["roboreward", "helm"],
     },
+    voc={
+        "help": "value-order correlation (OpenGVL) of local checkpoints: a K-point progress curve per "
+        "reward-5 episode, its Spearman correlation with time, averaged (None: not computed)",
+        "metavar": "K",
+    },
 )
 
 

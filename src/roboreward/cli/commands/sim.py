@@ -6,6 +6,7 @@ Every `SimConfig` field is a flag (``--help`` lists them with their defaults) an
 Examples:
     roboreward sim --out sim_oxe --episodes 24
     roboreward sim --out sim_arena --episodes 36 --layout roboarena
+    roboreward sim --env pusht --out pusht_sim --episodes 10      # needs the [pusht] extra
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ class SimConfig:
     )
     codec: Literal["h264", "av1"] = field(default="h264", metadata={"help": "the LeRobot layout's videos"})
     seed: int = field(default=0, metadata={"help": "scenes and outcomes are deterministic in it"})
+    env: Literal["tabletop", "pusht"] = field(
+        default="tabletop",
+        metadata={
+            "help": "tabletop: the procedural tabletop; pusht: gym_pusht/PushT-v0 rollouts of scripted "
+            "policies of graded skill (LeRobot layout; needs the [pusht] extra)"
+        },
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         args: the parsed command line.
     """
     config = from_namespace(SimConfig, args)
+    if config.env == "pusht":
+        from roboreward.sim.pusht import write_pusht_dataset
+
+        out = write_pusht_dataset(config.out, episodes=config.episodes, seed=config.seed)
+        print(f"wrote {config.episodes} PushT episodes to {out} (ground truth in {out / 'sim_truth.jsonl'})")
+        return 0
     out = sim.write_sim_dataset(
         config.out,
         episodes=config.episodes,

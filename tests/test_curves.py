@@ -1,0 +1,121 @@
+"""Progress curves: `RewardModel.progress_curve`, `roboreward curve`, value-order correlation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import write_video
+from stub_vlm import DISTRIBUTIONS, StubVLM, expected_of
+from transformers import AutoProcessor
+
+from roboreward import video
+from roboreward.cli import main
+from roboreward.curves import average_ranks, spearman, value_order_correlation
+from roboreward.scoring import RewardModel
+from roboreward.testing import make_tiny_vlm
+
+TASK = "put the red block in the blue bowl"
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return make_tiny_vlm(tmp_path_factory.mktemp("curves") / "tiny-qwen2.5-vl", family="qwen2_5_vl")
+
+
+@pytest.fixture(scope="module")
+def stub(tiny_path):
+    processor = AutoProcessor.from_pretrained(tiny_path)
+    model = RewardModel(StubVLM((0,) * 5, len(processor.tokenizer)), processor, num_frames=8, frames_fps=4.0)
+    model.model.score_token_ids = list(model.score_token_ids)
+    return model
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """30 frames at 10 fps: 3 s."""
+    return write_video(tmp_path_factory.mktemp("curve-video") / "a.mp4", num_frames=30, fps=10)
+
+
+def _frames(n: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+def test_curve_on_a_stub_is_exactly_the_prefix_lengths_answers(stub):
+    # 16 frames at 4 fps, K=4: prefixes of 4, 8, 12, 16 frames -> temporal grids 2, 4, 6, 8.
+    curve = stub.progress_curve(_frames(16), TASK, points=4, batch_size=8)
+    assert curve.duration == 4.0
+    assert curve.times == [1.0, 2.0, 3.0, 4.0]
+    assert [p.fraction for p in curve.points] == [0.25, 0.5, 0.75, 1.0]
+    for point, grid in zip(curve.points, [2, 4, 6, 8], strict=True):
+        np.testing.assert_allclose(point.result.probs, DISTRIBUTIONS[grid], atol=1e-6)
+        assert point.result.expected == pytest.approx(expected_of(DISTRIBUTIONS[grid]), abs=1e-6)
+        assert point.result.reward == pytest.approx((expected_of(DISTRIBUTIONS[grid]) - 1) / 4, abs=1e-6)
+        assert point.result.score == int(np.argmax(DISTRIBUTIONS[grid])) + 1
+
+
+def test_odd_prefixes_repeat_their_last_frame(stub):
+    # 10 frames, K=3: prefixes of ceil(10/3)=4, ceil(20/3)=7 -> 8 (even), 10 frames -> grids 2, 4, 5.
+    curve = stub.progress_curve(_frames(10), TASK, points=3)
+    for point, grid in zip(curve.points, [2, 4, 5], strict=True):
+        np.testing.assert_allclose(point.result.probs, DISTRIBUTIONS[grid], atol=1e-6)
+
+
+@pytest.mark.parametrize(("points", "batch_size", "passes"), [(8, 8, 1), (8, 3, 3), (5, 2, 3), (1, 4, 1)])
+def test_curve_costs_one_forward_pass_per_chunk(stub, points, batch_size, passes):
+    stub.model.calls, stub.model.batch_sizes = 0, []
+    stub.progress_curve(_frames(16), TASK, points=points, batch_size=batch_size)
+    assert stub.model.calls == passes == math.ceil(points / batch_size)
+    assert sum(stub.model.batch_sizes) == points
+
+
+def test_curve_refuses_bad_arguments(stub):
+    with pytest.raises(ValueError, match="points must be >= 1"):
+        stub.progress_curve(_frames(4), TASK, points=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        stub.progress_curve(_frames(4), TASK, batch_size=0)
+    with pytest.raises(ValueError, match="empty"):
+        stub.progress_curve(_frames(4), "  ")
+
+
+def test_video_curve_applies_the_frame_policy_to_each_prefix(tiny_path, clip):
+    model = RewardModel.from_pretrained(tiny_path, num_frames=4)
+    curve = model.progress_curve(clip, TASK, points=3, batch_size=2)
+    assert curve.times == pytest.approx([1.0, 2.0, 3.0])
+    # The last point is the whole episode: exactly `score`.
+    assert curve.points[-1].result.probs == pytest.approx(model.score(clip, TASK).probs, abs=1e-6)
+    # A middle point is the episode cut there, sampled as the settings say (4 frames over [0, t)).
+    for point in curve.points[:-1]:
+        frames = video.sample_frames(clip, num_frames=4, end=point.time, max_side=model.max_side)
+        alone = model.score(frames, TASK, fps=4 / point.time)
+        assert point.result.probs == pytest.approx(alone.probs, abs=1e-6)
+
+
+def test_spearman_and_voc_equal_hand_values():
+    assert average_ranks([3.0, 1.0, 3.0, 2.0]).tolist() == [3.5, 1.0, 3.5, 2.0]
+    # Ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): deviations (-1.5, 0, 0, 1.5) and (-1.5, -.5, .5, 1.5).
+    assert value_order_correlation([1.0, 2.0, 2.0, 4.0]) == pytest.approx(4.5 / math.sqrt(4.5 * 5))
+    assert value_order_correlation([4.0, 3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    assert value_order_correlation([1.0, 5.0, 2.0], times=[0.5, 1.0, 1.5]) == pytest.approx(0.5)
+    assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(0.8207826816681233)  # scipy's value
+    assert math.isnan(value_order_correlation([2.0, 2.0, 2.0]))
+    assert math.isnan(value_order_correlation([3.0]))
+
+
+def test_cli_curve_writes_json_and_png(tiny_path, clip, tmp_path, capsys):
+    out = tmp_path / "curve_out"
+    code = main(
+        ["curve", str(clip), "--task", TASK, "--model", str(tiny_path), "--points", "3", "--out", str(out)]
+    )
+    assert code == 0
+    record = json.loads((out / "curve.json").read_text())
+    assert [p["time"] for p in record["points"]] == pytest.approx([1.0, 2.0, 3.0])
+    assert all(len(p["probs"]) == 5 and sum(p["probs"]) == pytest.approx(1.0) for p in record["points"])
+    expected = [p["expected"] for p in record["points"]]
+    voc = value_order_correlation(expected)
+    assert record["voc"] == (None if math.isnan(voc) else pytest.approx(voc))
+    assert record["model"] == str(tiny_path) and record["task"] == TASK
+    assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "expected" in capsys.readouterr().out
