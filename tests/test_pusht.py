@@ -128,3 +128,12 @@ def test_dsrl_example_runs_on_pusht(monkeypatch, capsys):
     example.main()
     out = capsys.readouterr().out
     assert len([line for line in out.splitlines() if PUSHT_TASK in line]) == 2 and "2 episodes in" in out
+
+
+def test_skill_grades_the_outcome_an_expert_brings_the_t_onto_the_target_random_does_not():
+    env = make_pusht_env(max_steps=150)
+    expert = [rollout_pusht(env, i, skill=1.0, seed=0).truth for i in range(3)]
+    random_ = [rollout_pusht(env, i, skill=0.0, seed=0).truth for i in range(3)]
+    assert [t["coverage"] for t in random_] == [0.0, 0.0, 0.0]
+    assert np.mean([t["coverage"] for t in expert]) > 0.2  # centre aligned, not turned: about 0.3 to 0.5
+    assert max(t["score"] for t in expert) >= 2 and max(t["score"] for t in random_) == 1
