@@ -31,8 +31,9 @@ import uvicorn
 from _report import write_report
 
 from roboreward import video
+from roboreward.client import RewardClient
 from roboreward.scoring import RewardModel
-from roboreward.serve import RewardClient, create_app
+from roboreward.serve import create_app
 from roboreward.testing import make_tiny_vlm
 
 CONCURRENCY = (1, 4, 16)

@@ -113,7 +113,7 @@ def _pusht_truth(info: dict[str, Any]) -> dict[str, Any]:
 
 def load_reward_model(args: argparse.Namespace) -> Any:
     if args.server:
-        from roboreward.serve import RewardClient
+        from roboreward.client import RewardClient
 
         return RewardClient(args.server)
     from roboreward.scoring import RewardModel

@@ -15,9 +15,10 @@ from conftest import write_video
 from roboreward import serve as serve_module
 from roboreward.cli import main
 from roboreward.cli.commands.serve import check_serve_access
+from roboreward.client import RewardClient, RewardServerError
 from roboreward.rl import EpisodicRewardWrapper, subsample
 from roboreward.scoring import RewardModel
-from roboreward.serve import RewardClient, RewardServerError, create_app
+from roboreward.serve import create_app
 from roboreward.sim import TabletopEnv
 from roboreward.testing import make_tiny_vlm
 

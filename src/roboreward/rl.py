@@ -16,7 +16,7 @@ vector envs and scores the sub-envs that finish at one step in one batch.
 Reward types, as in the paper's §3 study: ``progress`` = (E[score] - 1) / 4 in [0, 1] (the
 `ScoreResult.reward`), ``discrete`` = the most likely score 1..5, ``binary`` = 1 if that score
 reaches ``binary_threshold`` (default 5) else 0. The reward model may also be a
-`roboreward.serve.RewardClient`: the episode is then scored by a reward server.
+`roboreward.client.RewardClient`: the episode is then scored by a reward server.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ DEFAULT_MAX_FRAMES = 16
 def model_max_frames(reward_model: Any) -> int:
     """The frames the reward model's inference settings score a video with (its ``num_frames``), so an
     episode is scored as the checkpoint was trained; `DEFAULT_MAX_FRAMES` for a model without settings
-    (a `roboreward.serve.RewardClient`) or with a rate instead of a count.
+    (a `roboreward.client.RewardClient`) or with a rate instead of a count.
 
     Args:
         reward_model: a `RewardModel` (its ``settings``) or anything with ``score``.
@@ -176,7 +176,7 @@ class EpisodicRewardWrapper(gym.Wrapper):
         env: a gymnasium env; frames come from ``env.render()`` (make it with
             ``render_mode="rgb_array"``) or, with ``camera``, from that key of its dict observations.
         reward_model: a `RewardModel` (or anything with its ``score(video, task, fps=...)``, such as
-            `roboreward.serve.RewardClient`).
+            `roboreward.client.RewardClient`).
         task: the task the episode is scored against; default the env's ``task`` attribute (read at
             each reset, so envs that draw a task per episode work), else ``info["task"]`` of reset.
         camera: a key of the observation dict holding the frame; None: ``env.render()``.

@@ -200,7 +200,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "per frame, frames, decoded bytes), empty tasks and tasks over --max-task-chars get 422; a request "
         "not scored within --deadline gets 504; with a token, a request without it gets 401. SIGTERM "
         "stops the server within a few seconds. "
-        "From Python: roboreward.serve.RewardClient(url, token=...).score(video_or_frames, task).",
+        "From Python: roboreward.client.RewardClient(url, token=...).score(video_or_frames, task).",
     )
     parser.set_defaults(func=run)
     return parser
