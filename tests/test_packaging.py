@@ -89,14 +89,14 @@ def test_heavy_parts_are_extras_and_dev_has_them_all():
 
 
 def test_import_and_light_commands_work_without_the_extras(tmp_path):
-    """gradio, fastapi, uvicorn, gymnasium and matplotlib hidden: `import roboreward`, `sim` and the
-    light modules work; a module that needs an extra names it."""
+    """gradio, fastapi, uvicorn, gymnasium and matplotlib hidden: `import roboreward`, `sim`, the reward
+    server's client and the light modules work; a module that needs an extra names it."""
     hide = tmp_path / "hide"
     hide.mkdir()
     for name in ("gradio", "fastapi", "uvicorn", "gymnasium", "matplotlib"):
         (hide / f"{name}.py").write_text(f"raise ImportError('hidden', name={name!r})\n")
     code = (
-        "import roboreward, roboreward.cards, roboreward.sim\n"
+        "import roboreward, roboreward.cards, roboreward.sim, roboreward.client\n"
         "from roboreward.cli import main\n"
         f"assert main(['sim', '--out', {str(tmp_path / 'sim')!r}, '--episodes', '2']) == 0\n"
         "try:\n    import roboreward.serve\nexcept ImportError as exc:\n    print('SERVE', exc)\n"
