@@ -9,11 +9,11 @@ from roboreward.builder import (
     DEFAULT_SPLIT_RATIOS,
     SPLITS,
     BuildConfig,
-    _split_counts,
     assign_splits,
     sample_uniform,
 )
 from roboreward.episode import Episode
+from roboreward.splits import split_counts
 
 RECIPES = Path(__file__).resolve().parents[1] / "dataset_builder" / "configs"
 
@@ -74,11 +74,11 @@ def test_splits_are_deterministic_and_order_independent():
 
 
 def test_small_sources_still_reach_validation_and_test():
-    counts = _split_counts(5, {s: v for s, v in DEFAULT_SPLIT_RATIOS.items()})
+    counts = split_counts(5, {s: v for s, v in DEFAULT_SPLIT_RATIOS.items()})
     assert counts == {"train": 3, "validation": 1, "test": 1}
-    assert _split_counts(2, DEFAULT_SPLIT_RATIOS) == {"train": 2, "validation": 0, "test": 0}
-    assert _split_counts(1000, DEFAULT_SPLIT_RATIOS) == {"train": 921, "validation": 35, "test": 44}
-    assert _split_counts(10, {"train": 1.0, "validation": 0.0, "test": 0.0}) == {
+    assert split_counts(2, DEFAULT_SPLIT_RATIOS) == {"train": 2, "validation": 0, "test": 0}
+    assert split_counts(1000, DEFAULT_SPLIT_RATIOS) == {"train": 921, "validation": 35, "test": 44}
+    assert split_counts(10, {"train": 1.0, "validation": 0.0, "test": 0.0}) == {
         "train": 10,
         "validation": 0,
         "test": 0,
