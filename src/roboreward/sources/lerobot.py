@@ -35,65 +35,54 @@ Example:
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from huggingface_hub import snapshot_download
 
 from roboreward.episode import Episode, EpisodeError, Skip
 from roboreward.sources import SourceError
+from roboreward.sources.lerobot_layout import (
+    INFO_PATH,
+    SUPPORTED_VERSIONS,
+    V2_EPISODES_PATH,
+    V2_FIELDS,
+    V2_TASKS_PATH,
+    V3_EPISODES_DIR,
+    V3_FIELDS,
+    V3_TASKS_PATH,
+    Unreadable,
+    as_float,
+    as_index,
+    as_int,
+    check_template,
+    choose_video_key,
+    dataset_name,
+    default_video_key,
+    entry_index,
+    first_text,
+    inside,
+    instruction_text,
+    listed_tasks,
+    parse_jsonl_line,
+    read_info,
+    relative,
+    video_keys,
+)
 
 __all__ = ["SUPPORTED_VERSIONS", "LeRobotSource", "default_video_key"]
-
-INFO_PATH = "meta/info.json"
-V2_EPISODES_PATH = "meta/episodes.jsonl"
-V2_TASKS_PATH = "meta/tasks.jsonl"
-V3_EPISODES_DIR = "meta/episodes"
-V3_TASKS_PATH = "meta/tasks.parquet"
-
-#: codebase_version -> on-disk layout this reader follows.
-SUPPORTED_VERSIONS = {"v2.0": "v2", "v2.1": "v2", "v3.0": "v3"}
-
-#: Template fields each layout fills (besides ``video_key``).
-_V2_FIELDS = ("episode_chunk", "episode_index")
-_V3_FIELDS = ("chunk_index", "file_index")
-
-#: Camera names that film the gripper rather than the scene; the default camera avoids them.
-_CLOSE_UP_WORDS = ("wrist", "hand")
 
 OXE_REWARD = 5
 OXE_PROGRESS = 1.0
 
 _REPO_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
-_EPISODE_INDEX_RE = re.compile(rb'"episode_index"\s*:\s*(\d+)')
 _TASK_INDEX_RE = re.compile(rb'"task_index"\s*:\s*(\d+)')
-
-
-def default_video_key(video_keys: Sequence[str]) -> str:
-    """The camera a source uses unless told otherwise: the first scene camera, else the first camera.
-
-    A scene camera is one whose key names no wrist or hand: the reward is judged on the scene.
-
-    >>> default_video_key(["observation.images.wrist_image", "observation.images.image"])
-    'observation.images.image'
-    >>> default_video_key(["observation.images.hand_left", "observation.images.wrist"])
-    'observation.images.hand_left'
-    """
-    if not video_keys:
-        raise ValueError("no video keys to choose from")
-    for key in video_keys:
-        if not any(word in key.lower() for word in _CLOSE_UP_WORDS):
-            return key
-    return video_keys[0]
 
 
 @dataclass(frozen=True)
@@ -166,11 +155,11 @@ class LeRobotSource:
                 raise SourceError(f"LeRobot dataset is not a folder: {local}")
             self.repo_id: str | None = None
             self.root = Path(os.path.abspath(local))
-            info = _read_info(self.root / INFO_PATH, label=str(self.root / INFO_PATH))
+            info = read_info(self.root / INFO_PATH, label=str(self.root / INFO_PATH))
         elif _REPO_ID_RE.fullmatch(self.dataset) and ".." not in self.dataset:
             self.repo_id = self.dataset
             info_root = self._download([INFO_PATH], cache_dir)
-            info = _read_info(info_root / INFO_PATH, label=f"{INFO_PATH} of Hub dataset {self.repo_id!r}")
+            info = read_info(info_root / INFO_PATH, label=f"{INFO_PATH} of Hub dataset {self.repo_id!r}")
         else:
             raise SourceError(f"LeRobot dataset folder not found: {local}")
 
@@ -178,8 +167,8 @@ class LeRobotSource:
         self.codebase_version: str = info["codebase_version"]
         self.layout = SUPPORTED_VERSIONS[self.codebase_version]
         self.fps: float = info["fps"]
-        self.video_keys: list[str] = _video_keys(info, self._info_label)
-        self.video_key = _choose_video_key(self.video_keys, video_key, self._info_label)
+        self.video_keys: list[str] = video_keys(info, self._info_label)
+        self.video_key = choose_video_key(self.video_keys, video_key, self._info_label)
         self._data_template: str | None = info.get("data_path")
         self._video_template: str = info["video_path"]
         self._chunks_size: int | None = info.get("chunks_size")
@@ -187,7 +176,7 @@ class LeRobotSource:
         self._check_templates()  # before a Hub download, which the templates steer
         if self.repo_id is not None:
             self.root = self._download(self._allow_patterns(), cache_dir)  # the metadata only
-        short = name if name is not None else _dataset_name(self.repo_id or self.root.name)
+        short = name if name is not None else dataset_name(self.repo_id or self.root.name)
         if not short or not short.strip():
             raise SourceError(f"dataset name is empty for {self.dataset!r}")
         self.name = f"oxe/{short}"
@@ -200,7 +189,7 @@ class LeRobotSource:
             self.provenance["revision"] = revision
         self._check_metadata_files()
         self._records_cache: list[_Record] | None = None
-        self._tasks_cache: tuple[dict[int, str | _Unreadable], str] | None = None
+        self._tasks_cache: tuple[dict[int, str | Unreadable], str] | None = None
         self._data_cache: dict[Path, dict[int, _DataTask]] = {}
 
     def __repr__(self) -> str:
@@ -238,7 +227,7 @@ class LeRobotSource:
         """
         records = self._records()
         if indices is not None:
-            wanted = {_as_index(i) for i in indices}
+            wanted = {as_index(i) for i in indices}
             unknown = sorted(wanted - set(self.episode_indices()))
             if unknown:
                 shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
@@ -289,10 +278,10 @@ class LeRobotSource:
     # -- metadata -------------------------------------------------------------------------------
 
     def _check_templates(self) -> None:
-        fields = _V2_FIELDS if self.layout == "v2" else _V3_FIELDS
-        _check_template(self._video_template, ("video_key", *fields), self._info_label, "video_path")
+        fields = V2_FIELDS if self.layout == "v2" else V3_FIELDS
+        check_template(self._video_template, ("video_key", *fields), self._info_label, "video_path")
         if self._data_template is not None:
-            _check_template(self._data_template, fields, self._info_label, "data_path")
+            check_template(self._data_template, fields, self._info_label, "data_path")
         chunks = self._chunks_size
         if self.layout == "v2" and (isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0):
             raise SourceError(f"{self._info_label}: chunks_size must be a positive integer, got {chunks!r}")
@@ -344,13 +333,13 @@ class LeRobotSource:
             if not raw.strip():
                 continue
             where = f"{V2_EPISODES_PATH} line {number}"
-            entry, problem = _parse_jsonl_line(raw, where)
-            index = _entry_index(entry, raw)
+            entry, problem = parse_jsonl_line(raw, where)
+            index = entry_index(entry, raw)
             if problem is None and not isinstance(entry, dict):
                 problem = f"not a JSON object in {where}"
             if problem is None and index is None:
                 problem = f"no integer episode_index in {where}"
-            tasks = _listed_tasks(entry.get("tasks")) if isinstance(entry, dict) else None
+            tasks = listed_tasks(entry.get("tasks")) if isinstance(entry, dict) else None
             video = data = None
             if index is not None:
                 assert self._chunks_size is not None
@@ -380,10 +369,10 @@ class LeRobotSource:
                 raise SourceError(f"{file}: not a readable parquet file ({exc})") from None
             for number, row in enumerate(rows):
                 where = f"{rel} row {number}"
-                index = _as_int(row.get("episode_index"))
+                index = as_int(row.get("episode_index"))
                 problem = None if index is not None else f"no integer episode_index in {where}"
-                chunk, part = _as_int(row.get(chunk_col)), _as_int(row.get(file_col))
-                start, end = _as_float(row.get(from_col)), _as_float(row.get(to_col))
+                chunk, part = as_int(row.get(chunk_col)), as_int(row.get(file_col))
+                start, end = as_float(row.get(from_col)), as_float(row.get(to_col))
                 video = None
                 if chunk is None or part is None or start is None or end is None:
                     problem = problem or f"no {self.video_key} video file or time range in {where}"
@@ -393,14 +382,14 @@ class LeRobotSource:
                     )
                 data = None
                 data_chunk, data_part = (
-                    _as_int(row.get("data/chunk_index")),
-                    _as_int(row.get("data/file_index")),
+                    as_int(row.get("data/chunk_index")),
+                    as_int(row.get("data/file_index")),
                 )
                 if self._data_template and data_chunk is not None and data_part is not None:
                     data = self.root / self._data_template.format(
                         chunk_index=data_chunk, file_index=data_part
                     )
-                tasks = _listed_tasks(row.get("tasks")) if "tasks" in row else None
+                tasks = listed_tasks(row.get("tasks")) if "tasks" in row else None
                 records.append(_Record(index, where, tasks, problem, video, start, end, data))
         return records
 
@@ -428,7 +417,7 @@ class LeRobotSource:
             return self._skip(episode_id, reason)
         assert record.video is not None
         video = Path(os.path.abspath(record.video))  # absolute, symlinks kept (Hub cache snapshots)
-        if not _inside(video, self.root):
+        if not inside(video, self.root):
             return self._skip(
                 episode_id,
                 f"video path {os.path.relpath(video, self.root)} escapes the dataset folder "
@@ -457,7 +446,7 @@ class LeRobotSource:
 
     def _task(self, record: _Record) -> tuple[str | None, str]:
         """The episode's task text, or None and why there is none."""
-        listed = _first_text(record.tasks)
+        listed = first_text(record.tasks)
         if listed is not None:
             return listed, ""
         found, note = self._task_from_data(record)
@@ -473,8 +462,8 @@ class LeRobotSource:
         """The task via the episode's rows of the data parquet: task_index, else language_instruction."""
         if record.data is None or record.index is None:
             return None, ""
-        rel = _relative(record.data, self.root)
-        if not _inside(Path(os.path.abspath(record.data)), self.root):
+        rel = relative(record.data, self.root)
+        if not inside(Path(os.path.abspath(record.data)), self.root):
             return None, f"data path {os.path.relpath(record.data, self.root)} escapes the dataset folder"
         if not record.data.is_file():
             return None, f"data file missing: {rel}"
@@ -490,7 +479,7 @@ class LeRobotSource:
             text = tasks.get(found.task_index)
             if isinstance(text, str) and text.strip():
                 return text, ""
-            if isinstance(text, _Unreadable):
+            if isinstance(text, Unreadable):
                 notes.append(text.reason)
             elif text is None:
                 notes.append(
@@ -522,37 +511,37 @@ class LeRobotSource:
                 if "language_instruction" in columns
                 else [None] * len(episodes)
             )
-            rel = _relative(path, self.root)
+            rel = relative(path, self.root)
             for episode, task_index, instruction in zip(episodes, task_indices, instructions, strict=True):
                 if episode is None:
                     continue
                 old = result.get(episode, _DataTask(None, None, None))
                 if old.task_index is None and task_index is not None:
-                    old = _DataTask(_as_int(task_index), old.instruction, old.problem)
+                    old = _DataTask(as_int(task_index), old.instruction, old.problem)
                 if old.instruction is None and instruction is not None:
-                    text, problem = _instruction_text(instruction, f"language_instruction of {rel}")
+                    text, problem = instruction_text(instruction, f"language_instruction of {rel}")
                     old = _DataTask(old.task_index, text, old.problem or problem)
                 result[episode] = old
         self._data_cache[path] = result
         return result
 
-    def _tasks_table(self) -> tuple[dict[int, str | _Unreadable], str]:
+    def _tasks_table(self) -> tuple[dict[int, str | Unreadable], str]:
         """task_index -> task text, and a note when the table is missing or unreadable."""
         if self._tasks_cache is None:
             self._tasks_cache = self._read_v2_tasks() if self.layout == "v2" else self._read_v3_tasks()
         return self._tasks_cache
 
-    def _read_v2_tasks(self) -> tuple[dict[int, str | _Unreadable], str]:
+    def _read_v2_tasks(self) -> tuple[dict[int, str | Unreadable], str]:
         path = self.root / V2_TASKS_PATH
         if not path.is_file():
             return {}, f"{V2_TASKS_PATH} not found"
-        table: dict[int, str | _Unreadable] = {}
+        table: dict[int, str | Unreadable] = {}
         for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
             if not raw.strip():
                 continue
             where = f"{V2_TASKS_PATH} line {number}"
-            entry, problem = _parse_jsonl_line(raw, where)
-            index = _as_int(entry.get("task_index")) if isinstance(entry, dict) else None
+            entry, problem = parse_jsonl_line(raw, where)
+            index = as_int(entry.get("task_index")) if isinstance(entry, dict) else None
             if index is None:
                 match = _TASK_INDEX_RE.search(raw)
                 index = int(match.group(1)) if match else None
@@ -561,10 +550,10 @@ class LeRobotSource:
             if problem is None and isinstance(entry, dict) and isinstance(entry.get("task"), str):
                 table[index] = entry["task"]
             else:
-                table[index] = _Unreadable(problem or f"no task text in {where}")
+                table[index] = Unreadable(problem or f"no task text in {where}")
         return table, ""
 
-    def _read_v3_tasks(self) -> tuple[dict[int, str | _Unreadable], str]:
+    def _read_v3_tasks(self) -> tuple[dict[int, str | Unreadable], str]:
         path = self.root / V3_TASKS_PATH
         if not path.is_file():
             return {}, f"{V3_TASKS_PATH} not found"
@@ -580,190 +569,11 @@ class LeRobotSource:
         text_column = next((c for c in ("task", *index_columns) if c in tasks.column_names), None)
         if "task_index" not in tasks.column_names or text_column is None:
             return {}, f"{V3_TASKS_PATH} has no task_index and task text columns"
-        table: dict[int, str | _Unreadable] = {}
+        table: dict[int, str | Unreadable] = {}
         for task_index, text in zip(
             tasks["task_index"].to_pylist(), tasks[text_column].to_pylist(), strict=True
         ):
-            index = _as_int(task_index)
+            index = as_int(task_index)
             if index is not None and index not in table:
-                table[index] = text if isinstance(text, str) else _Unreadable(f"task {index} is not text")
+                table[index] = text if isinstance(text, str) else Unreadable(f"task {index} is not text")
         return table, ""
-
-
-@dataclass(frozen=True)
-class _Unreadable:
-    """A tasks-table entry that exists but cannot be read, and why."""
-
-    reason: str
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def _read_info(path: Path, label: str) -> dict[str, Any]:
-    """meta/info.json, checked for what every layout needs; SourceError names the file otherwise."""
-    if not path.is_file():
-        raise SourceError(f"{label}: file not found (not a LeRobot dataset?)")
-    try:
-        info = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{label}: not valid JSON ({exc})") from None
-    if not isinstance(info, dict):
-        raise SourceError(f"{label}: expected a JSON object, got {type(info).__name__}")
-    missing = [k for k in ("codebase_version", "fps", "features", "video_path") if k not in info]
-    if missing:
-        raise SourceError(f"{label}: missing key(s) {', '.join(missing)}")
-    version = info["codebase_version"]
-    if version not in SUPPORTED_VERSIONS:
-        raise SourceError(
-            f"{label}: unknown LeRobot version {version!r} (supported: {', '.join(SUPPORTED_VERSIONS)})"
-        )
-    fps = info["fps"]
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-        raise SourceError(f"{label}: fps must be a positive number, got {fps!r}")
-    if not isinstance(info["features"], dict):
-        raise SourceError(f"{label}: features must be an object, got {type(info['features']).__name__}")
-    data_path = info.get("data_path")
-    if data_path is not None and not isinstance(data_path, str):
-        raise SourceError(f"{label}: data_path must be a path template string, got {data_path!r}")
-    return info
-
-
-def _video_keys(info: dict[str, Any], label: str) -> list[str]:
-    keys = [k for k, ft in info["features"].items() if isinstance(ft, dict) and ft.get("dtype") == "video"]
-    if not keys:
-        raise SourceError(f"{label}: no video features (no feature has dtype 'video')")
-    if not info["video_path"]:
-        raise SourceError(f"{label}: video_path is empty although features {keys} are videos")
-    return keys
-
-
-def _choose_video_key(video_keys: list[str], asked: str | None, label: str) -> str:
-    if asked is None:
-        return default_video_key(video_keys)
-    if asked in video_keys:
-        return asked
-    short = [k for k in video_keys if k.rsplit(".", 1)[-1] == asked]
-    if len(short) == 1:
-        return short[0]
-    raise SourceError(
-        f"{label}: video_key {asked!r} is not a video feature; available: {', '.join(video_keys)}"
-    )
-
-
-def _check_template(template: Any, fields: Sequence[str], label: str, key: str) -> None:
-    if not isinstance(template, str) or not template:
-        raise SourceError(f"{label}: {key} must be a path template string, got {template!r}")
-    values: dict[str, Any] = {f: 0 for f in fields}
-    if "video_key" in values:
-        values["video_key"] = "camera"
-    try:
-        template.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise SourceError(
-            f"{label}: {key} template {template!r} cannot be filled with {', '.join(fields)} ({exc!r})"
-        ) from None
-
-
-def _dataset_name(folder_or_repo: str) -> str:
-    name = folder_or_repo.rstrip("/").rsplit("/", 1)[-1]
-    return name.removesuffix("_lerobot") or name
-
-
-def _parse_jsonl_line(raw: bytes, where: str) -> tuple[Any, str | None]:
-    """One JSONL line: the parsed value (None if unparseable) and the problem, if any."""
-    problem = None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        problem = f"non-UTF-8 bytes in {where}"
-    try:
-        return json.loads(text), problem
-    except json.JSONDecodeError as exc:
-        return None, problem or f"not valid JSON in {where} ({exc.msg})"
-
-
-def _entry_index(entry: Any, raw: bytes) -> int | None:
-    """episode_index of a JSONL entry; read from the raw bytes when the line does not parse."""
-    if isinstance(entry, dict):
-        return _as_int(entry.get("episode_index"))
-    match = _EPISODE_INDEX_RE.search(raw)
-    return int(match.group(1)) if match else None
-
-
-def _listed_tasks(value: Any) -> list[Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    try:
-        return list(value)
-    except TypeError:
-        return [value]
-
-
-def _first_text(tasks: list[Any] | None) -> str | None:
-    for task in tasks or ():
-        if isinstance(task, str) and task.strip():
-            return task
-    return None
-
-
-def _instruction_text(value: Any, where: str) -> tuple[str | None, str | None]:
-    """A language_instruction cell as text (OXE ports may keep TFDS bytes), or the problem."""
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            value = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return None, f"non-UTF-8 bytes in {where}"
-    if isinstance(value, str) and value.strip():
-        return value, None
-    return None, None
-
-
-def _as_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, np.integer):  # from pandas
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    return None
-
-
-def _as_float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _as_index(value: Any) -> int:
-    index = _as_int(value)
-    if index is None:
-        raise ValueError(f"episode indices must be integers, got {value!r}")
-    return index
-
-
-def _inside(path: Path, root: Path) -> bool:
-    """Whether the (absolute, normalised) ``path`` lies in ``root``, judged lexically: symlinks are
-    not resolved, so a Hub snapshot's links into the cache's blob store count as inside.
-
-    >>> root = Path("/data/toto")
-    >>> _inside(root / "videos/a.mp4", root), _inside(Path(os.path.abspath(root / "../other/a.mp4")), root)
-    (True, False)
-    """
-    return path == root or root in path.parents
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)

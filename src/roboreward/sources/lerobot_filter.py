@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from roboreward.sources import SourceError
-from roboreward.sources.lerobot import (
+from roboreward.sources.lerobot_layout import (
     INFO_PATH,
     SUPPORTED_VERSIONS,
     V2_EPISODES_PATH,
