@@ -143,6 +143,22 @@ def test_any_other_model_gets_the_defaults_and_a_one_line_notice(tiny, caplog):
 # A checkpoint carries its settings to every consumer
 
 
+def _one_step_trainer(script, output_dir, model):
+    """`build_trainer` for one CPU step of batch 2, without evaluation or checkpoints."""
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=2,
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        seed=0,
+    )
+    return build_trainer(script, args, ModelConfig(model_name_or_path=str(model), dtype="float32"))
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny):
     root = tmp_path_factory.mktemp("trained")
@@ -162,18 +178,8 @@ def trained(tmp_path_factory, tiny):
     script = RewardScriptArguments(
         dataset_name=str(data), effective_batch_size=2, num_frames=6, max_side=40, prompt="release"
     )
-    args = SFTConfig(
-        output_dir=str(root / "run"),
-        per_device_train_batch_size=2,
-        max_steps=1,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-        seed=0,
-    )
-    trainer = build_trainer(script, args, ModelConfig(model_name_or_path=str(tiny), dtype="float32"))
+    trainer = _one_step_trainer(script, root / "run", tiny)
+    args = trainer.args
     trainer.train()
     trainer.save_model(args.output_dir)
     rows = datasets.load_dataset(str(data), split="validation").cast_column(
@@ -317,17 +323,7 @@ def test_sft_trains_on_the_release_layout(tmp_path, tiny):
         num_frames=4,
         max_side=32,
     )
-    args = SFTConfig(
-        output_dir=str(tmp_path / "run"),
-        per_device_train_batch_size=2,
-        max_steps=1,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-    )
-    trainer = build_trainer(script, args, ModelConfig(model_name_or_path=str(tiny), dtype="float32"))
+    trainer = _one_step_trainer(script, tmp_path / "run", tiny)
     assert len(trainer.train_dataset) == 4 and len(trainer.eval_dataset) == 3
     assert trainer.train_dataset["gpt5_mini_check"] == [True] * 4
     assert trainer.train().global_step == 1

@@ -180,7 +180,6 @@ def export_verified(
         min_annotators: decisions an example needs to be kept.
         policy: how the decisions on an example combine (`POLICIES`).
     """
-    import pyarrow.compute as pc
 
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
@@ -236,54 +235,15 @@ def export_verified(
     }
     work = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
-    if release:
-        try:
-            _write_release(source.root, work, split, examples, final, per_example)
-            DatasetFolder(work).write_report(VERIFICATION_REPORT, report)
-            if target.exists():
-                target.rmdir()
-            os.replace(work, target)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        return report
-    written = DatasetFolder(work)
-    written.data_dir.mkdir(parents=True)
     try:
-        files: dict[str, list[str]] = {}
-        start = 0
-        for name in SPLITS if split in SPLITS else (*SPLITS, split):
-            if not source.shard_files(name):
-                continue
-            schema = _review_schema(source.schema(name))
-            tables = []
-            for _, table in source.iter_tables(name):
-                if name != split:
-                    tables.append(_with_review_columns(table, schema, False, [0] * table.num_rows))
-                    continue
-                ids = row_ids(table, split, start)
-                start += table.num_rows
-                keep = [i in final for i in ids]
-                table = table.filter(keep)
-                kept = [i for i in ids if i in final]
-                rewards = pc.cast(
-                    np.array([final[i] for i in kept], np.int64), table.schema.field("reward").type
-                )
-                table = table.set_column(table.column_names.index("reward"), "reward", rewards)
-                tables.append(_with_review_columns(table, schema, True, [len(per_example[i]) for i in kept]))
-            files[name] = written.write_shards(name, tables)
-
-        kept_rows = [examples[i] | {"reward": r} for i, r in final.items()]
-        build.setdefault("rows", {})[split] = split_statistics((r["source"], r["reward"]) for r in kept_rows)
-        build.setdefault("totals", {})["rows"] = sum(v.get("rows", 0) for v in build["rows"].values())
-        build["files"] = files
-        written.write_report(BUILD_REPORT, build)
-        if (source.root / RELABEL_REPORT).is_file():
-            shutil.copyfile(source.root / RELABEL_REPORT, work / RELABEL_REPORT)
-
-        written.write_report(VERIFICATION_REPORT, report)
-        card = render_dataset_card(work)
-        card.write_text(_insert_section(card.read_text(encoding="utf-8"), _verification_section(report)))
+        if release:
+            _write_release(source.root, work, split, examples, final, per_example)
+        else:
+            _write_built(source, work, split, build, examples, final, per_example)
+        DatasetFolder(work).write_report(VERIFICATION_REPORT, report)
+        if not release:  # the card reads the reports just written
+            card = render_dataset_card(work)
+            card.write_text(_insert_section(card.read_text(encoding="utf-8"), _verification_section(report)))
         if target.exists():
             target.rmdir()
         os.replace(work, target)
@@ -291,3 +251,48 @@ def export_verified(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return report
+
+
+def _write_built(
+    source: DatasetFolder,
+    work: Path,
+    split: str,
+    build: dict[str, Any],
+    examples: dict[str, dict[str, Any]],
+    final: dict[str, int],
+    per_example: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The verified folder of a built dataset: every split's shards (the reviewed one filtered and
+    corrected, with ``verified`` and ``reviewers``), the build report's statistics, the relabel report."""
+    import pyarrow.compute as pc
+
+    written = DatasetFolder(work)
+    written.data_dir.mkdir(parents=True)
+    files: dict[str, list[str]] = {}
+    start = 0
+    for name in SPLITS if split in SPLITS else (*SPLITS, split):
+        if not source.shard_files(name):
+            continue
+        schema = _review_schema(source.schema(name))
+        tables = []
+        for _, table in source.iter_tables(name):
+            if name != split:
+                tables.append(_with_review_columns(table, schema, False, [0] * table.num_rows))
+                continue
+            ids = row_ids(table, split, start)
+            start += table.num_rows
+            keep = [i in final for i in ids]
+            table = table.filter(keep)
+            kept = [i for i in ids if i in final]
+            rewards = pc.cast(np.array([final[i] for i in kept], np.int64), table.schema.field("reward").type)
+            table = table.set_column(table.column_names.index("reward"), "reward", rewards)
+            tables.append(_with_review_columns(table, schema, True, [len(per_example[i]) for i in kept]))
+        files[name] = written.write_shards(name, tables)
+
+    kept_rows = [examples[i] | {"reward": r} for i, r in final.items()]
+    build.setdefault("rows", {})[split] = split_statistics((r["source"], r["reward"]) for r in kept_rows)
+    build.setdefault("totals", {})["rows"] = sum(v.get("rows", 0) for v in build["rows"].values())
+    build["files"] = files
+    written.write_report(BUILD_REPORT, build)
+    if (source.root / RELABEL_REPORT).is_file():
+        shutil.copyfile(source.root / RELABEL_REPORT, work / RELABEL_REPORT)
