@@ -239,6 +239,9 @@ def test_a_one_model_bench_prints_no_nan_and_says_what_it_wrote(built, tmp_path,
     assert "| 1 | baseline:constant-3 | n/a | " in printed
     assert f"wrote {out}: leaderboard.csv, leaderboard.md, results.json" in printed
     assert not (out / "mean_win_rate.png").exists()  # no win rate to draw for one model
+    results = json.loads((out / "results.json").read_text())  # strict JSON: null, never NaN
+    assert results["models"]["baseline:constant-3"]["mean_win_rate"] is None
+    assert "NaN" not in (out / "results.json").read_text()
 
 
 def test_sim_says_what_it_wrote(tmp_path, capsys):

@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -63,6 +64,7 @@ __all__ = [
     "Example",
     "load_examples",
     "parse_spec",
+    "results_json",
     "run_bench",
     "select_examples",
 ]
@@ -536,7 +538,30 @@ def _settings_record(predictor: Predictor) -> dict[str, Any] | None:
     return None if settings is None else {**settings.to_dict(), "source": settings.source}
 
 
-def _write_json(path: Path, data: Any) -> None:
+def results_json(results: dict[str, Any]) -> str:
+    """``results.json``'s text: strict JSON, a win rate that does not exist (one model: no opponent) as
+    ``null`` rather than ``NaN``.
+
+    Args:
+        results: what `run_bench` returns.
+
+    >>> json.loads(results_json({"mean_win_rate": float("nan"), "mae": 0.5}))
+    {'mae': 0.5, 'mean_win_rate': None}
+    """
+    return json.dumps(_finite(results), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(results_json(data), encoding="utf-8")
     os.replace(tmp, path)

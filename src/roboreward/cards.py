@@ -263,6 +263,10 @@ def base_model_name(base_model: str | None) -> str | None:
     return Path(text.rstrip("/\\")).name or text if local_name(text) else text
 
 
+def _rounded(value: float | None) -> float | str:
+    return "n/a" if value is None or value != value else round(value, 3)  # None or NaN: no opponent
+
+
 def render_model_card(
     checkpoint: str | os.PathLike[str],
     bench: str | os.PathLike[str] | None = None,
@@ -326,25 +330,24 @@ def render_model_card(
             dataset_name=benchmark_name,
             dataset_split=split,
         )
-        eval_results = [
-            EvalResult(metric_type="mae", metric_name="MAE", metric_value=entry["mae"], **common),
-            EvalResult(
-                metric_type="mean_win_rate",
-                metric_name="Mean win rate",
-                metric_value=entry["mean_win_rate"],
-                **common,
-            ),
-        ]
+        win = entry["mean_win_rate"]  # None (null in results.json) with no other model to win against
+        eval_results = [EvalResult(metric_type="mae", metric_name="MAE", metric_value=entry["mae"], **common)]
+        if win is not None:
+            eval_results.append(
+                EvalResult(
+                    metric_type="mean_win_rate", metric_name="Mean win rate", metric_value=win, **common
+                )
+            )
         subset_win = entry.get("subset_win_rate", {})
         results = {
             "mae": round(entry["mae"], 3),
-            "mean_win_rate": round(entry["mean_win_rate"], 3),
+            "mean_win_rate": "n/a" if win is None else round(win, 3),
             "opponents": len(data.get("models", {})) - 1,
             "num_examples": entry.get("num_examples", data.get("num_examples")),
             "invalid": entry.get("invalid", 0),
             "conventions": data.get("conventions", "roboreward"),
             "subsets": [
-                {"name": s, "mae": round(v, 3), "win_rate": round(subset_win.get(s, float("nan")), 3)}
+                {"name": s, "mae": round(v, 3), "win_rate": _rounded(subset_win.get(s))}
                 for s, v in sorted(entry.get("subset_mae", {}).items())
             ],
             **_quality(entry),

@@ -11,12 +11,11 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from roboreward import rubric
-from roboreward.bench import BenchConfig, run_bench
+from roboreward.bench import BenchConfig, results_json, run_bench
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import comma_list, from_namespace, with_metadata
 
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     config = from_namespace(BenchArguments, args)
     results = run_bench(config)
     if args.json:
-        print(json.dumps(results, indent=2, sort_keys=True))
+        print(results_json(results), end="")
     else:
         print((Path(config.out) / "leaderboard.md").read_text())
         written = sorted(p.name for p in Path(config.out).iterdir() if p.is_file())
