@@ -131,14 +131,18 @@ _TASK_CLOSE = "</task>"
 _MARKER_RE = re.compile(r"<\s*/?\s*task\s*>", re.IGNORECASE)
 
 
+def _checked_task(task: Any) -> str:
+    if not isinstance(task, str):
+        raise TypeError(f"task must be a string, got {type(task).__name__}")
+    if not task.strip():
+        raise ValueError(f"task is empty: {task!r}")
+    return task
+
+
 def quote_task(task: str) -> str:
     """The task as quoted data for a prompt: ``<task>...</task>``, whitespace normalised, markers inside
     neutralised. Raises ValueError for an empty task and TypeError for a non-string."""
-    if not isinstance(task, str):
-        raise TypeError(f"task must be a string, got {type(task).__name__}")
-    text = " ".join(task.split())
-    if not text:
-        raise ValueError(f"task is empty: {task!r}")
+    text = " ".join(_checked_task(task).split())
     text = _MARKER_RE.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
     return f"{_TASK_OPEN}{text}{_TASK_CLOSE}"
 
@@ -171,14 +175,6 @@ _RELEASE_TEMPLATE = (
     "5 - Perfect Completion: Final state satisfies all requirements.\n\n"
     "Task: {task}\n"
 )
-
-
-def _checked_task(task: Any) -> str:
-    if not isinstance(task, str):
-        raise TypeError(f"task must be a string, got {type(task).__name__}")
-    if not task.strip():
-        raise ValueError(f"task is empty: {task!r}")
-    return task
 
 
 def _release_prompt(task: str) -> str:
