@@ -188,6 +188,8 @@ def test_openai_compatible_endpoint(dataset, tmp_path):
                 out=str(tmp_path),
                 max_examples=3,
                 num_frames=4,
+                video_input="frames",
+                concurrency=1,
             )
         )
     finally:

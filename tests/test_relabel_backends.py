@@ -4,6 +4,7 @@ timeouts, pools), and local transformers models (the tiny random ones emit garba
 import base64
 import io
 import json
+import math
 import re
 import socket
 import threading
@@ -16,6 +17,8 @@ import relabel_scripts
 from conftest import write_video
 from PIL import Image
 
+from roboreward import rubric, video
+from roboreward.cli import build_parser
 from roboreward.episode import Episode
 from roboreward.relabel import RelabelConfig, Relabeler
 from roboreward.relabel.backends import (
@@ -27,6 +30,7 @@ from roboreward.relabel.backends import (
     parse_backend,
 )
 from roboreward.testing import make_tiny_lm, make_tiny_vlm
+from roboreward.testing_server import Reply, ScriptedChatServer, prompt_text
 
 TASK = "put the red block in the blue bowl"
 
@@ -126,7 +130,7 @@ def _closed_port():
 def test_relabeling_through_an_openai_compatible_server(clip, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with ChatServer(lambda n, body: ("status", 503) if n == 1 else None) as server:
-        vlm = parse_backend(f"openai:{server.url}#served-vlm")
+        vlm = parse_backend(f"openai:{server.url}#served-vlm", video_input="frames")
         llm = parse_backend(f"openai:{server.url}#served-llm")
         vlm.backoff = llm.backoff = 0.01
         out, _, extra = _run(
@@ -164,6 +168,30 @@ def test_relabeling_through_an_openai_compatible_server(clip, tmp_path, monkeypa
         else:
             assert body["model"] == "served-llm" and images == []
     assert [relabel_scripts.stage_of(p) for p in server.prompts()[1:4]] == ["scene", "ladder", "check"]
+
+
+def test_relabeling_sends_the_vlm_one_video_part_when_the_server_takes_it(clip, tmp_path):
+    with ChatServer() as server:
+        out, _, _ = _run(
+            tmp_path,
+            _episodes(clip),
+            vlm=f"openai:{server.url}#served-vlm",
+            llm=f"openai:{server.url}#served-llm",
+            stages=["counterfactual"],
+            num_frames=4,
+            video_input="auto",
+        )
+    assert len(out) == 5
+    for request in server.requests:
+        parts = request["body"]["messages"][0]["content"]
+        kinds = [p["type"] for p in parts]
+        if request["body"]["model"] == "served-vlm":  # scene and checks: one mp4 of the 4 frames, then text
+            assert kinds == ["video_url", "text"]
+            data = base64.b64decode(parts[0]["video_url"]["url"].split(",", 1)[1])
+            assert video.probe(data).frames == 4
+        else:
+            assert kinds == ["text"]
+    assert sum(r["body"]["model"] == "served-vlm" for r in server.requests) == 1 + 5
 
 
 def test_a_request_that_times_out_is_retried(monkeypatch):
@@ -350,3 +378,36 @@ def test_a_reward_model_judges_clips_in_one_forward_pass(clip, tmp_path, tiny_mo
     again, _, extra = _run(tmp_path, _episodes(clip), **settings)
     assert [r.reward for r in again[1:]] == [r.reward for r in clips]
     assert extra["relabel"]["stages"]["temporal_clip"]["cache_hits"] == 2
+
+
+def test_a_served_reward_model_judges_clips_from_its_logprobs(clip, tmp_path):
+    def judge(request):  # a served RoboReward model: mostly 4, some 3
+        return Reply("", {"4": math.log(0.7), "3": math.log(0.25), "x": math.log(0.05)})
+
+    settings = {
+        "vlm": "scripted:relabel_scripts:answers",
+        "llm": "scripted:relabel_scripts:answers",
+        "stages": ["temporal_clip"],
+        "clip_labeller": "judge",
+        "clip_fractions": [0.5, 0.75],
+        "num_frames": 4,
+    }
+    with ScriptedChatServer(judge) as server:
+        settings["judge"] = f"openai+logprobs:{server.url}#teetone/RoboReward-8B"
+        out, _, extra = _run(tmp_path, _episodes(clip), **settings)
+        again, _, _ = _run(tmp_path, _episodes(clip), **settings)  # cached: no new requests
+    clips = out[1:]
+    assert [(r.video_end, r.reward) for r in clips] == [(1.0, 4), (1.5, 4)]
+    assert clips[0].provenance["temporal_clip"]["judge"] == "teetone/RoboReward-8B"
+    assert len(server.requests) == 2 and all(r["logprobs"] and r["max_tokens"] == 1 for r in server.requests)
+    # the published model's own prompt (the release preset), as its settings say
+    assert prompt_text(server.requests[0]) == rubric.build_prompt(TASK, "release")
+    assert [(r.video_end, r.reward) for r in again[1:]] == [(1.0, 4), (1.5, 4)]
+    assert extra["relabel"]["stages"]["temporal_clip"]["calls"] == 2
+
+
+def test_relabel_takes_concurrency_for_workers_on_the_command_line():
+    args = build_parser("relabel").parse_args(["relabel", "in", "--out", "o", "--concurrency", "16"])
+    assert args.workers == 16 and args.video_input == "auto"
+    frames = build_parser("relabel").parse_args(["relabel", "in", "--out", "o", "--video-input", "frames"])
+    assert frames.video_input == "frames"

@@ -17,7 +17,12 @@ __version__ = "0.1.0.dev0"
 
 _SUBMODULES = ("builder", "cli", "episode", "rubric", "scoring", "sim", "sources", "testing", "video")
 #: Public names re-exported from submodules, loaded on first use.
-_EXPORTS = {"Episode": "episode", "RewardModel": "scoring", "ScoreResult": "scoring"}
+_EXPORTS = {
+    "Episode": "episode",
+    "RewardModel": "scoring",
+    "ScoreResult": "models.results",
+    "ServedRewardModel": "models.served",
+}
 
 __all__ = ["__version__", *_SUBMODULES, *_EXPORTS]
 

@@ -12,8 +12,14 @@ A model SPEC is one of:
   (prompt preset, frames, resolution; the published settings for ``teetone/RoboReward-4B``/``-8B``);
 - ``generate:PATH_OR_ID``: an off-the-shelf VLM not trained on the answer format: it answers in
   free text (`RewardModel.generate`, up to 16 new tokens), read with `rubric.parse_answer`;
-- ``openai:URL#name``: an OpenAI-compatible chat endpoint (vLLM, TGI, ``transformers serve``) given
-  the rubric prompt and sampled frames as images; its answer is read with `rubric.parse_answer`;
+- ``openai:URL#name``: an OpenAI-compatible chat endpoint (vLLM, SGLang, TGI, ``transformers serve``)
+  given the rubric prompt and the sampled frames; its text answer is read with `rubric.parse_answer`;
+- ``openai+logprobs:URL#name``: the same, scored like a local checkpoint: the five probabilities from
+  the top log-probabilities of the token after a prefilled ``ANSWER: `` (vLLM, SGLang); a server
+  that gives none is scored from text, with a notice (`roboreward.models.served`). For both, several
+  endpoints of one model are comma-separated into a pool, ``--concurrency`` requests go out at once,
+  the frames go as one video part when the server takes one (else as images), and each model's
+  entry in ``results.json`` says under ``served`` how its rows were made;
 - ``predictions:FILE.jsonl``: someone else's outputs, ``{"id", "prediction"}`` or ``{"id", "output"}``
   (raw text, parsed);
 - ``baseline:constant-N`` or ``baseline:random`` (seeded by the example id): reference rows.
@@ -54,9 +60,11 @@ from roboreward import locate, rubric, video
 from roboreward.bench_examples import Example, load_examples, select_examples
 from roboreward.bench_quality import pair_group, plot_reliability, quality_entry, voc_entry
 from roboreward.bench_report import plot_results, write_leaderboard
-from roboreward.models.openai_chat import OpenAIChat
+from roboreward.models.endpoints import ordered_map
+from roboreward.models.openai_chat import VIDEO_INPUTS
+from roboreward.models.served import ServedRewardModel
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
-from roboreward.models.specs import parse_model_spec
+from roboreward.models.specs import SERVED_KINDS, parse_model_spec
 
 __all__ = [
     "CONVENTIONS",
@@ -74,7 +82,7 @@ INVALID = 0  # the metrics' code for "no parsable answer"
 #: How answers become errors: the toolkit's rules, or HELM's RoboRewardBench metric.
 CONVENTIONS = ("roboreward", "helm")
 
-_BENCH_KINDS = ("hf", "generate", "openai", "predictions", "baseline")
+_BENCH_KINDS = ("hf", "generate", "openai", "openai+logprobs", "predictions", "baseline")
 
 
 @dataclass
@@ -92,6 +100,9 @@ class BenchConfig:
         num_frames, max_side, prompt: override the checkpoints' own settings (None: each
             checkpoint's; for served models the toolkit's defaults: 16 frames, 448 px, ``toolkit``).
         request_timeout: seconds per request to an ``openai:`` endpoint.
+        concurrency: requests in flight at once to a served model (over all its endpoints).
+        video_input: how frames reach a served model: ``auto`` (a video part when the server takes
+            one, else images), ``video`` or ``frames``.
         seed: seed of ``baseline:random`` and of the ``max_examples`` sample.
         conventions: ``roboreward`` or ``helm`` (see the module docstring).
         voc: points K of a progress curve per successful (reward 5) episode, for OpenGVL's
@@ -109,6 +120,8 @@ class BenchConfig:
     max_side: int | None = None
     prompt: str | None = None
     request_timeout: float = 120.0
+    concurrency: int = 8
+    video_input: str = "auto"
     seed: int = 0
     conventions: str = "roboreward"
     voc: int | None = None
@@ -124,6 +137,7 @@ class Prediction:
     prediction: int  # 1..5, or INVALID
     output: str | None = None
     probs: list[float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # more columns of its cached row
 
 
 class Predictor:
@@ -135,6 +149,11 @@ class Predictor:
     @property
     def settings(self) -> InferenceSettings | None:
         """The inference settings the predictions are made with (None: no model is prompted)."""
+        return None
+
+    @property
+    def key(self) -> str | None:
+        """What else a cached row must have been made with to be reused (None: the settings say all)."""
         return None
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
@@ -269,44 +288,43 @@ class CheckpointPredictor(Predictor):
 
 
 @dataclass
-class OpenAIPredictor(Predictor):
-    """An OpenAI-compatible chat endpoint: the reward prompt with the sampled frames as images.
-
-    The HTTP side (images as JPEG parts, temperature 0, retries with backoff) is
-    `roboreward.models.openai_chat.OpenAIChat`; here it is asked the reward prompt of the settings'
-    preset and its answer parsed.
-    """
+class ServedPredictor(Predictor):
+    """A model behind OpenAI-compatible endpoints (`roboreward.models.served.ServedRewardModel`):
+    ``openai+logprobs:`` reads the five-score distribution, ``openai:`` parses a text answer; requests
+    go out ``concurrency`` at a time over the endpoints, the frames as a video part when the server
+    takes one. Each row records how it was made (``scoring``, ``video_input``)."""
 
     spec: str
-    url: str
-    model: str
-    inference: InferenceSettings = DEFAULT_SETTINGS
-    timeout: float = 120.0
-    retries: int = 3
+    model: Any  # a ServedRewardModel
     name: str = ""
 
     @property
     def settings(self) -> InferenceSettings:
-        return self.inference
+        return self.model.settings
+
+    @property
+    def key(self) -> str:
+        """What besides the settings makes a cached row reusable: the scoring asked for."""
+        return f"served/{self.model.scoring}"
+
+    def _one(self, example: Example) -> Prediction:
+        try:
+            answer = self.model.answer(example.video, example.task)
+        except video.VideoDecodeError:
+            return Prediction(example.id, INVALID, output="video could not be decoded")
+        except Exception as exc:  # the endpoints failed after retries: not a model answer
+            raise RuntimeError(f"{self.spec}: request for {example.id} failed: {exc}") from None
+        score = answer.score
+        return Prediction(
+            example.id,
+            INVALID if score is None else score,
+            output=answer.text,
+            probs=None if answer.probs is None else list(answer.probs),
+            extra={"scoring": answer.scoring, "video_input": answer.video_input},
+        )
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        chat = OpenAIChat(self.url, self.model, timeout=self.timeout, retries=self.retries, backoff=0.5)
-        settings = self.inference
-        for ex in examples:
-            try:
-                frames = video.sample_frames(
-                    ex.video, num_frames=settings.num_frames, fps=settings.fps, max_side=settings.max_side
-                )
-            except video.VideoDecodeError:
-                yield Prediction(ex.id, INVALID, output="video could not be decoded")
-                continue
-            prompt = rubric.build_prompt(ex.task, settings.prompt)
-            try:
-                text = chat.complete("bench", prompt, frames, max_new_tokens=64)
-            except Exception as exc:  # the endpoint failed after retries: not a model answer
-                raise RuntimeError(f"{self.spec}: request for {ex.id} failed: {exc}") from None
-            score = rubric.parse_answer(text)
-            yield Prediction(ex.id, INVALID if score is None else score, output=text)
+        yield from ordered_map(self._one, examples, self.model.concurrency)
 
 
 def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
@@ -328,10 +346,15 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
     if parsed.kind == "predictions":
         path = Path(parsed.target)
         return FilePredictions(spec, path, name=path.stem)
-    if parsed.kind == "openai":
-        url, model = parsed.endpoints[0]
-        served = resolve_settings(spec, base=DEFAULT_SETTINGS, **overrides)
-        return OpenAIPredictor(spec, url, model, served, timeout=config.request_timeout, name=model)
+    if parsed.kind in SERVED_KINDS:
+        served = ServedRewardModel.from_spec(
+            spec,
+            concurrency=config.concurrency,
+            timeout=config.request_timeout,
+            video_input=config.video_input,
+            **overrides,
+        )
+        return ServedPredictor(spec, served, name=served.name)
     path = parsed.target
     if parsed.kind == "generate" and not (os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path)):
         raise ValueError(f"generate:{path} is neither a checkpoint folder nor a Hub id ({spec!r})")
@@ -385,7 +408,8 @@ def _settings_key(predictor: Predictor) -> str | None:
     settings = predictor.settings
     if settings is None:
         return None
-    return hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    made = {**settings.to_dict(), **({"how": predictor.key} if predictor.key else {})}
+    return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _predict_all(
@@ -408,6 +432,7 @@ def _predict_all(
                     "probabilities": pred.probs,
                     "subset": ex.subset,
                     "settings_key": _settings_key(predictor),  # as the loaded model has them
+                    **pred.extra,
                 }
                 f.write(json.dumps(row) + "\n")
                 f.flush()
@@ -432,6 +457,10 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         raise ValueError("give at least one --model")
     if config.conventions not in CONVENTIONS:
         raise ValueError(f"conventions must be one of {CONVENTIONS}, got {config.conventions!r}")
+    if config.video_input not in VIDEO_INPUTS:
+        raise ValueError(f"video_input must be one of {VIDEO_INPUTS}, got {config.video_input!r}")
+    if config.concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {config.concurrency}")
     predictors = [parse_spec(spec, config) for spec in config.models]  # bad specs fail before any work
     _unique_names(predictors)
     for predictor in predictors:
@@ -488,6 +517,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             "num_examples": len(preds),
             "conventions": config.conventions,
             "inference_settings": _settings_record(predictor),
+            "served": _served_record(predictor, [cached[predictor.name][ex.id] for ex in examples]),
             **quality_entry(
                 preds,
                 references,
@@ -531,6 +561,24 @@ def _whole_score(value: float | None) -> int:
     if value is None or not float(value).is_integer() or not 1 <= value <= 5:
         return INVALID
     return int(value)
+
+
+def _served_record(predictor: Predictor, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How a served model's predictions were made: the scoring asked for, and the rows per scoring
+    actually used (``logprobs`` / ``text``) and per video input (``video`` / ``frames``)."""
+    if not isinstance(predictor, ServedPredictor):
+        return None
+    record: dict[str, Any] = {
+        "requested_scoring": predictor.model.scoring,
+        "endpoints": len(predictor.model.pool.members),
+    }
+    for column in ("scoring", "video_input"):
+        counts: dict[str, int] = {}
+        for row in rows:
+            value = str(row.get(column) or "no request")  # a video that could not be decoded
+            counts[value] = counts.get(value, 0) + 1
+        record[column] = dict(sorted(counts.items()))
+    return record
 
 
 def _settings_record(predictor: Predictor) -> dict[str, Any] | None:

@@ -103,7 +103,7 @@ class RewardClient:
 
     def score(self, video: Any, task: str, fps: float | None = None) -> Any:
         """Score one episode on the server; raises `RewardServerError` when the server refuses it."""
-        from roboreward.scoring import ScoreResult
+        from roboreward.models.results import ScoreResult
 
         response = self._http.post(
             f"{self.url}/score",

@@ -44,6 +44,7 @@ from roboreward.models.inputs import (
     is_video_source,
     set_pixel_budget,
 )
+from roboreward.models.results import ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, resolve_settings
 
 __all__ = [
@@ -55,29 +56,6 @@ __all__ = [
     "RewardPrompter",
     "ScoreResult",
 ]
-
-
-@dataclass(frozen=True)
-class ScoreResult:
-    """The reward model's judgement of one episode.
-
-    ``probs[k - 1]`` is the probability of score k (they sum to 1), ``score`` the most likely
-    score, ``expected`` the mean score sum(k * p_k) and ``reward`` = (expected - 1) / 4 in [0, 1].
-    """
-
-    score: int
-    probs: tuple[float, float, float, float, float]
-    expected: float
-    reward: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"score", "expected", "reward", "probs": [p1, ..., p5]}``."""
-        return {
-            "score": self.score,
-            "expected": self.expected,
-            "reward": self.reward,
-            "probs": list(self.probs),
-        }
 
 
 @dataclass(frozen=True)
@@ -265,7 +243,7 @@ class RewardModel(RewardPrompter):
                 [ends[i] for i in chunk],
                 [starts[i] for i in chunk],
             )
-            results.extend(_score_result(p) for p in probs)
+            results.extend(score_result(p) for p in probs)
         return results
 
     def _forward_probs(
@@ -353,7 +331,7 @@ class RewardModel(RewardPrompter):
             task=task,
             duration=duration,
             points=tuple(
-                CurvePoint(time=t, fraction=f, result=_score_result(p))
+                CurvePoint(time=t, fraction=f, result=score_result(p))
                 for t, f, p in zip(times, fractions, probs, strict=True)
             ),
         )
@@ -442,18 +420,6 @@ class ProgressCurve:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"task", "duration", "points": [CurvePoint.to_dict(), ...]}``."""
         return {"task": self.task, "duration": self.duration, "points": [p.to_dict() for p in self.points]}
-
-
-def _score_result(probs: np.ndarray) -> ScoreResult:
-    expected = float(np.dot(np.arange(1, 6), probs))
-    # Clamped: float rounding can put a certain 5 a hair above 5.
-    expected = min(max(expected, rubric.MIN_SCORE), rubric.MAX_SCORE)
-    return ScoreResult(
-        score=int(np.argmax(probs)) + 1,
-        probs=tuple(float(p) for p in probs),  # type: ignore[arg-type]
-        expected=expected,
-        reward=rubric.score_to_reward(expected),
-    )
 
 
 def _paired(videos: Sequence[Any], tasks: Sequence[str] | str) -> tuple[list[Any], list[str]]:

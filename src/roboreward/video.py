@@ -57,9 +57,12 @@ __all__ = [
     "check_limits",
     "clip",
     "encode",
+    "frames_array",
+    "is_video_source",
     "iter_frames",
     "probe",
     "sample_frames",
+    "sample_frames_with_rate",
     "select_backend",
 ]
 
@@ -367,6 +370,34 @@ def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
 
 
+def is_video_source(item: Any) -> bool:
+    """Whether ``item`` is a video (a path, bytes or a ``{"bytes", "path"}`` row) rather than frames."""
+    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview, dict))
+
+
+def frames_array(frames: Any) -> np.ndarray:
+    """Frames given directly (a uint8 array or a list of PIL images / arrays) as one uint8 array (T, H, W, 3).
+
+    Raises TypeError for anything else and ValueError for an empty or wrongly shaped input.
+    """
+    if isinstance(frames, np.ndarray):
+        array = frames
+    elif isinstance(frames, (list, tuple)):
+        if not frames:
+            raise ValueError("frames are empty: give at least one frame")
+        array = np.stack([np.asarray(f.convert("RGB") if hasattr(f, "convert") else f) for f in frames])
+    else:
+        raise TypeError(
+            "video must be a path, bytes, a {'bytes', 'path'} row, a uint8 array (T, H, W, 3) or a list "
+            f"of frames, got {type(frames).__name__}"
+        )
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] == 0:
+        raise ValueError(
+            f"frames must be uint8 of shape (T, H, W, 3) with T >= 1, got {array.dtype} {array.shape}"
+        )
+    return array
+
+
 def sample_frames(
     source: Any,
     num_frames: int | None = None,
@@ -396,6 +427,26 @@ def sample_frames(
         if frames is None:
             frames = _sample_pyav(container, indices, info, source, limits)
     return _resize(frames, _target_size(info.width, info.height, max_side))
+
+
+def sample_frames_with_rate(
+    source: Any,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    max_side: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """`sample_frames` and the rate of the frames it returned: their count over the range's seconds
+    (the video's own rate for a range too short to measure).
+
+    Args:
+        source, num_frames, fps, start, end, max_side: as `sample_frames`.
+    """
+    info = probe(source)
+    frames = sample_frames(source, num_frames=num_frames, fps=fps, start=start, end=end, max_side=max_side)
+    span = (info.duration if end is None else min(end, info.duration)) - (start or 0.0)
+    return frames, (len(frames) / span if span > 0 else info.fps)
 
 
 def _sample_decord(data: str | bytes, indices: np.ndarray, source: Any, forced: bool) -> np.ndarray | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ import torch
 
 from roboreward import rubric, video
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
+from roboreward.video import frames_array, is_video_source
 
 __all__ = [
     "BARE_VIDEO",
@@ -74,30 +74,6 @@ def as_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dty
             raise ValueError(f"dtype must be a torch dtype such as 'bfloat16' or 'float32', got {dtype!r}")
         return value
     return dtype
-
-
-def is_video_source(item: Any) -> bool:
-    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview, dict))
-
-
-def frames_array(frames: Any) -> np.ndarray:
-    """Frames given directly, as one uint8 array (T, H, W, 3)."""
-    if isinstance(frames, np.ndarray):
-        array = frames
-    elif isinstance(frames, (list, tuple)):
-        if not frames:
-            raise ValueError("frames are empty: give at least one frame")
-        array = np.stack([np.asarray(f.convert("RGB") if hasattr(f, "convert") else f) for f in frames])
-    else:
-        raise TypeError(
-            "video must be a path, bytes, a {'bytes', 'path'} row, a uint8 array (T, H, W, 3) or a list "
-            f"of frames, got {type(frames).__name__}"
-        )
-    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] == 0:
-        raise ValueError(
-            f"frames must be uint8 of shape (T, H, W, 3) with T >= 1, got {array.dtype} {array.shape}"
-        )
-    return array
 
 
 def even_frames(frames: np.ndarray, fps: float) -> tuple[np.ndarray, dict[str, Any]]:
@@ -309,8 +285,7 @@ class RewardPrompter:
                     end=end,
                     start=start,
                 )
-            info = video.probe(video_or_frames)
-            frames = video.sample_frames(
+            return video.sample_frames_with_rate(
                 video_or_frames,
                 num_frames=self.num_frames,
                 fps=self.fps,
@@ -318,9 +293,6 @@ class RewardPrompter:
                 start=start,
                 end=end,
             )
-            span = (info.duration if end is None else min(end, info.duration)) - (start or 0.0)
-            rate = len(frames) / span if span > 0 else info.fps
-            return frames, rate
         frames = frames_array(video_or_frames)
         rate = self.frames_fps if fps is None else float(fps)
         if rate <= 0:

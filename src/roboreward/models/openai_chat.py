@@ -1,13 +1,23 @@
 """An OpenAI-compatible ``/chat/completions`` client (vLLM, SGLang, TGI, ``transformers serve``).
 
-Frames go as JPEG ``image_url`` parts (base64 data URLs) before the prompt text; temperature 0
-(seed 0); a timeout per request; retries with exponential backoff and jitter on connection errors,
-timeouts, 429 and 5xx (``Retry-After`` honoured up to a minute). ``OPENAI_API_KEY``, when set, is
-sent as a bearer token. Used by relabeling's ``openai:`` backends and the bench's served models.
+Each request is one user turn: the frames, then the prompt text (or the text first, ``video_first``
+False). The frames go as one ``video_url`` part (an H.264 mp4 data URL of exactly these frames, at
+their rate: vLLM's and SGLang's video input) when the endpoint takes one, else as JPEG
+``image_url`` parts; ``video_input="auto"`` finds out on the first request (`VIDEO_INPUTS`).
+
+`OpenAIChat.complete` asks for free text. `OpenAIChat.top_logprobs` prefills the assistant's turn
+(vLLM's and SGLang's ``continue_final_message``) and asks for the top log-probabilities of the next
+token; a server that rejects such a request, or answers without log-probabilities, is marked as
+text-only on the first call (a notice says so) and asked in free text from then on.
+
+Temperature 0 (seed 0); a timeout per request; retries with exponential backoff and jitter on
+connection errors, timeouts, 429 and 5xx (``Retry-After`` honoured up to a minute). ``OPENAI_API_KEY``,
+when set, is sent as a bearer token. Used by relabeling's ``openai:`` backends, the bench's served
+models and `roboreward.models.served.ServedRewardModel`.
 
     >>> chat = OpenAIChat("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-VL-7B-Instruct")
-    >>> chat.name
-    'Qwen/Qwen2.5-VL-7B-Instruct'
+    >>> chat.name, chat.video_input
+    ('Qwen/Qwen2.5-VL-7B-Instruct', 'auto')
 """
 
 from __future__ import annotations
@@ -15,23 +25,62 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import logging
 import os
 import random
+import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BackendError", "OpenAIChat"]
+__all__ = [
+    "PROBE_REFUSED",
+    "REJECTED_STATUS",
+    "VIDEO_INPUTS",
+    "BackendError",
+    "ChatAnswer",
+    "OpenAIChat",
+    "video_data_url",
+]
+
+logger = logging.getLogger("roboreward")
+
+#: How frames reach the server: ``video`` (one ``video_url`` part), ``frames`` (``image_url`` parts),
+#: or ``auto`` (a video part, and frames from then on if the endpoint rejects it).
+VIDEO_INPUTS = ("auto", "video", "frames")
+
+#: Answers that mean "this server does not take that request" (a field or part it does not know).
+REJECTED_STATUS = frozenset({400, 415, 422, 501})
+#: The same, for the request that finds out what a server takes: ``transformers serve`` answers a
+#: video part it cannot decode with HTTP 500, so there a 500 is not retried but taken as a refusal
+#: when the same request without the feature is then answered.
+PROBE_REFUSED = REJECTED_STATUS | {500}
+
+#: Log-probabilities asked for the scored token (the OpenAI API's maximum; vLLM's default cap).
+TOP_LOGPROBS = 20
 
 
 class BackendError(RuntimeError):
-    """A model that gave no answer. ``retryable``: the endpoint was down or busy, not the request wrong."""
+    """A model that gave no answer. ``retryable``: the endpoint was down or busy, not the request
+    wrong; ``status``: the HTTP status of a refused request (None for a transport failure)."""
 
-    def __init__(self, message: str, retryable: bool = False):
+    def __init__(self, message: str, retryable: bool = False, status: int | None = None):
         super().__init__(message)
         self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    """One completion: its text, the top log-probabilities of its first token (None when not asked
+    for or not given), and how the frames went (``video``, ``frames`` or ``none``)."""
+
+    text: str
+    top_logprobs: dict[str, float] | None
+    video_input: str
 
 
 def _jpeg_data_url(frame: np.ndarray) -> str:
@@ -40,6 +89,23 @@ def _jpeg_data_url(frame: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(frame)).save(buffer, format="JPEG", quality=90)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def video_data_url(frames: np.ndarray, fps: float) -> str:
+    """The frames as an H.264 mp4 ``data:video/mp4;base64,...`` URL, at ``fps`` frames a second.
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB frames (an odd width or height loses its last column or row).
+        fps: their rate.
+    """
+    from roboreward import video
+
+    with tempfile.TemporaryDirectory(prefix="roboreward-video-part-") as tmp:
+        path = video.encode(
+            np.asarray(frames), os.path.join(tmp, "frames.mp4"), fps=fps, crf=18, preset="veryfast"
+        )
+        data = path.read_bytes()
+    return "data:video/mp4;base64," + base64.b64encode(data).decode()
 
 
 def _message_text(content: Any) -> str:
@@ -51,8 +117,28 @@ def _message_text(content: Any) -> str:
     return str(content)
 
 
+def _top_logprobs(choice: dict[str, Any]) -> dict[str, float] | None:
+    """``{token: logprob}`` of the first generated token, from OpenAI's (and vLLM's) ``logprobs`` shape."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not content or not isinstance(content[0], dict):
+        return None
+    first = content[0]
+    top = {}
+    for item in first.get("top_logprobs") or [{"token": first.get("token"), "logprob": first.get("logprob")}]:
+        if isinstance(item, dict) and isinstance(item.get("token"), str):
+            with contextlib.suppress(TypeError, ValueError):
+                top.setdefault(item["token"], float(item["logprob"]))
+    return top or None
+
+
 class OpenAIChat:
-    """One OpenAI-compatible ``/chat/completions`` endpoint, safe to call from many threads."""
+    """One OpenAI-compatible ``/chat/completions`` endpoint, safe to call from many threads.
+
+    What the endpoint takes (a video part, log-probabilities) is learnt on its first request of
+    each kind and kept: ``accepts_video`` and ``gives_logprobs`` are None until then. A refused
+    request that is not such a first one is an error, never a silent change of mode.
+    """
 
     RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -64,7 +150,17 @@ class OpenAIChat:
         retries: int = 3,
         backoff: float = 1.0,
         api_key: str | None = None,
+        video_input: str = "auto",
     ):
+        """Args:
+        url: the server's ``http(s)://host:port/v1``.
+        model: the model name the server knows.
+        timeout: seconds per request.
+        retries: retries of a request that failed in a way worth retrying.
+        backoff: the first retry's pause in seconds (doubled each time, with jitter).
+        api_key: the bearer token (default ``$OPENAI_API_KEY``).
+        video_input: one of `VIDEO_INPUTS`.
+        """
         import httpx
 
         try:
@@ -77,6 +173,10 @@ class OpenAIChat:
             raise ValueError(f"endpoint {url!r} names no model: write openai:URL#model-name")
         if timeout <= 0 or retries < 0 or backoff < 0:
             raise ValueError(f"timeout must be > 0, retries and backoff >= 0 (endpoint {url!r})")
+        if video_input not in VIDEO_INPUTS:
+            raise ValueError(
+                f"video_input must be one of {VIDEO_INPUTS}, got {video_input!r} (endpoint {url!r})"
+            )
         self.url = url.rstrip("/")
         self.model = model.strip()
         self.name = self.model
@@ -84,7 +184,11 @@ class OpenAIChat:
         self.retries = retries
         self.backoff = backoff
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.video_input = video_input
+        self.accepts_video: bool | None = None if video_input == "auto" else video_input == "video"
+        self.gives_logprobs: bool | None = None
         self._local = threading.local()
+        self._probing = threading.RLock()
 
     def _client(self) -> Any:
         import httpx
@@ -93,20 +197,70 @@ class OpenAIChat:
             self._local.client = httpx.Client(timeout=self.timeout)
         return self._local.client
 
-    def request_body(self, prompt: str, frames: np.ndarray | None, max_new_tokens: int) -> dict[str, Any]:
-        """The JSON body: one user turn, the frames as images first, then the prompt text."""
-        content: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": _jpeg_data_url(f)}}
-            for f in (frames if frames is not None else [])
+    # ------------------------------------------------------------------------------------------
+    # Request bodies
+
+    def content(
+        self,
+        prompt: str,
+        frames: np.ndarray | None,
+        fps: float | None = None,
+        as_video: bool = False,
+        video_first: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The user turn's parts: the frames (one video part, or one image part each) and the prompt.
+
+        Args:
+            prompt: the text.
+            frames: uint8 (T, H, W, 3), or None for a text-only request.
+            fps: the frames' rate (for the video part; default 2).
+            as_video: one ``video_url`` part rather than ``image_url`` parts.
+            video_first: the frames before the text.
+        """
+        visual: list[dict[str, Any]] = []
+        if frames is not None and len(frames):
+            if as_video:
+                url = video_data_url(frames, fps or 2.0)
+                visual = [{"type": "video_url", "video_url": {"url": url}}]
+            else:
+                visual = [{"type": "image_url", "image_url": {"url": _jpeg_data_url(f)}} for f in frames]
+        text = [{"type": "text", "text": prompt}]
+        return visual + text if video_first else text + visual
+
+    def request_body(
+        self,
+        prompt: str,
+        frames: np.ndarray | None,
+        max_new_tokens: int,
+        fps: float | None = None,
+        as_video: bool = False,
+        video_first: bool = True,
+        prefill: str | None = None,
+        logprobs: bool = False,
+    ) -> dict[str, Any]:
+        """The JSON body of one request.
+
+        Args:
+            prompt, frames, fps, as_video, video_first: the user turn (see `content`).
+            max_new_tokens: ``max_tokens``.
+            prefill: the start of the assistant's answer, continued by the model (vLLM's and SGLang's
+                ``continue_final_message``, with ``add_generation_prompt`` off).
+            logprobs: ask for the top `TOP_LOGPROBS` log-probabilities of each generated token.
+        """
+        messages: list[dict[str, Any]] = [
+            {"role": "user", "content": self.content(prompt, frames, fps, as_video, video_first)}
         ]
-        content.append({"type": "text", "text": prompt})
-        return {
-            "model": self.model,
-            "messages": [{"role": "user", "content": content}],
-            "temperature": 0.0,
-            "seed": 0,  # for servers that sample even at temperature 0
-            "max_tokens": max_new_tokens,
-        }
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        if prefill is not None:
+            messages.append({"role": "assistant", "content": prefill})
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        body.update(temperature=0.0, seed=0, max_tokens=max_new_tokens)  # seed: servers that sample at 0
+        if logprobs:
+            body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        return body
+
+    # ------------------------------------------------------------------------------------------
+    # Sending
 
     def _pause(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * 2**attempt * random.uniform(0.8, 1.2)  # jitter: workers do not retry in step
@@ -115,17 +269,17 @@ class OpenAIChat:
                 delay = max(delay, min(float(retry_after), 60.0))
         time.sleep(delay)
 
-    def complete(
-        self,
-        stage: str,
-        prompt: str,
-        frames: np.ndarray | None = None,
-        max_new_tokens: int = 512,
-        fps: float | None = None,
-    ) -> str:
+    def post(self, body: dict[str, Any], probing: bool = False) -> dict[str, Any]:
+        """POST ``body`` to ``/chat/completions`` (with retries) and return its first choice.
+
+        Raises `BackendError`: ``retryable`` after the retries, with ``status`` for a refused request.
+
+        Args:
+            body: the request (see `request_body`).
+            probing: a request that finds out what the server takes: an HTTP 500 is not retried.
+        """
         import httpx
 
-        body = self.request_body(prompt, frames, max_new_tokens)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         endpoint = f"{self.url}/chat/completions"
         problem = ""
@@ -138,17 +292,23 @@ class OpenAIChat:
             except httpx.TransportError as exc:  # connection refused, reset, DNS
                 problem = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code in self.RETRY_STATUS:
+                if response.status_code in self.RETRY_STATUS and not (
+                    probing and response.status_code == 500
+                ):
                     problem = f"HTTP {response.status_code}"
                     retry_after = response.headers.get("retry-after")
                 elif response.status_code >= 400:
                     raise BackendError(
-                        f"{endpoint} answered HTTP {response.status_code}: {response.text[:300]}"
+                        f"{endpoint} answered HTTP {response.status_code}: {response.text[:300]}",
+                        status=response.status_code,
                     )
                 else:
                     try:
-                        return _message_text(response.json()["choices"][0]["message"].get("content"))
-                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                        choice = response.json()["choices"][0]
+                        if not isinstance(choice, dict) or not isinstance(choice["message"], dict):
+                            raise TypeError
+                        return choice
+                    except (ValueError, KeyError, IndexError, TypeError):
                         raise BackendError(
                             f"{endpoint} answered something that is not a chat completion: "
                             f"{response.text[:300]}"
@@ -156,3 +316,164 @@ class OpenAIChat:
             if attempt < self.retries:
                 self._pause(attempt, retry_after)
         raise BackendError(f"{endpoint} failed {self.retries + 1} times, last: {problem}", retryable=True)
+
+    def ask(
+        self,
+        prompt: str,
+        frames: np.ndarray | None = None,
+        max_new_tokens: int = 512,
+        fps: float | None = None,
+        video_first: bool = True,
+        prefill: str | None = None,
+        logprobs: bool = False,
+        probing: bool = False,
+    ) -> ChatAnswer:
+        """One completion, with the frames as a video part when the endpoint takes one.
+
+        While it is unknown whether the endpoint takes a video part (``video_input="auto"``), the
+        first request with frames tries one, one request at a time; if that is refused
+        (`PROBE_REFUSED`, not retried) and the same request with the frames as images is answered,
+        they go as images from then on, with a notice. Once known, a refused request is an error
+        (`BackendError` with its ``status``).
+
+        Args:
+            prompt, frames, fps, video_first: the user turn (see `content`).
+            max_new_tokens: ``max_tokens``.
+            prefill: the start of the assistant's answer (see `request_body`).
+            logprobs: ask for the first token's top log-probabilities (see `top_logprobs`).
+            probing: this request finds out whether the endpoint takes ``logprobs``: an HTTP 500 is
+                not retried (see `post`).
+        """
+        has_frames = frames is not None and len(frames) > 0
+        if not has_frames or self.accepts_video is not None:
+            return self._ask(
+                bool(has_frames and self.accepts_video),
+                prompt,
+                frames,
+                max_new_tokens,
+                fps,
+                video_first,
+                prefill,
+                logprobs,
+            )
+        with self._probing:  # the first request finds out; the others wait and then know
+            if self.accepts_video is None:
+                args = (prompt, frames, max_new_tokens, fps, video_first, prefill, logprobs)
+                try:
+                    answer = self._ask(True, *args, probing=True)
+                except BackendError as exc:
+                    if exc.status not in PROBE_REFUSED:
+                        raise
+                    answer = self._ask(False, *args, probing=probing)
+                    self.accepts_video = False  # the same request without the video part was taken
+                    logger.warning(
+                        "%s does not take a video part: frames go as images (%s)", self.url, str(exc)[:200]
+                    )
+                else:
+                    self.accepts_video = True
+                return answer
+        return self.ask(prompt, frames, max_new_tokens, fps, video_first, prefill, logprobs, probing)
+
+    def top_logprobs(
+        self,
+        prompt: str,
+        frames: np.ndarray | None = None,
+        prefill: str = "",
+        fps: float | None = None,
+        video_first: bool = True,
+        max_new_tokens: int = 64,
+    ) -> ChatAnswer:
+        """The top log-probabilities of the token after ``prefill``, or the free-text answer (and
+        ``top_logprobs`` None) where the endpoint gives none.
+
+        The first such call finds out: a prefilled one-token request with ``logprobs``; refused
+        (`PROBE_REFUSED`) or answered without log-probabilities, the endpoint is marked as
+        text-only (``gives_logprobs`` False, a notice) and asked in free text, as every later call is.
+
+        Args:
+            prompt, frames, fps, video_first: the user turn (see `content`).
+            prefill: the start of the assistant's answer.
+            max_new_tokens: the free-text answer's budget.
+        """
+        if self.gives_logprobs is None:
+            with self._probing:
+                if self.gives_logprobs is None:
+                    return self._probe_logprobs(prompt, frames, prefill, fps, video_first, max_new_tokens)
+        if self.gives_logprobs:
+            answer = self.ask(prompt, frames, 1, fps, video_first, prefill=prefill, logprobs=True)
+            if answer.top_logprobs is None:
+                raise BackendError(f"{self.url} gave no log-probabilities this time (it did before)")
+            return answer
+        return self.ask(prompt, frames, max_new_tokens, fps, video_first)
+
+    def _probe_logprobs(
+        self,
+        prompt: str,
+        frames: np.ndarray | None,
+        prefill: str,
+        fps: float | None,
+        video_first: bool,
+        max_new_tokens: int,
+    ) -> ChatAnswer:
+        try:
+            answer = self.ask(
+                prompt, frames, 1, fps, video_first, prefill=prefill, logprobs=True, probing=True
+            )
+        except BackendError as exc:
+            if exc.status not in PROBE_REFUSED:
+                raise
+            reason = f"a request with them was refused: {str(exc)[:200]}"
+        else:
+            if answer.top_logprobs is not None:
+                self.gives_logprobs = True
+                return answer
+            reason = "it answered without them"
+        answer = self.ask(prompt, frames, max_new_tokens, fps, video_first)
+        self.gives_logprobs = False  # the same request in free text was answered
+        logger.warning(
+            "%s does not return log-probabilities (%s): %s is scored from its text answers",
+            self.url,
+            reason,
+            self.model,
+        )
+        return answer
+
+    def _ask(
+        self,
+        video: bool,
+        prompt: str,
+        frames: np.ndarray | None,
+        max_new_tokens: int,
+        fps: float | None,
+        video_first: bool,
+        prefill: str | None,
+        logprobs: bool,
+        probing: bool = False,
+    ) -> ChatAnswer:
+        body = self.request_body(prompt, frames, max_new_tokens, fps, video, video_first, prefill, logprobs)
+        choice = self.post(body, probing)
+        has_frames = frames is not None and len(frames) > 0
+        return ChatAnswer(
+            text=_message_text(choice["message"].get("content")),
+            top_logprobs=_top_logprobs(choice) if logprobs else None,
+            video_input=("video" if video else "frames") if has_frames else "none",
+        )
+
+    def complete(
+        self,
+        stage: str,
+        prompt: str,
+        frames: np.ndarray | None = None,
+        max_new_tokens: int = 512,
+        fps: float | None = None,
+    ) -> str:
+        """The model's free-text answer (the relabeling `Backend` interface).
+
+        Args:
+            stage: the caller's stage (unused here; backends may log it).
+            prompt: the text.
+            frames: uint8 (T, H, W, 3) frames, or None.
+            max_new_tokens: ``max_tokens``.
+            fps: the frames' rate.
+        """
+        return self.ask(prompt, frames, max_new_tokens, fps).text

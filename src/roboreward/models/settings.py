@@ -38,6 +38,7 @@ __all__ = [
     "load_settings",
     "resolve_settings",
     "save_settings",
+    "served_settings",
 ]
 
 logger = logging.getLogger("roboreward")
@@ -238,6 +239,25 @@ def _stored_settings(path_or_id: str, download: bool) -> InferenceSettings | Non
         except Exception:  # no network, a private or missing repo: the model's own loading will say
             return None
     return load_settings(cached)
+
+
+def served_settings(model: str, **overrides: Any) -> InferenceSettings:
+    """The settings to prompt a model served by name with (no checkpoint files to read): a known
+    release's published ones (`KNOWN_SETTINGS`), else the toolkit's defaults; ``overrides`` on top.
+
+    Args:
+        model: the model name the server knows (a Hub id, usually).
+        overrides: as in `resolve_settings`.
+
+    >>> served_settings("teetone/RoboReward-8B").prompt, served_settings("Qwen/Qwen2.5-VL-7B-Instruct").prompt
+    ('release', 'toolkit')
+    """
+    known = _known_id(model)
+    if known is not None:
+        base = dataclasses.replace(KNOWN_SETTINGS[known], source=f"known release {known}")
+    else:
+        base = dataclasses.replace(DEFAULT_SETTINGS, source="the toolkit's defaults (a served model)")
+    return resolve_settings(model, base=base, **overrides)
 
 
 def resolve_settings(

@@ -5,8 +5,11 @@ A spec names a model and how to reach it:
 - ``hf:PATH_OR_ID`` (or, where a command allows it, a bare folder or Hub id): a local transformers
   model, scored with `roboreward.RewardModel` or run by relabeling's local backend;
 - ``generate:PATH_OR_ID``: the same, but it answers in free text, which is parsed;
-- ``openai:URL#model-name``: an OpenAI-compatible chat endpoint; several endpoints serving the same
-  model, comma-separated (each may repeat ``openai:``), form a pool;
+- ``openai:URL#model-name``: an OpenAI-compatible chat endpoint, answering in text; several endpoints
+  serving the same model, comma-separated (each may repeat ``openai:``), form a pool;
+- ``openai+logprobs:URL#model-name``: the same endpoints scored like a local checkpoint: the
+  distribution over the five scores from the top log-probabilities of the token after a prefilled
+  ``ANSWER: `` (vLLM, SGLang; `roboreward.models.served`), text when the server gives none;
 - ``predictions:FILE.jsonl``: someone else's outputs;
 - ``baseline:constant-N`` (N in 1..5) or ``baseline:random``: reference rows;
 - ``scripted:package.module:callable``: a Python function, for tests and rule-based relabelers.
@@ -28,20 +31,23 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["KINDS", "SPEC_FORMS", "ModelSpec", "parse_model_spec"]
+__all__ = ["KINDS", "SERVED_KINDS", "SPEC_FORMS", "ModelSpec", "parse_model_spec"]
 
-Kind = Literal["hf", "generate", "openai", "predictions", "baseline", "scripted"]
+Kind = Literal["hf", "generate", "openai", "openai+logprobs", "predictions", "baseline", "scripted"]
 
 #: The form of each kind, for error messages and help texts.
 SPEC_FORMS: dict[str, str] = {
     "hf": "hf:PATH_OR_ID",
     "generate": "generate:PATH_OR_ID",
     "openai": "openai:URL#model-name",
+    "openai+logprobs": "openai+logprobs:URL#model-name",
     "predictions": "predictions:FILE.jsonl",
     "baseline": "baseline:constant-N or baseline:random",
     "scripted": "scripted:package.module:callable",
 }
 KINDS: tuple[str, ...] = tuple(SPEC_FORMS)
+#: The kinds that name OpenAI-compatible endpoints.
+SERVED_KINDS = ("openai", "openai+logprobs")
 
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _BASELINE = re.compile(r"constant-[1-5]|random")
@@ -55,9 +61,9 @@ class ModelSpec:
         spec: the spec as written.
         kind: one of `KINDS`.
         target: the path or Hub id (``hf``, ``generate``), file (``predictions``), ``constant-N`` or
-            ``random`` (``baseline``), ``module:callable`` (``scripted``); for ``openai`` the first
-            endpoint's model name.
-        endpoints: ``(url, model)`` of each endpoint of an ``openai`` spec.
+            ``random`` (``baseline``), ``module:callable`` (``scripted``); for ``openai`` and
+            ``openai+logprobs`` the first endpoint's model name.
+        endpoints: ``(url, model)`` of each endpoint of an ``openai`` or ``openai+logprobs`` spec.
     """
 
     spec: str
@@ -73,13 +79,13 @@ def _forms(kinds: Collection[str], bare: bool) -> str:
     return forms[0] if len(forms) == 1 else ", ".join(forms[:-1]) + " or " + forms[-1]
 
 
-def _endpoints(rest: str, spec: str) -> tuple[tuple[str, str], ...]:
+def _endpoints(rest: str, spec: str, kind: str) -> tuple[tuple[str, str], ...]:
     endpoints = []
     for member in rest.split(","):
-        url, sep, model = member.strip().removeprefix("openai:").partition("#")
+        url, sep, model = member.strip().removeprefix(kind + ":").partition("#")
         if not sep or not model.strip():
             raise ValueError(
-                f"an OpenAI-compatible endpoint is openai:URL#model-name, got {member.strip()!r}"
+                f"an OpenAI-compatible endpoint is {kind}:URL#model-name, got {member.strip()!r}"
             )
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"endpoint URL must be http(s)://host[:port]/v1, got {url!r} in {spec!r}")
@@ -113,9 +119,9 @@ def parse_model_spec(spec: str, kinds: Collection[str] = KINDS, bare: bool = Fal
     rest = rest.strip()
     if not rest:
         raise ValueError(f"model spec must be {_forms(kinds, bare)}, got {spec!r} (nothing after {kind}:)")
-    if kind == "openai":
-        endpoints = _endpoints(rest, spec)
-        return ModelSpec(spec, "openai", endpoints[0][1], endpoints)
+    if kind in SERVED_KINDS:
+        endpoints = _endpoints(rest, spec, kind)
+        return ModelSpec(spec, kind, endpoints[0][1], endpoints)  # type: ignore[arg-type]
     if kind == "baseline" and not _BASELINE.fullmatch(rest):
         raise ValueError(f"unknown baseline {spec!r}: use baseline:constant-N (N in 1..5) or baseline:random")
     if kind == "scripted":

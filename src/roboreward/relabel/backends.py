@@ -6,9 +6,10 @@ Spec strings name a backend (`parse_backend`):
   when its config has a vision part (frames go in as a video, the recipe of `roboreward.testing`),
   else an ``AutoModelForCausalLM``. Greedy decoding; bfloat16 on a GPU that supports it.
 - ``openai:http://host:port/v1#model-name``: an OpenAI-compatible ``/chat/completions`` endpoint
-  (vLLM, TGI, ``transformers serve``). Frames go as JPEG ``image_url`` parts (base64 data URLs);
-  temperature 0 (seed 0); a timeout per request; retries with exponential backoff on connection
-  errors, timeouts, 429 and 5xx. Several endpoints serving the same model (comma-separated, or a
+  (vLLM, SGLang, TGI, ``transformers serve``). Frames go as one ``video_url`` part (an mp4 of them)
+  when the server takes one, else as JPEG ``image_url`` parts (``video_input``); temperature 0
+  (seed 0); a timeout per request; retries with exponential backoff on connection errors, timeouts,
+  429 and 5xx. Several endpoints serving the same model (comma-separated, or a
   list in a recipe) form a pool: each call goes to the least busy one, and to another when one is
   down. ``OPENAI_API_KEY``, when set, is sent as a bearer token.
 - ``scripted:package.module:callable``: a Python function ``fn(stage, prompt, frames) -> str``,
@@ -25,11 +26,12 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from roboreward.models.endpoints import EndpointPool
 from roboreward.models.inputs import (
     BARE_VIDEO,
     WRAPPED_VIDEO,
@@ -43,6 +45,7 @@ from roboreward.models.specs import SPEC_FORMS, parse_model_spec
 __all__ = [
     "DEFAULT_LLM",
     "DEFAULT_VLM",
+    "JUDGE_KINDS",
     "Backend",
     "BackendError",
     "OpenAIChat",
@@ -114,56 +117,8 @@ class ScriptedBackend:
         return str(self.fn(stage, prompt, frames))
 
 
-class PooledBackend:
-    """Several endpoints serving the same model: each call goes to the least busy member (ties in
-    turn), and to the next one when a member is down (connection errors, timeouts, 429 / 5xx)."""
-
-    def __init__(self, members: Sequence[Any]):
-        if not members:
-            raise ValueError("a pool needs at least one endpoint")
-        names = sorted({m.name for m in members})
-        if len(names) > 1:
-            raise ValueError(f"pooled endpoints must serve the same model, got {names}")
-        self.members = list(members)
-        self.name = names[0]
-        self.busy = [0] * len(self.members)
-        self.served = [0] * len(self.members)
-        self._turn = 0
-        self._lock = threading.Lock()
-
-    def _take(self, tried: set[int]) -> int:
-        with self._lock:
-            n = len(self.members)
-            free = [i for i in range(n) if i not in tried]
-            index = min(free, key=lambda i: (self.busy[i], (i - self._turn) % n))
-            self.busy[index] += 1
-            self._turn = (index + 1) % n
-            return index
-
-    def complete(
-        self,
-        stage: str,
-        prompt: str,
-        frames: np.ndarray | None = None,
-        max_new_tokens: int = 512,
-        fps: float | None = None,
-    ) -> str:
-        tried: set[int] = set()
-        while True:
-            index = self._take(tried)
-            try:
-                answer = self.members[index].complete(stage, prompt, frames, max_new_tokens, fps)
-            except BackendError as exc:
-                tried.add(index)
-                if not exc.retryable or len(tried) == len(self.members):
-                    raise
-                continue
-            finally:
-                with self._lock:
-                    self.busy[index] -= 1
-            with self._lock:
-                self.served[index] += 1
-            return answer
+#: The pool of relabeling's ``openai:`` endpoints (its old name).
+PooledBackend = EndpointPool
 
 
 class TransformersBackend:
@@ -255,27 +210,47 @@ def _scripted(target: str, spec: str) -> ScriptedBackend:
 
 
 _RELABEL_KINDS = ("hf", "openai", "scripted")
+#: What a clip judge may be besides a backend: a served reward model read from log-probabilities.
+JUDGE_KINDS = (*_RELABEL_KINDS, "openai+logprobs")
 
 
 def _joined(spec: Any) -> Any:
     return ",".join(str(s) for s in spec) if isinstance(spec, (list, tuple)) else spec
 
 
-def check_spec(spec: Any) -> None:
-    """Raise ValueError naming ``spec`` when it is not a well-formed model spec (nothing is loaded)."""
+def check_spec(spec: Any, kinds: tuple[str, ...] = _RELABEL_KINDS) -> None:
+    """Raise ValueError naming ``spec`` when it is not a well-formed model spec (nothing is loaded).
+
+    Args:
+        spec: a spec string, a recipe's list of endpoints, or a backend object.
+        kinds: the spec kinds allowed (`JUDGE_KINDS` for the clip judge).
+    """
     spec = _joined(spec)
     if not isinstance(spec, str):
         if not isinstance(spec, Backend):
             raise ValueError(f"a model is a spec string ({_SPEC_FORMS}) or a backend object, got {spec!r}")
         return
-    parse_model_spec(spec, kinds=_RELABEL_KINDS)
+    parse_model_spec(spec, kinds=kinds)
 
 
-def parse_backend(spec: Any, timeout: float = 120.0, retries: int = 3, device: str | None = None) -> Backend:
+def parse_backend(
+    spec: Any,
+    timeout: float = 120.0,
+    retries: int = 3,
+    device: str | None = None,
+    video_input: str = "auto",
+) -> Backend:
     """A backend from its spec string; a backend object (``name`` + ``complete``) is returned as it is.
 
-    ``timeout`` (seconds per request) and ``retries`` apply to ``openai:`` endpoints, ``device`` to
-    ``hf:`` models. Raises ValueError naming the spec when it is malformed.
+    Args:
+        spec: the spec (see the module docstring), a recipe's list of endpoints, or a backend.
+        timeout: seconds per request to an ``openai:`` endpoint.
+        retries: retries of a failed request to an ``openai:`` endpoint.
+        device: where an ``hf:`` model runs.
+        video_input: how frames reach an ``openai:`` endpoint
+            (`roboreward.models.openai_chat.VIDEO_INPUTS`).
+
+    Raises ValueError naming the spec when it is malformed.
     """
     spec = _joined(spec)  # a recipe's list of endpoints
     if not isinstance(spec, str):
@@ -287,7 +262,8 @@ def parse_backend(spec: Any, timeout: float = 120.0, retries: int = 3, device: s
         return TransformersBackend(parsed.target, device=device)
     if parsed.kind == "openai":
         members = [
-            OpenAIChat(url, model, timeout=timeout, retries=retries) for url, model in parsed.endpoints
+            OpenAIChat(url, model, timeout=timeout, retries=retries, video_input=video_input)
+            for url, model in parsed.endpoints
         ]
-        return members[0] if len(members) == 1 else PooledBackend(members)
+        return members[0] if len(members) == 1 else EndpointPool(members)
     return _scripted(parsed.target, spec)

@@ -95,6 +95,7 @@ class ModelCalls:
                         timeout=self.config.timeout,
                         retries=self.config.request_retries,
                         device=self.config.device,
+                        video_input=self.config.video_input,
                     )
                 backend = self._by_spec[key]
                 if role == "vlm" and isinstance(backend, TransformersBackend) and not backend.is_vlm:
@@ -118,9 +119,11 @@ class ModelCalls:
         frames: np.ndarray | None = None,
         fps: float | None = None,
         call: Callable[[str], str] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> str:
         """One cached call of ``backend`` (``call(prompt)`` instead of ``backend.complete`` when given),
-        counted under ``counter``; raises StageError when it gets no answer."""
+        counted under ``counter``; raises StageError when it gets no answer. ``options``: what else
+        decides the answer, for its cache key (a judge's scoring)."""
         max_new_tokens = self.config.max_new_tokens
         key = call_key(
             stage,
@@ -128,7 +131,7 @@ class ModelCalls:
             prompts.VERSIONS[stage],
             prompt,
             frames_digest(frames),
-            {"max_new_tokens": max_new_tokens},
+            {"max_new_tokens": max_new_tokens, **(options or {})},
         )
         cached = self.cache.get(key)
         if cached is not None:
@@ -159,6 +162,7 @@ class ModelCalls:
         frames: np.ndarray | None = None,
         fps: float | None = None,
         call: Callable[[str], str] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> Any:
         """The parsed answer, asking again (with the rejection's reason) up to ``max_retries`` times;
         None when every answer was rejected (each one counted as unparseable or invalid)."""
@@ -166,7 +170,7 @@ class ModelCalls:
         for attempt in range(self.config.max_retries + 1):
             if attempt:
                 self.counters.add(counter, "retries")
-            value = parse(self.ask(stage, counter, backend, request, frames, fps, call))
+            value = parse(self.ask(stage, counter, backend, request, frames, fps, call, options))
             if not isinstance(value, Rejected):
                 return value
             self.counters.add(counter, value.kind)

@@ -6,9 +6,11 @@ No video is re-encoded here: a clip is the same video with ``video_end`` moved t
 - ``map``: ``clip_scores[fraction]`` (default 0.25 -> 2, 0.5 -> 3, 0.75 -> 4), or for a fraction not
   in it `rubric.progress_to_score` of the fraction, at most 4;
 - ``judge``: a VLM scores the clip on the rubric, like any episode: a RoboReward reward model
-  (``hf:PATH``, `roboreward.scoring.RewardModel`, the most likely score of one forward pass) or a
-  backend answering the reward prompt in text (`rubric.parse_answer`); cached like every call. A
-  clip whose answer holds no score is dropped.
+  (``hf:PATH``, `roboreward.scoring.RewardModel`, the most likely score of one forward pass), the
+  same model served (``openai+logprobs:URL#model``, `roboreward.models.served.ServedRewardModel`: the
+  most likely score of the distribution read from the server's log-probabilities, or its text
+  answer where the server gives none) or a backend answering the reward prompt in text
+  (`rubric.parse_answer`); cached like every call. A clip whose answer holds no score is dropped.
 
 Each row: ``augmentation`` ``temporal_clip``, the true task, ``provenance["temporal_clip"]`` with the
 fraction, the clip's end in seconds and the labeller (with its model id for a judge).
@@ -28,7 +30,7 @@ from roboreward.relabel.backends import parse_backend, published_name
 from roboreward.relabel.calls import ModelCalls
 from roboreward.relabel.config import RelabelConfig
 
-__all__ = ["BackendJudge", "RewardModelJudge", "make_judge", "temporal_clips"]
+__all__ = ["BackendJudge", "RewardModelJudge", "ServedJudge", "make_judge", "temporal_clips"]
 
 STAGE = "temporal_clip"
 
@@ -49,6 +51,30 @@ class RewardModelJudge:
             return rubric.format_answer(self.model.score(frames, task, fps=fps).score)
 
 
+class ServedJudge:
+    """A served reward model (``openai+logprobs:URL#model``, endpoints comma-separated) as the clip
+    judge: the most likely score of the distribution its server's log-probabilities give."""
+
+    #: Part of each call's cache key: a text answer of the same model is not this judge's answer.
+    options: dict[str, Any] = {"scoring": "logprobs"}  # noqa: RUF012 (read only)
+
+    def __init__(self, spec: str, config: RelabelConfig):
+        from roboreward.models.served import ServedRewardModel
+
+        self.model = ServedRewardModel.from_spec(
+            spec,
+            timeout=config.timeout,
+            retries=config.request_retries,
+            video_input=config.video_input,
+            prompt=config.judge_prompt,
+        )
+        self.name = self.model.name
+        self.prompt = self.model.settings.prompt
+
+    def answer(self, prompt: str, task: str, frames: np.ndarray, fps: float) -> str:
+        return self.model.answer(frames, task, fps=fps).text
+
+
 class BackendJudge:
     """Any backend as the clip judge: it answers the reward prompt (of ``prompt``) in text."""
 
@@ -62,7 +88,7 @@ class BackendJudge:
         return self.backend.complete("clip_judge", prompt, frames, self.max_new_tokens, fps)
 
 
-def make_judge(config: RelabelConfig, calls: ModelCalls) -> RewardModelJudge | BackendJudge:
+def make_judge(config: RelabelConfig, calls: ModelCalls) -> RewardModelJudge | ServedJudge | BackendJudge:
     """The ``judge`` labeller's model: ``config.judge``, else the VLM."""
     spec = config.judge
     if spec is None:
@@ -71,8 +97,14 @@ def make_judge(config: RelabelConfig, calls: ModelCalls) -> RewardModelJudge | B
         return RewardModelJudge(
             spec[3:].strip(), device=config.device, num_frames=config.num_frames, prompt=config.judge_prompt
         )
+    if isinstance(spec, str) and spec.startswith("openai+logprobs:"):
+        return ServedJudge(spec, config)
     backend = parse_backend(
-        spec, timeout=config.timeout, retries=config.request_retries, device=config.device
+        spec,
+        timeout=config.timeout,
+        retries=config.request_retries,
+        device=config.device,
+        video_input=config.video_input,
     )
     return BackendJudge(backend, config.max_new_tokens, config.judge_prompt)
 
@@ -114,6 +146,7 @@ def temporal_clips(ep: Episode, calls: ModelCalls, config: RelabelConfig, judge:
                 frames,
                 fps,
                 call=lambda prompt, frames=frames, fps=fps: judge.answer(prompt, ep.task, frames, fps),
+                options=getattr(judge, "options", None),
             )
             if score is None:
                 calls.counters.add(STAGE, "dropped")

@@ -18,7 +18,8 @@ from typing import Any
 
 from roboreward import rubric
 from roboreward.config import comma_floats, comma_list, fraction_scores, read_recipe
-from roboreward.relabel.backends import DEFAULT_LLM, DEFAULT_VLM, check_spec
+from roboreward.models.openai_chat import VIDEO_INPUTS
+from roboreward.relabel.backends import DEFAULT_LLM, DEFAULT_VLM, JUDGE_KINDS, check_spec
 
 __all__ = ["CLIP_LABELLERS", "STAGES", "RelabelConfig"]
 
@@ -47,17 +48,21 @@ class RelabelConfig:
             `rubric.progress_to_score` of the fraction) or ``judge`` (a VLM scores the clip on the rubric).
         clip_scores: fraction -> score 1..4 for the ``map`` labeller.
         judge: the ``judge`` labeller's model: ``hf:PATH`` (a RoboReward reward model, scored in one
-            forward pass by `roboreward.scoring.RewardModel`), ``openai:``/``scripted:`` or a backend
-            (it answers the rubric prompt in text); None uses ``vlm`` that way.
+            forward pass by `roboreward.scoring.RewardModel`), ``openai+logprobs:URL#model`` (the same
+            read from a server's log-probabilities, `roboreward.models.served`), ``openai:``/``scripted:``
+            or a backend (it answers the rubric prompt in text); None uses ``vlm`` that way.
         judge_prompt: the judge's prompt preset (`roboreward.rubric.PROMPT_PRESETS`); None: an
             ``hf:`` reward model's own (its checkpoint settings), else ``toolkit``.
         max_retries: how many times a rejected answer is asked for again (a ladder for the levels
             still missing after an invalid answer or a "no" from the checker; any other call after
             an unparseable or invalid answer), with the reason in the new prompt; then dropped.
         num_frames, max_side: frames sampled evenly from each episode for the VLM, and their size.
-        workers: episodes relabeled at once (threads; served endpoints answer them in parallel).
+        workers: episodes relabeled at once (threads; served endpoints answer them in parallel, each
+            call to the least busy endpoint of a pool); ``--concurrency`` on the command line.
         max_new_tokens: answer budget per call.
         timeout, request_retries: per request, for ``openai:`` endpoints.
+        video_input: how frames reach ``openai:`` endpoints: ``auto`` (one ``video_url`` part when
+            the server takes it, else images), ``video`` or ``frames``.
         device: for ``hf:`` models (default cuda when available).
         cache_dir: where model answers are cached (default ``OUT/.build/relabel_cache``).
     """
@@ -108,7 +113,8 @@ class RelabelConfig:
     judge: Any = field(
         default=None,
         metadata={
-            "help": "the clip judge: hf:REWARD_MODEL or a backend spec (None: the vlm)",
+            "help": "the clip judge: hf:REWARD_MODEL, openai+logprobs:URL#REWARD_MODEL or a backend spec "
+            "(None: the vlm)",
             "metavar": "SPEC",
         },
     )
@@ -124,11 +130,26 @@ class RelabelConfig:
     max_side: int | None = field(
         default=336, metadata={"help": "longer side of those frames", "metavar": "PX"}
     )
-    workers: int = field(default=4, metadata={"help": "episodes relabeled at once", "metavar": "N"})
+    workers: int = field(
+        default=4,
+        metadata={
+            "help": "episodes relabeled at once: served calls in flight over the endpoints",
+            "aliases": ["--concurrency"],
+            "metavar": "N",
+        },
+    )
     max_new_tokens: int = field(default=512, metadata={"help": "answer budget per call", "metavar": "N"})
     timeout: float = field(default=120.0, metadata={"help": "seconds per served request", "metavar": "S"})
     request_retries: int = field(
         default=3, metadata={"help": "retries of a served request that failed", "metavar": "N"}
+    )
+    video_input: str = field(
+        default="auto",
+        metadata={
+            "help": "how frames reach openai: endpoints: auto (one video part when the server takes it, "
+            "else images), video or frames",
+            "choices": list(VIDEO_INPUTS),
+        },
     )
     device: str | None = field(default=None, metadata={"help": "for hf: models (None: cuda when available)"})
     cache_dir: str | None = field(
@@ -141,7 +162,7 @@ class RelabelConfig:
             value = getattr(self, name)
             if value is not None or name != "judge":
                 try:
-                    check_spec(value)
+                    check_spec(value, JUDGE_KINDS) if name == "judge" else check_spec(value)
                 except ValueError as exc:
                     raise ValueError(f"{name}: {exc}") from None
         if isinstance(self.stages, str):
@@ -169,6 +190,8 @@ class RelabelConfig:
         for fraction, score in self.clip_scores.items():
             if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 4:
                 raise ValueError(f"clip_scores must map fractions to scores 1..4, got {fraction}: {score!r}")
+        if self.video_input not in VIDEO_INPUTS:
+            raise ValueError(f"video_input must be one of {VIDEO_INPUTS}, got {self.video_input!r}")
         if self.clip_labeller not in CLIP_LABELLERS:
             raise ValueError(f"clip_labeller must be one of {CLIP_LABELLERS}, got {self.clip_labeller!r}")
         if self.judge_prompt is not None:

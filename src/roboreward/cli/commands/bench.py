@@ -29,7 +29,9 @@ BenchArguments = with_metadata(
     },
     models={
         "help": "a model to score (repeatable): a checkpoint folder or Hub id (hf:PATH also works), "
-        "generate:PATH, openai:URL#name, predictions:FILE.jsonl, baseline:constant-N or baseline:random",
+        "generate:PATH, openai:URL#name (text answers), openai+logprobs:URL#name (the five-score "
+        "distribution from log-probabilities), predictions:FILE.jsonl, baseline:constant-N or "
+        "baseline:random",
         "aliases": ["--model"],
         "repeat": True,
         "metavar": "SPEC",
@@ -62,6 +64,15 @@ BenchArguments = with_metadata(
         "choices": list(rubric.PROMPT_PRESETS),
     },
     request_timeout={"help": "seconds per request to an openai: model", "metavar": "S"},
+    concurrency={
+        "help": "requests in flight at once to an openai: / openai+logprobs: model, over its endpoints",
+        "metavar": "N",
+    },
+    video_input={
+        "help": "how frames reach a served model: auto (one video part when the server takes it, else "
+        "images), video or frames",
+        "choices": ["auto", "video", "frames"],
+    },
     seed={"help": "seed of baseline:random and of the --max-examples sample"},
     conventions={
         "help": "roboreward: an unparsable answer costs the worst error for its example; helm: HELM's "
@@ -107,6 +118,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="Score each --model on a RoboReward split and write predictions/, results.json, "
         "leaderboard.md/.csv and two plots to --out. A model is a checkpoint folder or Hub id (scored "
         "with its own inference settings), generate:PATH (free-text answers, parsed), openai:URL#name, "
+        "openai+logprobs:URL#name, "
         "predictions:FILE.jsonl, baseline:constant-N or baseline:random. Predictions are cached per "
         "(model, example, settings): a re-run only scores what is missing.",
     )
