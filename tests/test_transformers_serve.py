@@ -237,8 +237,16 @@ def four_episodes(tmp_path_factory):
     return out
 
 
-def _bench(served, dataset, out):
-    args = ["bench", "--dataset", str(dataset), "--model", served["spec"], "--model", "baseline:constant-5"]
+def _bench(served, dataset, out, spec=None):
+    args = [
+        "bench",
+        "--dataset",
+        str(dataset),
+        "--model",
+        spec or served["spec"],
+        "--model",
+        "baseline:constant-5",
+    ]
     assert main([*args, "--num-frames", "2", "--max-side", "64", "--out", str(out), "--json"]) == 0
     return json.loads((out / "results.json").read_text())
 
@@ -260,8 +268,37 @@ def test_bench_scores_the_served_model_from_its_text(served, four_episodes, tmp_
     assert served_results["invalid"] == invalid == 4  # gibberish: no score in any answer
     assert served_results["invalid_rate"] == 1.0
     assert results["models"]["baseline:constant-5"]["invalid"] == 0
+    # it fails on a video part (HTTP 500: no decoder for the mp4's audio), so the frames went as images
+    assert served_results["served"] == {
+        "requested_scoring": "text",
+        "endpoints": 1,
+        "scoring": {"text": 4},
+        "video_input": {"frames": 4},
+    }
 
     again = _bench(served, four_episodes, tmp_path / "second")  # a fresh folder: asked again
     rows_again = (tmp_path / "second" / "predictions" / file).read_text().splitlines()
     assert [json.loads(line)["output"] for line in rows_again] == [r["output"] for r in rows]
     assert again["models"][name] == served_results
+
+
+def test_asked_for_logprobs_it_is_scored_from_its_text(served, four_episodes, tmp_path):
+    """transformers serve refuses vLLM's prefill switches (HTTP 422): the logprob path finds out on
+    the first request, says so, and scores every example from the same text answers as above."""
+    spec = served["spec"].replace("openai:", "openai+logprobs:", 1)
+    text = _bench(served, four_episodes, tmp_path / "text")
+    results = _bench(served, four_episodes, tmp_path / "logprobs", spec=spec)
+    entry = results["models"][served["model"]]
+    assert entry["served"] == {
+        "requested_scoring": "logprobs",
+        "endpoints": 1,
+        "scoring": {"text": 4},
+        "video_input": {"frames": 4},
+    }
+    (file,) = {p.name for p in (tmp_path / "text" / "predictions").iterdir()} - {"baseline_constant-5.jsonl"}
+
+    def outputs(run):
+        return [json.loads(line)["output"] for line in (tmp_path / run / "predictions" / file).open()]
+
+    assert outputs("logprobs") == outputs("text")
+    assert entry["mae"] == text["models"][served["model"]]["mae"]

@@ -197,6 +197,13 @@ class OpenAIChat:
             self._local.client = httpx.Client(timeout=self.timeout)
         return self._local.client
 
+    def _reconnect(self) -> None:
+        """Drop this thread's connection: the next request opens a new one."""
+        client = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            client.close()
+
     # ------------------------------------------------------------------------------------------
     # Request bodies
 
@@ -276,7 +283,8 @@ class OpenAIChat:
 
         Args:
             body: the request (see `request_body`).
-            probing: a request that finds out what the server takes: an HTTP 500 is not retried.
+            probing: a request that finds out what the server takes: an HTTP 500 or a dropped
+                connection is not retried.
         """
         import httpx
 
@@ -291,7 +299,10 @@ class OpenAIChat:
                 problem = f"no answer within {self.timeout:g} s"
             except httpx.TransportError as exc:  # connection refused, reset, DNS
                 problem = f"{type(exc).__name__}: {exc}"
+                self._reconnect()
             else:
+                if response.status_code >= 500:
+                    self._reconnect()  # uvicorn closes a connection whose request raised
                 if response.status_code in self.RETRY_STATUS and not (
                     probing and response.status_code == 500
                 ):
@@ -313,6 +324,10 @@ class OpenAIChat:
                             f"{endpoint} answered something that is not a chat completion: "
                             f"{response.text[:300]}"
                         ) from None
+            if probing and not retry_after and not problem.startswith("HTTP"):
+                # Asked something new, the server dropped the connection (``transformers serve`` may,
+                # after failing on a video part): the caller tries the plain request next.
+                raise BackendError(f"{endpoint} failed: {problem}", retryable=True)
             if attempt < self.retries:
                 self._pause(attempt, retry_after)
         raise BackendError(f"{endpoint} failed {self.retries + 1} times, last: {problem}", retryable=True)
@@ -332,9 +347,9 @@ class OpenAIChat:
 
         While it is unknown whether the endpoint takes a video part (``video_input="auto"``), the
         first request with frames tries one, one request at a time; if that is refused
-        (`PROBE_REFUSED`, not retried) and the same request with the frames as images is answered,
-        they go as images from then on, with a notice. Once known, a refused request is an error
-        (`BackendError` with its ``status``).
+        (`PROBE_REFUSED`) or its connection dropped (neither retried) and the same request with the
+        frames as images is then answered, they go as images from then on, with a notice. Once
+        known, a refused request is an error (`BackendError` with its ``status``).
 
         Args:
             prompt, frames, fps, video_first: the user turn (see `content`).
@@ -362,8 +377,8 @@ class OpenAIChat:
                 try:
                     answer = self._ask(True, *args, probing=True)
                 except BackendError as exc:
-                    if exc.status not in PROBE_REFUSED:
-                        raise
+                    if exc.status is not None and exc.status not in PROBE_REFUSED:
+                        raise  # a refusal of something else: the plain request would be refused too
                     answer = self._ask(False, *args, probing=probing)
                     self.accepts_video = False  # the same request without the video part was taken
                     logger.warning(
