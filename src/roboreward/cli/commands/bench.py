@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     """
     config = from_namespace(BenchArguments, args)
     results = run_bench(config)
+    if results is None:  # not the main process of `accelerate launch`: that one prints
+        return 0
     if args.json:
         print(results_json(results), end="")
     else:
