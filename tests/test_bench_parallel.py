@@ -16,6 +16,7 @@ import pytest
 from conftest import write_manifest
 
 import roboreward
+from roboreward import bench_parallel
 from roboreward.bench import BenchConfig, load_examples, run_bench
 from roboreward.bench_parallel import DataParallel, merge_parts, part_files, part_path, shard
 from roboreward.builder import BuildConfig, build
@@ -242,3 +243,9 @@ def test_two_processes_give_one_process_results_scoring_each_example_once(
     assert (two / "results.json").read_text() == before
     assert sorted(p.name for p in (two / "predictions").iterdir()) == names
     assert sorted(r["id"] for r in _rows(cache)) == ids
+
+
+def test_the_cpu_command_is_the_documented_one():
+    command = "accelerate launch --multi_gpu --num_processes 2 --main_process_port 0 -m roboreward.cli bench"
+    assert command in (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert command in bench_parallel.__doc__

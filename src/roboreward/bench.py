@@ -32,6 +32,16 @@ its example) or ``helm`` (HELM's RoboRewardBench metric: each answer read with H
 unparsable one costs 4.0, an out-of-range number its distance). Predictions are cached per (model,
 id) in ``OUT/predictions/<model>.jsonl`` with the settings that made them, so a re-run, or a run that
 was interrupted, only scores what is missing or was scored differently.
+
+On several GPUs, one process per GPU, each with its own copy of every local checkpoint and its share
+of the examples (`roboreward.bench_parallel`; the results are those of one process):
+
+    accelerate launch --num_processes 8 -m roboreward.cli bench --dataset ./roboreward --model runs/3b \
+        --out bench_out
+
+(on CPU only: ``accelerate launch --multi_gpu --num_processes 2 --main_process_port 0 -m
+roboreward.cli bench ...``). The main process merges the predictions and writes the results; ``--voc``
+curves are computed there alone.
 """
 
 from __future__ import annotations
