@@ -38,6 +38,16 @@ its example) or ``helm`` (HELM's RoboRewardBench metric: each answer read with H
 unparsable one costs 4.0, an out-of-range number its distance). Predictions are cached per (model,
 id) in ``OUT/predictions/<model>.jsonl`` with the settings that made them, so a re-run, or a run that
 was interrupted, only scores what is missing or was scored differently.
+
+On several GPUs, one process per GPU, each with its own copy of every local checkpoint and its share
+of the examples (`roboreward.bench_parallel`; the results are those of one process):
+
+    accelerate launch --num_processes 8 -m roboreward.cli bench --dataset ./roboreward --model runs/3b \
+        --out bench_out
+
+(on CPU only: ``accelerate launch --multi_gpu --num_processes 2 --main_process_port 0 -m
+roboreward.cli bench ...``). The main process merges the predictions and writes the results; ``--voc``
+curves are computed there alone.
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from tqdm.auto import tqdm
 
 from roboreward import locate, rubric, video
 from roboreward.bench_examples import Example, load_examples, select_examples
+from roboreward.bench_parallel import DataParallel, data_parallel
 from roboreward.bench_quality import pair_group, plot_reliability, quality_entry, voc_entry
 from roboreward.bench_report import plot_results, write_leaderboard
 from roboreward.models.endpoints import ordered_map
@@ -413,16 +424,22 @@ def _settings_key(predictor: Predictor) -> str | None:
 
 
 def _predict_all(
-    predictor: Predictor, examples: list[Example], cache_path: Path
-) -> dict[str, dict[str, Any]]:
+    predictor: Predictor, examples: list[Example], cache_path: Path, dp: DataParallel
+) -> dict[str, dict[str, Any]] | None:
+    """The rows of every example, from the cache or scored now; under ``accelerate launch`` each
+    process scores its share into a part file (`roboreward.bench_parallel`) and only the main
+    process gets the rows (the others: None)."""
+    dp.merge_leftovers(cache_path)  # the part files of a killed data-parallel run
     # A cached row made with other inference settings (another prompt, other frames) is scored again.
     key = _settings_key(predictor)
     cached = {i: r for i, r in _read_cache(cache_path).items() if r.get("settings_key") == key}
     todo = [ex for ex in examples if ex.id not in cached]
+    mine = dp.share(todo, block=getattr(predictor, "batch_size", 1))  # all of todo in one process
     by_id = {ex.id: ex for ex in examples}
-    if todo:
-        with open(cache_path, "a", encoding="utf-8") as f:
-            for pred in tqdm(predictor.predict(todo), total=len(todo), desc=predictor.name, unit="ex"):
+    if mine:
+        with open(dp.writes_to(cache_path), "a", encoding="utf-8") as f:
+            bar = {"total": len(mine), "desc": dp.label(predictor.name), "disable": not dp.is_main}
+            for pred in tqdm(predictor.predict(mine), unit="ex", **bar):
                 ex = by_id[pred.id]
                 row = {
                     "id": pred.id,
@@ -437,7 +454,7 @@ def _predict_all(
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 cached[pred.id] = row
-    return cached
+    return dp.collect(cache_path, cached, [ex.id for ex in todo])
 
 
 def _helm_prediction(row: dict[str, Any]) -> float | None:
@@ -449,8 +466,16 @@ def _helm_prediction(row: dict[str, Any]) -> float | None:
 # Results
 
 
-def run_bench(config: BenchConfig) -> dict[str, Any]:
-    """Score every model on the examples, compute the metrics, write results, leaderboard and plots."""
+def run_bench(config: BenchConfig) -> dict[str, Any] | None:
+    """Score every model on the examples, compute the metrics, write results, leaderboard and plots.
+
+    Under ``accelerate launch`` the examples are shared out over the processes
+    (`roboreward.bench_parallel`); the main process writes and returns the results, the others
+    return None.
+
+    Args:
+        config: the models, the dataset and what to write (`BenchConfig`).
+    """
     from roboreward import metrics
 
     if not config.models:
@@ -474,15 +499,23 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     )
     out = Path(config.out)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
+    dp = data_parallel()
+    for predictor in predictors:  # under accelerate, each process holds a copy of a local model
+        if isinstance(predictor, CheckpointPredictor) and dp.device is not None:
+            predictor.overrides["device"] = dp.device
     table: dict[str, list[Any]] = {}
     cached: dict[str, dict[str, dict[str, Any]]] = {}
     for predictor in predictors:
-        rows = _predict_all(predictor, examples, out / "predictions" / f"{_safe(predictor.name)}.jsonl")
+        rows = _predict_all(predictor, examples, out / "predictions" / f"{_safe(predictor.name)}.jsonl", dp)
+        if rows is None:  # another process of a data-parallel run: the main one writes the results
+            continue
         cached[predictor.name] = rows
         if config.conventions == "helm":
             table[predictor.name] = [_helm_prediction(rows[ex.id]) for ex in examples]
         else:
             table[predictor.name] = [int(rows[ex.id]["prediction"]) for ex in examples]
+    if not dp.is_main:
+        return None
 
     references = [ex.reward for ex in examples]
     subsets = [ex.subset for ex in examples]

@@ -6,6 +6,10 @@ a key of the ``--config`` recipe; the flags given win over the recipe.
 Examples:
     roboreward bench --dataset ./roboreward --model runs/3b --model baseline:constant-3 --out bench_out
     roboreward bench --config bench.yaml --max-examples 50 --json
+    # one process per GPU, each scoring its share (`roboreward.bench_parallel`); the main one reports
+    accelerate launch --num_processes 8 -m roboreward.cli bench --dataset ./roboreward --model runs/3b
+    # the same on CPU: --multi_gpu is what makes accelerate start several processes
+    accelerate launch --multi_gpu --num_processes 2 --main_process_port 0 -m roboreward.cli bench ...
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     """
     config = from_namespace(BenchArguments, args)
     results = run_bench(config)
+    if results is None:  # not the main process of `accelerate launch`: that one prints
+        return 0
     if args.json:
         print(results_json(results), end="")
     else:
@@ -120,7 +126,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "with its own inference settings), generate:PATH (free-text answers, parsed), openai:URL#name, "
         "openai+logprobs:URL#name, "
         "predictions:FILE.jsonl, baseline:constant-N or baseline:random. Predictions are cached per "
-        "(model, example, settings): a re-run only scores what is missing.",
+        "(model, example, settings): a re-run only scores what is missing. Under `accelerate launch "
+        "--num_processes N -m roboreward.cli bench ...` each process scores its share of the examples "
+        "(a local checkpoint on its own GPU; on CPU add --multi_gpu) and the main one writes the results, "
+        "identical to one process's (--voc on the main process only).",
     )
     parser.add_argument("--json", action="store_true", help="print results.json")
     parser.set_defaults(func=run)
