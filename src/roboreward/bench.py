@@ -52,30 +52,32 @@ curves are computed there alone.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import random
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from roboreward import locate, rubric, video
+from roboreward import locate, rubric
 from roboreward.bench_examples import Example, load_examples, select_examples
-from roboreward.bench_parallel import DataParallel, data_parallel
+from roboreward.bench_parallel import DataParallel, data_parallel, read_rows
+from roboreward.bench_predictors import (
+    INVALID,
+    CheckpointPredictor,
+    Predictor,
+    ServedPredictor,
+    parse_spec,
+    safe_name,
+    unique_names,
+)
 from roboreward.bench_quality import pair_group, plot_reliability, quality_entry, voc_entry
 from roboreward.bench_report import plot_results, write_leaderboard
-from roboreward.models.endpoints import ordered_map
 from roboreward.models.openai_chat import VIDEO_INPUTS
-from roboreward.models.served import ServedRewardModel
-from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
-from roboreward.models.specs import SERVED_KINDS, parse_model_spec
 
 __all__ = [
     "CONVENTIONS",
@@ -88,12 +90,8 @@ __all__ = [
     "select_examples",
 ]
 
-INVALID = 0  # the metrics' code for "no parsable answer"
-
 #: How answers become errors: the toolkit's rules, or HELM's RoboRewardBench metric.
 CONVENTIONS = ("roboreward", "helm")
-
-_BENCH_KINDS = ("hf", "generate", "openai", "openai+logprobs", "predictions", "baseline")
 
 
 @dataclass
@@ -139,280 +137,7 @@ class BenchConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# Models
-
-
-@dataclass
-class Prediction:
-    id: str
-    prediction: int  # 1..5, or INVALID
-    output: str | None = None
-    probs: list[float] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # more columns of its cached row
-
-
-class Predictor:
-    """Predicts a 1..5 score (or INVALID) for examples; subclasses per kind of SPEC."""
-
-    name: str
-    spec: str
-
-    @property
-    def settings(self) -> InferenceSettings | None:
-        """The inference settings the predictions are made with (None: no model is prompted)."""
-        return None
-
-    @property
-    def key(self) -> str | None:
-        """What else a cached row must have been made with to be reused (None: the settings say all)."""
-        return None
-
-    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        raise NotImplementedError
-
-
-@dataclass
-class ConstantBaseline(Predictor):
-    spec: str
-    value: int
-    name: str = ""
-
-    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        for ex in examples:
-            yield Prediction(ex.id, self.value, output=str(self.value))
-
-
-@dataclass
-class RandomBaseline(Predictor):
-    spec: str
-    seed: int = 0
-    name: str = ""
-
-    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        for ex in examples:  # per-id seed: the same answer for an example whatever else is scored
-            rng = random.Random(hashlib.sha256(f"{self.seed}/{ex.id}".encode()).digest())
-            value = rng.randint(rubric.MIN_SCORE, rubric.MAX_SCORE)
-            yield Prediction(ex.id, value, output=str(value))
-
-
-@dataclass
-class FilePredictions(Predictor):
-    spec: str
-    path: Path
-    name: str = ""
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.path.is_file():
-            raise ValueError(f"predictions file {self.path} does not exist")
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise ValueError(f"{self.path} line {number} is not JSON") from None
-            if not isinstance(row, dict) or "id" not in row or not ({"prediction", "output"} & set(row)):
-                raise ValueError(f"{self.path} line {number} needs 'id' and 'prediction' or 'output'")
-            self.rows[str(row["id"])] = row
-
-    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        for ex in examples:
-            row = self.rows.get(ex.id)
-            if row is None:
-                yield Prediction(ex.id, INVALID, output=None)
-            elif "prediction" in row:
-                value = row["prediction"]
-                ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
-                output = row.get("output", None if value is None else json.dumps(value))
-                yield Prediction(ex.id, value if ok else INVALID, output=output)
-            else:
-                score = rubric.parse_answer(row["output"])
-                yield Prediction(ex.id, INVALID if score is None else score, output=row["output"])
-
-
-@dataclass
-class CheckpointPredictor(Predictor):
-    spec: str
-    path: str
-    batch_size: int = 8
-    name: str = ""
-    mode: str = "score"  # or "generate": free text, parsed
-    inference: InferenceSettings = DEFAULT_SETTINGS  # as resolved before loading (from local files)
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _model: Any = None
-
-    @property
-    def settings(self) -> InferenceSettings:
-        return self.inference
-
-    def _generate(self, chunk: Sequence[Example]) -> Iterator[Prediction]:
-        try:
-            answers = self._model.generate_batch(
-                [e.video for e in chunk], [e.task for e in chunk], batch_size=len(chunk)
-            )
-        except video.VideoDecodeError:
-            answers = [None] * len(chunk)
-            for i, e in enumerate(chunk):
-                with contextlib.suppress(video.VideoDecodeError):
-                    answers[i] = self._model.generate(e.video, e.task)
-        for ex, answer in zip(chunk, answers, strict=True):
-            if answer is None:
-                yield Prediction(ex.id, INVALID, output="video could not be decoded")
-            else:
-                yield Prediction(ex.id, INVALID if answer.score is None else answer.score, output=answer.text)
-
-    def _score_one(self, example: Example) -> Any:
-        try:
-            return self._model.score(example.video, example.task)
-        except video.VideoDecodeError:
-            return None
-
-    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        from roboreward.scoring import RewardModel
-
-        if self._model is None:
-            # Resolved again once the model's files are here: a Hub checkpoint's settings file too.
-            self._model = RewardModel.from_pretrained(self.path, **self.overrides)
-            self.inference = self._model.settings
-        for start in range(0, len(examples), self.batch_size):
-            chunk = examples[start : start + self.batch_size]
-            if self.mode == "generate":
-                yield from self._generate(chunk)
-                continue
-            try:
-                results = self._model.score_batch(
-                    [e.video for e in chunk], [e.task for e in chunk], len(chunk)
-                )
-            except video.VideoDecodeError:  # one bad video: score the rest one by one
-                results = [self._score_one(e) for e in chunk]
-            for ex, result in zip(chunk, results, strict=True):
-                if result is None:
-                    yield Prediction(ex.id, INVALID, output="video could not be decoded")
-                else:
-                    yield Prediction(
-                        ex.id,
-                        result.score,
-                        output=f"{rubric.ANSWER_PREFIX}{result.score}",
-                        probs=list(result.probs),
-                    )
-
-
-@dataclass
-class ServedPredictor(Predictor):
-    """A model behind OpenAI-compatible endpoints (`roboreward.models.served.ServedRewardModel`):
-    ``openai+logprobs:`` reads the five-score distribution, ``openai:`` parses a text answer; requests
-    go out ``concurrency`` at a time over the endpoints, the frames as a video part when the server
-    takes one. Each row records how it was made (``scoring``, ``video_input``)."""
-
-    spec: str
-    model: Any  # a ServedRewardModel
-    name: str = ""
-
-    @property
-    def settings(self) -> InferenceSettings:
-        return self.model.settings
-
-    @property
-    def key(self) -> str:
-        """What besides the settings makes a cached row reusable: the scoring asked for."""
-        return f"served/{self.model.scoring}"
-
-    def _one(self, example: Example) -> Prediction:
-        try:
-            answer = self.model.answer(example.video, example.task)
-        except video.VideoDecodeError:
-            return Prediction(example.id, INVALID, output="video could not be decoded")
-        except Exception as exc:  # the endpoints failed after retries: not a model answer
-            raise RuntimeError(f"{self.spec}: request for {example.id} failed: {exc}") from None
-        score = answer.score
-        return Prediction(
-            example.id,
-            INVALID if score is None else score,
-            output=answer.text,
-            probs=None if answer.probs is None else list(answer.probs),
-            extra={"scoring": answer.scoring, "video_input": answer.video_input},
-        )
-
-    def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        yield from ordered_map(self._one, examples, self.model.concurrency)
-
-
-def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
-    """The predictor for a model SPEC (see the module docstring); raises ValueError for bad specs.
-
-    A checkpoint's inference settings are resolved here (its settings file, a known release, or the
-    toolkit's defaults), with the config's ``prompt``, ``num_frames`` and ``max_side`` on top; a
-    served model gets the toolkit's defaults with the same overrides.
-    """
-    config = config or BenchConfig(dataset="", models=[])
-    if config.prompt is not None:
-        rubric.get_preset(config.prompt)
-    overrides = {"prompt": config.prompt, "num_frames": config.num_frames, "max_side": config.max_side}
-    parsed = parse_model_spec(spec, kinds=_BENCH_KINDS, bare=True)
-    if parsed.kind == "baseline":
-        if parsed.target == "random":
-            return RandomBaseline(spec, seed=config.seed, name=spec)
-        return ConstantBaseline(spec, int(parsed.target.rsplit("-", 1)[1]), name=spec)
-    if parsed.kind == "predictions":
-        path = Path(parsed.target)
-        return FilePredictions(spec, path, name=path.stem)
-    if parsed.kind in SERVED_KINDS:
-        served = ServedRewardModel.from_spec(
-            spec,
-            concurrency=config.concurrency,
-            timeout=config.request_timeout,
-            video_input=config.video_input,
-            **overrides,
-        )
-        return ServedPredictor(spec, served, name=served.name)
-    path = parsed.target
-    if parsed.kind == "generate" and not (os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path)):
-        raise ValueError(f"generate:{path} is neither a checkpoint folder nor a Hub id ({spec!r})")
-    name = Path(path).name if os.path.isdir(path) else path
-    return CheckpointPredictor(
-        spec,
-        path,
-        config.batch_size,
-        name=f"{name} (generate)" if parsed.kind == "generate" else name,
-        mode="generate" if parsed.kind == "generate" else "score",
-        inference=resolve_settings(path, **overrides),
-        overrides=overrides,
-    )
-
-
-def _unique_names(predictors: list[Predictor]) -> None:
-    seen: dict[str, int] = {}
-    for p in predictors:
-        base = p.name or p.spec
-        seen[base] = seen.get(base, 0) + 1
-        p.name = base if seen[base] == 1 else f"{base}-{seen[base]}"
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "model"
-
-
-# ---------------------------------------------------------------------------------------------
 # Cache
-
-
-def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
-    """Cached rows by id; a torn last line (a killed run) is dropped and the file rewritten clean."""
-    if not path.exists():
-        return {}
-    rows, clean = {}, True
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-            rows[row["id"]] = row
-        except (ValueError, KeyError, TypeError):
-            clean = False
-    if not clean:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows.values()), encoding="utf-8")
-        os.replace(tmp, path)
-    return rows
 
 
 def _settings_key(predictor: Predictor) -> str | None:
@@ -432,7 +157,7 @@ def _predict_all(
     dp.merge_leftovers(cache_path)  # the part files of a killed data-parallel run
     # A cached row made with other inference settings (another prompt, other frames) is scored again.
     key = _settings_key(predictor)
-    cached = {i: r for i, r in _read_cache(cache_path).items() if r.get("settings_key") == key}
+    cached = {i: r for i, r in read_rows(cache_path)[0].items() if r.get("settings_key") == key}
     todo = [ex for ex in examples if ex.id not in cached]
     mine = dp.share(todo, block=getattr(predictor, "batch_size", 1))  # all of todo in one process
     by_id = {ex.id: ex for ex in examples}
@@ -487,7 +212,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     if config.concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {config.concurrency}")
     predictors = [parse_spec(spec, config) for spec in config.models]  # bad specs fail before any work
-    _unique_names(predictors)
+    unique_names(predictors)
     for predictor in predictors:
         if isinstance(
             getattr(predictor, "path", None), str
@@ -506,7 +231,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     table: dict[str, list[Any]] = {}
     cached: dict[str, dict[str, dict[str, Any]]] = {}
     for predictor in predictors:
-        rows = _predict_all(predictor, examples, out / "predictions" / f"{_safe(predictor.name)}.jsonl", dp)
+        rows = _predict_all(
+            predictor, examples, out / "predictions" / f"{safe_name(predictor.name)}.jsonl", dp
+        )
         if rows is None:  # another process of a data-parallel run: the main one writes the results
             continue
         cached[predictor.name] = rows
