@@ -56,6 +56,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,17 +68,23 @@ from roboreward import locate, rubric
 from roboreward.bench_examples import Example, load_examples, select_examples
 from roboreward.bench_parallel import DataParallel, data_parallel, read_rows
 from roboreward.bench_predictors import (
+    BENCH_KINDS,
     INVALID,
     CheckpointPredictor,
+    ConstantBaseline,
+    FilePredictions,
     Predictor,
+    RandomBaseline,
     ServedPredictor,
-    parse_spec,
     safe_name,
     unique_names,
 )
 from roboreward.bench_quality import pair_group, plot_reliability, quality_entry, voc_entry
 from roboreward.bench_report import plot_results, write_leaderboard
 from roboreward.models.openai_chat import VIDEO_INPUTS
+from roboreward.models.served import ServedRewardModel
+from roboreward.models.settings import resolve_settings
+from roboreward.models.specs import SERVED_KINDS, parse_model_spec
 
 __all__ = [
     "CONVENTIONS",
@@ -107,7 +114,8 @@ class BenchConfig:
         subsets: keep only these subsets.
         batch_size: episodes per forward pass of a local model.
         num_frames, max_side, prompt: override the checkpoints' own settings (None: each
-            checkpoint's; for served models the toolkit's defaults: 16 frames, 448 px, ``toolkit``).
+            checkpoint's; for served models the published settings of a known release's name, else
+            the toolkit's defaults: 16 frames, 448 px, ``toolkit``).
         request_timeout: seconds per request to an ``openai:`` endpoint.
         concurrency: requests in flight at once to a served model (over all its endpoints).
         video_input: how frames reach a served model: ``auto`` (a video part when the server takes
@@ -134,6 +142,54 @@ class BenchConfig:
     seed: int = 0
     conventions: str = "roboreward"
     voc: int | None = None
+
+
+def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
+    """The predictor for a model SPEC (see the module docstring); raises ValueError for bad specs.
+
+    A checkpoint's inference settings are resolved here (its settings file, a known release, or the
+    toolkit's defaults), with the config's ``prompt``, ``num_frames`` and ``max_side`` on top; a
+    served model gets `roboreward.models.settings.served_settings` (a known release's, else the
+    toolkit's defaults) with the same overrides.
+
+    Args:
+        spec: the model spec (`roboreward.bench`'s module docstring lists the kinds).
+        config: the run's settings (overrides, concurrency, timeouts); None: `BenchConfig`'s defaults.
+    """
+    config = config or BenchConfig(dataset="", models=[])
+    if config.prompt is not None:
+        rubric.get_preset(config.prompt)
+    overrides = {"prompt": config.prompt, "num_frames": config.num_frames, "max_side": config.max_side}
+    parsed = parse_model_spec(spec, kinds=BENCH_KINDS, bare=True)
+    if parsed.kind == "baseline":
+        if parsed.target == "random":
+            return RandomBaseline(spec, seed=config.seed, name=spec)
+        return ConstantBaseline(spec, int(parsed.target.rsplit("-", 1)[1]), name=spec)
+    if parsed.kind == "predictions":
+        path = Path(parsed.target)
+        return FilePredictions(spec, path, name=path.stem)
+    if parsed.kind in SERVED_KINDS:
+        served = ServedRewardModel.from_spec(
+            spec,
+            concurrency=config.concurrency,
+            timeout=config.request_timeout,
+            video_input=config.video_input,
+            **overrides,
+        )
+        return ServedPredictor(spec, served, name=served.name)
+    path = parsed.target
+    if parsed.kind == "generate" and not (os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path)):
+        raise ValueError(f"generate:{path} is neither a checkpoint folder nor a Hub id ({spec!r})")
+    name = Path(path).name if os.path.isdir(path) else path
+    return CheckpointPredictor(
+        spec,
+        path,
+        config.batch_size,
+        name=f"{name} (generate)" if parsed.kind == "generate" else name,
+        mode="generate" if parsed.kind == "generate" else "score",
+        inference=resolve_settings(path, **overrides),
+        overrides=overrides,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

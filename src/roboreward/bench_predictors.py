@@ -4,7 +4,8 @@ Each predictor turns examples into `Prediction` rows (a 1..5 score or `INVALID`,
 five probabilities where the model gives them, and how a served model was asked): a local checkpoint
 (`CheckpointPredictor`, `roboreward.scoring.RewardModel`), a served one (`ServedPredictor`,
 `roboreward.models.served.ServedRewardModel`), someone else's predictions file, or a baseline. Their
-``settings`` (and ``key``) decide whether a cached row can be reused. `roboreward.bench` runs them.
+``settings`` (and ``key``) decide whether a cached row can be reused. `roboreward.bench.parse_spec`
+makes them from model specs, and `roboreward.bench` runs them.
 """
 
 from __future__ import annotations
@@ -12,25 +13,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from roboreward import rubric, video
 from roboreward.bench_examples import Example
 from roboreward.models.endpoints import ordered_map
-from roboreward.models.served import ServedRewardModel
-from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings, resolve_settings
-from roboreward.models.specs import SERVED_KINDS, parse_model_spec
-
-if TYPE_CHECKING:
-    from roboreward.bench import BenchConfig
+from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
 
 __all__ = [
+    "BENCH_KINDS",
     "INVALID",
     "CheckpointPredictor",
     "ConstantBaseline",
@@ -39,7 +35,6 @@ __all__ = [
     "Predictor",
     "RandomBaseline",
     "ServedPredictor",
-    "parse_spec",
     "safe_name",
     "unique_names",
 ]
@@ -245,53 +240,12 @@ class ServedPredictor(Predictor):
         yield from ordered_map(self._one, examples, self.model.concurrency)
 
 
-def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
-    """The predictor for a model SPEC (see the module docstring); raises ValueError for bad specs.
-
-    A checkpoint's inference settings are resolved here (its settings file, a known release, or the
-    toolkit's defaults), with the config's ``prompt``, ``num_frames`` and ``max_side`` on top; a
-    served model gets the toolkit's defaults with the same overrides.
-    """
-    if config is None:
-        from roboreward.bench import BenchConfig
-
-        config = BenchConfig(dataset="", models=[])
-    if config.prompt is not None:
-        rubric.get_preset(config.prompt)
-    overrides = {"prompt": config.prompt, "num_frames": config.num_frames, "max_side": config.max_side}
-    parsed = parse_model_spec(spec, kinds=BENCH_KINDS, bare=True)
-    if parsed.kind == "baseline":
-        if parsed.target == "random":
-            return RandomBaseline(spec, seed=config.seed, name=spec)
-        return ConstantBaseline(spec, int(parsed.target.rsplit("-", 1)[1]), name=spec)
-    if parsed.kind == "predictions":
-        path = Path(parsed.target)
-        return FilePredictions(spec, path, name=path.stem)
-    if parsed.kind in SERVED_KINDS:
-        served = ServedRewardModel.from_spec(
-            spec,
-            concurrency=config.concurrency,
-            timeout=config.request_timeout,
-            video_input=config.video_input,
-            **overrides,
-        )
-        return ServedPredictor(spec, served, name=served.name)
-    path = parsed.target
-    if parsed.kind == "generate" and not (os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path)):
-        raise ValueError(f"generate:{path} is neither a checkpoint folder nor a Hub id ({spec!r})")
-    name = Path(path).name if os.path.isdir(path) else path
-    return CheckpointPredictor(
-        spec,
-        path,
-        config.batch_size,
-        name=f"{name} (generate)" if parsed.kind == "generate" else name,
-        mode="generate" if parsed.kind == "generate" else "score",
-        inference=resolve_settings(path, **overrides),
-        overrides=overrides,
-    )
-
-
 def unique_names(predictors: list[Predictor]) -> None:
+    """Give each predictor a distinct ``name`` (a repeated one gets ``-2``, ``-3``, ...), in place.
+
+    Args:
+        predictors: the run's predictors, in command-line order.
+    """
     seen: dict[str, int] = {}
     for p in predictors:
         base = p.name or p.spec
@@ -300,4 +254,13 @@ def unique_names(predictors: list[Predictor]) -> None:
 
 
 def safe_name(name: str) -> str:
+    """A model name as a file name: runs of other characters than letters, digits, ``.``, ``-`` and
+    ``_`` become ``_``.
+
+    Args:
+        name: the model's name.
+
+    >>> safe_name("openai/Qwen 2.5:7b")
+    'openai_Qwen_2.5_7b'
+    """
     return re.sub(r"[^\w.-]+", "_", name).strip("_") or "model"

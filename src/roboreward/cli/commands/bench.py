@@ -54,17 +54,17 @@ BenchArguments = with_metadata(
     batch_size={"help": "episodes per forward pass of a local model", "metavar": "N"},
     num_frames={
         "help": "frames per video; overrides each checkpoint's own setting with a warning (None: the "
-        "checkpoint's; 16 for served models)",
+        "checkpoint's; for served models a known release's, else 16)",
         "metavar": "N",
     },
     max_side={
         "help": "longer side of decoded frames; overrides each checkpoint's own setting (None: the "
-        "checkpoint's; 448 for served models)",
+        "checkpoint's; for served models a known release's, else 448)",
         "metavar": "PX",
     },
     prompt={
         "help": "prompt preset; overrides each checkpoint's own (None: the checkpoint's; release for "
-        "teetone/RoboReward-4B/8B; toolkit for served models)",
+        "teetone/RoboReward-4B/8B, served or not; toolkit for other served models)",
         "choices": list(rubric.PROMPT_PRESETS),
     },
     request_timeout={"help": "seconds per request to an openai: model", "metavar": "S"},
