@@ -356,8 +356,8 @@ class OpenAIChat:
             max_new_tokens: ``max_tokens``.
             prefill: the start of the assistant's answer (see `request_body`).
             logprobs: ask for the first token's top log-probabilities (see `top_logprobs`).
-            probing: this request finds out whether the endpoint takes ``logprobs``: an HTTP 500 is
-                not retried (see `post`).
+            probing: this request finds out whether the endpoint takes ``logprobs``: an HTTP 500 or
+                a dropped connection is not retried (see `post`).
         """
         has_frames = frames is not None and len(frames) > 0
         if not has_frames or self.accepts_video is not None:
@@ -370,6 +370,7 @@ class OpenAIChat:
                 video_first,
                 prefill,
                 logprobs,
+                probing,
             )
         with self._probing:  # the first request finds out; the others wait and then know
             if self.accepts_video is None:
