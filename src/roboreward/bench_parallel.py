@@ -33,7 +33,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["DataParallel", "data_parallel", "merge_parts", "part_files", "part_path", "shard"]
+__all__ = [
+    "DataParallel",
+    "data_parallel",
+    "merge_parts",
+    "part_files",
+    "part_path",
+    "read_rows",
+    "shard",
+]
 
 T = TypeVar("T")
 

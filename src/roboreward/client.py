@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -91,12 +90,10 @@ class RewardClient:
         if isinstance(item, (str, os.PathLike)):
             with open(item, "rb") as f:
                 return f.read()
-        from roboreward.scoring import DEFAULT_FRAMES_FPS
-
         frames = np.asarray(item)
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
             raise ValueError(f"frames must be uint8 of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        rate = fps or self.fps or DEFAULT_FRAMES_FPS
+        rate = fps or self.fps or video.DEFAULT_FRAMES_FPS
         with tempfile.TemporaryDirectory(prefix="roboreward-client-") as tmp:
             path = video.encode(frames, os.path.join(tmp, "episode.mp4"), fps=rate, crf=18, preset="veryfast")
             return path.read_bytes()
@@ -128,16 +125,9 @@ class RewardClient:
         fps: float | Sequence[float] | None = None,
     ) -> list[Any]:
         """Score many episodes, sending up to ``batch_size`` at once so that the server batches them."""
-        videos = list(videos)
-        tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
-        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
-        if not len(videos) == len(tasks) == len(rates):
-            raise ValueError(f"got {len(videos)} videos, {len(tasks)} tasks and {len(rates)} frame rates")
-        if not videos:
-            return []
-        workers = max(1, min(batch_size, self.max_concurrency, len(videos)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self.score, videos, tasks, rates))
+        from roboreward.models.endpoints import score_many
+
+        return score_many(self.score, videos, tasks, fps, max(1, min(batch_size, self.max_concurrency)))
 
     def health(self) -> dict[str, Any]:
         """The server's ``GET /health``: status, model and counters."""

@@ -49,6 +49,7 @@ from PIL import Image
 
 __all__ = [
     "DECORD_CODECS",
+    "DEFAULT_FRAMES_FPS",
     "DEFAULT_LIMITS",
     "VideoDecodeError",
     "VideoInfo",
@@ -67,6 +68,9 @@ __all__ = [
 ]
 
 Backend = Literal["auto", "decord", "pyav"]
+
+#: Frames a second assumed for frames given directly without a rate (the reward models' default).
+DEFAULT_FRAMES_FPS = 2.0
 
 #: Codecs (FFmpeg decoder names) that decord 0.6 decodes reliably. Anything else goes to PyAV.
 DECORD_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "vp8", "vp9", "mjpeg"})

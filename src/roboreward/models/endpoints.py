@@ -21,7 +21,7 @@ import numpy as np
 
 from roboreward.models.openai_chat import BackendError
 
-__all__ = ["EndpointPool", "ordered_map"]
+__all__ = ["EndpointPool", "ordered_map", "score_many"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,6 +57,33 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int = 1) 
         finally:
             for future in pending:
                 future.cancel()
+
+
+def score_many(
+    score: Callable[[Any, str, Any], R],
+    videos: Sequence[Any],
+    tasks: Sequence[str] | str,
+    fps: Any = None,
+    concurrency: int = 1,
+) -> list[R]:
+    """``score(video, task, fps)`` per episode, ``concurrency`` at a time, the results in order: the
+    ``score_batch`` of models that score each episode by a request (`roboreward.client.RewardClient`,
+    `roboreward.models.served.ServedRewardModel`).
+
+    Args:
+        score: one episode's call.
+        videos: the episodes.
+        tasks: one task per video, or one for all.
+        fps: the rate of frames given directly: one value, or one per video.
+        concurrency: calls in flight at once.
+    """
+    videos = list(videos)
+    tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
+    rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
+    if not len(videos) == len(tasks) == len(rates):
+        raise ValueError(f"got {len(videos)} videos, {len(tasks)} tasks and {len(rates)} frame rates")
+    items = list(zip(videos, tasks, rates, strict=True))
+    return list(ordered_map(lambda item: score(*item), items, concurrency))
 
 
 class EndpointPool:

@@ -30,7 +30,7 @@ import torch
 
 from roboreward import rubric, video
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
-from roboreward.video import frames_array, is_video_source
+from roboreward.video import DEFAULT_FRAMES_FPS, frames_array, is_video_source
 
 __all__ = [
     "BARE_VIDEO",
@@ -45,9 +45,6 @@ __all__ = [
     "qwen_vl_utils_frames",
     "set_pixel_budget",
 ]
-
-#: Frame rate assumed for frames passed directly (not decoded from a video), unless told otherwise.
-DEFAULT_FRAMES_FPS = 2.0
 
 #: How the Hub chat template of Qwen3-VL writes a video, and the bare form its processor expects.
 WRAPPED_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"

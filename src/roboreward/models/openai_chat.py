@@ -108,6 +108,10 @@ def video_data_url(frames: np.ndarray, fps: float) -> str:
     return "data:video/mp4;base64," + base64.b64encode(data).decode()
 
 
+def _has_frames(frames: np.ndarray | None) -> bool:
+    return frames is not None and len(frames) > 0
+
+
 def _message_text(content: Any) -> str:
     """A chat message's content as text (a string, or a list of parts as some servers send)."""
     if content is None:
@@ -225,7 +229,7 @@ class OpenAIChat:
             video_first: the frames before the text.
         """
         visual: list[dict[str, Any]] = []
-        if frames is not None and len(frames):
+        if _has_frames(frames):
             if as_video:
                 url = video_data_url(frames, fps or 2.0)
                 visual = [{"type": "video_url", "video_url": {"url": url}}]
@@ -359,7 +363,7 @@ class OpenAIChat:
             probing: this request finds out whether the endpoint takes ``logprobs``: an HTTP 500 or
                 a dropped connection is not retried (see `post`).
         """
-        has_frames = frames is not None and len(frames) > 0
+        has_frames = _has_frames(frames)
         if not has_frames or self.accepts_video is not None:
             return self._ask(
                 bool(has_frames and self.accepts_video),
@@ -468,7 +472,7 @@ class OpenAIChat:
     ) -> ChatAnswer:
         body = self.request_body(prompt, frames, max_new_tokens, fps, video, video_first, prefill, logprobs)
         choice = self.post(body, probing)
-        has_frames = frames is not None and len(frames) > 0
+        has_frames = _has_frames(frames)
         return ChatAnswer(
             text=_message_text(choice["message"].get("content")),
             top_logprobs=_top_logprobs(choice) if logprobs else None,

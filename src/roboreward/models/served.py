@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from roboreward import rubric, video
-from roboreward.models.endpoints import EndpointPool, ordered_map
+from roboreward.models.endpoints import EndpointPool, score_many
 from roboreward.models.openai_chat import VIDEO_INPUTS, OpenAIChat
 from roboreward.models.results import ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, served_settings
@@ -45,9 +45,6 @@ __all__ = ["SCORINGS", "ServedAnswer", "ServedRewardModel", "ServedScoreError", 
 
 #: How a served model's score is read: ``logprobs`` (a distribution) or ``text`` (a parsed answer).
 SCORINGS = ("logprobs", "text")
-
-#: Frames a second assumed for frames given directly without a rate (as `RewardModel` assumes).
-DEFAULT_FRAMES_FPS = 2.0
 
 _SPACES = " \u2581\u0120"  # a space, SentencePiece's ▁, byte-level BPE's Ġ
 
@@ -215,7 +212,7 @@ class ServedRewardModel:
         """
         if not video.is_video_source(video_or_frames):
             frames = video.frames_array(video_or_frames)
-            rate = DEFAULT_FRAMES_FPS if fps is None else float(fps)
+            rate = video.DEFAULT_FRAMES_FPS if fps is None else float(fps)
             if rate <= 0:
                 raise ValueError(f"fps must be > 0, got {fps}")
             return frames, rate
@@ -300,10 +297,4 @@ class ServedRewardModel:
             batch_size: unused (the servers batch requests themselves); kept for `RewardModel`'s API.
             fps: the rate of frames given directly: one value or one per video.
         """
-        videos = list(videos)
-        tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
-        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
-        if not len(videos) == len(tasks) == len(rates):
-            raise ValueError(f"got {len(videos)} videos, {len(tasks)} tasks and {len(rates)} frame rates")
-        items = list(zip(videos, tasks, rates, strict=True))
-        return list(ordered_map(lambda item: self.score(item[0], item[1], item[2]), items, self.concurrency))
+        return score_many(self.score, videos, tasks, fps, self.concurrency)
