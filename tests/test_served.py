@@ -5,6 +5,7 @@ import base64
 import json
 import logging
 import math
+import re
 
 import numpy as np
 import pytest
@@ -342,3 +343,20 @@ def test_concurrency_gives_identical_results(dataset, tmp_path):
             s.__exit__(None, None, None)
     assert outs[1] == outs[8]
     assert sum(len(s.requests) for s in servers) == 16 and all(s.requests for s in servers)
+
+
+def test_bad_served_settings_are_named_before_any_request(dataset, tmp_path):
+    def bench(**kwargs):
+        return run_bench(BenchConfig(dataset=str(dataset), out=str(tmp_path), **kwargs))
+
+    with pytest.raises(ValueError, match="concurrency must be >= 1, got 0"):
+        bench(models=["openai+logprobs:http://127.0.0.1:9/v1#judge"], concurrency=0)
+    with pytest.raises(ValueError, match=r"video_input must be one of .*got 'mp4'"):
+        bench(models=["openai+logprobs:http://127.0.0.1:9/v1#judge"], video_input="mp4")
+    with pytest.raises(
+        ValueError, match=re.escape("openai+logprobs:URL#model-name, got 'http://127.0.0.1:9/v1'")
+    ):
+        bench(models=["openai+logprobs:http://127.0.0.1:9/v1"])
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        ServedRewardModel(OpenAIChat("http://127.0.0.1:9/v1", "judge"), scoring="argmax")
+    assert not (tmp_path / "predictions").exists()  # nothing was started
