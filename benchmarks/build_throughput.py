@@ -28,7 +28,7 @@ SECONDS, FPS, WIDTH, HEIGHT = 4, 15, 320, 240
 CHILD = textwrap.dedent(
     """
     import json, resource, sys, time
-    from roboreward.builder import BuildConfig, build
+    from roboreward.dataset.builder import BuildConfig, build
     manifest, out, num_proc = sys.argv[1], sys.argv[2], int(sys.argv[3])
     start = time.perf_counter()
     report = build(BuildConfig(manifest=[manifest], out=out, num_proc=num_proc, max_side=224, max_frames=32))

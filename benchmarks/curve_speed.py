@@ -4,7 +4,7 @@
 
 `RewardModel.progress_curve` scores the 8 prefixes of an episode (ending at 1/8, 2/8, ..., 1 of it)
 in one batched forward pass; the baseline scores the same 8 prefixes one `score(video, task, end=t)`
-call at a time. Same model (the "small" tiny Qwen2.5-VL of `roboreward.testing`, random weights, on
+call at a time. Same model (the "small" tiny Qwen2.5-VL of `roboreward.testing.tiny`, random weights, on
 CPU), same video (an 8 s mp4, 10 fps, 112x112), same 16 frames per prefix; the two runs take turns
 so that other load on the machine slows them alike. The ratio is curve seconds over separate seconds
 (below 1: the curve is cheaper). Both runs decode the video once per prefix: the saving is the
@@ -25,8 +25,8 @@ import torch
 from _report import write_report
 
 from roboreward import video
-from roboreward.scoring import RewardModel
-from roboreward.testing import make_tiny_vlm
+from roboreward.models.local import RewardModel
+from roboreward.testing.tiny import make_tiny_vlm
 
 TASK = "put the red block in the blue bowl"
 

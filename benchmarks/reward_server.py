@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reward_server.py [--requests 64] [--out benchmarks/results/reward_server.json]
 
-Serves the tiny "small" Qwen2.5-VL of `roboreward.testing` (CPU) on 127.0.0.1 with `create_app` at
+Serves the tiny "small" Qwen2.5-VL of `roboreward.testing.tiny` (CPU) on 127.0.0.1 with `create_app` at
 max_batch 1 (no batching: the baseline) and max_batch 8 (requests that arrive within 20 ms share a
 forward pass), and sends ``--requests`` uploads (8-frame 112x112 H.264 clips, distinct tasks) from 1,
 4 and 16 concurrent clients, each a `RewardClient` sending its share one request after another,
@@ -31,10 +31,10 @@ import uvicorn
 from _report import write_report
 
 from roboreward import video
-from roboreward.client import RewardClient
-from roboreward.scoring import RewardModel
-from roboreward.serve import create_app
-from roboreward.testing import make_tiny_vlm
+from roboreward.models.local import RewardModel
+from roboreward.models.remote import RewardClient
+from roboreward.serving.server import create_app
+from roboreward.testing.tiny import make_tiny_vlm
 
 CONCURRENCY = (1, 4, 16)
 

@@ -4,7 +4,7 @@
 
 Other integrations score a reward VLM by generating up to 16 new tokens and parsing "ANSWER: n";
 `RewardModel.score` reads the five score-token logits after a prefilled "ANSWER: " in one forward
-pass. Same model (the "small" tiny Qwen2.5-VL of `roboreward.testing`, random weights, on CPU),
+pass. Same model (the "small" tiny Qwen2.5-VL of `roboreward.testing.tiny`, random weights, on CPU),
 same 16 frames per video, same inputs; batch 1 (`score` / `generate`) and batch 8 (`score_batch` /
 `generate_batch`). The ratio is score throughput over generate throughput, measured in one run with
 the four runs taking turns, so that other load on the machine slows them alike.
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from _report import write_report
 
-from roboreward.scoring import RewardModel
-from roboreward.testing import make_tiny_vlm
+from roboreward.models.local import RewardModel
+from roboreward.testing.tiny import make_tiny_vlm
 
 
 def _interleaved(runs: dict[str, Callable[[list, list], Any]], clips: list, tasks: list, repeats: int):

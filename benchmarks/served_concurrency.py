@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/served_concurrency.py [--examples 48] [--latency 0.1] \
         [--out benchmarks/results/served_concurrency.json]
 
-Four scripted OpenAI-compatible endpoints (`roboreward.testing_server.ScriptedChatServer`, vLLM's
+Four scripted OpenAI-compatible endpoints (`roboreward.testing.chat_server.ScriptedChatServer`, vLLM's
 request and response shapes), each answering after ``--latency`` seconds (a GPU's time per request;
 the servers take any number of requests at once, as vLLM batches them), form one pool:
 ``openai+logprobs:URL1#judge,...,URL4#judge``. A built dataset of ``--examples`` episodes is benched
@@ -28,9 +28,9 @@ import av
 import numpy as np
 from _report import write_report
 
-from roboreward.bench import BenchConfig, run_bench
-from roboreward.builder import BuildConfig, build
-from roboreward.testing_server import Reply, ScriptedChatServer, prompt_text
+from roboreward.bench.run import BenchConfig, run_bench
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text
 
 ENDPOINTS = 4
 

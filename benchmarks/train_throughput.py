@@ -3,11 +3,11 @@
     python benchmarks/train_throughput.py                  # tiny-family model on CPU
     python benchmarks/train_throughput.py --device cuda    # Qwen2.5-VL-3B from its config, random weights
 
-Both configurations train through the real collator (`roboreward.training.RewardCollator`: the rubric
+Both configurations train through the real collator (`roboreward.training.trainer.RewardCollator`: the rubric
 prompt, 16 frames, the answer labels) with AdamW (lr 3e-6, weight decay 0.05), and time full optimizer
 steps (forward, backward, step) after one warm-up step; the figure is the median.
 
-- CPU: the "small" Qwen2.5-VL of `roboreward.testing` (a few million parameters) at batch 2 x 16
+- CPU: the "small" Qwen2.5-VL of `roboreward.testing.tiny` (a few million parameters) at batch 2 x 16
   frames of 112 x 112. Each configuration runs in its own process, so its peak resident memory
   (``ru_maxrss``) is its own.
 - ``--device cuda``: Qwen2.5-VL-3B-Instruct built from its published configuration with random
@@ -106,8 +106,8 @@ def _rows(count: int, size: int) -> list[dict]:
 def _batches(model_path: Path, device: str, batch_size: int, size: int) -> list[dict]:
     from transformers import AutoProcessor
 
-    from roboreward.scoring import RewardPrompter
-    from roboreward.training import RewardCollator
+    from roboreward.models.local import RewardPrompter
+    from roboreward.training.trainer import RewardCollator
 
     processor = AutoProcessor.from_pretrained(model_path)
     if device == "cuda":  # Qwen2.5-VL's per-frame budget covers 448 x 448
@@ -141,7 +141,7 @@ def _time_steps(model, batches, steps: int, device: str) -> float:
 def _measure(model_path: Path, frozen: bool, device: str, steps: int, batch_size: int, size: int) -> dict:
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-    from roboreward.training import freeze_vision_tower
+    from roboreward.training.trainer import freeze_vision_tower
 
     batches = _batches(model_path, device, batch_size, size)
     if device == "cuda":
@@ -182,7 +182,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args()
 
-    from roboreward.testing import make_tiny_vlm
+    from roboreward.testing.tiny import make_tiny_vlm
 
     cuda = args.device == "cuda"
     size = 448 if cuda else 112
@@ -214,7 +214,7 @@ def main() -> None:
             "device": torch.cuda.get_device_name() if cuda else "cpu",
             "model": "Qwen2.5-VL-3B (published config, random weights), bf16, gradient checkpointing"
             if cuda
-            else "roboreward.testing 'small' Qwen2.5-VL, float32",
+            else "roboreward.testing.tiny 'small' Qwen2.5-VL, float32",
             "batch": f"{batch_size} x {FRAMES} frames of {size}x{size}",
             "results": results,
             "ratio_frozen_vs_all_trainable": ratio,

@@ -34,7 +34,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from roboreward.rl import EpisodicRewardWrapper
+from roboreward.apps.rl import EpisodicRewardWrapper
 from roboreward.sim import TabletopEnv, scripted_action
 
 
@@ -113,14 +113,14 @@ def _pusht_truth(info: dict[str, Any]) -> dict[str, Any]:
 
 def load_reward_model(args: argparse.Namespace) -> Any:
     if args.server:
-        from roboreward.client import RewardClient
+        from roboreward.models.remote import RewardClient
 
         return RewardClient(args.server)
-    from roboreward.scoring import RewardModel
+    from roboreward.models.local import RewardModel
 
     if args.model:
         return RewardModel.from_pretrained(args.model)  # scored with its own settings (frames, prompt)
-    from roboreward.testing import make_tiny_vlm
+    from roboreward.testing.tiny import make_tiny_vlm
 
     with tempfile.TemporaryDirectory(prefix="roboreward-dsrl-") as tmp:  # loaded, then removed
         return RewardModel.from_pretrained(make_tiny_vlm(Path(tmp) / "tiny"), num_frames=args.max_frames or 8)

@@ -33,7 +33,7 @@ import pandas as pd
 from PIL import Image
 
 from roboreward import rubric, video
-from roboreward.scoring import RewardModel
+from roboreward.models.local import RewardModel
 
 DEFAULT_MODEL = "teetone/RoboReward-4B"
 NUM_FRAMES = int(os.environ["ROBOREWARD_NUM_FRAMES"]) if os.environ.get("ROBOREWARD_NUM_FRAMES") else None

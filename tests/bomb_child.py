@@ -22,10 +22,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from roboreward.builder import BuildConfig, build
 from roboreward.cli import main as cli_main
-from roboreward.scoring import RewardModel
-from roboreward.serve import create_app
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.models.local import RewardModel
+from roboreward.serving.server import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 

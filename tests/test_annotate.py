@@ -16,13 +16,13 @@ from conftest import frame_index_of
 from lerobot_fixtures import SCENE_CAMERA, write_lerobot_v21, write_lerobot_v30
 
 from roboreward import video
-from roboreward.annotate import ANNOTATIONS, AnnotateConfig, annotate_lerobot
+from roboreward.apps.annotate import ANNOTATIONS, AnnotateConfig, annotate_lerobot
 from roboreward.cli import main
 from roboreward.episode import Episode
-from roboreward.scoring import RewardModel
-from roboreward.sources.lerobot import LeRobotSource
-from roboreward.sources.lerobot_filter import filter_lerobot
-from roboreward.testing import make_tiny_vlm
+from roboreward.models.local import RewardModel
+from roboreward.sources.lerobot.filter import filter_lerobot
+from roboreward.sources.lerobot.reader import LeRobotSource
+from roboreward.testing.tiny import make_tiny_vlm
 
 EPISODES = (
     ("pick up the red block", 8),
@@ -87,7 +87,7 @@ def test_v30_annotations_equal_score_of_each_segment(v30, model, tiny_path, tmp_
 _SLOW_RUN = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from roboreward import scoring
+from roboreward.models import local as scoring
 original = scoring.RewardModel.score_batch
 def slow(self, *args, **kwargs):
     result = original(self, *args, **kwargs)

@@ -10,10 +10,10 @@ import pytest
 from conftest import write_manifest
 
 from roboreward import metrics
-from roboreward.bench import BenchConfig, load_examples, parse_spec, run_bench
-from roboreward.builder import BuildConfig, build
+from roboreward.bench.run import BenchConfig, load_examples, parse_spec, run_bench
 from roboreward.cli import main as cli_main
-from roboreward.testing import make_tiny_vlm
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.testing.tiny import make_tiny_vlm
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_bench_run_files_and_numbers(dataset, checkpoints, tmp_path, monkeypatch
     cache = out / "predictions" / "tiny-b.jsonl"
     cache.write_text("\n".join(cache.read_text().splitlines()[:7]) + '\n{"id": "torn')
     calls = []
-    from roboreward import scoring
+    from roboreward.models import local as scoring
 
     original = scoring.RewardModel.score_batch
     monkeypatch.setattr(

@@ -16,11 +16,11 @@ import pytest
 from conftest import write_manifest
 
 import roboreward
-from roboreward import bench_parallel
-from roboreward.bench import BenchConfig, load_examples, run_bench
-from roboreward.bench_parallel import DataParallel, merge_parts, part_files, part_path, shard
-from roboreward.builder import BuildConfig, build
-from roboreward.testing import make_tiny_vlm
+from roboreward.bench import parallel as bench_parallel
+from roboreward.bench.parallel import DataParallel, merge_parts, part_files, part_path, shard
+from roboreward.bench.run import BenchConfig, load_examples, run_bench
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.testing.tiny import make_tiny_vlm
 
 pytest.importorskip("accelerate", reason="accelerate (a roboreward dependency) is not installed")
 

@@ -11,13 +11,13 @@ import pytest
 from conftest import write_manifest
 
 from roboreward import metrics
-from roboreward.bench import BenchConfig, load_examples, run_bench
-from roboreward.bench_quality import pair_group, quality_entry
-from roboreward.builder import BuildConfig, build
-from roboreward.cards import render_model_card
-from roboreward.curves import value_order_correlation
-from roboreward.scoring import RewardModel
-from roboreward.testing import make_tiny_vlm
+from roboreward.apps.curves import value_order_correlation
+from roboreward.bench.quality import pair_group, quality_entry
+from roboreward.bench.run import BenchConfig, load_examples, run_bench
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.dataset.cards import render_model_card
+from roboreward.models.local import RewardModel
+from roboreward.testing.tiny import make_tiny_vlm
 
 METRIC = metrics.load("calibration_preference")
 

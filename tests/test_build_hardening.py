@@ -14,8 +14,8 @@ import pytest
 from conftest import write_video
 from lerobot_fixtures import write_lerobot_v21
 
-from roboreward.builder import BuildConfig, build
 from roboreward.cli import main as cli_main
+from roboreward.dataset.builder import BuildConfig, build
 
 RATIOS = {"train": 0.5, "validation": 0.25, "test": 0.25}
 TOTO = [("pick up the red block", 8), ("open the top drawer", 9), ("close the microwave", 8)]
@@ -110,7 +110,7 @@ import json, os, sys
 cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
 if len(cpus) > 1:  # as on a machine with one core: x264 would pick another thread count
     os.sched_setaffinity(0, {min(cpus)})
-from roboreward.builder import BuildConfig, build
+from roboreward.dataset.builder import BuildConfig, build
 build(BuildConfig(**json.loads(sys.argv[1])))
 """
 
@@ -163,7 +163,7 @@ def test_a_build_of_only_bad_entries_exits_non_zero_prints_each_reason_and_write
 
 _HOLDER = """
 import sys, time
-from roboreward.folder_lock import output_lock
+from roboreward.dataset.lock import output_lock
 with output_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)
@@ -193,13 +193,13 @@ def test_a_second_build_on_a_locked_folder_fails_at_once_naming_the_lock(corpus,
 _READER = """
 import json, sys
 import datasets
-from roboreward.fingerprint import load_dataset
+from roboreward.dataset.fingerprint import load_dataset
 
 folder, entry_points = sys.argv[1], sys.argv[2] == "all"
 tasks = {"user": sorted(datasets.load_dataset(folder, split="train")["task"])}
 if entry_points:  # the toolkit's loaders: bench's examples and sft.py's splits
-    from roboreward.bench import load_examples
-    from roboreward.training import RewardScriptArguments, load_reward_splits
+    from roboreward.bench.run import load_examples
+    from roboreward.training.trainer import RewardScriptArguments, load_reward_splits
 
     tasks["bench"] = sorted(e.task for e in load_examples(folder, split="train"))
     tasks["sft"] = sorted(load_reward_splits(RewardScriptArguments(dataset_name=folder))[0]["task"])

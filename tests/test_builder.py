@@ -21,9 +21,9 @@ from lerobot_fixtures import write_lerobot_v21, write_lerobot_v30
 from roboarena_fixtures import BROKEN_SESSIONS, GOOD_SESSIONS, write_roboarena_dump
 
 from roboreward import video
-from roboreward.builder import SPLITS, BuildConfig, build
 from roboreward.cli import main as cli_main
-from roboreward.dataset_folder import DatasetFolder
+from roboreward.dataset.builder import SPLITS, BuildConfig, build
+from roboreward.dataset.folder import DatasetFolder
 from roboreward.sources import SourceError
 
 RATIOS = {"train": 0.5, "validation": 0.25, "test": 0.25}
@@ -284,7 +284,7 @@ def test_cli_build_prints_a_summary_and_json(corpus, tmp_path, capsys):
 
 _CHILD = """
 import sys
-from roboreward.builder import BuildConfig, build
+from roboreward.dataset.builder import BuildConfig, build
 build(BuildConfig(manifest=[sys.argv[1]], out=sys.argv[2], max_side=64, max_frames=8, preset="medium",
                   split_ratios={"train": 0.5, "validation": 0.25, "test": 0.25}))
 """

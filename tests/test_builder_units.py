@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from roboreward.builder import (
+from roboreward.dataset.builder import (
     DEFAULT_SPLIT_RATIOS,
     SPLITS,
     BuildConfig,
     assign_splits,
     sample_uniform,
 )
+from roboreward.dataset.splits import split_counts
 from roboreward.episode import Episode
-from roboreward.splits import split_counts
 
 RECIPES = Path(__file__).resolve().parents[1] / "dataset_builder" / "configs"
 

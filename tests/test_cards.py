@@ -6,9 +6,9 @@ import pytest
 from conftest import write_manifest
 from huggingface_hub import DatasetCard, ModelCard
 
-from roboreward.builder import BuildConfig, build
-from roboreward.cards import render_dataset_card, render_model_card
 from roboreward.cli import main as cli_main
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.dataset.cards import render_dataset_card, render_model_card
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roboreward.bench import BenchConfig
-from roboreward.builder import BuildConfig
+from roboreward.bench.run import BenchConfig
 from roboreward.cli import build_parser, main
 from roboreward.cli.commands.bench import BenchArguments
-from roboreward.cli.commands.review import ExportConfig, ReviewConfig
+from roboreward.cli.commands.review import ReviewConfig, ReviewExportConfig
 from roboreward.cli.commands.serve import ServeConfig
 from roboreward.cli.commands.sim import SimConfig
 from roboreward.config import RecipeParser, comma_list, from_namespace, weights, with_metadata
+from roboreward.dataset.builder import BuildConfig
 from roboreward.relabel import RelabelConfig
 
 RECIPES = Path(__file__).resolve().parents[1] / "dataset_builder" / "configs"
@@ -131,9 +131,9 @@ def test_review_export_reads_its_own_recipe(tmp_path):
     recipe = tmp_path / "export.yaml"
     recipe.write_text("db: r.sqlite\ndataset: built\nout: verified\npolicy: unanimous\n")
     config = from_namespace(
-        ExportConfig, _parse(["review", "export", "--config", str(recipe), "--split", "val"])
+        ReviewExportConfig, _parse(["review", "export", "--config", str(recipe), "--split", "val"])
     )
-    assert config == ExportConfig(
+    assert config == ReviewExportConfig(
         db="r.sqlite", dataset="built", out="verified", split="val", policy="unanimous"
     )
 

@@ -12,10 +12,10 @@ from stub_vlm import DISTRIBUTIONS, StubVLM, expected_of
 from transformers import AutoProcessor
 
 from roboreward import video
+from roboreward.apps.curves import average_ranks, spearman, value_order_correlation
 from roboreward.cli import main
-from roboreward.curves import average_ranks, spearman, value_order_correlation
-from roboreward.scoring import RewardModel
-from roboreward.testing import make_tiny_vlm
+from roboreward.models.local import RewardModel
+from roboreward.testing.tiny import make_tiny_vlm
 
 TASK = "put the red block in the blue bowl"
 

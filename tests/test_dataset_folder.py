@@ -7,7 +7,7 @@ import datasets
 import pyarrow as pa
 import pytest
 
-from roboreward.dataset_folder import (
+from roboreward.dataset.folder import (
     BUILD_REPORT,
     RELABEL_REPORT,
     DatasetFolder,

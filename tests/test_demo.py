@@ -5,7 +5,7 @@ from collections import Counter
 
 import datasets
 
-from roboreward.demo import DemoConfig, run_demo
+from roboreward.apps.demo import DemoConfig, run_demo
 
 
 def test_demo_end_to_end_trained_model_beats_the_untrained_one(tmp_path, capsys):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from roboreward.apps.hub import HubError, bundled_toolkit, push, release_files
 from roboreward.cli import main as cli_main
-from roboreward.hub import HubError, bundled_toolkit, push, release_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,11 @@ import datasets
 import pytest
 from conftest import write_manifest
 
-from roboreward import cards, locate, video
-from roboreward.builder import BuildConfig, build
+from roboreward import locate, video
 from roboreward.cli import build_parser
 from roboreward.cli import main as cli_main
+from roboreward.dataset import cards
+from roboreward.dataset.builder import BuildConfig, build
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -187,7 +188,7 @@ def test_a_local_base_model_is_named_by_its_folder(tmp_path):
 
 
 def test_the_trainer_writes_the_toolkits_card_not_trls(tmp_path):
-    from roboreward.training import RewardSFTTrainer, TrainingSummaryCallback
+    from roboreward.training.trainer import RewardSFTTrainer, TrainingSummaryCallback
 
     class Stub:  # what create_model_card reads of a trainer
         args = argparse.Namespace(output_dir=str(tmp_path / "run"), hub_model_id=None)
@@ -257,7 +258,7 @@ def test_review_reads_only_an_existing_folder(tmp_path):
 
 
 def test_sft_dataset_bare_name_is_no_such_folder(tmp_path, monkeypatch):
-    from roboreward.training import RewardScriptArguments, load_reward_splits
+    from roboreward.training.trainer import RewardScriptArguments, load_reward_splits
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="no such folder: roboreward"):

@@ -96,16 +96,16 @@ def test_import_and_light_commands_work_without_the_extras(tmp_path):
     for name in ("gradio", "fastapi", "uvicorn", "gymnasium", "matplotlib"):
         (hide / f"{name}.py").write_text(f"raise ImportError('hidden', name={name!r})\n")
     code = (
-        "import roboreward, roboreward.cards, roboreward.sim, roboreward.client\n"
+        "import roboreward, roboreward.dataset.cards, roboreward.sim, roboreward.models.remote\n"
         "from roboreward.cli import main\n"
         f"assert main(['sim', '--out', {str(tmp_path / 'sim')!r}, '--episodes', '2']) == 0\n"
-        "try:\n    import roboreward.serve\nexcept ImportError as exc:\n    print('SERVE', exc)\n"
+        "try:\n    import roboreward.serving.server\nexcept ImportError as exc:\n    print('SERVE', exc)\n"
         "try:\n    roboreward.sim.TabletopEnv\nexcept ImportError as exc:\n    print('RL', exc)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hide), str(ROOT / "src")])}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert 'SERVE roboreward.serve needs fastapi: pip install "roboreward[serve]"' in done.stdout
+    assert 'SERVE roboreward.serving.server needs fastapi: pip install "roboreward[serve]"' in done.stdout
     assert 'RL this needs gymnasium, which is not installed: pip install "roboreward[rl]"' in done.stdout
     assert "wrote 2 lerobot episodes to" in done.stdout
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import write_manifest
 
-from roboreward import builder, pipeline
-from roboreward.builder import BuildConfig
 from roboreward.cli import main
+from roboreward.dataset import builder, pipeline
+from roboreward.dataset.builder import BuildConfig
 from roboreward.relabel import RelabelConfig
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "roboreward"
@@ -36,14 +36,14 @@ def test_a_typo_in_the_relabel_recipe_fails_before_any_source_is_read(tmp_path, 
         relabel={"stagess": ["rewrite"]},
     )
     with pytest.raises(ValueError, match=r"unknown relabel settings \['stagess'\]"):
-        pipeline.build(config)
+        pipeline.build_with_relabel(config)
     assert never_read == [] and not (tmp_path / "ds").exists()
 
 
 def test_a_bad_relabel_value_fails_before_any_source_is_read(tmp_path, never_read):
     config = BuildConfig(manifest=[str(tmp_path / "m.jsonl")], relabel={"stages": "rewrite,clipping"})
     with pytest.raises(ValueError, match="stages must be among"):
-        pipeline.build(config)
+        pipeline.build_with_relabel(config)
     assert never_read == []
 
 
@@ -76,7 +76,7 @@ def test_pipeline_build_runs_the_relabel_section(tmp_path):
         max_frames=4,
         relabel={"llm": SCRIPTED, "vlm": SCRIPTED, "stages": ["paraphrase"]},
     )
-    report = pipeline.build(config)
+    report = pipeline.build_with_relabel(config)
     assert report["relabel"]["by_augmentation"] == {"original": 2, "paraphrase": 4}
     assert report["rows"]["train"]["rows"] == 6
 
@@ -109,25 +109,25 @@ def _reaches(imports: set[str], module: str) -> bool:
 def test_the_layers_point_down():
     below_builder = [SRC / "dataset_folder.py", *sorted((SRC / "relabel").glob("*.py"))]
     for path in below_builder:
-        for upper in ("roboreward.builder", "roboreward.pipeline", "roboreward.cli"):
+        for upper in ("roboreward.dataset.builder", "roboreward.dataset.pipeline", "roboreward.cli"):
             assert not _reaches(_imports(path), upper), f"{path.name} imports {upper}"
     for path in sorted((SRC / "relabel").glob("*.py")):
-        assert not _reaches(_imports(path), "roboreward.dataset_folder"), f"relabel/{path.name}"
+        assert not _reaches(_imports(path), "roboreward.dataset.folder"), f"relabel/{path.name}"
     builder_imports = _imports(SRC / "builder.py")
     assert not _reaches(builder_imports, "roboreward.relabel") and not _reaches(
-        builder_imports, "roboreward.pipeline"
+        builder_imports, "roboreward.dataset.pipeline"
     )
     for name in ("builder.py", "cards.py", "hub.py"):
-        assert not _reaches(_imports(SRC / name), "roboreward.pipeline"), name
+        assert not _reaches(_imports(SRC / name), "roboreward.dataset.pipeline"), name
 
 
 def test_no_module_imports_a_private_name_of_the_dataset_folder_or_pipeline():
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module in (
-                "roboreward.dataset_folder",
-                "roboreward.pipeline",
-                "roboreward.builder",
+                "roboreward.dataset.folder",
+                "roboreward.dataset.pipeline",
+                "roboreward.dataset.builder",
             ):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, f"{path.name} imports {private} from {node.module}"

@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("gym_pusht")
 
+from roboreward.apps.rl import EpisodicRewardWrapper
 from roboreward.cli import main
 from roboreward.episode import Episode
-from roboreward.rl import EpisodicRewardWrapper
-from roboreward.scoring import ScoreResult
+from roboreward.models.local import ScoreResult
 from roboreward.sim.pusht import (
     PUSHT_ENV_ID,
     PUSHT_TASK,
@@ -22,7 +22,7 @@ from roboreward.sim.pusht import (
     rollout_pusht,
     scripted_push,
 )
-from roboreward.sources.lerobot import LeRobotSource
+from roboreward.sources.lerobot.reader import LeRobotSource
 
 
 class _Recorder:

@@ -29,8 +29,8 @@ from roboreward.relabel.backends import (
     TransformersBackend,
     parse_backend,
 )
-from roboreward.testing import make_tiny_lm, make_tiny_vlm
-from roboreward.testing_server import Reply, ScriptedChatServer, prompt_text
+from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text
+from roboreward.testing.tiny import make_tiny_lm, make_tiny_vlm
 
 TASK = "put the red block in the blue bowl"
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import write_manifest, write_video
 
 from roboreward import video
-from roboreward.builder import SPLITS, BuildConfig, build
 from roboreward.cli import main
+from roboreward.dataset.builder import SPLITS, BuildConfig, build
 
 TESTS = Path(__file__).resolve().parent
 SCRIPTED = "scripted:relabel_scripts:answers"
@@ -271,7 +271,7 @@ def test_relabeling_copies_the_encoded_videos_through_byte_for_byte(built, tmp_p
 
 
 def test_relabeling_with_other_encoding_settings_encodes_every_video_again(built, tmp_path):
-    from roboreward.pipeline import relabel_dataset
+    from roboreward.dataset.pipeline import relabel_dataset
     from roboreward.relabel import RelabelConfig
 
     out = tmp_path / "smaller"

@@ -12,15 +12,20 @@ from fastapi.testclient import TestClient
 from trl import ModelConfig, SFTConfig
 
 from roboreward import metrics, rubric
-from roboreward.bench import BenchConfig, Example, load_examples, run_bench, select_examples
-from roboreward.builder import BuildConfig, build
+from roboreward.bench.run import BenchConfig, Example, load_examples, run_bench, select_examples
 from roboreward.cli import main
+from roboreward.dataset.builder import BuildConfig, build
 from roboreward.models.inputs import RewardPrompter
+from roboreward.models.local import RewardModel
 from roboreward.models.settings import SETTINGS_FILE, InferenceSettings, load_settings, resolve_settings
-from roboreward.scoring import RewardModel
-from roboreward.serve import create_app
-from roboreward.testing import make_tiny_vlm
-from roboreward.training import RewardCollator, RewardScriptArguments, build_trainer, inference_settings
+from roboreward.serving.server import create_app
+from roboreward.testing.tiny import make_tiny_vlm
+from roboreward.training.trainer import (
+    RewardCollator,
+    RewardScriptArguments,
+    build_trainer,
+    inference_settings,
+)
 from roboreward.video import VideoDecodeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -512,7 +517,7 @@ def test_review_labels_and_exports_the_release_layout(tmp_path):
 
 
 def test_a_model_card_from_a_bench_on_the_release_layout_names_its_subsets_and_conventions(trained, tmp_path):
-    from roboreward.cards import render_model_card
+    from roboreward.dataset.cards import render_model_card
 
     root = _release_fixture(tmp_path / "RoboReward")
     out = tmp_path / "bench"
@@ -531,7 +536,7 @@ def test_a_model_card_from_a_bench_on_the_release_layout_names_its_subsets_and_c
 
 
 def test_the_rl_wrappers_score_with_the_models_own_frame_count(trained):
-    from roboreward.rl import EpisodicRewardWrapper
+    from roboreward.apps.rl import EpisodicRewardWrapper
     from roboreward.sim import TabletopEnv
 
     model = RewardModel.from_pretrained(trained["ckpt"])

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import build_wheel
 
-from roboreward import cards, metrics, resources
+from roboreward import metrics, resources
+from roboreward.dataset import cards
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +64,7 @@ def test_a_wheel_carries_the_folders_and_its_install_finds_them(tmp_path):
     with zipfile.ZipFile(wheel) as archive:  # what `pip install --target` lays out, without pip
         archive.extractall(target)
     probe = (
-        "import roboreward, roboreward.metrics as m, roboreward.cards as c;"
+        "import roboreward, roboreward.metrics as m, roboreward.dataset.cards as c;"
         "print(roboreward.__file__); print(m.METRICS_DIR); print(c.TEMPLATES); print(m.available())"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(target)}

@@ -18,10 +18,10 @@ import yaml
 from conftest import launch_chromium, playwright_or_skip, write_manifest
 
 from roboreward import video
-from roboreward.builder import BuildConfig, build
 from roboreward.cli import main
 from roboreward.cli.access import is_loopback
 from roboreward.cli.commands.review import check_access, parse_auth
+from roboreward.dataset.builder import BuildConfig, build
 from roboreward.review import (
     ReviewStore,
     SplitReview,

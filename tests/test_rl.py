@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from roboreward.rl import (
+from roboreward.apps.rl import (
     EpisodicRewardWrapper,
     VectorEpisodicRewardWrapper,
     episode_reward,
     subsample,
 )
-from roboreward.scoring import RewardModel, ScoreResult
+from roboreward.models.local import RewardModel, ScoreResult
 from roboreward.sim import TabletopEnv
-from roboreward.testing import make_tiny_vlm
+from roboreward.testing.tiny import make_tiny_vlm
 
 STILL = np.array([0.0, 0.0, -1.0], dtype=np.float32)  # an open gripper that does not move: never ends early
 

@@ -1,4 +1,4 @@
-"""Tests of roboreward.scoring (RewardModel) and the `roboreward score` command, on tiny offline models."""
+"""Tests of roboreward.models.local (RewardModel) and the `roboreward score` command, on tiny models."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from roboreward import rubric, video
 from roboreward.cli.commands.score import add_parser as add_score_parser
-from roboreward.scoring import GenerateResult, RewardModel, ScoreResult
-from roboreward.testing import QWEN3_VL_CHAT_TEMPLATE, make_tiny_vlm
+from roboreward.models.local import GenerateResult, RewardModel, ScoreResult
+from roboreward.testing.tiny import QWEN3_VL_CHAT_TEMPLATE, make_tiny_vlm
 from roboreward.video import VideoDecodeError
 
 NUM_FRAMES = 8

@@ -12,15 +12,15 @@ import pytest
 import uvicorn
 from conftest import write_video
 
-from roboreward import serve as serve_module
+from roboreward.apps.rl import EpisodicRewardWrapper, subsample
 from roboreward.cli import main
 from roboreward.cli.commands.serve import check_serve_access
-from roboreward.client import RewardClient, RewardServerError
-from roboreward.rl import EpisodicRewardWrapper, subsample
-from roboreward.scoring import RewardModel
-from roboreward.serve import create_app
+from roboreward.models.local import RewardModel
+from roboreward.models.remote import RewardClient, RewardServerError
+from roboreward.serving import server as serve_module
+from roboreward.serving.server import create_app
 from roboreward.sim import TabletopEnv
-from roboreward.testing import make_tiny_vlm
+from roboreward.testing.tiny import make_tiny_vlm
 
 
 class SpyModel:
@@ -310,7 +310,7 @@ def test_stuck_batches_never_pile_up_past_the_cap(server, monkeypatch):
 _SIGTERM_CHILD = """
 import sys, time
 from roboreward.cli.commands.serve import run_server
-from roboreward.serve import create_app
+from roboreward.serving.server import create_app
 
 class Stuck:
     def score_batch(self, videos, tasks, batch_size=8, fps=None):

@@ -13,16 +13,16 @@ import torch
 from conftest import frame_index_of, write_manifest, write_video
 
 from roboreward import rubric, video
-from roboreward.bench import BenchConfig, run_bench
-from roboreward.builder import BuildConfig, build
+from roboreward.apps.rl import EpisodicRewardWrapper
+from roboreward.bench.run import BenchConfig, run_bench
+from roboreward.dataset.builder import BuildConfig, build
 from roboreward.models.endpoints import EndpointPool, ordered_map
+from roboreward.models.local import RewardModel
 from roboreward.models.openai_chat import BackendError, OpenAIChat
 from roboreward.models.served import ServedRewardModel, ServedScoreError, distribution
-from roboreward.rl import EpisodicRewardWrapper
-from roboreward.scoring import RewardModel
 from roboreward.sim import TabletopEnv
-from roboreward.testing import make_tiny_vlm
-from roboreward.testing_server import Reply, ScriptedChatServer, prompt_text
+from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text
+from roboreward.testing.tiny import make_tiny_vlm
 
 FIXED = {
     "4": math.log(0.5),
@@ -247,7 +247,7 @@ def _own_logprobs(model, examples):
 
 
 def test_local_and_logprob_served_give_the_same_numbers(dataset, tmp_path):
-    from roboreward.bench import load_examples
+    from roboreward.bench.run import load_examples
 
     checkpoint = make_tiny_vlm(tmp_path / "tiny-a", seed=0)
     local = RewardModel.from_pretrained(checkpoint, num_frames=4)

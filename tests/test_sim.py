@@ -10,7 +10,7 @@ from conftest import split_entries
 
 from roboreward import rubric, sim, video
 from roboreward.cli import main as cli_main
-from roboreward.sources.lerobot import LeRobotSource
+from roboreward.sources.lerobot.reader import LeRobotSource
 from roboreward.sources.roboarena import RoboArenaSource
 
 

@@ -23,8 +23,8 @@ from lerobot_fixtures import (
 from roboreward import video
 from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
-from roboreward.sources import lerobot as lerobot_module
-from roboreward.sources.lerobot import LeRobotSource, default_video_key
+from roboreward.sources.lerobot import reader as lerobot_module
+from roboreward.sources.lerobot.reader import LeRobotSource, default_video_key
 
 V30_EPISODES = [
     ("stack the cups", 6),

@@ -12,8 +12,8 @@ from conftest import launch_chromium, playwright_or_skip, write_video
 from PIL import Image
 
 from roboreward import rubric
-from roboreward.scoring import RewardModel
-from roboreward.testing import make_tiny_vlm
+from roboreward.models.local import RewardModel
+from roboreward.testing.tiny import make_tiny_vlm
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "put the red block in the blue bowl"

@@ -1,4 +1,4 @@
-"""Tests of roboreward.testing: the offline tokenizer and the tiny random Qwen models."""
+"""Tests of roboreward.testing.tiny: the offline tokenizer and the tiny random Qwen models."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from transformers import (
     AutoTokenizer,
 )
 
-from roboreward.testing import (
+from roboreward.testing.tiny import (
     EXTRA_TOKENS,
     SPECIAL_TOKENS,
     build_tokenizer,

@@ -1,4 +1,4 @@
-"""trl_training/sft.py and roboreward.training on a tiny Qwen2.5-VL, on CPU."""
+"""trl_training/sft.py and roboreward.training.trainer on a tiny Qwen2.5-VL, on CPU."""
 
 import json
 import os
@@ -15,11 +15,11 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from trl import ModelConfig, SFTConfig
 
-from roboreward import training
-from roboreward.builder import BuildConfig, build
-from roboreward.scoring import RewardModel, RewardPrompter
-from roboreward.testing import make_tiny_vlm
-from roboreward.training import RewardCollator, RewardScriptArguments, build_trainer
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.models.local import RewardModel, RewardPrompter
+from roboreward.testing.tiny import make_tiny_vlm
+from roboreward.training import trainer as training
+from roboreward.training.trainer import RewardCollator, RewardScriptArguments, build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tasks of different lengths, so that batches are padded.

@@ -22,11 +22,11 @@ import pytest
 from conftest import write_manifest, write_video
 
 from roboreward import rubric, video
-from roboreward.builder import BuildConfig, build
 from roboreward.cli import main
+from roboreward.dataset.builder import BuildConfig, build
 from roboreward.models.openai_chat import OpenAIChat
 from roboreward.relabel import extract_json, prompts
-from roboreward.testing import make_tiny_vlm
+from roboreward.testing.tiny import make_tiny_vlm
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import write_video
 
 from roboreward import video
-from roboreward.testing import make_tiny_vlm
+from roboreward.testing.tiny import make_tiny_vlm
 
 TESTS = Path(__file__).resolve().parent
 

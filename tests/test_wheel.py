@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import build_wheel, write_manifest
 
-from roboreward.builder import BuildConfig, build
+from roboreward.dataset.builder import BuildConfig, build
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

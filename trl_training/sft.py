@@ -4,7 +4,7 @@
 The vision encoder is frozen, the merger and the language model are trained (lr 3e-6, weight decay
 0.05, effective batch 64 by gradient accumulation), and the checkpoint with the lowest validation MAE
 is kept in --output_dir with its processor and training_summary.json. All the logic lives in
-`roboreward.training`; every field of the YAML recipe can be overridden on the command line.
+`roboreward.training.trainer`; every field of the YAML recipe can be overridden on the command line.
 
 # One GPU, the paper's 3B recipe:
 accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml
@@ -23,7 +23,7 @@ accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3
 accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml \\
     --resume_from_checkpoint runs/roboreward-qwen2_5_vl_3b/checkpoint-300
 
-# CPU smoke test on a tiny model (python -c "from roboreward.testing import make_tiny_vlm as m;
+# CPU smoke test on a tiny model (python -c "from roboreward.testing.tiny import make_tiny_vlm as m;
 # m('/tmp/tiny-qwen2_5_vl')") and a folder built by `roboreward build`, two processes over gloo
 # (accelerate 1.15 starts several CPU processes through its torchrun path, --multi_gpu; `use_cpu: true`
 # in the recipe keeps them on the CPU; `--cpu --num_processes 2` would start one process without mpirun):
@@ -36,7 +36,7 @@ import logging
 
 from trl import ModelConfig, SFTConfig, TrlParser
 
-from roboreward.training import RewardScriptArguments, build_trainer
+from roboreward.training.trainer import RewardScriptArguments, build_trainer
 
 
 def main(script_args, training_args, model_args):

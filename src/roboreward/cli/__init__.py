@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from roboreward import __version__
+from roboreward.apps.hub import HubError
 from roboreward.cli.commands import COMMANDS, load
 from roboreward.config import RecipeParser
 from roboreward.extras import MissingExtraError
-from roboreward.hub import HubError
 from roboreward.video import VideoDecodeError
 
 __all__ = ["build_parser", "main"]

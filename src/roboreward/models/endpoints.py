@@ -67,7 +67,7 @@ def score_many(
     concurrency: int = 1,
 ) -> list[R]:
     """``score(video, task, fps)`` per episode, ``concurrency`` at a time, the results in order: the
-    ``score_batch`` of models that score each episode by a request (`roboreward.client.RewardClient`,
+    ``score_batch`` of models that score each episode by a request (`roboreward.models.remote.RewardClient`,
     `roboreward.models.served.ServedRewardModel`).
 
     Args:

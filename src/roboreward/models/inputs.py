@@ -167,7 +167,7 @@ class RewardPrompter:
     """The input side of a reward model: prompt preset, frame sampling, processor call.
 
     Everything a model sees before its answer is made here, for scoring (`RewardModel`) and for
-    training (`roboreward.training`'s collator) alike, so both see the same tokens and pixels.
+    training (`roboreward.training.trainer`'s collator) alike, so both see the same tokens and pixels.
 
     Args:
         processor: the model's Qwen2.5-VL / Qwen3-VL processor (its tokenizer is set to pad left).

@@ -1,6 +1,7 @@
 """What a reward model says about one episode: `ScoreResult`, the same for every way of asking.
 
-A local checkpoint (`roboreward.scoring.RewardModel`), a reward server (`roboreward.client.RewardClient`)
+A local checkpoint (`roboreward.models.local.RewardModel`), a reward server
+(`roboreward.models.remote.RewardClient`)
 and a served model (`roboreward.models.served.ServedRewardModel`) all answer with a `ScoreResult`,
 made from five probabilities by `score_result`. This module needs nothing but numpy, so the
 lightweight clients do not import torch.

@@ -1,7 +1,7 @@
 """A reward model behind OpenAI-compatible servers, scored like a local checkpoint.
 
-`ServedRewardModel` speaks `roboreward.scoring.RewardModel`'s API (``score`` / ``score_batch`` return
-a `ScoreResult`), so the bench, RL wrappers (`roboreward.rl`) and relabeling's clip judge can use a
+`ServedRewardModel` speaks `roboreward.models.local.RewardModel`'s API (``score`` / ``score_batch`` return
+a `ScoreResult`), so the bench, RL wrappers (`roboreward.apps.rl`) and relabeling's clip judge can use a
 model served by vLLM or SGLang on other machines, behind a pool of endpoints, many requests at once.
 
 Two ways to read a score (``scoring``):

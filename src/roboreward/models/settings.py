@@ -1,7 +1,7 @@
 """The inference settings a reward model was trained with, saved beside its weights and read everywhere.
 
 A checkpoint is only scored correctly when it sees what it saw in training: the same prompt preset,
-the same frames and resolution, the video in the same place. `roboreward.training` writes
+the same frames and resolution, the video in the same place. `roboreward.training.trainer` writes
 `SETTINGS_FILE` (``roboreward_settings.json``) into every checkpoint it saves, as transformers saves
 ``preprocessor_config.json`` and ``generation_config.json``; `RewardModel`, ``roboreward score``,
 ``serve``, the Space, ``bench`` and the RL wrappers read it through `resolve_settings`, so nobody

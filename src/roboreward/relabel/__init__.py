@@ -5,10 +5,10 @@ Two ways in:
 
 - ``roboreward build ... --relabel relabel.yaml``: a `Relabeler` runs as the builder's ``augment``
   hook, between reading the sources and splitting, so derived rows share their rollout's split.
-- ``roboreward relabel IN_DIR --out OUT_DIR``: `roboreward.pipeline.relabel_dataset` relabels a
+- ``roboreward relabel IN_DIR --out OUT_DIR``: `roboreward.dataset.pipeline.relabel_dataset` relabels a
   folder built earlier and keeps each row's split.
 
-Both are composed in `roboreward.pipeline`, a layer above this package and the builder: the stages
+Both are composed in `roboreward.dataset.pipeline`, a layer above this package and the builder: the stages
 work on Episodes and know nothing of dataset folders.
 
 The modules: `config` (`RelabelConfig`), `backends` (models behind ``complete(stage, prompt,
@@ -17,7 +17,7 @@ call cache), `calls` (cached, counted, retried calls), one module per stage (`re
 `counterfactual`, `paraphrase`, `clipping`) and `relabeler` (the hook).
 
     >>> from roboreward.relabel import RelabelConfig
-    >>> from roboreward.pipeline import relabel_dataset
+    >>> from roboreward.dataset.pipeline import relabel_dataset
     >>> config = RelabelConfig(vlm="openai:http://localhost:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct",
     ...                        llm="openai:http://localhost:8001/v1#Qwen/Qwen3-4B-Instruct-2507")
     >>> relabel_dataset("roboreward", "roboreward_relabeled", config)  # doctest: +SKIP

@@ -3,7 +3,7 @@
 Spec strings name a backend (`parse_backend`):
 
 - ``hf:PATH_OR_ID``: a local transformers model, loaded once: an ``AutoModelForImageTextToText`` VLM
-  when its config has a vision part (frames go in as a video, the recipe of `roboreward.testing`),
+  when its config has a vision part (frames go in as a video, the recipe of `roboreward.testing.tiny`),
   else an ``AutoModelForCausalLM``. Greedy decoding; bfloat16 on a GPU that supports it.
 - ``openai:http://host:port/v1#model-name``: an OpenAI-compatible ``/chat/completions`` endpoint
   (vLLM, SGLang, TGI, ``transformers serve``). Frames go as one ``video_url`` part (an mp4 of them)

@@ -6,7 +6,7 @@ No video is re-encoded here: a clip is the same video with ``video_end`` moved t
 - ``map``: ``clip_scores[fraction]`` (default 0.25 -> 2, 0.5 -> 3, 0.75 -> 4), or for a fraction not
   in it `rubric.progress_to_score` of the fraction, at most 4;
 - ``judge``: a VLM scores the clip on the rubric, like any episode: a RoboReward reward model
-  (``hf:PATH``, `roboreward.scoring.RewardModel`, the most likely score of one forward pass), the
+  (``hf:PATH``, `roboreward.models.local.RewardModel`, the most likely score of one forward pass), the
   same model served (``openai+logprobs:URL#model``, `roboreward.models.served.ServedRewardModel`: the
   most likely score of the distribution read from the server's log-probabilities, or its text
   answer where the server gives none) or a backend answering the reward prompt in text
@@ -39,7 +39,7 @@ class RewardModelJudge:
     """A RoboReward reward model (``hf:PATH``) as the clip judge: its most likely score, one forward pass."""
 
     def __init__(self, path: str, device: str | None = None, num_frames: int = 8, prompt: str | None = None):
-        from roboreward.scoring import RewardModel
+        from roboreward.models.local import RewardModel
 
         self.name = path
         self.model = RewardModel.from_pretrained(path, device=device, num_frames=num_frames, prompt=prompt)

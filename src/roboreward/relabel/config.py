@@ -48,7 +48,7 @@ class RelabelConfig:
             `rubric.progress_to_score` of the fraction) or ``judge`` (a VLM scores the clip on the rubric).
         clip_scores: fraction -> score 1..4 for the ``map`` labeller.
         judge: the ``judge`` labeller's model: ``hf:PATH`` (a RoboReward reward model, scored in one
-            forward pass by `roboreward.scoring.RewardModel`), ``openai+logprobs:URL#model`` (the same
+            forward pass by `roboreward.models.local.RewardModel`), ``openai+logprobs:URL#model`` (the same
             read from a server's log-probabilities, `roboreward.models.served`), ``openai:``/``scripted:``
             or a backend (it answers the rubric prompt in text); None uses ``vlm`` that way.
         judge_prompt: the judge's prompt preset (`roboreward.rubric.PROMPT_PRESETS`); None: an

@@ -11,7 +11,7 @@ The modules, one job each:
 
 - `store`: the decisions, durable in SQLite (`ReviewStore`), and annotator names.
 - `assignment`: which example an annotator sees next (double-labelled examples by a hash of the id).
-- `split`: the split under review, read through `roboreward.dataset_folder` (the owner of a built
+- `split`: the split under review, read through `roboreward.dataset.folder` (the owner of a built
   folder's layout, which `export` also writes through).
 - `session`: `SplitReview`, a split under review (examples, decisions, assignment, videos on demand).
 - `app`: the Gradio app over a `SplitReview`.

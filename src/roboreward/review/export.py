@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from roboreward.cards import render_dataset_card
-from roboreward.dataset_folder import (
+from roboreward.dataset.cards import render_dataset_card
+from roboreward.dataset.folder import (
     BUILD_REPORT,
     RELABEL_REPORT,
     SPLITS,

@@ -1,4 +1,4 @@
-"""The split under review, read through `roboreward.dataset_folder` (the owner of a built folder's
+"""The split under review, read through `roboreward.dataset.folder` (the owner of a built folder's
 layout): its rows without their videos, positional ids for rows without one, a row's video on demand.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from roboreward import locate, rubric
-from roboreward.dataset_folder import DatasetFolder
+from roboreward.dataset.folder import DatasetFolder
 from roboreward.sources.release import is_release_layout, read_release_split
 
 __all__ = ["RELEASE_FILE", "ROW_DEFAULTS", "read_split", "read_videos", "row_ids", "write_video"]

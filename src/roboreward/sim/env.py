@@ -1,4 +1,4 @@
-"""The simulated tabletop as a gymnasium env, for RL loops with a reward model (`roboreward.rl`).
+"""The simulated tabletop as a gymnasium env, for RL loops with a reward model (`roboreward.apps.rl`).
 
     >>> from roboreward.sim.env import TabletopEnv
     >>> observation, info = TabletopEnv(seed=0, observation="state").reset()

@@ -8,7 +8,7 @@ own, read at its final step: the block's ``coverage`` of the target (continuous)
 its progress min(1, coverage / success threshold) (discrete, 1..5; 5 exactly when the env reports
 success) and the env's ``is_success`` flag (binary). `write_pusht_dataset` writes the rollouts as a
 LeRobot v2.1 dataset (frames from ``env.render()``) with ``sim_truth.jsonl``, as the tabletop's
-writer does; `roboreward.rl.EpisodicRewardWrapper` wraps the same env.
+writer does; `roboreward.apps.rl.EpisodicRewardWrapper` wraps the same env.
 
     >>> from roboreward.sim.pusht import write_pusht_dataset
     >>> write_pusht_dataset("pusht_sim", episodes=12, seed=0)  # doctest: +SKIP

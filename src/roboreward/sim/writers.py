@@ -58,7 +58,7 @@ def write_sim_dataset(
     """Render ``episodes`` rollouts into ``out`` in the given layout, with ``sim_truth.jsonl``.
 
     ``lerobot``: a LeRobot v2.1 dataset of successful episodes (``codec`` ``libx264`` or
-    ``libsvtav1``), read by `roboreward.sources.lerobot.LeRobotSource`. ``roboarena``: a RoboArena
+    ``libsvtav1``), read by `roboreward.sources.lerobot.reader.LeRobotSource`. ``roboarena``: a RoboArena
     dump of sessions with three policy runs each (a mix of outcomes), read by
     `roboreward.sources.roboarena.RoboArenaSource`. Writes into a temporary folder and renames it, so
     ``out`` is either complete or absent.

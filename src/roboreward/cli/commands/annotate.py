@@ -1,6 +1,6 @@
 """`roboreward annotate`: score every episode of a LeRobot dataset; optionally keep only the good ones.
 
-Every `roboreward.annotate.AnnotateConfig` field is a flag (``--help`` lists them with their defaults)
+Every `roboreward.apps.annotate.AnnotateConfig` field is a flag (``--help`` lists them with their defaults)
 and a key of the ``--config`` recipe; the flags given win over the recipe.
 
 Examples:
@@ -15,7 +15,7 @@ import argparse
 import json
 from typing import Any
 
-from roboreward.annotate import AnnotateConfig, annotate_lerobot
+from roboreward.apps.annotate import AnnotateConfig, annotate_lerobot
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace, with_metadata
 

@@ -1,12 +1,12 @@
 """`roboreward bench`: RoboRewardBench for any set of reward models.
 
-Every `roboreward.bench.BenchConfig` field is a flag (``--help`` lists them with their defaults) and
+Every `roboreward.bench.run.BenchConfig` field is a flag (``--help`` lists them with their defaults) and
 a key of the ``--config`` recipe; the flags given win over the recipe.
 
 Examples:
     roboreward bench --dataset ./roboreward --model runs/3b --model baseline:constant-3 --out bench_out
     roboreward bench --config bench.yaml --max-examples 50 --json
-    # one process per GPU, each scoring its share (`roboreward.bench_parallel`); the main one reports
+    # one process per GPU, each scoring its share (`roboreward.bench.parallel`); the main one reports
     accelerate launch --num_processes 8 -m roboreward.cli bench --dataset ./roboreward --model runs/3b
     # the same on CPU: --multi_gpu is what makes accelerate start several processes
     accelerate launch --multi_gpu --num_processes 2 --main_process_port 0 -m roboreward.cli bench ...
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from roboreward import rubric
-from roboreward.bench import BenchConfig, results_json, run_bench
+from roboreward.bench.run import BenchConfig, results_json, run_bench
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import comma_list, from_namespace, with_metadata
 

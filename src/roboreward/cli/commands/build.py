@@ -14,10 +14,10 @@ import argparse
 import json
 from typing import Any
 
-from roboreward.builder import BuildConfig, format_summary
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
-from roboreward.pipeline import build
+from roboreward.dataset.builder import BuildConfig, format_summary
+from roboreward.dataset.pipeline import build_with_relabel
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    report = build(from_namespace(BuildConfig, args))
+    report = build_with_relabel(from_namespace(BuildConfig, args))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from roboreward import cards
 from roboreward.cli.commands import COMMANDS
+from roboreward.dataset import cards
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """`roboreward curve`: the reward model's progress curve over one episode, as JSON and a PNG.
 
-Every `roboreward.curves.CurveConfig` field is a flag (``--help`` lists them with their defaults);
+Every `roboreward.apps.curves.CurveConfig` field is a flag (``--help`` lists them with their defaults);
 the video is the one positional argument.
 
 Examples:
@@ -24,7 +24,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     Args:
         commands: the sub-command registry of the ``roboreward`` parser.
     """
-    from roboreward.curves import CurveConfig
+    from roboreward.apps.curves import CurveConfig
 
     parser = commands.add_parser(
         "curve",
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    from roboreward.curves import CurveConfig, run_curve
+    from roboreward.apps.curves import CurveConfig, run_curve
 
     config = from_namespace(CurveConfig, args)
     curve = run_curve(args.video, config)

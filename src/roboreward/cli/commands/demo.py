@@ -1,6 +1,6 @@
 """`roboreward demo`: the offline end-to-end demo (what `make demo` runs).
 
-Every `roboreward.demo.DemoConfig` field is a flag (``--help`` lists them with their defaults).
+Every `roboreward.apps.demo.DemoConfig` field is a flag (``--help`` lists them with their defaults).
 
 Examples:
     roboreward demo
@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roboreward.apps.demo import DemoConfig, run_demo
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace, with_metadata
-from roboreward.demo import DemoConfig, run_demo
 
 #: `DemoConfig` with the help of each field; its defaults stay `DemoConfig`'s.
 DemoArguments = with_metadata(

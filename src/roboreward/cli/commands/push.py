@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from roboreward.apps.hub import KINDS, push
 from roboreward.cli.commands import COMMANDS
-from roboreward.hub import KINDS, push
 
 
 def run(args: argparse.Namespace) -> int:

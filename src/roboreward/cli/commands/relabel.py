@@ -17,7 +17,7 @@ from typing import Any
 
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
-from roboreward.pipeline import relabel_dataset
+from roboreward.dataset.pipeline import relabel_dataset
 from roboreward.relabel import RelabelConfig
 
 

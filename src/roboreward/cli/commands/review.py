@@ -92,7 +92,7 @@ class ReviewConfig:
 
 
 @dataclass
-class ExportConfig:
+class ReviewExportConfig:
     """What `roboreward review export` writes."""
 
     db: str = field(metadata={"help": "the SQLite file of decisions", "metavar": "FILE"})
@@ -135,7 +135,7 @@ def run_export(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    config = from_namespace(ExportConfig, args)
+    config = from_namespace(ReviewExportConfig, args)
     report = export_verified(
         config.db, config.dataset, config.out, config.split, config.min_annotators, config.policy
     )
@@ -203,7 +203,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     actions = review.add_subparsers(dest="action", metavar="{export}")
     export = actions.add_parser(
         "export",
-        dataclass_types=ExportConfig,
+        dataclass_types=ReviewExportConfig,
         recipe="review export",
         help="write the verified dataset and print agreement statistics",
         description="Write DIR_VERIFIED: the verified split (corrections applied, rejected and "

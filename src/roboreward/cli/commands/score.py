@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         args: the parsed command line.
     """
     from roboreward import video
-    from roboreward.scoring import RewardModel
+    from roboreward.models.local import RewardModel
 
     # Bad input fails before the (slow) model load.
     rubric.build_prompt(args.task)

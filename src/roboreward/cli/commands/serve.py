@@ -118,7 +118,7 @@ def run_server(app: Any, host: str, port: int, log_level: str = "info") -> None:
     """Serve ``app`` with uvicorn until SIGINT / SIGTERM; open requests get `SHUTDOWN_GRACE_S` to finish.
 
     Args:
-        app: the ASGI app (`roboreward.serve.create_app`).
+        app: the ASGI app (`roboreward.serving.server.create_app`).
         host: the address to bind.
         port: the port.
         log_level: uvicorn's log level.
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    from roboreward.serve import TOKEN_ENV, check_settings, create_app
+    from roboreward.serving.server import TOKEN_ENV, check_settings, create_app
 
     config = from_namespace(ServeConfig, args)
     if config.public:
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         config.max_task_chars,
         config.deadline,
     )
-    from roboreward.scoring import RewardModel
+    from roboreward.models.local import RewardModel
 
     model = RewardModel.from_pretrained(
         config.model,
@@ -200,7 +200,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "per frame, frames, decoded bytes), empty tasks and tasks over --max-task-chars get 422; a request "
         "not scored within --deadline gets 504; with a token, a request without it gets 401. SIGTERM "
         "stops the server within a few seconds. "
-        "From Python: roboreward.client.RewardClient(url, token=...).score(video_or_frames, task).",
+        "From Python: roboreward.models.remote.RewardClient(url, token=...).score(video_or_frames, task).",
     )
     parser.set_defaults(func=run)
     return parser

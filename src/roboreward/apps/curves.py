@@ -1,0 +1,234 @@
+"""Progress curves: the reward model's judgement of an episode over time, written and plotted.
+
+`roboreward.models.local.RewardModel.progress_curve` scores the K prefixes of an episode ending at i/K of
+its length; this module writes that curve (``curve.json``), draws it (``curve.png``: the expected
+score with a one-standard-deviation band of the five-way distribution, above a strip of the frames
+at those points) and reads its value-order correlation: OpenGVL's VOC, the Spearman correlation of
+the curve against time (1.0 when the curve only ever rises).
+
+    roboreward curve episode.mp4 --task "open the drawer" --model runs/3b --points 8 --out curve_out
+
+    >>> value_order_correlation([1.0, 2.0, 2.0, 4.0])
+    0.9486832980505138
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roboreward import rubric, video
+from roboreward.models.inputs import frames_array, is_video_source
+from roboreward.models.local import ProgressCurve, RewardModel
+
+__all__ = [
+    "CurveConfig",
+    "average_ranks",
+    "curve_frames",
+    "plot_curve",
+    "run_curve",
+    "spearman",
+    "value_order_correlation",
+    "write_curve",
+]
+
+
+@dataclass
+class CurveConfig:
+    """What ``roboreward curve`` does (the video is the command's one positional argument).
+
+    Args:
+        task: the instruction the episode is judged against.
+        model: a reward-model checkpoint folder or Hub id.
+        out: output folder for ``curve.json`` and ``curve.png``.
+        points: K, the prefixes scored (ending at 1/K, 2/K, ..., 1 of the episode).
+        batch_size: prefixes per forward pass.
+        device: e.g. ``cpu`` or ``cuda`` (None: cuda if available).
+        dtype: e.g. ``bfloat16`` (None: bfloat16 on a GPU, else float32).
+    """
+
+    task: str = field(metadata={"help": "the task the robot was given", "metavar": "TEXT"})
+    model: str = field(metadata={"help": "reward-model checkpoint folder or Hub id", "metavar": "PATH_OR_ID"})
+    out: str = field(default="curve_out", metadata={"help": "output folder", "metavar": "DIR"})
+    points: int = field(default=8, metadata={"help": "prefixes scored, evenly spaced", "metavar": "K"})
+    batch_size: int = field(default=8, metadata={"help": "prefixes per forward pass", "metavar": "N"})
+    device: str | None = field(default=None, metadata={"help": "e.g. cpu, cuda (None: cuda if available)"})
+    dtype: str | None = field(default=None, metadata={"help": "e.g. bfloat16 (None: bf16 on GPU, else fp32)"})
+
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n of ``values``, ties sharing their average rank (as ``scipy.stats.rankdata``).
+
+    Args:
+        values: the numbers to rank.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sorted_x = x[order]
+    start = 0
+    while start < len(x):
+        stop = start
+        while stop + 1 < len(x) and sorted_x[stop + 1] == sorted_x[start]:
+            stop += 1
+        ranks[order[start : stop + 1]] = (start + stop) / 2 + 1
+        start = stop + 1
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson's of the average ranks); NaN when either side is constant.
+
+    Args:
+        a: first sequence.
+        b: second sequence, as long as ``a``.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"spearman needs sequences of one length, got {len(a)} and {len(b)}")
+    ra, rb = average_ranks(a), average_ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denominator = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def value_order_correlation(values: Sequence[float], times: Sequence[float] | None = None) -> float:
+    """OpenGVL's value-order correlation: Spearman of a progress curve against time.
+
+    Args:
+        values: the curve, in time order (e.g. `ProgressCurve.expected`).
+        times: the points' times (None: 0, 1, 2, ...).
+
+    Returns:
+        In [-1, 1]; NaN for a constant curve or fewer than two points (no order to read).
+    """
+    if len(values) < 2:
+        return float("nan")
+    return spearman(values, range(len(values)) if times is None else times)
+
+
+def curve_frames(
+    source: Any, curve: ProgressCurve, max_side: int = 160, fps: float | None = None
+) -> np.ndarray:
+    """The last frame of each prefix the curve scored, (K, H, W, 3): the strip under the plot.
+
+    Args:
+        source: the episode, as given to `RewardModel.progress_curve`.
+        curve: its curve.
+        max_side: longer side of the strip's frames.
+        fps: rate of frames given directly (None: `roboreward.models.inputs.DEFAULT_FRAMES_FPS`).
+    """
+    if is_video_source(source):
+        info = video.probe(source)
+        picked = []
+        for t in curve.times:
+            index = min(info.frames, max(1, math.ceil(t * info.fps - 1e-6))) - 1
+            picked.append(
+                video.sample_frames(
+                    source,
+                    num_frames=1,
+                    start=index / info.fps,
+                    end=(index + 1) / info.fps,
+                    max_side=max_side,
+                )[0]
+            )
+        return np.stack(picked)
+    frames = frames_array(source)
+    rate = fps or len(frames) / curve.duration
+    return np.stack([frames[min(len(frames), max(1, math.ceil(t * rate - 1e-6))) - 1] for t in curve.times])
+
+
+def _spread(probs: Sequence[float]) -> float:
+    """Standard deviation of the score under the five-way distribution."""
+    p = np.asarray(probs, dtype=np.float64)
+    scores = np.asarray(rubric.SCORES, dtype=np.float64)
+    mean = float(p @ scores)
+    return float(math.sqrt(max(0.0, p @ (scores - mean) ** 2)))
+
+
+def plot_curve(curve: ProgressCurve, frames: np.ndarray | None, path: str | Path) -> Path:
+    """Draw the curve (expected score, +-1 std band) above a strip of ``frames``; write a PNG.
+
+    Args:
+        curve: the progress curve.
+        frames: one frame per point (`curve_frames`), or None for the curve alone.
+        path: the PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(curve.points)
+    times = np.array(curve.times)
+    mean = np.array(curve.expected)
+    spread = np.array([_spread(p.result.probs) for p in curve.points])
+    rows = 2 if frames is not None else 1
+    fig = plt.figure(figsize=(max(6.0, 1.2 * k), 4.5 if rows == 2 else 3.2))
+    grid = fig.add_gridspec(rows, k, height_ratios=[3, 1] if rows == 2 else [1])
+    ax = fig.add_subplot(grid[0, :])
+    ax.fill_between(times, np.clip(mean - spread, 1, 5), np.clip(mean + spread, 1, 5), alpha=0.25)
+    ax.plot(times, mean, marker="o")
+    ax.set_ylim(0.8, 5.2)
+    ax.set_yticks(rubric.SCORES)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("expected score")
+    ax.set_title(curve.task, fontsize=10)
+    if frames is not None:
+        for i, frame in enumerate(frames):
+            strip = fig.add_subplot(grid[1, i])
+            strip.imshow(frame)
+            strip.set_axis_off()
+            strip.set_title(f"{curve.points[i].time:.1f}s", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_curve(
+    curve: ProgressCurve, out: str | Path, frames: np.ndarray | None = None, **extra: Any
+) -> Path:
+    """Write ``curve.json`` (the curve, its VOC and ``extra``) and ``curve.png`` into ``out``.
+
+    Args:
+        curve: the progress curve.
+        out: the output folder (created).
+        frames: the strip's frames (`curve_frames`), or None.
+        extra: more JSON-ready fields for ``curve.json`` (the model, the video).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    voc = value_order_correlation(curve.expected, curve.times)
+    record = {**extra, **curve.to_dict(), "voc": None if math.isnan(voc) else voc}
+    (out / "curve.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    plot_curve(curve, frames, out / "curve.png")
+    return out
+
+
+def run_curve(source: Any, config: CurveConfig) -> ProgressCurve:
+    """Load the model, score the curve of ``source`` and write it to ``config.out``.
+
+    Args:
+        source: the episode video (a path).
+        config: the command's settings.
+    """
+    rubric.build_prompt(config.task)  # bad input fails before the model loads
+    video.check_limits(video.probe(source), source=source)
+    model = RewardModel.from_pretrained(config.model, device=config.device, dtype=config.dtype)
+    curve = model.progress_curve(source, config.task, points=config.points, batch_size=config.batch_size)
+    write_curve(
+        curve,
+        config.out,
+        curve_frames(source, curve),
+        model=config.model,
+        video=str(source),
+        prompt=model.settings.prompt,
+    )
+    return curve

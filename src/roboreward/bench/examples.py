@@ -1,0 +1,135 @@
+"""RoboRewardBench's examples: a built folder, the public release's layout or a Hub id, keyed by id, with
+their subsets, and the seeded sample stratified by subset that ``--max-examples`` draws.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roboreward import locate, rubric
+from roboreward.bench.quality import pair_group
+from roboreward.dataset import fingerprint
+from roboreward.sources.release import locate_release, read_release_split
+
+__all__ = ["Example", "load_examples", "select_examples"]
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    video: dict[str, Any]
+    task: str
+    reward: int
+    subset: str
+    group: str = ""  # which rows are compared in pairs (`bench_quality.pair_group`)
+
+
+def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[str, str]]]:
+    read = read_release_split(root, split)
+    examples = [
+        Example(r["id"], r["video"], r["task"], r["reward"], r["source"], pair_group(r["task"], r["source"]))
+        for r in read.rows
+    ]
+    return examples, read.skipped
+
+
+def _built_examples(dataset: str, split: str) -> list[Example]:
+    import datasets
+
+    try:
+        ds = fingerprint.load_dataset(dataset, split=split)  # never a stale cache of a rebuilt folder
+    except (FileNotFoundError, ValueError) as exc:
+        raise ValueError(f"cannot load split {split!r} of {dataset}: {str(exc).splitlines()[0]}") from None
+    missing = {"video", "task", "reward"} - set(ds.column_names)
+    if missing:
+        raise ValueError(f"{dataset} has no column(s) {sorted(missing)}: not a RoboReward dataset")
+    ds = ds.cast_column("video", datasets.Video(decode=False))
+    columns = [c for c in ("id", "task", "reward", "source", "episode_id") if c in ds.column_names]
+    meta = ds.select_columns(columns).to_dict()
+    ids = meta.get("id") or [f"{split}/{i:06d}" for i in range(len(ds))]
+    sources = meta.get("source") or ["all"] * len(ds)
+    episode_ids = meta.get("episode_id") or [None] * len(ds)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
+    examples = []
+    for index, (id_, task, reward, source, episode_id) in enumerate(
+        zip(ids, meta["task"], meta["reward"], sources, episode_ids, strict=True)
+    ):
+        if not isinstance(reward, int) or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE:
+            raise ValueError(f"row {index} (id {id_}) of {dataset} has reward {reward!r}, not 1..5")
+        group = pair_group(task, source, episode_id)
+        examples.append(Example(id_, ds[index]["video"], task, reward, source, group))
+    return examples
+
+
+def select_examples(examples: Sequence[Example], max_examples: int | None, seed: int = 0) -> list[Example]:
+    """A seeded sample of ``max_examples`` examples, stratified by subset, in the examples' order.
+
+    Each subset gets its share of the sample by size (largest remainders break ties, then subset
+    names); within a subset the examples are drawn with ``random.Random(seed)`` from the ids sorted,
+    so the sample does not depend on the order of the rows. None or a number >= the examples: all.
+
+    >>> exs = [Example(f"{s}/{i}", {}, "t", 5, s) for s in "ab" for i in range(10)]
+    >>> [e.id for e in select_examples(exs, 4, seed=0)]
+    ['a/2', 'a/5', 'b/5', 'b/8']
+    """
+    if max_examples is None or max_examples >= len(examples):
+        return list(examples)
+    if max_examples < 1:
+        raise ValueError(f"max_examples must be >= 1, got {max_examples}")
+    groups: dict[str, list[Example]] = {}
+    for ex in examples:
+        groups.setdefault(ex.subset, []).append(ex)
+    quotas = {s: max_examples * len(g) / len(examples) for s, g in groups.items()}
+    counts = {s: int(q) for s, q in quotas.items()}
+    leftover = max_examples - sum(counts.values())
+    for s in sorted(quotas, key=lambda s: (-(quotas[s] - counts[s]), s))[:leftover]:
+        counts[s] += 1
+    chosen: set[str] = set()
+    for s in sorted(groups):
+        ids = sorted(ex.id for ex in groups[s])
+        chosen.update(random.Random(f"{seed}/{s}").sample(ids, counts[s]))
+    return [ex for ex in examples if ex.id in chosen]
+
+
+def load_examples(
+    dataset: str,
+    split: str = "test",
+    subsets: Sequence[str] | None = None,
+    max_examples: int | None = None,
+    seed: int = 0,
+    skipped: list[dict[str, str]] | None = None,
+) -> list[Example]:
+    """The benchmark's examples, keyed by id, with their subsets.
+
+    Args:
+        dataset: a built folder or a Hub id with ``video``, ``task``, ``reward`` (and ``id``,
+            ``source``), or the public release's layout, local or a Hub id (`roboreward.sources.release`).
+        split: the split (``validation`` reads the release's ``val``).
+        subsets: keep only these subsets (ValueError naming an unknown one).
+        max_examples: a seeded sample stratified by subset (`select_examples`).
+        seed: the sample's seed.
+        skipped: a list that receives ``{"where", "reason"}`` for each release row left out.
+    """
+    locate.resolve(dataset, "dataset")  # "no such folder" at once; never a cached dataset of that name
+    release = locate_release(dataset, split)
+    if release is not None:
+        examples, left_out = _release_examples(release, split)
+        if skipped is not None:
+            skipped.extend(left_out)
+    else:
+        examples = _built_examples(dataset, split)
+    if subsets:
+        wanted, present = set(subsets), {ex.subset for ex in examples}
+        unknown = wanted - present
+        if unknown:
+            raise ValueError(f"unknown subsets {sorted(unknown)}; the split has {sorted(present)}")
+        examples = [ex for ex in examples if ex.subset in wanted]
+    examples = select_examples(examples, max_examples, seed)
+    if not examples:
+        raise ValueError(f"no examples selected from {dataset} split {split}")
+    return examples

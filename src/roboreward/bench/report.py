@@ -1,0 +1,162 @@
+"""RoboRewardBench's human-facing outputs: the leaderboard (CSV and Markdown) and its plots.
+
+`roboreward.bench.run.run_bench` computes ``results.json``; this module only renders it, so the
+leaderboard can be written again from a saved ``results.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_results", "rate_cell", "write_leaderboard"]
+
+
+def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
+    """Write ``leaderboard.csv`` and ``leaderboard.md`` from ``results.json``'s content.
+
+    Args:
+        out: the bench's output folder.
+        results: what `roboreward.bench.run.run_bench` returns.
+    """
+    subsets = results["subsets"]
+    header = [
+        "rank",
+        "model",
+        "mean win rate",
+        "MAE",
+        "invalid rate",
+        "success F1",
+        "preference acc.",
+        "ECE",
+        "Brier",
+        "VOC",
+        *[f"MAE {s}" for s in subsets],
+    ]
+    rows = []
+    for rank, name in enumerate(results["leaderboard"], start=1):
+        m = results["models"][name]
+        rows.append(
+            [
+                rank,
+                name,
+                rate_cell(m["mean_win_rate"]),
+                f"{m['mae']:.3f}",
+                f"{m['invalid_rate']:.3f}",
+                f"{m['success']['f1']:.3f}",
+                *_quality_cells(m),
+                *[f"{m['subset_mae'][s]:.3f}" for s in subsets],
+            ]
+        )
+    with open(out / "leaderboard.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    lines = [
+        f"# {results['benchmark']}: {results['dataset']} "
+        f"({results['split']}, {results['num_examples']} examples)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+        *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
+        "",
+        "Mean win rate: per subset, the fraction of the other models with a strictly higher MAE (ties",
+        "count one half), averaged over subsets (HELM). MAE against the 1..5 labels.",
+        "Preference accuracy: pairs of rows of one task (or RoboArena session) with different labels,",
+        "ordered right by the scores; a tie is wrong (HELM's A/B/tie). ECE (10 bins) and Brier score of",
+        "the five-way distribution, for models that give one (reliability.png). VOC: mean Spearman of",
+        "a progress curve against time on the reward-5 episodes (OpenGVL), with --voc K.",
+        f"Conventions: {results['conventions']}: " + _CONVENTION_NOTES[results["conventions"]],
+        *(
+            [f"Skipped rows: {len(results['skipped'])} (reasons in results.json)."]
+            if results["skipped"]
+            else []
+        ),
+        "",
+    ]
+    (out / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def rate_cell(value: float) -> str:
+    """A win rate for the leaderboard; with no other model to win against there is none: ``n/a``.
+
+    >>> rate_cell(0.5), rate_cell(float("nan"))
+    ('0.500', 'n/a')
+    """
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
+def _quality_cells(entry: dict[str, Any]) -> list[str]:
+    """Preference accuracy, ECE, Brier, VOC: '-' where a model has none (no distribution, no curve)."""
+    calibration, voc = entry.get("calibration"), entry.get("voc")
+    accuracy = entry.get("preference", {}).get("accuracy")
+    return [
+        "-" if accuracy is None else f"{accuracy:.3f}",
+        "-" if not calibration else f"{calibration['ece']:.3f}",
+        "-" if not calibration else f"{calibration['brier']:.3f}",
+        "-" if not voc or voc["mean"] is None else f"{voc['mean']:.3f}",
+    ]
+
+
+_CONVENTION_NOTES = {
+    "roboreward": "an unparsable answer costs the largest error possible for its example.",
+    "helm": "HELM's RoboRewardBench metric: answers read with HELM's parser, an unparsable one costs 4.0, "
+    "an out-of-range number its distance.",
+}
+
+
+def plot_results(out: Path, results: dict[str, Any]) -> None:
+    """Write ``subset_mae_heatmap.png`` and ``mean_win_rate.png``.
+
+    Args:
+        out: the bench's output folder.
+        results: what `roboreward.bench.run.run_bench` returns.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        print(f'bench: no plots in {out}: they need matplotlib (pip install "roboreward[plots]")')
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, subsets = results["leaderboard"], results["subsets"]
+    grid = np.array([[results["models"][n]["subset_mae"][s] for s in subsets] for n in names])
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(subsets), 1.2 + 0.5 * len(names)))
+    image = ax.imshow(grid, cmap="viridis_r", vmin=0, vmax=4, aspect="auto")
+    ax.set_xticks(range(len(subsets)), subsets, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(subsets)):
+            ax.text(
+                j,
+                i,
+                f"{grid[i, j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if grid[i, j] > 2 else "black",
+            )
+    fig.colorbar(image, ax=ax, label="MAE (lower is better)")
+    ax.set_title("MAE per subset")
+    fig.tight_layout()
+    fig.savefig(out / "subset_mae_heatmap.png", dpi=120)
+    plt.close(fig)
+
+    values = [results["models"][n]["mean_win_rate"] for n in names]
+    if all(math.isnan(v) for v in values):  # one model: no win rate to draw
+        return
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.4 * len(names)))
+    ax.barh(range(len(names)), values, color="#4C72B0")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("mean win rate (higher is better)")
+    for i, v in enumerate(values):
+        ax.text(min(v + 0.01, 0.9), i, f"{v:.3f}", va="center")
+    fig.tight_layout()
+    fig.savefig(out / "mean_win_rate.png", dpi=120)
+    plt.close(fig)

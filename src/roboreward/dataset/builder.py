@@ -1,0 +1,597 @@
+"""Build RoboReward: sources -> episodes -> grouped splits -> re-encoded videos -> a Hub-ready folder.
+
+    >>> from roboreward.dataset.builder import BuildConfig, build
+    >>> report = build(BuildConfig(lerobot=["./berkeley_autolab_ur5"], roboarena=["./DataDump"],
+    ...                            out="./roboreward"))  # doctest: +SKIP
+    >>> import datasets
+    >>> datasets.load_dataset("./roboreward")  # doctest: +SKIP
+    DatasetDict({train: ..., validation: ..., test: ...})
+
+The steps, each deterministic for the same inputs and seed:
+
+1. Open every source; a source that is unusable as a whole fails here, before any work.
+2. Sample OXE episodes uniformly across sub-datasets to a total (the paper's ~1,350); RoboArena and
+   manifests are used whole. Entries a source cannot use become `Skip`s with their reason.
+3. Assign splits by group (every row derived from one rollout shares a group), stratified by
+   source, with seeded, configurable ratios.
+4. `RoboRewardBuilder`, a `datasets.GeneratorBasedBuilder`, re-encodes each video to H.264 (max side,
+   frame budget) inside `_generate_examples`, in `num_proc` processes. Encoded videos are cached
+   under ``OUT/.build/videos`` (written atomically), so a killed build resumes where it stopped.
+5. Export Parquet shards per split (videos embedded, so the folder is self-contained), a dataset card
+   whose YAML declares configs, splits and features, and ``build_report.json`` (the folder's layout
+   is `roboreward.dataset.folder`'s).
+
+`export` is step 5 on its own, for episodes already split (`roboreward relabel` keeps a folder's
+splits): its `ExportConfig` holds only the encoding and output settings, and videos already encoded
+with those settings (``encoded_videos``) are copied through unchanged. The builder knows nothing of
+relabeling: `roboreward.dataset.pipeline.build` turns a recipe's ``relabel:`` section into the ``augment``
+stage, checked before any source is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import datasets
+from tqdm.auto import tqdm
+
+from roboreward import rubric, video
+from roboreward.config import comma_floats, comma_list, read_recipe, relabel_recipe, weights
+from roboreward.dataset.cards import CITATION, render_dataset_card
+from roboreward.dataset.folder import (
+    BUILD_REPORT,
+    RELABEL_REPORT,
+    SPLITS,
+    DatasetFolder,
+    episode_row,
+    features,
+    split_statistics,
+)
+from roboreward.dataset.lock import check_unlocked, output_lock
+from roboreward.dataset.splits import assign_splits, sample_uniform, seeded_rng
+from roboreward.episode import Episode, Skip
+from roboreward.sources import EpisodeSource, SourceError
+from roboreward.sources.lerobot.reader import LeRobotSource
+from roboreward.sources.manifest import ManifestSource
+from roboreward.sources.roboarena import RoboArenaSource
+
+__all__ = [
+    "DEFAULT_SPLIT_RATIOS",
+    "FEATURES",
+    "SPLITS",
+    "BuildConfig",
+    "ExportConfig",
+    "RoboRewardBuilder",
+    "RoboRewardConfig",
+    "assign_splits",
+    "build",
+    "export",
+    "open_sources",
+    "sample_uniform",
+]
+
+#: The seed paper's split sizes: 64,850 / 2,442 / 3,105.
+DEFAULT_SPLIT_RATIOS = {"train": 64850 / 70397, "validation": 2442 / 70397, "test": 3105 / 70397}
+
+#: The exported schema (`roboreward.dataset.folder.features`).
+FEATURES = features()
+#: The build report's file name (`roboreward.dataset.folder.BUILD_REPORT`).
+REPORT_NAME = BUILD_REPORT
+
+
+@dataclass
+class ExportConfig:
+    """Where and how `export` writes split episodes: the output folder and the encoding settings.
+
+    Attributes:
+        out: the output folder.
+        name: the `datasets` config name.
+        seed: the seed the splits were made with (the card shows it).
+        num_proc: processes that encode videos.
+        max_side, max_frames, crf, preset: the H.264 encoding of each video (see `encoding`).
+        max_shard_size_mb: the Parquet shard size aimed at.
+        license: the card's license.
+    """
+
+    out: str = field(default="roboreward", metadata={"help": "output folder"})
+    name: str = field(default="default", metadata={"help": "the build's name (the dataset config name)"})
+    seed: int = field(default=0, metadata={"help": "sampling and split seed"})
+    num_proc: int = field(default=1, metadata={"help": "processes that encode videos"})
+    max_side: int | None = field(default=448, metadata={"help": "longer video side after re-encoding"})
+    max_frames: int | None = field(default=64, metadata={"help": "frame budget per video"})
+    crf: int = field(default=23, metadata={"help": "H.264 quality (lower: better, larger)"})
+    preset: str = field(default="veryfast", metadata={"help": "H.264 encoder preset"})
+    max_shard_size_mb: int = field(default=500, metadata={"help": "largest Parquet shard, in MiB"})
+    license: str = field(default="other", metadata={"help": "license id in the dataset card"})
+
+    def __post_init__(self) -> None:
+        if self.num_proc < 1:
+            raise ValueError(f"num_proc must be >= 1, got {self.num_proc}")
+        if self.max_frames is not None and self.max_frames < 2:
+            raise ValueError(f"max_frames must be >= 2, got {self.max_frames}")
+
+    def encoding(self) -> dict[str, Any]:
+        """The settings that decide an encoded video's bytes (its cache key)."""
+        return {
+            "max_side": self.max_side,
+            "max_frames": self.max_frames,
+            "crf": self.crf,
+            "preset": self.preset,
+        }
+
+
+@dataclass
+class BuildConfig(ExportConfig):
+    """Everything `roboreward build` takes; a YAML recipe sets the same fields (CLI flags win)."""
+
+    lerobot: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "LeRobot dataset, a folder or Hub id (repeatable)",
+            "repeat": True,
+            "metavar": "PATH_OR_ID",
+        },
+    )
+    lerobot_video_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "LeRobot camera feature (None: the first non-wrist camera)",
+            "aliases": ["--video-key"],
+        },
+    )
+    roboarena: list[str] = field(
+        default_factory=list,
+        metadata={"help": "RoboArena data dump (repeatable)", "repeat": True, "metavar": "PATH"},
+    )
+    roboarena_cameras: list[str] = field(
+        default_factory=lambda: ["left"],
+        metadata={"help": "RoboArena cameras, comma-separated: left,right,wrist", "parse": comma_list},
+    )
+    manifest: list[str] = field(
+        default_factory=list,
+        metadata={"help": "JSONL/CSV manifest (repeatable)", "repeat": True, "metavar": "FILE"},
+    )
+    oxe_episodes: int = field(default=1350, metadata={"help": "OXE episodes in total, uniform per dataset"})
+    split_ratios: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS),
+        metadata={"help": "split weights, e.g. train=0.9,validation=0.05,test=0.05", "parse": weights},
+    )
+    progress_thresholds: list[float] = field(
+        default_factory=lambda: list(rubric.DEFAULT_PROGRESS_THRESHOLDS),
+        metadata={"help": "progress -> score bin edges, comma-separated", "parse": comma_floats},
+    )
+    #: Relabeling settings (`roboreward.relabel.RelabelConfig` fields); None runs no relabeling.
+    #: `roboreward.dataset.pipeline.build` runs them (the builder itself takes the stage as ``augment``).
+    relabel: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "relabel recipe (dataset_builder/configs/relabel_*.yaml); None: no relabeling",
+            "parse": relabel_recipe,
+            "metavar": "YAML",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("lerobot", "roboarena", "manifest", "roboarena_cameras"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, [value])
+        if not (self.lerobot or self.roboarena or self.manifest):
+            raise ValueError(
+                "no source given: pass --lerobot, --roboarena or --manifest (or a --config recipe)"
+            )
+        super().__post_init__()
+        if self.oxe_episodes < 1:
+            raise ValueError(f"oxe_episodes must be >= 1, got {self.oxe_episodes}")
+        unknown = set(self.split_ratios) - set(SPLITS)
+        if unknown or any(r < 0 for r in self.split_ratios.values()) or sum(self.split_ratios.values()) <= 0:
+            raise ValueError(
+                f"split_ratios must give non-negative weights to {SPLITS}, got {self.split_ratios}"
+            )
+        rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
+        """Read a recipe; keyword arguments (the CLI's flags) that are not None override its fields.
+
+        Args:
+            path: the YAML recipe (e.g. ``dataset_builder/configs/roboreward.yaml``).
+            **overrides: field values that win over the recipe's.
+        """
+        data = read_recipe(path, "build")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fields in build recipe {path}: {unknown}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources and sampling
+
+
+def open_sources(config: BuildConfig) -> tuple[list[EpisodeSource], list[EpisodeSource]]:
+    """(OXE sources, other sources); raises SourceError naming the source that is unusable."""
+    oxe = [LeRobotSource(path, video_key=config.lerobot_video_key) for path in config.lerobot]
+    others: list[EpisodeSource] = [
+        RoboArenaSource(
+            path, cameras=tuple(config.roboarena_cameras), thresholds=tuple(config.progress_thresholds)
+        )
+        for path in config.roboarena
+    ]
+    others += [ManifestSource(path) for path in config.manifest]
+    names = [s.name for s in [*oxe, *others]]
+    repeated = sorted({n for n in names if names.count(n) > 1} - {"roboarena"})
+    if repeated:
+        raise SourceError(f"two sources share the subset name(s) {repeated}: give each its own name")
+    return oxe, others
+
+
+def collect(
+    config: BuildConfig, oxe: Sequence[Any], others: Sequence[EpisodeSource]
+) -> tuple[list[Episode], list[Skip]]:
+    """Read the sources: the sampled OXE episodes and every other entry, duplicates dropped."""
+    episodes: list[Episode] = []
+    skips: list[Skip] = []
+    indices = {source.name: source.episode_indices() for source in oxe}
+    quota = sample_uniform({name: len(idx) for name, idx in indices.items()}, config.oxe_episodes)
+    streams: list[Iterable[Episode | Skip]] = []
+    for source in oxe:
+        chosen = sorted(seeded_rng(config.seed, source.name).sample(indices[source.name], quota[source.name]))
+        streams.append(source.episodes(indices=chosen))
+    streams += [source.episodes() for source in others]
+    seen: dict[str, Episode] = {}
+    for stream in streams:
+        for item in tqdm(stream, desc="reading sources", unit="ep", leave=False):
+            if isinstance(item, Skip):
+                skips.append(item)
+            elif item.id in seen:
+                skips.append(Skip(item.source, item.episode_id, f"duplicate of {seen[item.id].episode_id}"))
+            else:
+                seen[item.id] = item
+                episodes.append(item)
+    return episodes, skips
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding (runs inside datasets' worker processes)
+
+
+def _video_key(ep: dict[str, Any], encoding: dict[str, Any]) -> str:
+    where = [os.path.abspath(ep["video"]), ep["video_start"], ep["video_end"], encoding]
+    return hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def encode_episode_video(ep: dict[str, Any], work_dir: str, encoding: dict[str, Any]) -> Path:
+    """Re-encode an episode's video (its time range) to a cached H.264 mp4; returns its path.
+
+    At most ``max_frames`` frames, spread evenly over the episode (the frame rate drops so the
+    duration is kept), the longer side at most ``max_side``. Raises VideoDecodeError for a video
+    that cannot be read. The cache file appears only once complete.
+    """
+    out = Path(work_dir) / "videos" / f"{_video_key(ep, encoding)}.mp4"
+    if out.exists():
+        return out
+    info = video.probe(ep["video"])
+    count = len(video.frame_indices(info, start=ep["video_start"], end=ep["video_end"]))
+    budget = encoding["max_frames"]
+    keep = count if budget is None else min(count, budget)
+    frames = video.sample_frames(
+        ep["video"],
+        num_frames=keep if keep < count else None,
+        start=ep["video_start"],
+        end=ep["video_end"],
+        max_side=encoding["max_side"],
+    )
+    fps = info.fps * keep / count
+    return video.encode(frames, out, fps=fps, crf=encoding["crf"], preset=encoding["preset"])
+
+
+def _skip_record(work_dir: str, ep: Episode, reason: str) -> None:
+    folder = Path(work_dir) / "skips"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(ep.id.encode()).hexdigest()[:24]
+    record = {"source": ep.source, "episode_id": ep.episode_id, "reason": reason, "id": ep.id}
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, folder / f"{name}.json")
+
+
+@dataclass
+class RoboRewardConfig(datasets.BuilderConfig):
+    """A source mix, already read and split: the episodes of each split plus encoding settings.
+
+    ``encoded_videos`` are video files already encoded with ``encoding`` (a built folder's videos,
+    relabeled): a row showing one of them whole gets its bytes unchanged instead of a re-encoding.
+    """
+
+    episodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    work_dir: str = ""
+    encoding: dict[str, Any] = field(default_factory=dict)
+    encoded_videos: list[str] = field(default_factory=list)
+
+
+class RoboRewardBuilder(datasets.GeneratorBasedBuilder):
+    """The RoboReward dataset as a `datasets` builder (no loading script: construct it directly)."""
+
+    BUILDER_CONFIG_CLASS = RoboRewardConfig
+    DEFAULT_WRITER_BATCH_SIZE = 64  # rows carry video bytes: keep writer batches small
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="Robot rollout videos with task instructions and 1..5 end-of-episode rewards.",
+            features=FEATURES,
+            citation=CITATION,
+            homepage="https://arxiv.org/abs/2601.00675",
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"episodes": self.config.episodes.get(split, [])})
+            for split in SPLITS
+        ]
+
+    def _generate_examples(self, episodes: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        encoded = frozenset(self.config.encoded_videos)
+        for ep in episodes:
+            episode = Episode.from_dict(ep)
+            if episode.video in encoded and episode.video_start is None and episode.video_end is None:
+                path = Path(episode.video)  # encoded with these very settings already: kept as it is
+            else:
+                try:
+                    path = encode_episode_video(ep, self.config.work_dir, self.config.encoding)
+                except (video.VideoDecodeError, ValueError) as exc:
+                    _skip_record(self.config.work_dir, episode, str(exc))
+                    continue
+            name = episode.id.replace("/", "__") + ".mp4"
+            yield episode.id, episode_row(episode, {"bytes": path.read_bytes(), "path": name})
+
+
+def split_dataset(builder: RoboRewardBuilder, split: str) -> datasets.Dataset:
+    """A prepared split; an empty one (datasets writes no file for it) as an empty table."""
+    if builder.info.splits is None or builder.info.splits[split].num_examples == 0:
+        return datasets.Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
+    return builder.as_dataset(split=split)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole build
+
+
+#: A stage that derives rows from the source episodes (relabeling): given the episodes and a work
+#: folder it may write into, it returns every episode to export (originals included), the entries
+#: it dropped, and a section for the build report.
+Augment = Callable[[list[Episode], Path], tuple[list[Episode], list[Skip], dict[str, Any]]]
+
+
+def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]:
+    """Run every step and return the build report (also written to ``OUT/build_report.json``).
+
+    Args:
+        config: the sources and settings.
+        augment: a stage run after the sources are read and before the split, so every row it
+            derives from a rollout shares the rollout's group and lands in the same split. A
+            recipe's ``relabel:`` section becomes one in `roboreward.dataset.pipeline.build`, which checks
+            it before any source is read; this function refuses a config whose ``relabel`` it
+            would otherwise silently skip.
+    """
+    if config.relabel and augment is None:
+        raise ValueError(
+            "BuildConfig.relabel is run by roboreward.dataset.pipeline.build (or pass the stage as augment=)"
+        )
+    started = time.time()
+    check_unlocked(config.out)  # a second build fails at once, before reading (or downloading) sources
+    oxe, others = open_sources(config)  # fails before any work for an unusable source
+    with output_lock(config.out):
+        return _build_locked(config, oxe, others, augment, started)
+
+
+def _build_locked(
+    config: BuildConfig,
+    oxe: Sequence[Any],
+    others: Sequence[EpisodeSource],
+    augment: Augment | None,
+    started: float,
+) -> dict[str, Any]:
+    episodes, skips = collect(config, oxe, others)
+    if not episodes:
+        refuse_empty_build(config, skips, started)
+    extra: dict[str, Any] = {}
+    if augment is not None:
+        folder = DatasetFolder(config.out)
+        folder.build_dir.mkdir(parents=True, exist_ok=True)
+        episodes, more_skips, extra = augment(episodes, folder.build_dir)
+        skips = skips + list(more_skips)
+        if "relabel" in extra:  # next to the data, where the dataset card reads it
+            folder.write_report(RELABEL_REPORT, extra["relabel"])
+    splits = assign_splits(episodes, config.split_ratios, config.seed)
+    return export(splits, config, skips, started=started, extra_report=extra)
+
+
+def export(
+    splits: dict[str, list[Episode]],
+    config: ExportConfig,
+    skips: Sequence[Skip] = (),
+    started: float | None = None,
+    extra_report: dict[str, Any] | None = None,
+    encoded_videos: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Encode and export episodes already assigned to splits into ``config.out``; returns the report.
+
+    `build` ends here; `roboreward.dataset.pipeline.relabel_dataset` calls it directly to keep an existing
+    dataset's splits.
+
+    Args:
+        splits: split -> its episodes.
+        config: the output folder and encoding settings (a `BuildConfig` is one).
+        skips: entries dropped before, for the report.
+        started: when the work began (``time.time()``), for the report's ``seconds``.
+        extra_report: sections added to the report (``relabel``, ...).
+        encoded_videos: video files already encoded with ``config.encoding()``: a row showing one
+            of them whole keeps its bytes (no re-encoding, so no quality lost); only other videos
+            and time ranges are encoded.
+    Raises ValueError listing the reasons (after writing the report) when no row could be encoded.
+    """
+    with output_lock(config.out):
+        return _export_locked(splits, config, skips, started, extra_report, encoded_videos)
+
+
+def _export_locked(
+    splits: dict[str, list[Episode]],
+    config: ExportConfig,
+    skips: Sequence[Skip],
+    started: float | None,
+    extra_report: dict[str, Any] | None,
+    encoded_videos: Iterable[str],
+) -> dict[str, Any]:
+    started = time.time() if started is None else started
+    skips = list(skips)
+    folder = DatasetFolder(config.out)
+    out = folder.root
+    work_dir = folder.build_dir
+    (work_dir / "videos").mkdir(parents=True, exist_ok=True)
+    for partial in (work_dir / "videos").glob(".*.mp4"):  # in flight when an earlier run was killed
+        partial.unlink()
+    shutil.rmtree(work_dir / "skips", ignore_errors=True)  # re-derived on every run
+
+    builder = RoboRewardBuilder(
+        cache_dir=str(work_dir / "hf"),
+        config_name=config.name,
+        dataset_name="roboreward",
+        episodes={s: [ep.to_dict() for ep in splits[s]] for s in SPLITS},
+        work_dir=str(work_dir),
+        encoding=config.encoding(),
+        encoded_videos=sorted(set(encoded_videos)),
+    )
+    builder.download_and_prepare(
+        num_proc=config.num_proc if config.num_proc > 1 else None,
+        download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD,
+    )
+    skips += [Skip(r["source"], r["episode_id"], r["reason"]) for r in _read_skip_records(work_dir)]
+
+    report = _report(config, builder, skips, started)
+    report.update(extra_report or {})
+    report["files"] = {
+        split: folder.write_split(split, split_dataset(builder, split), config.max_shard_size_mb * 2**20)
+        for split in SPLITS
+    }
+    folder.write_report(BUILD_REPORT, report)
+    if report["totals"]["rows"] == 0:  # every episode failed to encode: the report says why
+        shutil.rmtree(work_dir / "hf", ignore_errors=True)
+        raise ValueError(_no_usable_message(out, skips))
+    render_dataset_card(out, license=config.license)  # from the report and shards just written
+    # The Arrow cache repeats every video; the Parquet files and the encoded-video cache suffice.
+    shutil.rmtree(work_dir / "hf", ignore_errors=True)
+    return report
+
+
+def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> NoReturn:
+    """Nothing usable: write ``OUT/build_report.json`` listing every skip, then raise ValueError with
+    the reasons grouped (counts and a few examples), which `roboreward build` prints."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    empty = {"rows": 0, "by_source": {}, "by_reward": {}, "by_source_and_reward": {}}
+    report = {
+        "config": dataclasses.asdict(config),
+        "rows": {split: dict(empty) for split in SPLITS},
+        "totals": {"rows": 0, "skipped": len(skips)},
+        **_skip_summary(skips),
+        "files": {split: [] for split in SPLITS},
+        "seconds": round(time.time() - started, 2),
+    }
+    DatasetFolder(out).write_report(BUILD_REPORT, report)
+    raise ValueError(_no_usable_message(out, skips))
+
+
+def _no_usable_message(out: Path, skips: Sequence[Skip]) -> str:
+    return (
+        f"no usable episode in the sources ({len(skips)} skipped), for these reasons:\n"
+        f"{format_skip_reasons(skips)}\nevery skip is listed in {out / BUILD_REPORT}"
+    )
+
+
+def format_skip_reasons(skips: Sequence[Skip], examples: int = 3) -> str:
+    """Skips grouped by kind of reason, most common first: the count, then a few examples.
+
+    >>> print(format_skip_reasons([Skip("m", "1", "task is empty in m.jsonl line 1"),
+    ...                            Skip("m", "2", "task is empty in m.jsonl line 2")]))
+           2  task is empty in m.jsonl line N
+              m 1: task is empty in m.jsonl line 1
+              m 2: task is empty in m.jsonl line 2
+    """
+    groups: dict[str, list[Skip]] = defaultdict(list)
+    for skip in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason)):
+        groups[_reason_kind(skip.reason)].append(skip)
+    lines = []
+    for kind, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        lines.append(f"  {len(members):6d}  {kind}")
+        lines += [f"{'':10s}{s.source} {s.episode_id}: {s.reason}" for s in members[:examples]]
+        if len(members) > examples:
+            lines.append(f"{'':10s}... and {len(members) - examples} more")
+    return "\n".join(lines)
+
+
+def _read_skip_records(work_dir: Path) -> list[dict[str, str]]:
+    folder = work_dir / "skips"
+    if not folder.exists():
+        return []
+    records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    return sorted(records, key=lambda r: (r["source"], r["episode_id"], r["id"]))
+
+
+def _report(
+    config: ExportConfig, builder: RoboRewardBuilder, skips: list[Skip], started: float
+) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for split in SPLITS:
+        table = split_dataset(builder, split).select_columns(["source", "reward"])
+        rows[split] = split_statistics(zip(table["source"], table["reward"], strict=True))
+    return {
+        "config": dataclasses.asdict(config),
+        "rows": rows,
+        "totals": {"rows": sum(r["rows"] for r in rows.values()), "skipped": len(skips)},
+        **_skip_summary(skips),
+        "seconds": round(time.time() - started, 2),
+    }
+
+
+def _skip_summary(skips: Sequence[Skip]) -> dict[str, Any]:
+    reasons = Counter(_reason_kind(s.reason) for s in skips)
+    return {
+        "skipped": [s.as_dict() for s in sorted(skips, key=lambda s: (s.source, s.episode_id, s.reason))],
+        "skipped_by_reason": dict(sorted(reasons.items())),
+    }
+
+
+def _reason_kind(reason: str) -> str:
+    """A short kind of skip reason for the summary ("cannot decode video '...'", "task is empty in
+    m.jsonl line N", ...): the text before the first colon, quoted names and line numbers masked."""
+    head = re.sub(r"\b(line|row) \d+", r"\1 N", re.sub(r"'[^']*'", "'...'", reason.split(":", 1)[0]))
+    return head if len(head) <= 60 else head[:57] + "..."
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """The build report as the short table `roboreward build` prints."""
+    lines = ["rows per split and source:"]
+    for split in SPLITS:
+        info = report["rows"][split]
+        by_source = ", ".join(f"{s}: {n}" for s, n in info["by_source"].items()) or "-"
+        by_reward = " ".join(f"{k}:{v}" for k, v in info["by_reward"].items()) or "-"
+        lines.append(f"  {split:10s} {info['rows']:6d} rows  ({by_source})  rewards {by_reward}")
+    lines.append(f"skipped {report['totals']['skipped']} source entries")
+    for reason, count in report["skipped_by_reason"].items():
+        lines.append(f"  {count:6d}  {reason}")
+    lines.append(f"wrote {report['config']['out']} in {report['seconds']:.1f} s (see {REPORT_NAME})")
+    return "\n".join(lines)

@@ -1,0 +1,447 @@
+"""RewardModel: score a robot episode with a vision-language reward model in one forward pass.
+
+A reward model here is any Qwen2.5-VL or Qwen3-VL checkpoint (a RoboReward fine-tune, or an
+off-the-shelf VLM). `RewardModel.score` builds the rubric prompt of `roboreward.rubric`, prefills
+the assistant turn with ``ANSWER: `` and reads the logits of the next token: the softmax over the
+five tokens ``1`` .. ``5`` is a distribution over the rubric's scores. Nothing is generated, so
+there are no parse failures, and the expected score gives a smooth reward in [0, 1].
+
+For VLMs that were never trained on the answer format, `RewardModel.generate` lets the model
+write freely (greedy, from the same prompt without the prefill) and parses the answer with
+`roboreward.rubric.parse_answer`.
+
+The model's inputs are made by `roboreward.models.inputs.RewardPrompter` (the training collator
+uses it too), with the checkpoint's own inference settings (`roboreward.models.settings`): prompt
+preset, frames, resolution. Videos are a path, bytes, or a ``datasets.Video(decode=False)`` row;
+frames can be passed directly: a uint8 array (T, H, W, 3) or a list of PIL images / arrays.
+
+Example:
+    >>> from roboreward.models.local import RewardModel
+    >>> model = RewardModel.from_pretrained("path/to/roboreward-qwen2.5-vl")  # doctest: +SKIP
+    >>> result = model.score("episode_000000.mp4", "put the red block in the blue bowl")  # doctest: +SKIP
+    >>> result.score, result.expected, result.reward  # doctest: +SKIP
+    (4, 3.87, 0.7175)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from roboreward import locate, rubric
+from roboreward import video as video_io
+from roboreward.models.inputs import (
+    DEFAULT_FRAMES_FPS,
+    RewardPrompter,
+    as_dtype,
+    default_device,
+    frames_array,
+    is_video_source,
+    set_pixel_budget,
+)
+from roboreward.models.results import ScoreResult, score_result
+from roboreward.models.settings import InferenceSettings, resolve_settings
+
+__all__ = [
+    "DEFAULT_FRAMES_FPS",
+    "CurvePoint",
+    "GenerateResult",
+    "ProgressCurve",
+    "RewardModel",
+    "RewardPrompter",
+    "ScoreResult",
+]
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """A free-text answer and the score `rubric.parse_answer` reads from it (None if it reads none)."""
+
+    text: str
+    score: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "score": self.score}
+
+
+def _chunks(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(start + size, n))
+
+
+class RewardModel(RewardPrompter):
+    """A Qwen2.5-VL / Qwen3-VL reward model that scores robot episodes on the five-level rubric.
+
+    Build it with `RewardModel.from_pretrained`. ``score`` / ``score_batch`` read the five-score
+    distribution from one forward pass; ``generate`` / ``generate_batch`` let the model answer in
+    free text (for off-the-shelf VLMs). Built directly from a loaded ``model`` and ``processor``,
+    it sets the processor's tokenizer to pad on the left (the answer is read at the last position).
+
+    >>> model = RewardModel.from_pretrained("tiny-qwen2.5-vl", num_frames=8)  # doctest: +SKIP
+    >>> model.score("episode.mp4", "open the drawer").to_dict()  # doctest: +SKIP
+    {'score': 3, 'expected': 3.02, 'reward': 0.505, 'probs': [0.1, 0.2, 0.4, 0.2, 0.1]}
+    """
+
+    def __init__(self, model: Any, processor: Any, **prompter: Any):
+        """Args:
+        model: a loaded Qwen2.5-VL / Qwen3-VL ``...ForConditionalGeneration``.
+        processor: its processor.
+        prompter: `RewardPrompter`'s arguments (``settings``, or ``num_frames``, ``fps``,
+            ``max_side``, ``frames_fps``, ``prompt``, ...).
+        """
+        super().__init__(processor, **prompter)
+        self.model = model.eval()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | os.PathLike[str],
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        max_side: int | None = None,
+        max_pixels: int | None = None,
+        min_pixels: int | None = None,
+        frames_fps: float = DEFAULT_FRAMES_FPS,
+        attn_implementation: str | None = None,
+        prompt: str | None = None,
+        settings: InferenceSettings | None = None,
+        **model_kwargs: Any,
+    ) -> RewardModel:
+        """Load a Qwen2.5-VL / Qwen3-VL checkpoint (a local folder or a Hub id) as a reward model.
+
+        The prompt, frames and resolution come from the checkpoint's own inference settings
+        (`roboreward.models.settings`: its ``roboreward_settings.json``, the published settings of a
+        known release such as ``teetone/RoboReward-4B``, else the toolkit's defaults with a notice),
+        so it is scored as it was trained. An argument given here overrides its setting, with a
+        warning naming both values.
+
+        Args:
+            path_or_id: folder or Hub id holding the model and its processor.
+            device: default cuda when available, else cpu.
+            dtype: default bfloat16 on a GPU that supports it, else float32.
+            num_frames: frames sampled evenly over a video (replaces the settings' ``fps``).
+            fps: sample videos at this rate instead of a fixed number of frames.
+            max_side: shrink decoded frames so their longer side is at most this (before the
+                processor's own resizing).
+            max_pixels, min_pixels: the video processor's pixel budget (its ``size`` longest /
+                shortest edge; per frame for Qwen2.5-VL, for the whole video for Qwen3-VL).
+            frames_fps: the rate assumed for frames passed directly instead of a video.
+            attn_implementation: e.g. ``"sdpa"`` or ``"flash_attention_2"``.
+            prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`), e.g. ``"release"``.
+            settings: use these settings instead of looking the checkpoint's up (overrides still apply).
+            model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
+
+        Raises ValueError for an unknown prompt preset, and when the tokenizer does not have
+        ``1`` .. ``5`` as single tokens; FileNotFoundError ("no such folder") for a path that is not a
+        folder and `roboreward.locate.UnreachableHubError` for a Hub id the Hub does not answer for
+        (`roboreward.locate.resolve`).
+        """
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        if prompt is not None:
+            rubric.get_preset(prompt)  # an unknown name fails before anything loads
+        device = torch.device(device) if device is not None else default_device()
+        # Weights load straight onto the device (no full copy in CPU memory first).
+        kwargs = {"dtype": as_dtype(dtype, device), "device_map": device, **model_kwargs}
+        if attn_implementation is not None:
+            kwargs["attn_implementation"] = attn_implementation
+        path_or_id = locate.resolve(path_or_id, "model")  # a folder, or a Hub id that answers
+        processor = AutoProcessor.from_pretrained(path_or_id)
+        # After the processor: a Hub model is reachable (or cached), so its settings file can be fetched.
+        resolved = resolve_settings(
+            path_or_id,
+            base=settings,
+            download=True,
+            prompt=prompt,
+            num_frames=num_frames,
+            fps=fps,
+            max_side=max_side,
+        )
+        set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
+        model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)
+        return cls(model, processor, frames_fps=frames_fps, settings=resolved)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def prepare(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str],
+        prefill: bool = True,
+        fps: Any = None,
+        ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
+    ):
+        """Processor inputs (a BatchFeature on the model's device) for a batch of episodes.
+
+        ``starts`` / ``ends`` (seconds, one per video) cut each video to that range.
+        """
+        inputs = self.encode(videos, tasks, prefill=prefill, fps=fps, ends=ends, starts=starts)
+        inputs = inputs.to(self.device)
+        # Only the pixels take the model's dtype: second_per_grid_ts stays exact for the rope positions.
+        inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(self.model.dtype)
+        return inputs
+
+    # ------------------------------------------------------------------------------------------
+    # Scoring
+
+    def score(
+        self,
+        video: Any,
+        task: str,
+        fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ScoreResult:
+        """Score one episode: the distribution over the rubric's five scores, from one forward pass.
+
+        ``video`` is a path, bytes, a ``{"bytes", "path"}`` row, a uint8 array (T, H, W, 3) or a
+        list of PIL images / arrays; ``fps`` is the rate of frames given directly; ``start`` /
+        ``end`` (seconds) score only that range of the video (an episode of a LeRobot v3 file).
+
+        Raises ValueError for an empty task and VideoDecodeError for a video that cannot be read.
+        """
+        return self.score_batch([video], [task], batch_size=1, fps=fps, starts=[start], ends=[end])[0]
+
+    def score_batch(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str] | str,
+        batch_size: int = 8,
+        fps: float | None = None,
+        progress: bool = False,
+        starts: Sequence[float | None] | None = None,
+        ends: Sequence[float | None] | None = None,
+    ) -> list[ScoreResult]:
+        """Score many episodes, ``batch_size`` at a time (left-padded); same results as one by one.
+
+        ``tasks`` is one task per video, or a single string for all of them; ``fps`` (the rate of
+        frames given directly) one value or one per video; ``starts`` / ``ends`` (seconds, one per
+        video, None for the whole video) score a range of each video.
+        """
+        videos, tasks = _paired(videos, tasks)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
+        starts = [None] * len(videos) if starts is None else list(starts)
+        ends = [None] * len(videos) if ends is None else list(ends)
+        results: list[ScoreResult] = []
+        for chunk in _progress(_chunks(len(videos), batch_size), len(videos), batch_size, progress):
+            probs = self._forward_probs(
+                [videos[i] for i in chunk],
+                [tasks[i] for i in chunk],
+                [rates[i] for i in chunk],
+                [ends[i] for i in chunk],
+                [starts[i] for i in chunk],
+            )
+            results.extend(score_result(p) for p in probs)
+        return results
+
+    def _forward_probs(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str],
+        rates: Sequence[float | None],
+        ends: Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
+    ) -> np.ndarray:
+        """The five-score distributions (n, 5) of one batch, from one forward pass."""
+        ids = torch.tensor(self.score_token_ids, device=self.device)
+        inputs = self.prepare(videos, tasks, fps=list(rates), ends=ends, starts=starts)
+        with torch.inference_mode():
+            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
+            return torch.softmax(logits[:, ids].float().cpu().double(), dim=-1).numpy()
+
+    def progress_curve(
+        self,
+        video: Any,
+        task: str,
+        points: int = 8,
+        batch_size: int = 8,
+        fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ProgressCurve:
+        """Score the prefixes of an episode ending at evenly spaced times: the reward over time.
+
+        Point i of K scores the episode cut at i/K of its length (the last point is the whole
+        episode, so it equals `score`), with the model's own frame policy applied to each prefix as
+        if the episode had stopped there. The prefixes go through the model ``batch_size`` at a
+        time: ceil(K / batch_size) forward passes.
+
+        Args:
+            video: a path, bytes, a ``{"bytes", "path"}`` row, or frames (T, H, W, 3) / a list of them.
+            task: the instruction the episode is judged against.
+            points: K, the number of prefixes (>= 1).
+            batch_size: prefixes per forward pass.
+            fps: the rate of frames given directly (default: the model's ``frames_fps``).
+            start, end: the episode is this range of the video, in seconds (a LeRobot v3 file);
+                the points' times count from ``start``.
+
+        Returns:
+            A `ProgressCurve`: per point its time (s), fraction, five probabilities, expected score
+            and reward.
+
+        Raises ValueError for points or batch_size below 1 or an empty task, VideoDecodeError for a
+        video that cannot be read.
+
+        >>> curve = model.progress_curve("episode.mp4", "open the drawer", points=4)  # doctest: +SKIP
+        >>> [round(p.expected, 2) for p in curve.points]  # doctest: +SKIP
+        [1.2, 2.1, 3.4, 4.8]
+        """
+        if points < 1:
+            raise ValueError(f"points must be >= 1, got {points}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        _paired([video], [task])
+        fractions = [i / points for i in range(1, points + 1)]
+        if is_video_source(video):
+            total = float(video_io.probe(video).duration)
+            source, rate = video, None
+        else:
+            source = frames_array(video)
+            rate = self.frames_fps if fps is None else float(fps)
+            total = len(source) / rate
+        offset = start or 0.0
+        duration = (total if end is None else min(end, total)) - offset
+        times = [f * duration for f in fractions]
+        # The last point is the whole episode (its own end), so it matches `score` exactly.
+        ends: list[float | None] = [*(offset + t for t in times[:-1]), end]
+        probs: list[np.ndarray] = []
+        for chunk in _chunks(points, batch_size):
+            probs.extend(
+                self._forward_probs(
+                    [source] * len(chunk),
+                    [task] * len(chunk),
+                    [rate] * len(chunk),
+                    [ends[i] for i in chunk],
+                    [start] * len(chunk),
+                )
+            )
+        return ProgressCurve(
+            task=task,
+            duration=duration,
+            points=tuple(
+                CurvePoint(time=t, fraction=f, result=score_result(p))
+                for t, f, p in zip(times, fractions, probs, strict=True)
+            ),
+        )
+
+    def generate(
+        self, video: Any, task: str, max_new_tokens: int = 16, fps: float | None = None
+    ) -> GenerateResult:
+        """Let the model answer in free text (greedy, no prefill) and parse the score from it.
+
+        For VLMs not trained on the ``ANSWER: <score>`` format; ``score`` is None when the text
+        holds no unambiguous 1..5 answer.
+        """
+        return self.generate_batch([video], [task], max_new_tokens=max_new_tokens, batch_size=1, fps=fps)[0]
+
+    def generate_batch(
+        self,
+        videos: Sequence[Any],
+        tasks: Sequence[str] | str,
+        max_new_tokens: int = 16,
+        batch_size: int = 8,
+        fps: float | None = None,
+        progress: bool = False,
+    ) -> list[GenerateResult]:
+        """`generate` for many episodes, ``batch_size`` at a time."""
+        from transformers import GenerationConfig
+
+        videos, tasks = _paired(videos, tasks)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        eos = self.model.generation_config.eos_token_id
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,  # greedy: deterministic, whatever sampling the checkpoint's config asks for
+            num_beams=1,
+            eos_token_id=self.tokenizer.eos_token_id if eos is None else eos,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        results: list[GenerateResult] = []
+        for chunk in _progress(_chunks(len(videos), batch_size), len(videos), batch_size, progress):
+            inputs = self.prepare(
+                [videos[i] for i in chunk], [tasks[i] for i in chunk], prefill=False, fps=fps
+            )
+            with torch.inference_mode():
+                out = self.model.generate(**inputs, generation_config=config)
+            texts = self.tokenizer.batch_decode(
+                out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+            )
+            results.extend(
+                GenerateResult(text=t.strip(), score=rubric.parse_answer(t.strip())) for t in texts
+            )
+        return results
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of a progress curve: the episode cut at ``time`` seconds (``fraction`` of it), scored."""
+
+    time: float
+    fraction: float
+    result: ScoreResult
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"time", "fraction", "score", "expected", "reward", "probs"}``."""
+        return {"time": self.time, "fraction": self.fraction, **self.result.to_dict()}
+
+
+@dataclass(frozen=True)
+class ProgressCurve:
+    """`RewardModel.progress_curve`'s answer: the reward model's judgement of each prefix of an episode."""
+
+    task: str
+    duration: float
+    points: tuple[CurvePoint, ...]
+
+    @property
+    def times(self) -> list[float]:
+        return [p.time for p in self.points]
+
+    @property
+    def expected(self) -> list[float]:
+        """The expected score (1..5) at each point."""
+        return [p.result.expected for p in self.points]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"task", "duration", "points": [CurvePoint.to_dict(), ...]}``."""
+        return {"task": self.task, "duration": self.duration, "points": [p.to_dict() for p in self.points]}
+
+
+def _paired(videos: Sequence[Any], tasks: Sequence[str] | str) -> tuple[list[Any], list[str]]:
+    videos = list(videos)
+    tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
+    if len(videos) != len(tasks):
+        raise ValueError(f"got {len(videos)} videos but {len(tasks)} tasks: give one task per video")
+    for i, task in enumerate(tasks):
+        try:
+            rubric.build_prompt(task)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (episode {i})") from None
+    return videos, tasks
+
+
+def _progress(chunks: Iterator[range], total: int, batch_size: int, enabled: bool) -> Iterator[range]:
+    if not enabled:
+        yield from chunks
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, unit="episode", desc="scoring") as bar:
+        for chunk in chunks:
+            yield chunk
+            bar.update(len(chunk))
