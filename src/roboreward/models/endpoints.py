@@ -60,30 +60,49 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int = 1) 
 
 
 def score_many(
-    score: Callable[[Any, str, Any], R],
+    score: Callable[..., R],
     videos: Sequence[Any],
     tasks: Sequence[str] | str,
+    *,
     fps: Any = None,
+    starts: Sequence[float | None] | None = None,
+    ends: Sequence[float | None] | None = None,
     concurrency: int = 1,
+    progress: bool = False,
 ) -> list[R]:
-    """``score(video, task, fps)`` per episode, ``concurrency`` at a time, the results in order: the
-    ``score_batch`` of models that score each episode by a request (`roboreward.models.remote.RewardClient`,
-    `roboreward.models.served.ServedRewardModel`).
+    """``score(video, task, fps=, start=, end=)`` per episode, ``concurrency`` at a time, the results in
+    order: the ``score_batch`` of models that score each episode by a request
+    (`roboreward.models.remote.RewardClient`, `roboreward.models.served.ServedRewardModel`).
 
     Args:
         score: one episode's call.
         videos: the episodes.
         tasks: one task per video, or one for all.
         fps: the rate of frames given directly: one value, or one per video.
+        starts, ends: one range per video in seconds (None: whole videos).
         concurrency: calls in flight at once.
+        progress: show a progress bar.
     """
     videos = list(videos)
-    tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
-    rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
-    if not len(videos) == len(tasks) == len(rates):
-        raise ValueError(f"got {len(videos)} videos, {len(tasks)} tasks and {len(rates)} frame rates")
-    items = list(zip(videos, tasks, rates, strict=True))
-    return list(ordered_map(lambda item: score(*item), items, concurrency))
+    n = len(videos)
+    tasks = [tasks] * n if isinstance(tasks, str) else list(tasks)
+    rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * n
+    starts = [None] * n if starts is None else list(starts)
+    ends = [None] * n if ends is None else list(ends)
+    if not n == len(tasks) == len(rates) == len(starts) == len(ends):
+        raise ValueError(
+            f"got {n} videos, {len(tasks)} tasks, {len(rates)} frame rates, {len(starts)} starts "
+            f"and {len(ends)} ends"
+        )
+    items = list(zip(videos, tasks, rates, starts, ends, strict=True))
+    results = ordered_map(
+        lambda it: score(it[0], it[1], fps=it[2], start=it[3], end=it[4]), items, concurrency
+    )
+    if not progress:
+        return list(results)
+    from tqdm.auto import tqdm
+
+    return list(tqdm(results, total=n, unit="episode", desc="scoring"))
 
 
 class EndpointPool:

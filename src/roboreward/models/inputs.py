@@ -21,16 +21,16 @@ stages' local VLM uses the same helpers. What it does, in order:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from roboreward import rubric, video
+from roboreward import rubric
+from roboreward.models.frames import episode_frames, qwen_vl_utils_frames
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
-from roboreward.video import DEFAULT_FRAMES_FPS, frames_array, is_video_source
+from roboreward.video import DEFAULT_FRAMES_FPS, frames_array
 
 __all__ = [
     "BARE_VIDEO",
@@ -111,56 +111,6 @@ def set_pixel_budget(processor: Any, max_pixels: int | None, min_pixels: int | N
         video_processor.size = dataclasses.replace(size, **changes)
     else:
         video_processor.size = {**dict(size), **changes}
-
-
-def qwen_vl_utils_frames(
-    source: Any,
-    fps: float | None = 2.0,
-    num_frames: int | None = None,
-    max_pixels: int | None = None,
-    end: float | None = None,
-    start: float | None = None,
-) -> tuple[np.ndarray, float]:
-    """Frames (T, H, W, 3) and their rate as ``qwen_vl_utils.process_vision_info`` picks them for a video.
-
-    Qwen-VL's policy, through ``qwen_vl_utils``' own functions: ``smart_nframes`` decides the count
-    (``fps`` frames a second, at least 4, at most 768, even; or ``num_frames`` rounded to even), the
-    frames are spread from the first to the last with the same rounding as its readers, and
-    ``smart_resize`` gives the size within its video pixel budget (bicubic, antialiased, as it does).
-    The frames themselves are decoded by `roboreward.video` instead of its decord / torchvision
-    readers: the same frames, but AV1, bytes and dataset rows work, and every untrusted file is read
-    the way the rest of the toolkit reads it. The returned rate is its ``sample_fps``. ``start`` /
-    ``end`` (seconds) treat the video as if it held only that range (an episode of a concatenated
-    LeRobot v3 file, a progress curve's prefix): the policy is applied to it.
-    """
-    from qwen_vl_utils import vision_process as qv
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as tvf
-
-    info = video.probe(source)
-    total = len(video.frame_indices(info, start=start, end=end))
-    element = {"nframes": num_frames} if num_frames is not None else {"fps": fps or qv.FPS}
-    try:
-        count = qv.smart_nframes(element, total_frames=total, video_fps=info.fps)
-    except ValueError as exc:  # fewer than 2 frames: no video for a Qwen-VL model
-        raise video.VideoDecodeError(source, f"too short for Qwen-VL's sampling ({exc})") from None
-    frames = video.sample_frames(source, num_frames=count, start=start, end=end)
-    factor = 14 * qv.SPATIAL_MERGE_SIZE  # qwen_vl_utils' default image_patch_size, as the cards call it
-    min_pixels = qv.VIDEO_MIN_TOKEN_NUM * factor * factor
-    total_pixels = qv.MODEL_SEQ_LEN * factor * factor * 0.9
-    budget = max(
-        min(qv.VIDEO_MAX_TOKEN_NUM * factor * factor, total_pixels / count * qv.FRAME_FACTOR),
-        int(min_pixels * 1.05),
-    )
-    if max_pixels is not None:
-        budget = min(budget, max_pixels)
-    height, width = qv.smart_resize(
-        info.height, info.width, factor=factor, min_pixels=min_pixels, max_pixels=budget
-    )
-    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)
-    resized = tvf.resize(tensor, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
-    out = resized.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return out, count / max(total, 1e-6) * info.fps
 
 
 class RewardPrompter:
@@ -261,44 +211,23 @@ class RewardPrompter:
         self,
         video_or_frames: Any,
         fps: float | None = None,
-        end: float | None = None,
+        *,
         start: float | None = None,
+        end: float | None = None,
     ) -> tuple[np.ndarray, float]:
-        """Frames (T, H, W, 3) and their rate: decoded from a video, or frames given directly.
+        """Frames (T, H, W, 3) and their rate, as this model is shown the episode
+        (`roboreward.models.frames.episode_frames` with its settings).
 
-        From a video, the rate is T / duration (the ``qwen_vl_utils`` sampler: its ``sample_fps``); for
-        frames given directly it is ``fps``, else the model's ``frames_fps``. ``start`` / ``end``
-        (seconds) apply the frame policy to that range only, as if the episode were just that range
-        (frames given directly: frames ceil(start * rate) to ceil(end * rate)). Raises
-        VideoDecodeError naming the file for a video that cannot be read.
+        Args:
+            video_or_frames: a video, or frames given directly.
+            fps: the rate of frames given directly (default the model's ``frames_fps``).
+            start, end: seconds: apply the frame policy to that range only.
+
+        Raises VideoDecodeError naming the file for a video that cannot be read.
         """
-        if is_video_source(video_or_frames):
-            if self.settings.sampler == "qwen_vl_utils":
-                return qwen_vl_utils_frames(
-                    video_or_frames,
-                    fps=self.fps,
-                    num_frames=self.num_frames,
-                    max_pixels=self.settings.max_pixels,
-                    end=end,
-                    start=start,
-                )
-            return video.sample_frames_with_rate(
-                video_or_frames,
-                num_frames=self.num_frames,
-                fps=self.fps,
-                max_side=self.max_side,
-                start=start,
-                end=end,
-            )
-        frames = frames_array(video_or_frames)
-        rate = self.frames_fps if fps is None else float(fps)
-        if rate <= 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
-        if start is not None or end is not None:
-            first = 0 if start is None else math.ceil(start * rate - 1e-6)
-            stop = len(frames) if end is None else math.ceil(end * rate - 1e-6)
-            frames = frames[first : max(first + 1, stop)]
-        return frames, rate
+        return episode_frames(
+            video_or_frames, self.settings, fps=fps, start=start, end=end, frames_fps=self.frames_fps
+        )
 
     def encode(
         self,

@@ -34,17 +34,15 @@ import numpy as np
 import torch
 
 from roboreward import locate, rubric
-from roboreward import video as video_io
+from roboreward.models.frames import curve_cuts
 from roboreward.models.inputs import (
     DEFAULT_FRAMES_FPS,
     RewardPrompter,
     as_dtype,
     default_device,
-    frames_array,
-    is_video_source,
     set_pixel_budget,
 )
-from roboreward.models.results import ScoreResult, score_result
+from roboreward.models.results import CurvePoint, ProgressCurve, ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, resolve_settings
 
 __all__ = [
@@ -87,15 +85,23 @@ class RewardModel(RewardPrompter):
     {'score': 3, 'expected': 3.02, 'reward': 0.505, 'probs': [0.1, 0.2, 0.4, 0.2, 0.1]}
     """
 
-    def __init__(self, model: Any, processor: Any, **prompter: Any):
+    def __init__(
+        self, model: Any, processor: Any, *, name: str | None = None, batch_size: int = 8, **prompter: Any
+    ):
         """Args:
         model: a loaded Qwen2.5-VL / Qwen3-VL ``...ForConditionalGeneration``.
         processor: its processor.
+        name: the model's name in results (default: the name the model was loaded from).
+        batch_size: episodes per forward pass in `score_batch` and `progress_curve`.
         prompter: `RewardPrompter`'s arguments (``settings``, or ``num_frames``, ``fps``,
             ``max_side``, ``frames_fps``, ``prompt``, ...).
         """
         super().__init__(processor, **prompter)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.model = model.eval()
+        self.batch_size = batch_size
+        self.name = name or _display_name(getattr(model, "name_or_path", "") or type(model).__name__)
 
     @classmethod
     def from_pretrained(
@@ -112,6 +118,7 @@ class RewardModel(RewardPrompter):
         attn_implementation: str | None = None,
         prompt: str | None = None,
         settings: InferenceSettings | None = None,
+        batch_size: int = 8,
         **model_kwargs: Any,
     ) -> RewardModel:
         """Load a Qwen2.5-VL / Qwen3-VL checkpoint (a local folder or a Hub id) as a reward model.
@@ -136,6 +143,7 @@ class RewardModel(RewardPrompter):
             attn_implementation: e.g. ``"sdpa"`` or ``"flash_attention_2"``.
             prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`), e.g. ``"release"``.
             settings: use these settings instead of looking the checkpoint's up (overrides still apply).
+            batch_size: episodes per forward pass in `score_batch` and `progress_curve`.
             model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
 
         Raises ValueError for an unknown prompt preset, and when the tokenizer does not have
@@ -166,7 +174,14 @@ class RewardModel(RewardPrompter):
         )
         set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
         model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)
-        return cls(model, processor, frames_fps=frames_fps, settings=resolved)
+        return cls(
+            model,
+            processor,
+            name=_display_name(str(path_or_id)),
+            batch_size=batch_size,
+            frames_fps=frames_fps,
+            settings=resolved,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -198,42 +213,56 @@ class RewardModel(RewardPrompter):
         self,
         video: Any,
         task: str,
+        *,
         fps: float | None = None,
         start: float | None = None,
         end: float | None = None,
     ) -> ScoreResult:
         """Score one episode: the distribution over the rubric's five scores, from one forward pass.
 
-        ``video`` is a path, bytes, a ``{"bytes", "path"}`` row, a uint8 array (T, H, W, 3) or a
-        list of PIL images / arrays; ``fps`` is the rate of frames given directly; ``start`` /
-        ``end`` (seconds) score only that range of the video (an episode of a LeRobot v3 file).
+        Args:
+            video: a path, bytes, a ``{"bytes", "path"}`` row, a uint8 array (T, H, W, 3) or a list of
+                PIL images / arrays.
+            task: the instruction the episode is judged against.
+            fps: the rate of frames given directly (default the model's ``frames_fps``).
+            start, end: seconds: score only that range of the video (an episode of a LeRobot v3 file).
 
         Raises ValueError for an empty task and VideoDecodeError for a video that cannot be read.
         """
-        return self.score_batch([video], [task], batch_size=1, fps=fps, starts=[start], ends=[end])[0]
+        return self.score_batch([video], [task], fps=fps, starts=[start], ends=[end], batch_size=1)[0]
 
     def score_batch(
         self,
         videos: Sequence[Any],
         tasks: Sequence[str] | str,
-        batch_size: int = 8,
-        fps: float | None = None,
-        progress: bool = False,
+        *,
+        fps: float | Sequence[float | None] | None = None,
         starts: Sequence[float | None] | None = None,
         ends: Sequence[float | None] | None = None,
+        progress: bool = False,
+        batch_size: int | None = None,
     ) -> list[ScoreResult]:
         """Score many episodes, ``batch_size`` at a time (left-padded); same results as one by one.
 
-        ``tasks`` is one task per video, or a single string for all of them; ``fps`` (the rate of
-        frames given directly) one value or one per video; ``starts`` / ``ends`` (seconds, one per
-        video, None for the whole video) score a range of each video.
+        Args:
+            videos: the episodes (see `score`).
+            tasks: one task per video, or a single string for all of them.
+            fps: the rate of frames given directly: one value or one per video.
+            starts, ends: seconds, one per video (None: the whole video).
+            progress: show a progress bar.
+            batch_size: episodes per forward pass (default the model's ``batch_size``).
         """
         videos, tasks = _paired(videos, tasks)
+        batch_size = self.batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         rates = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
         starts = [None] * len(videos) if starts is None else list(starts)
         ends = [None] * len(videos) if ends is None else list(ends)
+        if not len(rates) == len(starts) == len(ends) == len(videos):
+            raise ValueError(
+                f"got {len(videos)} videos but {len(rates)} rates, {len(starts)} starts and {len(ends)} ends"
+            )
         results: list[ScoreResult] = []
         for chunk in _progress(_chunks(len(videos), batch_size), len(videos), batch_size, progress):
             probs = self._forward_probs(
@@ -265,74 +294,62 @@ class RewardModel(RewardPrompter):
         self,
         video: Any,
         task: str,
+        *,
         points: int = 8,
-        batch_size: int = 8,
         fps: float | None = None,
         start: float | None = None,
         end: float | None = None,
+        batch_size: int | None = None,
     ) -> ProgressCurve:
         """Score the prefixes of an episode ending at evenly spaced times: the reward over time.
 
         Point i of K scores the episode cut at i/K of its length (the last point is the whole
         episode, so it equals `score`), with the model's own frame policy applied to each prefix as
-        if the episode had stopped there. The prefixes go through the model ``batch_size`` at a
-        time: ceil(K / batch_size) forward passes.
+        if the episode had stopped there (`roboreward.models.frames.curve_cuts`). The prefixes go
+        through the model ``batch_size`` at a time: ceil(K / batch_size) forward passes.
 
         Args:
             video: a path, bytes, a ``{"bytes", "path"}`` row, or frames (T, H, W, 3) / a list of them.
             task: the instruction the episode is judged against.
-            points: K, the number of prefixes (>= 1).
-            batch_size: prefixes per forward pass.
+            points: K, the number of prefixes (1..256).
             fps: the rate of frames given directly (default: the model's ``frames_fps``).
             start, end: the episode is this range of the video, in seconds (a LeRobot v3 file);
                 the points' times count from ``start``.
+            batch_size: prefixes per forward pass (default the model's ``batch_size``).
 
         Returns:
             A `ProgressCurve`: per point its time (s), fraction, five probabilities, expected score
             and reward.
 
-        Raises ValueError for points or batch_size below 1 or an empty task, VideoDecodeError for a
-        video that cannot be read.
+        Raises ValueError for a bad ``points`` or an empty task, VideoDecodeError for a video that
+        cannot be read.
 
         >>> curve = model.progress_curve("episode.mp4", "open the drawer", points=4)  # doctest: +SKIP
         >>> [round(p.expected, 2) for p in curve.points]  # doctest: +SKIP
         [1.2, 2.1, 3.4, 4.8]
         """
-        if points < 1:
-            raise ValueError(f"points must be >= 1, got {points}")
+        _paired([video], [task])
+        batch_size = self.batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        _paired([video], [task])
-        fractions = [i / points for i in range(1, points + 1)]
-        if is_video_source(video):
-            total = float(video_io.probe(video).duration)
-            source, rate = video, None
-        else:
-            source = frames_array(video)
-            rate = self.frames_fps if fps is None else float(fps)
-            total = len(source) / rate
-        offset = start or 0.0
-        duration = (total if end is None else min(end, total)) - offset
-        times = [f * duration for f in fractions]
-        # The last point is the whole episode (its own end), so it matches `score` exactly.
-        ends: list[float | None] = [*(offset + t for t in times[:-1]), end]
+        cuts = curve_cuts(video, points, fps=fps, start=start, end=end, frames_fps=self.frames_fps)
         probs: list[np.ndarray] = []
         for chunk in _chunks(points, batch_size):
             probs.extend(
                 self._forward_probs(
-                    [source] * len(chunk),
+                    [cuts.source] * len(chunk),
                     [task] * len(chunk),
-                    [rate] * len(chunk),
-                    [ends[i] for i in chunk],
+                    [cuts.rate] * len(chunk),
+                    [cuts.ends[i] for i in chunk],
                     [start] * len(chunk),
                 )
             )
         return ProgressCurve(
             task=task,
-            duration=duration,
+            duration=cuts.duration,
             points=tuple(
                 CurvePoint(time=t, fraction=f, result=score_result(p))
-                for t, f, p in zip(times, fractions, probs, strict=True)
+                for t, f, p in zip(cuts.times, cuts.fractions, probs, strict=True)
             ),
         )
 
@@ -387,39 +404,9 @@ class RewardModel(RewardPrompter):
         return results
 
 
-@dataclass(frozen=True)
-class CurvePoint:
-    """One point of a progress curve: the episode cut at ``time`` seconds (``fraction`` of it), scored."""
-
-    time: float
-    fraction: float
-    result: ScoreResult
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"time", "fraction", "score", "expected", "reward", "probs"}``."""
-        return {"time": self.time, "fraction": self.fraction, **self.result.to_dict()}
-
-
-@dataclass(frozen=True)
-class ProgressCurve:
-    """`RewardModel.progress_curve`'s answer: the reward model's judgement of each prefix of an episode."""
-
-    task: str
-    duration: float
-    points: tuple[CurvePoint, ...]
-
-    @property
-    def times(self) -> list[float]:
-        return [p.time for p in self.points]
-
-    @property
-    def expected(self) -> list[float]:
-        """The expected score (1..5) at each point."""
-        return [p.result.expected for p in self.points]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"task", "duration", "points": [CurvePoint.to_dict(), ...]}``."""
-        return {"task": self.task, "duration": self.duration, "points": [p.to_dict() for p in self.points]}
+def _display_name(path_or_id: str) -> str:
+    """A model's name in results: a local folder's name (never a path of this machine), else the Hub id."""
+    return os.path.basename(os.path.normpath(path_or_id)) if os.path.isdir(path_or_id) else path_or_id
 
 
 def _paired(videos: Sequence[Any], tasks: Sequence[str] | str) -> tuple[list[Any], list[str]]:

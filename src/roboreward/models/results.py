@@ -20,7 +20,7 @@ import numpy as np
 
 from roboreward import rubric
 
-__all__ = ["ScoreResult", "score_result"]
+__all__ = ["CurvePoint", "ProgressCurve", "ScoreResult", "score_result"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,45 @@ def score_result(probs: Sequence[float] | np.ndarray) -> ScoreResult:
         expected=expected,
         reward=rubric.score_to_reward(expected),
     )
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of a progress curve: the episode cut at ``time`` seconds (``fraction`` of it), scored."""
+
+    time: float
+    fraction: float
+    result: ScoreResult
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"time", "fraction", "score", "expected", "reward", "probs"}``."""
+        return {"time": self.time, "fraction": self.fraction, **self.result.to_dict()}
+
+
+@dataclass(frozen=True)
+class ProgressCurve:
+    """A reward model's judgement of each prefix of an episode (`RewardScorer.progress_curve`).
+
+    >>> curve = ProgressCurve("open the drawer", 2.0, (
+    ...     CurvePoint(1.0, 0.5, score_result([0.5, 0.5, 0, 0, 0])),
+    ...     CurvePoint(2.0, 1.0, score_result([0, 0, 0, 0.5, 0.5]))))
+    >>> curve.times, curve.expected
+    ([1.0, 2.0], [1.5, 4.5])
+    """
+
+    task: str
+    duration: float
+    points: tuple[CurvePoint, ...]
+
+    @property
+    def times(self) -> list[float]:
+        return [p.time for p in self.points]
+
+    @property
+    def expected(self) -> list[float]:
+        """The expected score (1..5) at each point."""
+        return [p.result.expected for p in self.points]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"task", "duration", "points": [CurvePoint.to_dict(), ...]}``."""
+        return {"task": self.task, "duration": self.duration, "points": [p.to_dict() for p in self.points]}

@@ -34,10 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from roboreward import rubric, video
+from roboreward import rubric
 from roboreward.models.endpoints import EndpointPool, score_many
+from roboreward.models.frames import episode_frames
 from roboreward.models.openai_chat import VIDEO_INPUTS, OpenAIChat
-from roboreward.models.results import ScoreResult, score_result
+from roboreward.models.protocol import curve_by_requests
+from roboreward.models.results import ProgressCurve, ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, served_settings
 from roboreward.models.specs import SERVED_KINDS, parse_model_spec
 
@@ -199,37 +201,26 @@ class ServedRewardModel:
         self,
         video_or_frames: Any,
         fps: float | None = None,
+        *,
         start: float | None = None,
         end: float | None = None,
     ) -> tuple[np.ndarray, float]:
-        """The frames sent and their rate: decoded with the model's settings, or frames given directly.
+        """The frames sent and their rate: as a local copy of the model would be shown them
+        (`roboreward.models.frames.episode_frames` with the model's settings).
 
         Args:
             video_or_frames: a path, bytes, a ``{"bytes", "path"}`` row, or frames (uint8 (T, H, W, 3)
                 or a list of images).
             fps: the rate of frames given directly (default 2).
-            start, end: seconds: only that range of a video.
+            start, end: seconds: only that range of the episode.
         """
-        if not video.is_video_source(video_or_frames):
-            frames = video.frames_array(video_or_frames)
-            rate = video.DEFAULT_FRAMES_FPS if fps is None else float(fps)
-            if rate <= 0:
-                raise ValueError(f"fps must be > 0, got {fps}")
-            return frames, rate
-        settings = self.settings
-        return video.sample_frames_with_rate(
-            video_or_frames,
-            num_frames=settings.num_frames,
-            fps=settings.fps,
-            max_side=settings.max_side,
-            start=start,
-            end=end,
-        )
+        return episode_frames(video_or_frames, self.settings, fps=fps, start=start, end=end)
 
     def answer(
         self,
         video_or_frames: Any,
         task: str,
+        *,
         fps: float | None = None,
         start: float | None = None,
         end: float | None = None,
@@ -245,7 +236,7 @@ class ServedRewardModel:
         `roboreward.models.openai_chat.BackendError` when no endpoint answers.
         """
         prompt = rubric.build_prompt(task, self.settings.prompt)
-        frames, rate = self.load_frames(video_or_frames, fps, start, end)
+        frames, rate = self.load_frames(video_or_frames, fps, start=start, end=end)
         first = self.settings.video_first
         if self.scoring == "logprobs":
             reply = self.pool.call(
@@ -267,8 +258,9 @@ class ServedRewardModel:
 
     def score(
         self,
-        video_or_frames: Any,
+        video: Any,
         task: str,
+        *,
         fps: float | None = None,
         start: float | None = None,
         end: float | None = None,
@@ -277,24 +269,56 @@ class ServedRewardModel:
         without a score.
 
         Args:
-            video_or_frames, fps, start, end: the episode (see `load_frames`).
+            video, fps, start, end: the episode (see `load_frames`).
             task: the instruction it is judged against.
         """
-        return self.answer(video_or_frames, task, fps, start, end).result()
+        return self.answer(video, task, fps=fps, start=start, end=end).result()
 
     def score_batch(
         self,
         videos: Sequence[Any],
         tasks: Sequence[str] | str,
-        batch_size: int = 8,
+        *,
         fps: float | Sequence[float | None] | None = None,
+        starts: Sequence[float | None] | None = None,
+        ends: Sequence[float | None] | None = None,
+        progress: bool = False,
     ) -> list[ScoreResult]:
         """Score many episodes, ``concurrency`` requests at a time over the pool; results in order.
 
         Args:
             videos: the episodes (see `load_frames`).
             tasks: one task per video, or one for all.
-            batch_size: unused (the servers batch requests themselves); kept for `RewardModel`'s API.
             fps: the rate of frames given directly: one value or one per video.
+            starts, ends: one range per video in seconds (None: whole videos).
+            progress: show a progress bar.
         """
-        return score_many(self.score, videos, tasks, fps, self.concurrency)
+        return score_many(
+            self.score,
+            videos,
+            tasks,
+            fps=fps,
+            starts=starts,
+            ends=ends,
+            concurrency=self.concurrency,
+            progress=progress,
+        )
+
+    def progress_curve(
+        self,
+        video: Any,
+        task: str,
+        *,
+        points: int = 8,
+        fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ProgressCurve:
+        """Score the K prefixes of an episode (`roboreward.models.protocol.curve_by_requests`): K
+        requests, ``concurrency`` at a time; the last point is the whole episode.
+
+        Args:
+            video, task, fps, start, end: the episode, as for `score`.
+            points: K, the number of prefixes (1..256).
+        """
+        return curve_by_requests(self, video, task, points=points, fps=fps, start=start, end=end)

@@ -10,6 +10,7 @@ A spec names a model and how to reach it:
 - ``openai+logprobs:URL#model-name``: the same endpoints scored like a local checkpoint: the
   distribution over the five scores from the top log-probabilities of the token after a prefilled
   ``ANSWER: `` (vLLM, SGLang; `roboreward.models.served`), text when the server gives none;
+- ``http://HOST:PORT`` (or ``https://``): a ``roboreward serve`` server (`roboreward.models.remote`);
 - ``predictions:FILE.jsonl``: someone else's outputs;
 - ``baseline:constant-N`` (N in 1..5) or ``baseline:random``: reference rows;
 - ``scripted:package.module:callable``: a Python function, for tests and rule-based relabelers.
@@ -21,6 +22,8 @@ raises ValueError naming the spec.
     (('http://127.0.0.1:8000/v1', 'Qwen/Qwen2.5-VL-7B-Instruct'),)
     >>> parse_model_spec("baseline:constant-5").target
     'constant-5'
+    >>> parse_model_spec("http://127.0.0.1:8000/").kind
+    'serve'
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["KINDS", "SERVED_KINDS", "SPEC_FORMS", "ModelSpec", "parse_model_spec"]
+__all__ = ["KINDS", "SCORER_KINDS", "SERVED_KINDS", "SPEC_FORMS", "ModelSpec", "parse_model_spec"]
 
-Kind = Literal["hf", "generate", "openai", "openai+logprobs", "predictions", "baseline", "scripted"]
+Kind = Literal["hf", "generate", "openai", "openai+logprobs", "serve", "predictions", "baseline", "scripted"]
 
 #: The form of each kind, for error messages and help texts.
 SPEC_FORMS: dict[str, str] = {
@@ -41,6 +44,7 @@ SPEC_FORMS: dict[str, str] = {
     "generate": "generate:PATH_OR_ID",
     "openai": "openai:URL#model-name",
     "openai+logprobs": "openai+logprobs:URL#model-name",
+    "serve": "http://HOST:PORT (a roboreward serve URL)",
     "predictions": "predictions:FILE.jsonl",
     "baseline": "baseline:constant-N or baseline:random",
     "scripted": "scripted:package.module:callable",
@@ -48,6 +52,8 @@ SPEC_FORMS: dict[str, str] = {
 KINDS: tuple[str, ...] = tuple(SPEC_FORMS)
 #: The kinds that name OpenAI-compatible endpoints.
 SERVED_KINDS = ("openai", "openai+logprobs")
+#: The kinds that are reward models (`roboreward.models.load_reward_model` makes them).
+SCORER_KINDS = ("hf", "openai", "openai+logprobs", "serve")
 
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _BASELINE = re.compile(r"constant-[1-5]|random")
@@ -60,9 +66,9 @@ class ModelSpec:
     Args:
         spec: the spec as written.
         kind: one of `KINDS`.
-        target: the path or Hub id (``hf``, ``generate``), file (``predictions``), ``constant-N`` or
-            ``random`` (``baseline``), ``module:callable`` (``scripted``); for ``openai`` and
-            ``openai+logprobs`` the first endpoint's model name.
+        target: the path or Hub id (``hf``, ``generate``), the server URL (``serve``), file
+            (``predictions``), ``constant-N`` or ``random`` (``baseline``), ``module:callable``
+            (``scripted``); for ``openai`` and ``openai+logprobs`` the first endpoint's model name.
         endpoints: ``(url, model)`` of each endpoint of an ``openai`` or ``openai+logprobs`` spec.
     """
 
@@ -107,6 +113,14 @@ def parse_model_spec(spec: str, kinds: Collection[str] = KINDS, bare: bool = Fal
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"a model spec is a non-empty string ({_forms(kinds, bare)}), got {spec!r}")
     spec = spec.strip()
+    if spec.startswith(("http://", "https://")):  # a roboreward serve URL
+        if "serve" not in kinds:
+            raise ValueError(
+                f"a roboreward serve URL cannot be used here ({spec!r}); use {_forms(kinds, bare)}"
+            )
+        if not re.fullmatch(r"https?://[^\s/#,]+(/[^\s#,]*)?", spec):
+            raise ValueError(f"a roboreward serve URL is http(s)://HOST:PORT, got {spec!r}")
+        return ModelSpec(spec, "serve", spec.rstrip("/"))
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS:
         if bare and (os.path.isdir(spec) or _HUB_ID.fullmatch(spec)):

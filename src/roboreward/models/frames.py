@@ -1,0 +1,223 @@
+"""The frames a reward model is shown for an episode, the same for every kind of reward model.
+
+`episode_frames` applies a model's inference settings (`roboreward.models.settings`) to a video, or
+cuts frames given directly, and returns the frames with their rate; `RewardPrompter` (local
+checkpoints) and `ServedRewardModel` (served pools) both call it, so a model served elsewhere sees the
+frames a local copy of it would see. `curve_cuts` decides where a progress curve cuts an episode,
+for every implementation of `roboreward.models.RewardScorer.progress_curve`.
+
+Nothing here imports torch at import time (the served client runs without it); the ``qwen_vl_utils``
+sampler imports it when used.
+
+    >>> frames = np.zeros((10, 4, 4, 3), np.uint8)
+    >>> [len(f) for f in (cut_frames(frames, 2.0, None, 2.5), cut_frames(frames, 2.0, 1.0, None))]
+    [5, 8]
+    >>> cuts = curve_cuts(frames, points=4, fps=2.0)
+    >>> cuts.duration, cuts.times, cuts.ends
+    (5.0, [1.25, 2.5, 3.75, 5.0], [1.25, 2.5, 3.75, None])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from roboreward import video
+from roboreward.models.settings import InferenceSettings
+from roboreward.video import DEFAULT_FRAMES_FPS, frames_array, is_video_source
+
+__all__ = ["CurveCuts", "curve_cuts", "cut_frames", "episode_frames", "qwen_vl_utils_frames"]
+
+
+def cut_frames(frames: np.ndarray, rate: float, start: float | None, end: float | None) -> np.ndarray:
+    """Frames given directly, cut to ``[start, end)`` seconds at ``rate``: frames ceil(start * rate) to
+    ceil(end * rate), at least one.
+
+    Args:
+        frames: (T, H, W, 3).
+        rate: their frames per second.
+        start, end: seconds (None: from the first / to the last frame).
+    """
+    if start is None and end is None:
+        return frames
+    first = 0 if start is None else math.ceil(start * rate - 1e-6)
+    stop = len(frames) if end is None else math.ceil(end * rate - 1e-6)
+    return frames[first : max(first + 1, stop)]
+
+
+def episode_frames(
+    video_or_frames: Any,
+    settings: InferenceSettings,
+    *,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    frames_fps: float = DEFAULT_FRAMES_FPS,
+) -> tuple[np.ndarray, float]:
+    """Frames (T, H, W, 3) and their rate, as a model with ``settings`` is shown the episode.
+
+    From a video (a path, bytes, a ``{"bytes", "path"}`` row): the settings' sampler (``toolkit``:
+    ``num_frames`` evenly or one every 1/``fps`` s, longer side at most ``max_side``;
+    ``qwen_vl_utils``: Qwen-VL's own count and pixel budget) over ``[start, end)`` as if the episode
+    were just that range; the rate is T / duration. Frames given directly (uint8 (T, H, W, 3) or a
+    list of images) are cut with `cut_frames` at their rate.
+
+    Args:
+        video_or_frames: the episode.
+        settings: the model's inference settings.
+        fps: the rate of frames given directly (None: ``frames_fps``).
+        start, end: seconds: only that range of the episode.
+        frames_fps: the rate assumed for frames given directly without ``fps``.
+
+    Raises VideoDecodeError naming the file for a video that cannot be read, ValueError for a rate <= 0.
+    """
+    if is_video_source(video_or_frames):
+        if settings.sampler == "qwen_vl_utils":
+            return qwen_vl_utils_frames(
+                video_or_frames,
+                fps=settings.fps,
+                num_frames=settings.num_frames,
+                max_pixels=settings.max_pixels,
+                start=start,
+                end=end,
+            )
+        return video.sample_frames_with_rate(
+            video_or_frames,
+            num_frames=settings.num_frames,
+            fps=settings.fps,
+            max_side=settings.max_side,
+            start=start,
+            end=end,
+        )
+    frames = frames_array(video_or_frames)
+    rate = float(frames_fps if fps is None else fps)
+    if not rate > 0 or not math.isfinite(rate):
+        raise ValueError(f"fps must be a number > 0, got {fps if fps is not None else frames_fps}")
+    return cut_frames(frames, rate, start, end), rate
+
+
+def qwen_vl_utils_frames(
+    source: Any,
+    fps: float | None = 2.0,
+    num_frames: int | None = None,
+    max_pixels: int | None = None,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """Frames (T, H, W, 3) and their rate as ``qwen_vl_utils.process_vision_info`` picks them for a video.
+
+    Qwen-VL's policy, through ``qwen_vl_utils``' own functions: ``smart_nframes`` decides the count
+    (``fps`` frames a second, at least 4, at most 768, even; or ``num_frames`` rounded to even), the
+    frames are spread from the first to the last with the same rounding as its readers, and
+    ``smart_resize`` gives the size within its video pixel budget (bicubic, antialiased, as it does).
+    The frames themselves are decoded by `roboreward.video` instead of its decord / torchvision
+    readers: the same frames, but AV1, bytes and dataset rows work, and every untrusted file is read
+    the way the rest of the toolkit reads it. The returned rate is its ``sample_fps``.
+
+    Args:
+        source: the video.
+        fps, num_frames: Qwen-VL's sampling request (``num_frames`` wins when given).
+        max_pixels: a tighter pixel budget per frame than Qwen-VL's own.
+        start, end: seconds: the video is treated as if it held only that range (an episode of a
+            concatenated LeRobot v3 file, a progress curve's prefix).
+    """
+    import torch
+    from qwen_vl_utils import vision_process as qv
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as tvf
+
+    info = video.probe(source)
+    total = len(video.frame_indices(info, start=start, end=end))
+    element = {"nframes": num_frames} if num_frames is not None else {"fps": fps or qv.FPS}
+    try:
+        count = qv.smart_nframes(element, total_frames=total, video_fps=info.fps)
+    except ValueError as exc:  # fewer than 2 frames: no video for a Qwen-VL model
+        raise video.VideoDecodeError(source, f"too short for Qwen-VL's sampling ({exc})") from None
+    frames = video.sample_frames(source, num_frames=count, start=start, end=end)
+    factor = 14 * qv.SPATIAL_MERGE_SIZE  # qwen_vl_utils' default image_patch_size, as the cards call it
+    min_pixels = qv.VIDEO_MIN_TOKEN_NUM * factor * factor
+    total_pixels = qv.MODEL_SEQ_LEN * factor * factor * 0.9
+    budget = max(
+        min(qv.VIDEO_MAX_TOKEN_NUM * factor * factor, total_pixels / count * qv.FRAME_FACTOR),
+        int(min_pixels * 1.05),
+    )
+    if max_pixels is not None:
+        budget = min(budget, max_pixels)
+    height, width = qv.smart_resize(
+        info.height, info.width, factor=factor, min_pixels=min_pixels, max_pixels=budget
+    )
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    resized = tvf.resize(tensor, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    out = resized.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return out, count / max(total, 1e-6) * info.fps
+
+
+@dataclass(frozen=True)
+class CurveCuts:
+    """Where a K-point progress curve cuts an episode.
+
+    Args:
+        source: what each prefix is cut from (the video as given, or its frames as an array).
+        rate: the rate of frames given directly (None for a video).
+        start: the episode's start in the source (seconds; None: its beginning).
+        duration: the episode's length (seconds).
+        fractions: i/K for i = 1..K.
+        times: each point's time from the episode's start (seconds).
+        ends: each prefix's end in the source (seconds); the last is the episode's own end, so the last
+            point is exactly the episode `score` sees.
+    """
+
+    source: Any
+    rate: float | None
+    start: float | None
+    duration: float
+    fractions: list[float]
+    times: list[float]
+    ends: list[float | None]
+
+
+#: The most points a progress curve may have (each is a model call).
+MAX_CURVE_POINTS = 256
+
+
+def curve_cuts(
+    video_or_frames: Any,
+    points: int,
+    *,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    frames_fps: float = DEFAULT_FRAMES_FPS,
+) -> CurveCuts:
+    """The K prefixes of an episode ending at 1/K, 2/K, ..., 1 of its length.
+
+    Args:
+        video_or_frames: the episode: a video, or frames given directly.
+        points: K, 1 to `MAX_CURVE_POINTS`.
+        fps: the rate of frames given directly (None: ``frames_fps``).
+        start, end: the episode is this range of the video (seconds); the times count from ``start``.
+        frames_fps: the rate assumed for frames given directly without ``fps``.
+
+    Raises ValueError for a bad ``points`` and VideoDecodeError for a video that cannot be read.
+    """
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_CURVE_POINTS:
+        raise ValueError(f"points must be an integer in 1..{MAX_CURVE_POINTS}, got {points!r}")
+    if is_video_source(video_or_frames):
+        total = float(video.probe(video_or_frames).duration)
+        source, rate = video_or_frames, None
+    else:
+        source = frames_array(video_or_frames)
+        rate = float(frames_fps if fps is None else fps)
+        if not rate > 0 or not math.isfinite(rate):
+            raise ValueError(f"fps must be a number > 0, got {fps}")
+        total = len(source) / rate
+    offset = start or 0.0
+    duration = (total if end is None else min(end, total)) - offset
+    fractions = [i / points for i in range(1, points + 1)]
+    times = [f * duration for f in fractions]
+    ends: list[float | None] = [*(offset + t for t in times[:-1]), end]
+    return CurveCuts(source, rate, start, duration, fractions, times, ends)
