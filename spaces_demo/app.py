@@ -11,7 +11,9 @@ the frames the model saw. The same scoring is a named API endpoint, ``/score``:
     # {"score": 4, "expected": 3.9, "reward": 0.72, "probs": [...], "rubric": "4 - Near completion: ..."}
 
 Settings (environment variables, e.g. Space variables; the Space's README lists them):
-``ROBOREWARD_MODEL`` (a folder or a Hub id), ``ROBOREWARD_PROMPT``, ``ROBOREWARD_NUM_FRAMES``,
+``ROBOREWARD_MODEL`` (any reward-model spec `roboreward.models.load_reward_model` takes: a folder or a
+Hub id, ``openai+logprobs:URL#model`` for a model served by vLLM, a ``roboreward serve`` URL),
+``ROBOREWARD_PROMPT``, ``ROBOREWARD_NUM_FRAMES``,
 ``ROBOREWARD_MAX_SIDE`` (the last three override the checkpoint's own inference settings, which it
 is scored with by default: the ``release`` prompt and Qwen-VL's sampling for RoboReward-4B/8B),
 ``ROBOREWARD_DTYPE``, ``ROBOREWARD_EXAMPLES`` (a JSONL file of ``{"video", "task"}`` rows; default:
@@ -20,6 +22,7 @@ two generated clips), ``ROBOREWARD_MAX_UPLOAD``, ``ROBOREWARD_MAX_SECONDS``, ``R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -33,6 +36,8 @@ import pandas as pd
 from PIL import Image
 
 from roboreward import rubric, video
+from roboreward.models import RewardScorer, load_reward_model
+from roboreward.models.frames import episode_frames
 from roboreward.models.local import RewardModel
 
 DEFAULT_MODEL = "teetone/RoboReward-4B"
@@ -119,18 +124,28 @@ def check_upload(path: str | None, task: str | None, max_seconds: float = MAX_SE
     return info
 
 
-def load_model(spec: RewardModel | str | os.PathLike[str] | None = None) -> RewardModel:
-    """``spec`` as a RewardModel: itself, or loaded from a folder / Hub id.
+def load_model(spec: RewardScorer | str | os.PathLike[str] | None = None) -> RewardScorer:
+    """``spec`` as a reward model: itself, or made by `roboreward.models.load_reward_model` (a folder,
+    a Hub id, ``openai+logprobs:URL#model``, a ``roboreward serve`` URL).
 
     Without ``spec``: ``$ROBOREWARD_MODEL``, else DEFAULT_MODEL (the model the Space card lists).
     """
-    if isinstance(spec, RewardModel):
+    if isinstance(spec, RewardScorer):
         return spec
     spec = spec or os.environ.get("ROBOREWARD_MODEL") or DEFAULT_MODEL
     print(f"loading the reward model {spec}", flush=True)
-    return RewardModel.from_pretrained(
-        spec, num_frames=NUM_FRAMES, max_side=MAX_SIDE, prompt=PROMPT, dtype=DTYPE
-    )
+    overrides = {"num_frames": NUM_FRAMES, "max_side": MAX_SIDE, "prompt": PROMPT}
+    if str(spec).startswith(("http://", "https://")):  # a roboreward serve server: its own settings
+        return load_reward_model(spec)
+    return load_reward_model(spec, dtype=DTYPE, **overrides)
+
+
+def shown_frames(reward_model: RewardScorer, video_path: str) -> np.ndarray:
+    """The frames the model is shown for ``video_path`` (its settings applied; 8 evenly spread when
+    the model does not say its settings)."""
+    if reward_model.settings is None:
+        return video.sample_frames(video_path, num_frames=8)
+    return episode_frames(video_path, reward_model.settings)[0]
 
 
 def _thumbnails(frames: np.ndarray) -> list[Image.Image]:
@@ -143,28 +158,28 @@ def _thumbnails(frames: np.ndarray) -> list[Image.Image]:
 
 
 def build_demo(
-    model: RewardModel | str | os.PathLike[str] | None = None,
+    model: RewardScorer | str | os.PathLike[str] | None = None,
     examples: list[list[str]] | None = None,
     max_seconds: float = MAX_SECONDS,
 ) -> gr.Blocks:
-    """The Space around ``model`` (a RewardModel, or a folder / Hub id; default ``$ROBOREWARD_MODEL``).
+    """The Space around ``model`` (a reward model, or its spec; default ``$ROBOREWARD_MODEL``).
 
     ``examples`` are ``[video path, task]`` pairs shown under the inputs. Serve it with `launch`.
     """
     reward_model = load_model(model)
-    # One forward pass at a time: a Space has one accelerator, and two videos' activations at once
-    # could exhaust it. Probing and decoding still overlap across requests.
-    model_lock = threading.Lock()
+    # One forward pass at a time for a model loaded here: a Space has one accelerator, and two videos'
+    # activations at once could exhaust it. A served model's servers batch requests themselves.
+    local = isinstance(reward_model, RewardModel)
+    model_lock = threading.Lock() if local else contextlib.nullcontext()
 
     def score(video_path: str | None, task: str | None) -> dict[str, Any]:
         """Score one rollout: five probabilities, the score, its expectation, the reward, the rubric line."""
         check_upload(video_path, task, max_seconds)
         try:
-            frames, rate = reward_model.load_frames(video_path)
+            with model_lock:
+                result = reward_model.score(video_path, task)
         except video.VideoDecodeError as exc:
             raise gr.Error(f"This file is not a readable video: {exc.reason}.") from None
-        with model_lock:
-            result = reward_model.score(frames, task, fps=rate)
         return {**result.to_dict(), "rubric": rubric.level(result.score).line()}
 
     def show(result: dict[str, Any], video_path: str):
@@ -172,8 +187,7 @@ def build_demo(
         summary = (
             f"**Score {result['score']}** (expected {result['expected']:.2f}, reward {result['reward']:.3f})"
         )
-        frames, _ = reward_model.load_frames(video_path)
-        return bars, summary, f"_{result['rubric']}_", _thumbnails(frames)
+        return bars, summary, f"_{result['rubric']}_", _thumbnails(shown_frames(reward_model, video_path))
 
     with gr.Blocks(title="RoboReward") as demo:
         gr.Markdown(DESCRIPTION)

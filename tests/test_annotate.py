@@ -99,7 +99,7 @@ main({argv!r})
 """
 
 
-def test_a_killed_run_resumes_to_the_same_file(v30, tiny_path, tmp_path):
+def test_a_killed_run_resumes_to_the_same_file(v30, tiny_path, tmp_path, monkeypatch):
     argv = ["annotate", "--lerobot", str(v30), "--model", str(tiny_path), "--batch-size", "2"]
     argv += ["--device", "cpu"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -118,9 +118,18 @@ def test_a_killed_run_resumes_to_the_same_file(v30, tiny_path, tmp_path):
     process.wait()
     lines = partial.read_text().count("\n")
     assert 2 <= lines < 5 and not (killed / ANNOTATIONS).exists()  # stopped mid-run
+    scored_again = []
+    original = RewardModel.score_batch
+
+    def counting(self, videos, *args, **kwargs):
+        scored_again.append(len(videos))
+        return original(self, videos, *args, **kwargs)
+
+    monkeypatch.setattr(RewardModel, "score_batch", counting)
     assert main([*argv, "--out", str(killed)]) == 0
     assert (killed / ANNOTATIONS).read_bytes() == (whole / ANNOTATIONS).read_bytes()
-    assert partial.read_text().count("\n") == 5  # only the missing batches were scored again
+    assert sum(scored_again) == 5 - lines  # only the missing batches were scored again
+    assert not partial.exists() and not (whole / "annotations.partial.jsonl").exists()  # done: cleaned up
 
 
 def _check_copy(copy: Path, original: Path, kept: list[int]) -> None:

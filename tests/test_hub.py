@@ -102,12 +102,12 @@ def test_a_space_release_carries_the_toolkit_it_imports(tmp_path):
     exported = sorted(p.relative_to(tmp_path / "tree").as_posix() for p in (tmp_path / "tree").rglob("*"))
     exported = [f for f in exported if (tmp_path / "tree" / f).is_file()]
     assert exported == result.files == sorted(release_files("space", ROOT / "spaces_demo") + expected)
-    assert {"roboreward/scoring.py", "roboreward/rubric.py", "roboreward/sim/tabletop.py"} <= set(
+    assert {"roboreward/models/local.py", "roboreward/rubric.py", "roboreward/sim/tabletop.py"} <= set(
         result.files
     )
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in result.files)
-    assert (tmp_path / "tree" / "roboreward" / "scoring.py").read_bytes() == (
-        package / "scoring.py"
+    assert (tmp_path / "tree" / "roboreward" / "models" / "local.py").read_bytes() == (
+        package / "models" / "local.py"
     ).read_bytes()
     # A Space that ships its own copy, or does not import the toolkit, gets nothing added.
     own = _touch(tmp_path / "own", "README.md", "app.py", "roboreward/__init__.py")

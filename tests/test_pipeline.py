@@ -58,7 +58,7 @@ def test_the_cli_reports_a_recipe_typo_not_the_source_it_never_opened(tmp_path, 
 
 
 def test_the_builder_refuses_a_relabel_section_it_would_skip(tmp_path, never_read):
-    with pytest.raises(ValueError, match=r"run by roboreward\.pipeline\.build"):
+    with pytest.raises(ValueError, match=r"run by roboreward\.dataset\.pipeline\.build_with_relabel"):
         builder.build(BuildConfig(manifest=[str(tmp_path / "m.jsonl")], relabel={"stages": ["rewrite"]}))
     assert never_read == []
 
@@ -107,17 +107,17 @@ def _reaches(imports: set[str], module: str) -> bool:
 
 
 def test_the_layers_point_down():
-    below_builder = [SRC / "dataset_folder.py", *sorted((SRC / "relabel").glob("*.py"))]
+    below_builder = [SRC / "dataset" / "folder.py", *sorted((SRC / "relabel").glob("*.py"))]
     for path in below_builder:
         for upper in ("roboreward.dataset.builder", "roboreward.dataset.pipeline", "roboreward.cli"):
             assert not _reaches(_imports(path), upper), f"{path.name} imports {upper}"
     for path in sorted((SRC / "relabel").glob("*.py")):
         assert not _reaches(_imports(path), "roboreward.dataset.folder"), f"relabel/{path.name}"
-    builder_imports = _imports(SRC / "builder.py")
+    builder_imports = _imports(SRC / "dataset" / "builder.py")
     assert not _reaches(builder_imports, "roboreward.relabel") and not _reaches(
         builder_imports, "roboreward.dataset.pipeline"
     )
-    for name in ("builder.py", "cards.py", "hub.py"):
+    for name in ("dataset/builder.py", "dataset/cards.py", "apps/hub.py"):
         assert not _reaches(_imports(SRC / name), "roboreward.dataset.pipeline"), name
 
 

@@ -1,5 +1,7 @@
 """The episodic reward wrapper (single and vector envs) and the tabletop env."""
 
+from types import SimpleNamespace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -32,9 +34,9 @@ class CountingModel:
     def score(self, *args, **kwargs):
         return self.model.score(*args, **kwargs)
 
-    def score_batch(self, videos, tasks, batch_size=8, fps=None):
+    def score_batch(self, videos, tasks, **kwargs):
         self.calls.append(len(videos))
-        return self.model.score_batch(videos, tasks, batch_size=batch_size, fps=fps)
+        return self.model.score_batch(videos, tasks, **kwargs)
 
 
 def _run(env, policy=None, seed=3):
@@ -186,16 +188,21 @@ def test_frames_from_an_observation_key_and_a_task_of_ones_own(model):
 
 
 def test_bad_settings_are_refused():
+    stub = SimpleNamespace(score=lambda *a, **k: None, score_batch=lambda *a, **k: [])
     with pytest.raises(ValueError, match="reward_type"):
-        EpisodicRewardWrapper(TabletopEnv(), None, reward_type="dense")
+        EpisodicRewardWrapper(TabletopEnv(), stub, reward_type="dense")
     with pytest.raises(ValueError, match="max_frames"):
-        EpisodicRewardWrapper(TabletopEnv(), None, max_frames=1)
+        EpisodicRewardWrapper(TabletopEnv(), stub, max_frames=1)
     with pytest.raises(ValueError, match="binary_threshold"):
-        VectorEpisodicRewardWrapper(_vector([3, 3]), None, binary_threshold=6)
+        VectorEpisodicRewardWrapper(_vector([3, 3]), stub, binary_threshold=6)
     with pytest.raises(ValueError, match="one per sub-env"):
-        VectorEpisodicRewardWrapper(_vector([3, 3]), None, task=["a", "b", "c"])
+        VectorEpisodicRewardWrapper(_vector([3, 3]), stub, task=["a", "b", "c"])
     with pytest.raises(ValueError, match="render_mode='rgb_array'"):
-        EpisodicRewardWrapper(TabletopEnv(render_mode=None), None).reset(seed=0)
+        EpisodicRewardWrapper(TabletopEnv(render_mode=None), stub).reset(seed=0)
+    with pytest.raises(TypeError, match=r"a reward model or its spec .* got NoneType"):
+        EpisodicRewardWrapper(TabletopEnv(), None)
+    with pytest.raises(ValueError, match="a baseline: model cannot be used here"):
+        EpisodicRewardWrapper(TabletopEnv(), "baseline:random")
 
 
 # --- the vector wrapper ----------------------------------------------------------------------

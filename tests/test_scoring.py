@@ -15,6 +15,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from roboreward import rubric, video
 from roboreward.cli.commands.score import add_parser as add_score_parser
+from roboreward.config import RecipeParser
 from roboreward.models.local import GenerateResult, RewardModel, ScoreResult
 from roboreward.testing.tiny import QWEN3_VL_CHAT_TEMPLATE, make_tiny_vlm
 from roboreward.video import VideoDecodeError
@@ -285,7 +286,7 @@ def test_qwen3_vl_scores_and_its_hub_template_is_not_doubled(tmp_path, videos):
 
 def _run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="roboreward")
-    add_score_parser(parser.add_subparsers(dest="command", required=True))
+    add_score_parser(parser.add_subparsers(dest="command", required=True, parser_class=RecipeParser))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -300,6 +301,7 @@ def test_cli_score_json_matches_the_library(tiny_path, reward_model, videos, cap
     assert out["expected"] == pytest.approx(expected.expected, abs=1e-6)
     assert out["reward"] == pytest.approx(expected.reward, abs=1e-6)
     assert (out["video"], out["task"], out["mode"]) == (str(videos[1]), TASK, "prob")
+    assert out["model"] == tiny_path.name  # a local folder's name, never a path of this machine
 
     assert _run_cli([*argv, "--num-frames", str(NUM_FRAMES)]) == 0
     table = capsys.readouterr().out

@@ -29,11 +29,11 @@ class SpyModel:
     def __init__(self, model):
         self.model, self.calls = model, []
 
-    def score_batch(self, videos, tasks, batch_size=8, fps=None):
+    def score_batch(self, videos, tasks, **kwargs):
         self.calls.append(len(videos))
         if any("boom" in t for t in tasks):
             raise ValueError("the model cannot score a task that says boom")
-        return self.model.score_batch(videos, tasks, batch_size=batch_size, fps=fps)
+        return self.model.score_batch(videos, tasks, **kwargs)
 
 
 def _free_port():
@@ -221,12 +221,12 @@ class SlowModel(SpyModel):
         super().__init__(model)
         self.seconds, self.entered, self.left = seconds, threading.Event(), threading.Event()
 
-    def score_batch(self, videos, tasks, batch_size=8, fps=None):
+    def score_batch(self, videos, tasks, **kwargs):
         if any("slow" in t for t in tasks):
             self.entered.set()
             time.sleep(self.seconds)
             self.left.set()
-        return super().score_batch(videos, tasks, batch_size=batch_size, fps=fps)
+        return super().score_batch(videos, tasks, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -313,7 +313,7 @@ from roboreward.cli.commands.serve import run_server
 from roboreward.serving.server import create_app
 
 class Stuck:
-    def score_batch(self, videos, tasks, batch_size=8, fps=None):
+    def score_batch(self, videos, tasks, **kwargs):
         print("in the model", flush=True)
         time.sleep(120)
 

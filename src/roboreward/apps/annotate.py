@@ -6,17 +6,26 @@
 
 `annotate` reads the dataset with `roboreward.sources.lerobot.reader.LeRobotSource` (v2.0/v2.1/v3.0; the
 camera chosen as the builder chooses it: the first scene camera unless ``--video-key``), scores each
-episode (a v3.0 episode is its segment of the concatenated file) in batches with
-`RewardModel.score_batch`, and writes into ``--out``:
+episode (a v3.0 episode is its segment of the concatenated file) in batches with any reward model
+(`roboreward.models.load_reward_model`: a checkpoint, an ``openai+logprobs:`` pool with
+``--concurrency``, a ``roboreward serve`` URL), and writes into ``--out``:
 
 - ``annotations.parquet``: one row per scored episode, keyed by ``episode_index``: ``task``,
   ``score``, ``probs`` (the five probabilities), ``expected``, ``reward``, ``prompt`` (the preset),
   ``model`` (the model id) and, with ``--curve-points K``, ``curve`` (the expected score at K points).
 - ``score_histogram.png``; ``report.json``: counts, and every episode left out with its reason (an
   empty task, a missing or unreadable video): bad episodes are reported, never fatal.
-- ``annotations.partial.jsonl``: the rows as they are scored, a batch at a time. A run that is
-  killed resumes from it: batches are fixed by position in the episode list, so a re-run scores the
-  same batches and writes the same ``annotations.parquet`` as a run that was never interrupted.
+- ``annotations.partial.jsonl``: the rows as they are scored, a batch at a time, while the run lasts
+  (deleted when it completes). A run that is killed resumes from it: batches are fixed by position in
+  the episode list, so a re-run scores the same batches and writes the same ``annotations.parquet``
+  as a run that was never interrupted. A row is reused only when it was made by the same model,
+  settings, camera and curve points for the same episode content (task, the video file's bytes, the
+  episode's time range): another dataset run into the same ``--out`` is scored afresh.
+
+Under ``accelerate launch`` (``accelerate launch --num_processes N -m roboreward.cli annotate ...``;
+on CPU add ``--multi_gpu``) each process scores its share of the batches (batch k to process k mod N,
+`roboreward.bench.parallel`) into its own part file; the main process merges them and writes the same
+files, byte for byte, as one process.
 
 With ``--keep-min-score N --filtered-out DIR`` it also writes a copy of the dataset keeping only the
 episodes scored N or more (`roboreward.sources.lerobot.filter.filter_lerobot`).
@@ -24,7 +33,7 @@ episodes scored N or more (`roboreward.sources.lerobot.filter.filter_lerobot`).
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,7 +47,10 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from roboreward import rubric, video
+from roboreward.bench.parallel import data_parallel, read_rows
 from roboreward.episode import Episode, Skip
+from roboreward.models.factory import load_configured
+from roboreward.models.frames import MAX_CURVE_POINTS
 from roboreward.sources.lerobot.filter import filter_lerobot
 from roboreward.sources.lerobot.reader import LeRobotSource
 
@@ -56,10 +68,12 @@ class AnnotateConfig:
 
     Args:
         lerobot: a LeRobot dataset folder or Hub id (v2.0, v2.1 or v3.0).
-        model: a reward-model checkpoint folder or Hub id.
+        model: the reward model: a checkpoint folder or Hub id, ``openai+logprobs:URL#model`` (a pool:
+            comma-separated), or a ``roboreward serve`` URL (`roboreward.models.load_reward_model`).
         out: output folder.
         video_key: the camera (None: the builder's choice, the first scene camera).
-        batch_size: episodes per forward pass.
+        batch_size: episodes per batch (a local checkpoint's forward pass; a unit of resumption).
+        concurrency: requests in flight at once to a served model or a ``roboreward serve`` server.
         curve_points: also store a progress curve of this many points per episode (None: no curve).
         keep_min_score: with ``filtered_out``, keep the episodes scored at least this (1..5).
         filtered_out: where to write the filtered copy of the dataset.
@@ -72,6 +86,7 @@ class AnnotateConfig:
     out: str = "annotate_out"
     video_key: str | None = None
     batch_size: int = 8
+    concurrency: int = 8
     curve_points: int | None = None
     keep_min_score: int | None = None
     filtered_out: str | None = None
@@ -79,38 +94,51 @@ class AnnotateConfig:
     dtype: str | None = None
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.curve_points is not None and self.curve_points < 1:
-            raise ValueError(f"curve_points must be >= 1, got {self.curve_points}")
+        for name in ("batch_size", "concurrency", "curve_points"):
+            value = getattr(self, name)
+            if value is None and name == "curve_points":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        if self.curve_points is not None and self.curve_points > MAX_CURVE_POINTS:
+            raise ValueError(f"--curve-points must be at most {MAX_CURVE_POINTS}, got {self.curve_points}")
         if (self.keep_min_score is None) != (self.filtered_out is None):
             raise ValueError("give --keep-min-score and --filtered-out together")
         if self.keep_min_score is not None and self.keep_min_score not in rubric.SCORES:
             raise ValueError(f"keep_min_score must be one of 1..5, got {self.keep_min_score}")
 
 
-def _model_id(spec: str) -> str:
-    """The model as the annotations name it: a Hub id, or a local folder's name (never a local path)."""
-    path = Path(spec)
-    return path.name if path.exists() else spec
-
-
-def _run_key(model_id: str, settings: Any, curve_points: int | None, video_key: str) -> str:
-    record = {"model": model_id, "settings": settings.to_dict(), "curve": curve_points, "camera": video_key}
+def _run_key(model: Any, curve_points: int | None, video_key: str) -> str:
+    settings = model.settings.to_dict() if model.settings is not None else None
+    record = {"model": model.name, "settings": settings, "curve": curve_points, "camera": video_key}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _read_partial(path: Path, key: str) -> dict[int, dict[str, Any]]:
-    """Rows already scored by this model and settings; a torn last line (a killed run) is ignored."""
-    rows: dict[int, dict[str, Any]] = {}
-    if not path.is_file():
-        return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(ValueError):
-            row = json.loads(line)
-            if isinstance(row, dict) and row.get("run_key") == key:
-                rows[int(row["episode_index"])] = row
-    return rows
+class _EpisodeKeys:
+    """Each episode's content key: its task, the bytes of its video file and its time range."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, str] = {}
+
+    def _file(self, source: Any) -> str:
+        if isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            if path not in self._files:
+                digest = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                self._files[path] = digest.hexdigest()
+            return self._files[path]
+        return hashlib.sha256(bytes(source)).hexdigest()
+
+    def __call__(self, episode: Episode) -> str:
+        try:
+            content = self._file(episode.video)
+        except (OSError, TypeError):  # unreadable: scoring reports it; the key still names the episode
+            content = f"unreadable:{episode.video!r}"
+        record = [episode.task, content, episode.video_start, episode.video_end]
+        return hashlib.sha256(json.dumps(record).encode()).hexdigest()[:16]
 
 
 def _score_chunk(model: Any, chunk: Sequence[Episode], curve_points: int | None) -> list[dict[str, Any]]:
@@ -118,7 +146,7 @@ def _score_chunk(model: Any, chunk: Sequence[Episode], curve_points: int | None)
     videos, tasks = [e.video for e in chunk], [e.task for e in chunk]
     starts, ends = [e.video_start for e in chunk], [e.video_end for e in chunk]
     try:
-        results: list[Any] = model.score_batch(videos, tasks, batch_size=len(chunk), starts=starts, ends=ends)
+        results: list[Any] = model.score_batch(videos, tasks, starts=starts, ends=ends)
     except video.VideoDecodeError:  # one bad video: the rest one by one, the bad one reported
         results = []
         for e in chunk:
@@ -138,7 +166,6 @@ def _score_chunk(model: Any, chunk: Sequence[Episode], curve_points: int | None)
                     episode.video,
                     episode.task,
                     points=curve_points,
-                    batch_size=curve_points,
                     start=episode.video_start,
                     end=episode.video_end,
                 )
@@ -147,7 +174,9 @@ def _score_chunk(model: Any, chunk: Sequence[Episode], curve_points: int | None)
     return rows
 
 
-def _write_parquet(path: Path, rows: list[dict[str, Any]], prompt: str, model_id: str, curve: bool) -> None:
+def _write_parquet(
+    path: Path, rows: list[dict[str, Any]], prompt: str | None, model_id: str, curve: bool
+) -> None:
     columns: dict[str, pa.Array] = {
         "episode_index": pa.array([r["episode_index"] for r in rows], pa.int64()),
         "task": pa.array([r["task"] for r in rows], pa.string()),
@@ -183,46 +212,92 @@ def _plot_histogram(path: Path, scores: Sequence[int], model_id: str) -> None:
     plt.close(fig)
 
 
-def annotate_lerobot(config: AnnotateConfig, model: Any = None, progress: bool = True) -> dict[str, Any]:
+def annotate_lerobot(
+    config: AnnotateConfig, model: Any = None, progress: bool = True
+) -> dict[str, Any] | None:
     """Score every episode of ``config.lerobot`` and write the annotations (see the module docstring).
 
     Args:
         config: what to do.
-        model: an already loaded `roboreward.models.local.RewardModel` (None: load ``config.model``).
+        model: an already made reward model (`roboreward.models.RewardScorer`; None: load
+            ``config.model`` with `roboreward.models.load_reward_model`).
         progress: show a progress bar.
 
     Returns:
-        The report written to ``report.json``: counts, the episodes left out and why, the filtered copy.
+        The report written to ``report.json``: counts, the episodes left out and why, the filtered
+        copy; None in the processes of an ``accelerate launch`` run other than the main one.
     """
     source = LeRobotSource(config.lerobot, video_key=config.video_key)
+    dp = data_parallel()
     if model is None:
-        from roboreward.models.local import RewardModel
-
-        model = RewardModel.from_pretrained(config.model, device=config.device, dtype=config.dtype)
-    model_id = _model_id(config.model)
+        if config.device is None and dp.device is not None:
+            config = dataclasses.replace(config, device=str(dp.device))
+        model = load_configured(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     items = list(source.episodes())
     episodes = [e for e in items if isinstance(e, Episode)]
     skipped = [{"episode": s.episode_id, "reason": s.reason} for s in items if isinstance(s, Skip)]
-    key = _run_key(model_id, model.settings, config.curve_points, source.video_key)
-    done = _read_partial(out / PARTIAL, key)
+    run_key, content_key = _run_key(model, config.curve_points, source.video_key), _EpisodeKeys()
+    keys = {int(e.episode_id): content_key(e) for e in episodes}
+    cache = out / PARTIAL
+    dp.merge_leftovers(cache)
+    done = {
+        int(row["episode_index"]): row
+        for row in read_rows(cache)[0].values()
+        if row.get("run_key") == run_key and row.get("key") == keys.get(int(row["episode_index"]))
+    }
+    # Batches are fixed by position, so every run (resumed, or one of N processes) makes the same ones.
+    batches = [episodes[i : i + config.batch_size] for i in range(0, len(episodes), config.batch_size)]
+    todo = [b for b in batches if not all(int(e.episode_id) in done for e in b)]
+    mine = dp.share(todo)
     with (
-        open(out / PARTIAL, "a", encoding="utf-8") as partial,
-        tqdm(total=len(episodes), desc="annotating", unit="episode", disable=not progress) as bar,
+        open(dp.writes_to(cache), "a", encoding="utf-8") as partial,
+        tqdm(
+            total=sum(len(b) for b in mine),
+            desc=dp.label("annotating"),
+            unit="episode",
+            disable=not progress or not dp.is_main,
+        ) as bar,
     ):
-        for start in range(0, len(episodes), config.batch_size):
-            chunk = episodes[start : start + config.batch_size]
-            if all(int(e.episode_id) in done for e in chunk):
-                bar.update(len(chunk))
-                continue
-            rows = _score_chunk(model, chunk, config.curve_points)
+        for chunk in mine:
+            rows = [
+                {
+                    **row,
+                    "id": str(row["episode_index"]),
+                    "run_key": run_key,
+                    "key": keys[row["episode_index"]],
+                }
+                for row in _score_chunk(model, chunk, config.curve_points)
+            ]
             # One write per batch, flushed to disk: a kill leaves whole batches, or a torn last line.
-            partial.write("".join(json.dumps({**r, "run_key": key}) + "\n" for r in rows))
+            partial.write("".join(json.dumps(r) + "\n" for r in rows))
             partial.flush()
             os.fsync(partial.fileno())
             done.update({r["episode_index"]: r for r in rows})
             bar.update(len(chunk))
+    order = [int(e.episode_id) for e in episodes]
+    merged = dp.collect(cache, {str(i): r for i, r in done.items()}, [str(i) for i in order])
+    if merged is None:  # not the main process: the main one writes the files
+        return None
+    done = {int(r["episode_index"]): r for r in merged.values() if r.get("run_key") == run_key}
+    report = _write_outputs(config, source, model, episodes, skipped, done, len(items))
+    cache.unlink(missing_ok=True)  # complete: annotations.parquet holds every row
+    return report
+
+
+def _write_outputs(
+    config: AnnotateConfig,
+    source: LeRobotSource,
+    model: Any,
+    episodes: list[Episode],
+    skipped: list[dict[str, str]],
+    done: dict[int, dict[str, Any]],
+    total: int,
+) -> dict[str, Any]:
+    """Write annotations.parquet, the histogram, the filtered copy and report.json; return the report."""
+    out = Path(config.out)
+    prompt = model.settings.prompt if model.settings is not None else None
     order = [int(e.episode_id) for e in episodes]
     scored = [done[i] for i in order if "error" not in done[i]]
     failed = [
@@ -230,17 +305,15 @@ def annotate_lerobot(config: AnnotateConfig, model: Any = None, progress: bool =
         for i in order
         if "error" in done[i]
     ]
-    _write_parquet(
-        out / ANNOTATIONS, scored, model.settings.prompt, model_id, config.curve_points is not None
-    )
-    _plot_histogram(out / HISTOGRAM, [r["score"] for r in scored], model_id)
+    _write_parquet(out / ANNOTATIONS, scored, prompt, model.name, config.curve_points is not None)
+    _plot_histogram(out / HISTOGRAM, [r["score"] for r in scored], model.name)
     report: dict[str, Any] = {
         "dataset": source.provenance["dataset"],
         "codebase_version": source.codebase_version,
         "camera": source.video_key,
-        "model": model_id,
-        "prompt": model.settings.prompt,
-        "episodes": len(items),
+        "model": model.name,
+        "prompt": prompt,
+        "episodes": total,
         "scored": len(scored),
         "left_out": skipped + failed,
         "score_counts": {str(k): sum(1 for r in scored if r["score"] == k) for k in rubric.SCORES},
@@ -252,5 +325,7 @@ def annotate_lerobot(config: AnnotateConfig, model: Any = None, progress: bool =
             "folder": Path(config.filtered_out).name,
             **filter_lerobot(source.root, keep, config.filtered_out),
         }
-    (out / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tmp = out / f".{REPORT}.tmp"
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out / REPORT)
     return report

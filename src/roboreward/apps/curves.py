@@ -1,6 +1,7 @@
 """Progress curves: the reward model's judgement of an episode over time, written and plotted.
 
-`roboreward.models.local.RewardModel.progress_curve` scores the K prefixes of an episode ending at i/K of
+A reward model's ``progress_curve`` (`roboreward.models.RewardScorer`: a local checkpoint, a served
+pool, a ``roboreward serve`` server) scores the K prefixes of an episode ending at i/K of
 its length; this module writes that curve (``curve.json``), draws it (``curve.png``: the expected
 score with a one-standard-deviation band of the five-way distribution, above a strip of the frames
 at those points) and reads its value-order correlation: OpenGVL's VOC, the Spearman correlation of
@@ -24,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from roboreward import rubric, video
-from roboreward.models.inputs import frames_array, is_video_source
-from roboreward.models.local import ProgressCurve, RewardModel
+from roboreward.models.factory import load_configured
+from roboreward.models.frames import MAX_CURVE_POINTS
+from roboreward.models.results import ProgressCurve
+from roboreward.video import frames_array, is_video_source
 
 __all__ = [
     "CurveConfig",
@@ -45,21 +48,47 @@ class CurveConfig:
 
     Args:
         task: the instruction the episode is judged against.
-        model: a reward-model checkpoint folder or Hub id.
+        model: the reward model: a checkpoint folder or Hub id, ``openai+logprobs:URL#model`` (a
+            pool), or a ``roboreward serve`` URL (`roboreward.models.load_reward_model`).
         out: output folder for ``curve.json`` and ``curve.png``.
-        points: K, the prefixes scored (ending at 1/K, 2/K, ..., 1 of the episode).
-        batch_size: prefixes per forward pass.
+        points: K, the prefixes scored (ending at 1/K, 2/K, ..., 1 of the episode), 1..256.
+        batch_size: prefixes per forward pass of a local checkpoint.
+        concurrency: requests in flight at once to a served model or server.
         device: e.g. ``cpu`` or ``cuda`` (None: cuda if available).
         dtype: e.g. ``bfloat16`` (None: bfloat16 on a GPU, else float32).
     """
 
     task: str = field(metadata={"help": "the task the robot was given", "metavar": "TEXT"})
-    model: str = field(metadata={"help": "reward-model checkpoint folder or Hub id", "metavar": "PATH_OR_ID"})
+    model: str = field(
+        metadata={
+            "help": "the reward model: checkpoint folder or Hub id, openai+logprobs:URL#model, or a "
+            "roboreward serve URL",
+            "metavar": "SPEC",
+        }
+    )
     out: str = field(default="curve_out", metadata={"help": "output folder", "metavar": "DIR"})
-    points: int = field(default=8, metadata={"help": "prefixes scored, evenly spaced", "metavar": "K"})
-    batch_size: int = field(default=8, metadata={"help": "prefixes per forward pass", "metavar": "N"})
+    points: int = field(
+        default=8,
+        metadata={"help": f"prefixes scored, evenly spaced (1..{MAX_CURVE_POINTS})", "metavar": "K"},
+    )
+    batch_size: int = field(
+        default=8, metadata={"help": "prefixes per forward pass (a local checkpoint)", "metavar": "N"}
+    )
+    concurrency: int = field(
+        default=8, metadata={"help": "requests in flight at once (a served model or server)", "metavar": "N"}
+    )
     device: str | None = field(default=None, metadata={"help": "e.g. cpu, cuda (None: cuda if available)"})
     dtype: str | None = field(default=None, metadata={"help": "e.g. bfloat16 (None: bf16 on GPU, else fp32)"})
+
+    def __post_init__(self) -> None:
+        for name in ("points", "batch_size", "concurrency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        if self.points > MAX_CURVE_POINTS:
+            raise ValueError(
+                f"--points must be at most {MAX_CURVE_POINTS} (each point is a model call), got {self.points}"
+            )
 
 
 def average_ranks(values: Sequence[float]) -> np.ndarray:
@@ -212,23 +241,26 @@ def write_curve(
     return out
 
 
-def run_curve(source: Any, config: CurveConfig) -> ProgressCurve:
+def run_curve(source: Any, config: CurveConfig, model: Any = None) -> ProgressCurve:
     """Load the model, score the curve of ``source`` and write it to ``config.out``.
 
     Args:
         source: the episode video (a path).
         config: the command's settings.
+        model: an already made reward model (None: `roboreward.models.load_reward_model` of
+            ``config.model``).
     """
     rubric.build_prompt(config.task)  # bad input fails before the model loads
     video.check_limits(video.probe(source), source=source)
-    model = RewardModel.from_pretrained(config.model, device=config.device, dtype=config.dtype)
-    curve = model.progress_curve(source, config.task, points=config.points, batch_size=config.batch_size)
+    if model is None:
+        model = load_configured(config)
+    curve = model.progress_curve(source, config.task, points=config.points)
     write_curve(
         curve,
         config.out,
         curve_frames(source, curve),
-        model=config.model,
+        model=model.name,
         video=str(source),
-        prompt=model.settings.prompt,
+        prompt=model.settings.prompt if model.settings is not None else None,
     )
     return curve

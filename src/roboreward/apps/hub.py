@@ -154,7 +154,7 @@ def bundled_toolkit(kind: str, folder: str | os.PathLike[str]) -> dict[str, Path
     text = app.read_text(encoding="utf-8", errors="replace")
     if "import roboreward" not in text and "from roboreward" not in text:
         return {}
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # roboreward/ (this module is roboreward/apps/hub.py)
     sources = sorted(
         p for p in package.rglob("*") if p.is_file() and (p.suffix == ".py" or p.name == "py.typed")
     )

@@ -33,6 +33,9 @@ except ImportError as exc:  # the [rl] extra
 
     raise MissingExtraError('roboreward.apps.rl needs gymnasium: pip install "roboreward[rl]"') from exc
 
+from roboreward.models.factory import load_reward_model
+from roboreward.models.protocol import RewardScorer
+
 __all__ = [
     "REWARD_TYPES",
     "EpisodicRewardWrapper",
@@ -116,7 +119,7 @@ def model_max_frames(reward_model: Any) -> int:
 def _set_scoring(
     wrapper: Any,
     env: Any,
-    reward_model: Any,
+    reward_model: RewardScorer | str,
     camera: str | None,
     reward_type: str,
     fps: float | None,
@@ -124,9 +127,10 @@ def _set_scoring(
     binary_threshold: int,
 ) -> None:
     """Check the settings both wrappers share and set them on ``wrapper``."""
+    _check_settings(reward_type, 2 if max_frames is None else max_frames, fps, binary_threshold)
+    reward_model = load_reward_model(reward_model)  # a spec string is loaded; a model is kept as it is
     if max_frames is None:
         max_frames = max(2, model_max_frames(reward_model))
-    _check_settings(reward_type, max_frames, fps, binary_threshold)
     wrapper.reward_model = reward_model
     wrapper.camera = camera
     wrapper.reward_type = reward_type
@@ -175,8 +179,10 @@ class EpisodicRewardWrapper(gym.Wrapper):
     Args:
         env: a gymnasium env; frames come from ``env.render()`` (make it with
             ``render_mode="rgb_array"``) or, with ``camera``, from that key of its dict observations.
-        reward_model: a `RewardModel` (or anything with its ``score(video, task, fps=...)``, such as
-            `roboreward.models.remote.RewardClient`).
+        reward_model: a reward model (`roboreward.models.RewardScorer`: a local `RewardModel`, a
+            served pool, a `roboreward.models.remote.RewardClient` of ``roboreward serve``), or its spec
+            (a checkpoint folder or Hub id, ``openai+logprobs:URL#model``, ``http://HOST:PORT``),
+            loaded with `roboreward.models.load_reward_model`.
         task: the task the episode is scored against; default the env's ``task`` attribute (read at
             each reset, so envs that draw a task per episode work), else ``info["task"]`` of reset.
         camera: a key of the observation dict holding the frame; None: ``env.render()``.
@@ -194,7 +200,7 @@ class EpisodicRewardWrapper(gym.Wrapper):
     def __init__(
         self,
         env: gym.Env,
-        reward_model: Any,
+        reward_model: RewardScorer | str,
         task: str | None = None,
         camera: str | None = None,
         reward_type: str = "progress",
@@ -276,7 +282,7 @@ class VectorEpisodicRewardWrapper(gym.vector.VectorWrapper):
     def __init__(
         self,
         env: gym.vector.VectorEnv,
-        reward_model: Any,
+        reward_model: RewardScorer | str,
         task: str | Sequence[str] | None = None,
         camera: str | None = None,
         reward_type: str = "progress",
@@ -378,7 +384,6 @@ class VectorEpisodicRewardWrapper(gym.vector.VectorWrapper):
         results = self.reward_model.score_batch(
             [frames for frames, _ in clips],
             [task for _, _, task in finished],
-            batch_size=len(finished),
             fps=[rate for _, rate in clips],
         )
         n = self.num_envs

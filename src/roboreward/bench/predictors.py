@@ -23,6 +23,7 @@ from typing import Any
 from roboreward import rubric, video
 from roboreward.bench.examples import Example
 from roboreward.models.endpoints import ordered_map
+from roboreward.models.factory import load_reward_model
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 
 INVALID = 0  # the metrics' code for "no parsable answer"
 
-BENCH_KINDS = ("hf", "generate", "openai", "openai+logprobs", "predictions", "baseline")
+BENCH_KINDS = ("hf", "generate", "openai", "openai+logprobs", "serve", "predictions", "baseline")
 
 
 @dataclass
@@ -135,18 +136,33 @@ class FilePredictions(Predictor):
 
 @dataclass
 class CheckpointPredictor(Predictor):
+    """A reward model that `roboreward.models.load_reward_model` makes from ``path`` and asks in
+    batches: a local checkpoint (``mode`` ``score``: its five probabilities; ``generate``: a free-text
+    answer, parsed) or a ``roboreward serve`` server. It is loaded on first use."""
+
     spec: str
     path: str
     batch_size: int = 8
     name: str = ""
     mode: str = "score"  # or "generate": free text, parsed
-    inference: InferenceSettings = DEFAULT_SETTINGS  # as resolved before loading (from local files)
+    # As resolved before loading (from local files); None: known once loaded (a server's settings).
+    inference: InferenceSettings | None = DEFAULT_SETTINGS
     overrides: dict[str, Any] = field(default_factory=dict)
     _model: Any = None
 
     @property
-    def settings(self) -> InferenceSettings:
+    def settings(self) -> InferenceSettings | None:
+        if self.inference is None:
+            self.load()
         return self.inference
+
+    def load(self) -> Any:
+        """The model, loaded (once) with the run's overrides; its settings replace those resolved before."""
+        if self._model is None:
+            # Resolved again once the model's files are here: a Hub checkpoint's settings file too.
+            self._model = load_reward_model(self.path, batch_size=self.batch_size, **self.overrides)
+            self.inference = self._model.settings
+        return self._model
 
     def _generate(self, chunk: Sequence[Example]) -> Iterator[Prediction]:
         try:
@@ -171,21 +187,14 @@ class CheckpointPredictor(Predictor):
             return None
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        from roboreward.models.local import RewardModel
-
-        if self._model is None:
-            # Resolved again once the model's files are here: a Hub checkpoint's settings file too.
-            self._model = RewardModel.from_pretrained(self.path, **self.overrides)
-            self.inference = self._model.settings
+        self.load()
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
             if self.mode == "generate":
                 yield from self._generate(chunk)
                 continue
             try:
-                results = self._model.score_batch(
-                    [e.video for e in chunk], [e.task for e in chunk], len(chunk)
-                )
+                results = self._model.score_batch([e.video for e in chunk], [e.task for e in chunk])
             except video.VideoDecodeError:  # one bad video: score the rest one by one
                 results = [self._score_one(e) for e in chunk]
             for ex, result in zip(chunk, results, strict=True):

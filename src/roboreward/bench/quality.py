@@ -101,14 +101,13 @@ def quality_entry(
     return {"calibration": calibration, "preference": preference}
 
 
-def voc_entry(model: Any, items: Sequence[tuple[Any, str]], points: int, batch_size: int) -> dict[str, Any]:
+def voc_entry(model: Any, items: Sequence[tuple[Any, str]], points: int) -> dict[str, Any]:
     """Value-order correlation of ``model``'s progress curves over successful episodes.
 
     Args:
-        model: a `roboreward.models.local.RewardModel`.
+        model: a `roboreward.models.RewardScorer`.
         items: (video, task) of each successful test episode.
         points: K, points per curve.
-        batch_size: prefixes per forward pass.
 
     Returns:
         ``{"points", "episodes", "defined", "mean"}``: ``defined`` counts curves with a correlation
@@ -118,7 +117,7 @@ def voc_entry(model: Any, items: Sequence[tuple[Any, str]], points: int, batch_s
     values, episodes = [], 0
     for source, task in items:
         try:
-            curve = model.progress_curve(source, task, points=points, batch_size=batch_size)
+            curve = model.progress_curve(source, task, points=points)
         except video.VideoDecodeError:
             continue
         episodes += 1

@@ -20,6 +20,8 @@ A model SPEC is one of:
   endpoints of one model are comma-separated into a pool, ``--concurrency`` requests go out at once,
   the frames go as one video part when the server takes one (else as images), and each model's
   entry in ``results.json`` says under ``served`` how its rows were made;
+- ``http://HOST:PORT``: a ``roboreward serve`` server (`roboreward.models.remote.RewardClient`), with
+  the settings of the model it serves;
 - ``predictions:FILE.jsonl``: someone else's outputs, ``{"id", "prediction"}`` or ``{"id", "output"}``
   (raw text, parsed);
 - ``baseline:constant-N`` or ``baseline:random`` (seeded by the example id): reference rows.
@@ -81,8 +83,8 @@ from roboreward.bench.predictors import (
 )
 from roboreward.bench.quality import pair_group, plot_reliability, quality_entry, voc_entry
 from roboreward.bench.report import plot_results, write_leaderboard
+from roboreward.models.factory import load_reward_model
 from roboreward.models.openai_chat import VIDEO_INPUTS
-from roboreward.models.served import ServedRewardModel
 from roboreward.models.settings import resolve_settings
 from roboreward.models.specs import SERVED_KINDS, parse_model_spec
 
@@ -169,7 +171,7 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
         path = Path(parsed.target)
         return FilePredictions(spec, path, name=path.stem)
     if parsed.kind in SERVED_KINDS:
-        served = ServedRewardModel.from_spec(
+        served = load_reward_model(
             spec,
             concurrency=config.concurrency,
             timeout=config.request_timeout,
@@ -177,6 +179,13 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
             **overrides,
         )
         return ServedPredictor(spec, served, name=served.name)
+    if parsed.kind == "serve":
+        if any(v is not None for v in overrides.values()):
+            raise ValueError(
+                f"{spec} is a roboreward serve server, which scores with its own settings: "
+                "--prompt, --num-frames and --max-side cannot change them"
+            )
+        return CheckpointPredictor(spec, spec, config.batch_size, name=spec, inference=None)
     path = parsed.target
     if parsed.kind == "generate" and not (os.path.isdir(path) or re.fullmatch(r"[\w.-]+/[\w.-]+", path)):
         raise ValueError(f"generate:{path} is neither a checkpoint folder nor a Hub id ({spec!r})")
@@ -188,7 +197,7 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
         name=f"{name} (generate)" if parsed.kind == "generate" else name,
         mode="generate" if parsed.kind == "generate" else "score",
         inference=resolve_settings(path, **overrides),
-        overrides=overrides,
+        overrides={**overrides, "concurrency": config.concurrency, "timeout": config.request_timeout},
     )
 
 
@@ -367,10 +376,8 @@ def _voc(predictor: Predictor, examples: Sequence[Example], config: BenchConfig)
     """Value-order correlation of a local checkpoint's curves on the successful episodes (``--voc K``)."""
     if not config.voc or not isinstance(predictor, CheckpointPredictor) or predictor.mode != "score":
         return None
-    if predictor._model is None:  # every prediction was cached: load the model for the curves
-        next(iter(predictor.predict([])), None)
     items = [(ex.video, ex.task) for ex in examples if ex.reward == rubric.MAX_SCORE]
-    return voc_entry(predictor._model, items, config.voc, config.batch_size)
+    return voc_entry(predictor.load(), items, config.voc)
 
 
 def _whole_score(value: float | None) -> int:

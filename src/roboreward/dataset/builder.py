@@ -24,8 +24,8 @@ The steps, each deterministic for the same inputs and seed:
 `export` is step 5 on its own, for episodes already split (`roboreward relabel` keeps a folder's
 splits): its `ExportConfig` holds only the encoding and output settings, and videos already encoded
 with those settings (``encoded_videos``) are copied through unchanged. The builder knows nothing of
-relabeling: `roboreward.dataset.pipeline.build` turns a recipe's ``relabel:`` section into the ``augment``
-stage, checked before any source is read.
+relabeling: `roboreward.dataset.pipeline.build_with_relabel` turns a recipe's ``relabel:`` section
+into the ``augment`` stage, checked before any source is read.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ class BuildConfig(ExportConfig):
         metadata={"help": "progress -> score bin edges, comma-separated", "parse": comma_floats},
     )
     #: Relabeling settings (`roboreward.relabel.RelabelConfig` fields); None runs no relabeling.
-    #: `roboreward.dataset.pipeline.build` runs them (the builder itself takes the stage as ``augment``).
+    #: `roboreward.dataset.pipeline.build_with_relabel` runs them (the builder itself takes the stage
+    #: as ``augment``).
     relabel: dict[str, Any] | None = field(
         default=None,
         metadata={
@@ -383,13 +384,14 @@ def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]
         config: the sources and settings.
         augment: a stage run after the sources are read and before the split, so every row it
             derives from a rollout shares the rollout's group and lands in the same split. A
-            recipe's ``relabel:`` section becomes one in `roboreward.dataset.pipeline.build`, which checks
-            it before any source is read; this function refuses a config whose ``relabel`` it
-            would otherwise silently skip.
+            recipe's ``relabel:`` section becomes one in
+            `roboreward.dataset.pipeline.build_with_relabel`, which checks it before any source is
+            read; this function refuses a config whose ``relabel`` it would otherwise silently skip.
     """
     if config.relabel and augment is None:
         raise ValueError(
-            "BuildConfig.relabel is run by roboreward.dataset.pipeline.build (or pass the stage as augment=)"
+            "BuildConfig.relabel is run by roboreward.dataset.pipeline.build_with_relabel "
+            "(or pass the stage as augment=)"
         )
     started = time.time()
     check_unlocked(config.out)  # a second build fails at once, before reading (or downloading) sources

@@ -17,13 +17,14 @@ clip judge, the Space) calls it, so each takes every kind:
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from roboreward import rubric
 from roboreward.models.protocol import RewardScorer
 from roboreward.models.settings import InferenceSettings
 from roboreward.models.specs import SCORER_KINDS, SERVED_KINDS, parse_model_spec
 
-__all__ = ["load_reward_model"]
+__all__ = ["load_configured", "load_reward_model"]
 
 
 def load_reward_model(
@@ -39,6 +40,7 @@ def load_reward_model(
     batch_size: int = 8,
     concurrency: int = 8,
     timeout: float = 120.0,
+    retries: int = 3,
     video_input: str = "auto",
     token: str | None = None,
 ) -> RewardScorer:
@@ -47,7 +49,8 @@ def load_reward_model(
     Args:
         spec: a checkpoint folder or Hub id (``hf:`` optional), ``openai+logprobs:URL#model`` /
             ``openai:URL#model`` (a pool: comma-separated), ``http://HOST:PORT`` (``roboreward
-            serve``), or an already made `RewardScorer` (returned as it is).
+            serve``), or an already made reward model (a `RewardScorer`, or any object with its
+            ``score`` and ``score_batch``: returned as it is).
         device, dtype: where and in what precision a local checkpoint runs (None: cuda with
             bfloat16 when available, else cpu with float32). Not used by the other kinds.
         prompt, num_frames, fps, max_side: override the model's own inference settings (a local
@@ -58,6 +61,7 @@ def load_reward_model(
         batch_size: episodes per forward pass of a local checkpoint.
         concurrency: requests in flight at once to served endpoints or a ``roboreward serve`` server.
         timeout: seconds per request (served kinds).
+        retries: retries of a failed request per endpoint (``openai`` / ``openai+logprobs`` pools).
         video_input: how frames reach an OpenAI-compatible server: ``auto``, ``video`` or ``frames``.
         token: the bearer token of a ``roboreward serve`` server (None: ``$ROBOREWARD_SERVE_TOKEN``).
 
@@ -66,6 +70,10 @@ def load_reward_model(
     """
     if isinstance(spec, RewardScorer):
         return spec
+    if not isinstance(spec, (str, os.PathLike)):
+        if callable(getattr(spec, "score", None)) and callable(getattr(spec, "score_batch", None)):
+            return spec  # a reward model by its methods (a wrapper, a test double)
+        raise TypeError(f"a reward model or its spec (a string) is needed, got {type(spec).__name__}")
     if prompt is not None:
         rubric.get_preset(prompt)  # an unknown preset fails before anything loads
     parsed = parse_model_spec(os.fspath(spec), kinds=SCORER_KINDS, bare=True)
@@ -78,6 +86,7 @@ def load_reward_model(
             settings=settings,
             concurrency=concurrency,
             timeout=timeout,
+            retries=retries,
             video_input=video_input,
             **{k: v for k, v in overrides.items() if v is not None},
         )
@@ -96,3 +105,35 @@ def load_reward_model(
     return RewardModel.from_pretrained(
         parsed.target, device=device, dtype=dtype, settings=settings, batch_size=batch_size, **overrides
     )
+
+
+#: The `load_reward_model` settings a command's config may carry, under its field name.
+_OPTION_FIELDS = {
+    "device": "device",
+    "dtype": "dtype",
+    "prompt": "prompt",
+    "num_frames": "num_frames",
+    "fps": "fps",
+    "max_side": "max_side",
+    "batch_size": "batch_size",
+    "concurrency": "concurrency",
+    "request_timeout": "timeout",
+    "video_input": "video_input",
+}
+
+
+def load_configured(config: Any, spec: str | None = None) -> RewardScorer:
+    """`load_reward_model` for a command's config: its ``model`` (or ``spec``) with the settings among
+    its fields (``device``, ``dtype``, ``prompt``, ``num_frames``, ``fps``, ``max_side``,
+    ``batch_size``, ``concurrency``, ``request_timeout``, ``video_input``) that are not None.
+
+    Args:
+        config: a command's config dataclass (``AnnotateConfig``, ``CurveConfig``, ``ServeConfig``, ...).
+        spec: the model spec (None: ``config.model``).
+    """
+    options = {
+        name: getattr(config, field)
+        for field, name in _OPTION_FIELDS.items()
+        if getattr(config, field, None) is not None
+    }
+    return load_reward_model(config.model if spec is None else spec, **options)

@@ -210,8 +210,9 @@ def _scripted(target: str, spec: str) -> ScriptedBackend:
 
 
 _RELABEL_KINDS = ("hf", "openai", "scripted")
-#: What a clip judge may be besides a backend: a served reward model read from log-probabilities.
-JUDGE_KINDS = (*_RELABEL_KINDS, "openai+logprobs")
+#: What a clip judge may be besides a backend: a served reward model read from log-probabilities, or
+#: a roboreward serve server.
+JUDGE_KINDS = (*_RELABEL_KINDS, "openai+logprobs", "serve")
 
 
 def _joined(spec: Any) -> Any:

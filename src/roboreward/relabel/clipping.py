@@ -5,11 +5,11 @@ No video is re-encoded here: a clip is the same video with ``video_end`` moved t
 
 - ``map``: ``clip_scores[fraction]`` (default 0.25 -> 2, 0.5 -> 3, 0.75 -> 4), or for a fraction not
   in it `rubric.progress_to_score` of the fraction, at most 4;
-- ``judge``: a VLM scores the clip on the rubric, like any episode: a RoboReward reward model
-  (``hf:PATH``, `roboreward.models.local.RewardModel`, the most likely score of one forward pass), the
-  same model served (``openai+logprobs:URL#model``, `roboreward.models.served.ServedRewardModel`: the
-  most likely score of the distribution read from the server's log-probabilities, or its text
-  answer where the server gives none) or a backend answering the reward prompt in text
+- ``judge``: a VLM scores the clip on the rubric, like any episode: a reward model made by
+  `roboreward.models.load_reward_model` (``hf:PATH``, a checkpoint, the most likely score of one
+  forward pass; ``openai+logprobs:URL#model``, the same model served, the most likely score of the
+  distribution read from the server's log-probabilities, or its text answer where the server gives
+  none; ``http://HOST:PORT``, a ``roboreward serve`` server) or a backend answering the reward prompt in text
   (`rubric.parse_answer`); cached like every call. A clip whose answer holds no score is dropped.
 
 Each row: ``augmentation`` ``temporal_clip``, the true task, ``provenance["temporal_clip"]`` with the
@@ -18,6 +18,7 @@ fraction, the clip's end in seconds and the labeller (with its model id for a ju
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -25,54 +26,54 @@ import numpy as np
 
 from roboreward import rubric, video
 from roboreward.episode import Episode
+from roboreward.models.served import ServedScoreError
+from roboreward.models.specs import SCORER_KINDS, parse_model_spec
 from roboreward.relabel import prompts, schema
-from roboreward.relabel.backends import parse_backend, published_name
+from roboreward.relabel.backends import JUDGE_KINDS, parse_backend, published_name
 from roboreward.relabel.calls import ModelCalls
 from roboreward.relabel.config import RelabelConfig
 
-__all__ = ["BackendJudge", "RewardModelJudge", "ServedJudge", "make_judge", "temporal_clips"]
+__all__ = ["BackendJudge", "ScorerJudge", "make_judge", "temporal_clips"]
 
 STAGE = "temporal_clip"
 
 
-class RewardModelJudge:
-    """A RoboReward reward model (``hf:PATH``) as the clip judge: its most likely score, one forward pass."""
+class ScorerJudge:
+    """A reward model as the clip judge: its most likely score (`roboreward.models.load_reward_model`:
+    ``hf:PATH``, a checkpoint scored in one forward pass; ``openai+logprobs:URL#model``, endpoints
+    comma-separated, read from its server's log-probabilities; ``http://HOST:PORT``, a ``roboreward
+    serve`` server)."""
 
-    def __init__(self, path: str, device: str | None = None, num_frames: int = 8, prompt: str | None = None):
-        from roboreward.models.local import RewardModel
+    def __init__(self, spec: str, config: RelabelConfig):
+        """Args:
+        spec: the judge's spec (``judge:`` of the recipe).
+        config: the relabel settings (device, frames, prompt, timeouts).
+        """
+        from roboreward.models.factory import load_reward_model
 
-        self.name = path
-        self.model = RewardModel.from_pretrained(path, device=device, num_frames=num_frames, prompt=prompt)
-        self.prompt = self.model.settings.prompt
-        self._lock = threading.Lock()
+        kind = parse_model_spec(spec, kinds=JUDGE_KINDS).kind
+        options: dict[str, Any] = {
+            "timeout": config.timeout,
+            "retries": config.request_retries,
+            "video_input": config.video_input,
+        }
+        if kind == "hf":
+            options.update(device=config.device, num_frames=config.num_frames, prompt=config.judge_prompt)
+        elif kind != "serve":
+            options["prompt"] = config.judge_prompt
+        self.model = load_reward_model(spec.removeprefix("hf:").strip() if kind == "hf" else spec, **options)
+        self.name = spec[3:].strip() if kind == "hf" else self.model.name
+        self.prompt = self.model.settings.prompt if self.model.settings is not None else rubric.DEFAULT_PROMPT
+        #: Part of each call's cache key: a text answer of the same model is not this judge's answer.
+        self.options: dict[str, Any] | None = {"scoring": "logprobs"} if kind == "openai+logprobs" else None
+        self._lock = threading.Lock() if kind == "hf" else contextlib.nullcontext()
 
     def answer(self, prompt: str, task: str, frames: np.ndarray, fps: float) -> str:
         with self._lock:
-            return rubric.format_answer(self.model.score(frames, task, fps=fps).score)
-
-
-class ServedJudge:
-    """A served reward model (``openai+logprobs:URL#model``, endpoints comma-separated) as the clip
-    judge: the most likely score of the distribution its server's log-probabilities give."""
-
-    #: Part of each call's cache key: a text answer of the same model is not this judge's answer.
-    options: dict[str, Any] = {"scoring": "logprobs"}  # noqa: RUF012 (read only)
-
-    def __init__(self, spec: str, config: RelabelConfig):
-        from roboreward.models.served import ServedRewardModel
-
-        self.model = ServedRewardModel.from_spec(
-            spec,
-            timeout=config.timeout,
-            retries=config.request_retries,
-            video_input=config.video_input,
-            prompt=config.judge_prompt,
-        )
-        self.name = self.model.name
-        self.prompt = self.model.settings.prompt
-
-    def answer(self, prompt: str, task: str, frames: np.ndarray, fps: float) -> str:
-        return self.model.answer(frames, task, fps=fps).text
+            try:
+                return rubric.format_answer(self.model.score(frames, task, fps=fps).score)
+            except ServedScoreError as exc:  # an answer without a score: the clip is dropped
+                return str(exc)
 
 
 class BackendJudge:
@@ -88,17 +89,13 @@ class BackendJudge:
         return self.backend.complete("clip_judge", prompt, frames, self.max_new_tokens, fps)
 
 
-def make_judge(config: RelabelConfig, calls: ModelCalls) -> RewardModelJudge | ServedJudge | BackendJudge:
+def make_judge(config: RelabelConfig, calls: ModelCalls) -> ScorerJudge | BackendJudge:
     """The ``judge`` labeller's model: ``config.judge``, else the VLM."""
     spec = config.judge
     if spec is None:
         return BackendJudge(calls.backend("vlm"), config.max_new_tokens, config.judge_prompt)
-    if isinstance(spec, str) and spec.startswith("hf:"):
-        return RewardModelJudge(
-            spec[3:].strip(), device=config.device, num_frames=config.num_frames, prompt=config.judge_prompt
-        )
-    if isinstance(spec, str) and spec.startswith("openai+logprobs:"):
-        return ServedJudge(spec, config)
+    if isinstance(spec, str) and parse_model_spec(spec, kinds=JUDGE_KINDS).kind in SCORER_KINDS:
+        return ScorerJudge(spec, config)
     backend = parse_backend(
         spec,
         timeout=config.timeout,

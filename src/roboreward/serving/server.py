@@ -2,7 +2,8 @@
 
     roboreward serve --model my-org/RoboReward-3B --port 8000          # FastAPI + uvicorn
 
-``POST /score`` takes a multipart upload (``video``: the bytes of a video file, ``task``: text) and
+``POST /score`` takes a multipart upload (``video``: the bytes of a video file, ``task``: text, and
+optionally ``start`` / ``end``: seconds, the episode's range in the video) and
 returns the `ScoreResult` as JSON (``score``, ``expected``, ``reward``, ``probs``) plus
 ``latency_ms``. Requests that arrive together are scored in one batch: while other requests are
 still uploading, the oldest queued one waits up to ``max_wait_ms`` for them, up to ``max_batch``
@@ -21,8 +22,9 @@ leaves a batch that overran behind (its thread finishes on its own, its answer d
 goes on with the next one, so one pathological batch cannot hold the server.
 
 ``GET /health`` reports ``status`` (``ok``, or ``degraded`` while a batch runs past its deadline),
-``model``, and counters: ``requests`` (scored), ``refused``, ``expired`` (504s), ``overruns``
-(batches left behind), ``batches`` and ``batch_sizes`` (how many batches had each size).
+``model``, ``settings`` (the inference settings it scores with), and counters: ``requests``
+(scored), ``refused``, ``expired`` (504s), ``overruns`` (batches left behind), ``batches`` and
+``batch_sizes`` (how many batches had each size).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import collections
 import contextlib
 import hmac
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -93,6 +96,7 @@ class DeadlineExceeded(RuntimeError):
 class _Job:
     data: bytes
     task: str
+    span: tuple[float | None, float | None]  # the episode's (start, end) in the video, seconds
     future: asyncio.Future
     arrived: float
     deadline: float
@@ -157,11 +161,17 @@ class _MicroBatcher:
             if not job.future.done():
                 job.future.set_exception(RuntimeError("the reward server is shutting down"))
 
-    async def submit(self, data: bytes, task: str, token: dict[str, bool] | None = None) -> Any:
+    async def submit(
+        self,
+        data: bytes,
+        task: str,
+        token: dict[str, bool] | None = None,
+        span: tuple[float | None, float | None] = (None, None),
+    ) -> Any:
         self.start()
         loop = asyncio.get_running_loop()
         now = loop.time()
-        job = _Job(data, task, loop.create_future(), now, now + self.deadline_s)
+        job = _Job(data, task, span, loop.create_future(), now, now + self.deadline_s)
         expiry = loop.call_at(job.deadline, self._expire, job)
         self.pending.append(job)
         self.leave(token)
@@ -180,7 +190,7 @@ class _MicroBatcher:
                 )
             )
 
-    def _in_thread(self, videos: list[bytes], tasks: list[str]) -> asyncio.Future:
+    def _in_thread(self, batch: list[_Job]) -> asyncio.Future:
         """Score a batch in a new daemon thread; the returned future gets its outcomes."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -189,8 +199,10 @@ class _MicroBatcher:
             if not future.done():
                 future.set_result(outcomes)
 
+        videos, tasks, spans = [j.data for j in batch], [j.task for j in batch], [j.span for j in batch]
+
         def run() -> None:
-            outcomes = self._score(videos, tasks)
+            outcomes = self._score(videos, tasks, spans)
             with contextlib.suppress(RuntimeError):  # the loop closed: the server has stopped
                 loop.call_soon_threadsafe(deliver, outcomes)
 
@@ -236,7 +248,7 @@ class _MicroBatcher:
                 continue
             self.stats.batches += 1
             self.stats.batch_sizes[len(batch)] += 1
-            running = self._in_thread([j.data for j in batch], [j.task for j in batch])
+            running = self._in_thread(batch)
             remaining = min(j.deadline for j in batch) - loop.time()
             try:
                 outcomes = await asyncio.wait_for(asyncio.shield(running), max(remaining, 0.0))
@@ -252,16 +264,19 @@ class _MicroBatcher:
                 else:
                     job.future.set_result(outcome)
 
-    def _score(self, videos: list[bytes], tasks: list[str]) -> list[Any]:
+    def _score(
+        self, videos: list[bytes], tasks: list[str], spans: list[tuple[float | None, float | None]]
+    ) -> list[Any]:
+        starts, ends = [s for s, _ in spans], [e for _, e in spans]
         try:
-            return list(self.reward_model.score_batch(videos, tasks, batch_size=len(videos)))
+            return list(self.reward_model.score_batch(videos, tasks, starts=starts, ends=ends))
         except Exception as exc:
             if len(videos) == 1:
                 return [exc]
         outcomes: list[Any] = []
-        for data, task in zip(videos, tasks, strict=True):  # one bad video must not fail the others
+        for data, task, (start, end) in zip(videos, tasks, spans, strict=True):  # one bad video fails alone
             try:
-                outcomes.append(self.reward_model.score_batch([data], [task], batch_size=1)[0])
+                outcomes.append(self.reward_model.score_batch([data], [task], starts=[start], ends=[end])[0])
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
@@ -412,13 +427,13 @@ def create_app(
     token: str | None = None,
     limits: video.VideoLimits | None = video.DEFAULT_LIMITS,
 ) -> FastAPI:
-    """The FastAPI app serving a `RewardModel` (see the module docstring).
+    """The FastAPI app serving a reward model (see the module docstring).
 
     Run it with ``uvicorn.run(app, host="127.0.0.1", port=8000)``; ``app.state.stats`` holds the
     counters. ``max_batch=1`` turns micro-batching off.
 
     Args:
-        reward_model: anything with `RewardModel`'s ``score_batch``.
+        reward_model: a `roboreward.models.RewardScorer` (any kind: `load_reward_model` makes one).
         max_batch: requests scored together at most.
         max_wait_ms: how long the oldest queued request waits for others still uploading.
         max_upload_mb: the largest video upload (413 beyond).
@@ -433,7 +448,8 @@ def create_app(
     stats = ServerStats()
     limit = int(max_upload_mb * 2**20)
     batcher = _MicroBatcher(reward_model, max_batch, max_wait_ms / 1000, stats, deadline_s)
-    name = model_name or getattr(getattr(reward_model, "model", None), "name_or_path", None)
+    name = model_name or getattr(reward_model, "name", None)
+    settings = getattr(reward_model, "settings", None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -457,6 +473,7 @@ def create_app(
         return {
             "status": "degraded" if batcher.overrunning else "ok",
             "model": name or type(reward_model).__name__,
+            "settings": settings.to_dict() if settings is not None else None,
             "requests": stats.requests,
             "refused": stats.refused,
             "expired": stats.expired,
@@ -475,6 +492,8 @@ def create_app(
         request: Request,
         video_file: Annotated[UploadFile | None, File(alias="video")] = None,
         task: Annotated[str | None, Form()] = None,
+        start: Annotated[float | None, Form()] = None,
+        end: Annotated[float | None, Form()] = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         if video_file is None:
@@ -486,6 +505,11 @@ def create_app(
                 422,
                 f"the task is {len(task)} characters long; the limit is {max_task_chars} (--max-task-chars)",
             )
+        for field_name, value in (("start", start), ("end", end)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise HTTPException(422, f"{field_name} must be a number of seconds >= 0, got {value}")
+        if start is not None and end is not None and end <= start:
+            raise HTTPException(422, f"end ({end}) must be after start ({start})")
         data = await video_file.read(limit + 1)
         if len(data) > limit:
             raise HTTPException(413, f"the video is over the {max_upload_mb:g} MB limit (--max-upload-mb)")
@@ -504,7 +528,7 @@ def create_app(
             raise HTTPException(422, f"the upload 'video' is refused: {exc.reason}") from None
         try:
             result = await batcher.submit(
-                data, task, request.scope.get("state", {}).get("roboreward_arrival")
+                data, task, request.scope.get("state", {}).get("roboreward_arrival"), (start, end)
             )
         except DeadlineExceeded as exc:
             raise HTTPException(504, str(exc)) from None

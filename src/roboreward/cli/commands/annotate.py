@@ -5,6 +5,9 @@ and a key of the ``--config`` recipe; the flags given win over the recipe.
 
 Examples:
     roboreward annotate --lerobot lerobot/toto --model teetone/RoboReward-4B --out toto_scores
+    roboreward annotate --lerobot lerobot/droid --out droid_scores --concurrency 32 \\
+        --model openai+logprobs:http://gpu-1:8000/v1#teetone/RoboReward-8B,http://gpu-2:8000/v1#teetone/RoboReward-8B
+    accelerate launch --num_processes 8 -m roboreward.cli annotate --lerobot lerobot/toto --model runs/3b
     roboreward annotate --lerobot ./toto_lerobot --model runs/3b --out scores --curve-points 8 \\
         --keep-min-score 4 --filtered-out ./toto_good
 """
@@ -23,13 +26,21 @@ from roboreward.config import from_namespace, with_metadata
 AnnotateArguments = with_metadata(
     AnnotateConfig,
     lerobot={"help": "LeRobot dataset folder or Hub id (v2.0, v2.1 or v3.0)", "metavar": "PATH_OR_ID"},
-    model={"help": "reward-model checkpoint folder or Hub id", "metavar": "PATH_OR_ID"},
+    model={
+        "help": "the reward model: checkpoint folder or Hub id, openai+logprobs:URL#model (a pool: "
+        "comma-separated), or a roboreward serve URL",
+        "metavar": "SPEC",
+    },
     out={"help": "output folder (annotations.parquet, score_histogram.png, report.json)", "metavar": "DIR"},
     video_key={
         "help": "camera feature (None: the builder's choice, the first camera naming no wrist or hand)",
         "metavar": "KEY",
     },
-    batch_size={"help": "episodes per forward pass", "metavar": "N"},
+    batch_size={"help": "episodes per batch (a local checkpoint's forward pass)", "metavar": "N"},
+    concurrency={
+        "help": "requests in flight at once (a served model or a roboreward serve URL)",
+        "metavar": "N",
+    },
     curve_points={"help": "also store a K-point progress curve per episode (None: none)", "metavar": "K"},
     keep_min_score={
         "help": "with --filtered-out: keep the episodes scored at least this (None: no copy)",
@@ -74,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     """
     config = from_namespace(AnnotateArguments, args)
     report = annotate_lerobot(config)
+    if report is None:  # one of several processes under accelerate launch: the main one reports
+        return 0
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

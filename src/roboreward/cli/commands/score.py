@@ -1,7 +1,13 @@
 """`roboreward score`: score one robot episode with a reward model.
 
+Every `ScoreConfig` field is a flag (``--help`` lists them with their defaults) and a key of the
+``--config`` recipe; the flags given win over the recipe.
+
 Examples:
     roboreward score --model path/to/reward-model --video episode.mp4 --task "open the drawer"
+    roboreward score --model openai+logprobs:http://gpu-1:8000/v1#teetone/RoboReward-8B \\
+        --video episode.mp4 --task "open the drawer" --json
+    roboreward score --model http://127.0.0.1:8000 --video episode.mp4 --task "open the drawer"
     roboreward score --model Qwen/Qwen2.5-VL-3B-Instruct --video episode.mp4 --task "open the drawer" \\
         --mode generate --json
 """
@@ -10,10 +16,80 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from roboreward import rubric
 from roboreward.cli.commands import COMMANDS
+from roboreward.config import from_namespace
+
+
+@dataclass
+class ScoreConfig:
+    """What ``roboreward score`` does."""
+
+    model: str = field(
+        metadata={
+            "help": "the reward model: checkpoint folder or Hub id, openai+logprobs:URL#model (a pool: "
+            "comma-separated), or a roboreward serve URL",
+            "metavar": "SPEC",
+        }
+    )
+    video: str = field(metadata={"help": "episode video (any codec FFmpeg reads)", "metavar": "FILE"})
+    task: str = field(metadata={"help": "the task the robot was given", "metavar": "TEXT"})
+    mode: Literal["prob", "generate"] = field(
+        default="prob",
+        metadata={"help": "prob: the five-score distribution; generate: a free-text answer, parsed (local)"},
+    )
+    prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "prompt preset; overrides the model's own with a warning (None: the checkpoint's "
+            "roboreward_settings.json; release for teetone/RoboReward-4B/8B; else toolkit)",
+            "choices": list(rubric.PROMPT_PRESETS),
+        },
+    )
+    num_frames: int | None = field(
+        default=None,
+        metadata={
+            "help": "frames sampled; overrides the model's own setting (None: the model's, else 16)",
+            "metavar": "N",
+        },
+    )
+    fps: float | None = field(
+        default=None, metadata={"help": "sample at this rate instead of --num-frames", "metavar": "RATE"}
+    )
+    max_side: int | None = field(
+        default=None,
+        metadata={
+            "help": "shrink frames to this longer side first (None: the model's, else 448)",
+            "metavar": "PX",
+        },
+    )
+    max_new_tokens: int = field(
+        default=16, metadata={"help": "answer budget of --mode generate", "metavar": "N"}
+    )
+    request_timeout: float = field(
+        default=120.0, metadata={"help": "seconds per request to a served model", "metavar": "SECONDS"}
+    )
+    device: str | None = field(
+        default=None, metadata={"help": "e.g. cpu, cuda, cuda:1 (None: cuda if available)"}
+    )
+    dtype: str | None = field(
+        default=None, metadata={"help": "e.g. bfloat16, float32 (None: bfloat16 on GPU, else float32)"}
+    )
+
+    def __post_init__(self) -> None:
+        rubric.build_prompt(self.task)  # an empty task fails here, before anything loads
+        for name in ("num_frames", "max_new_tokens"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        for name in ("fps", "request_timeout"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a number > 0, got {value!r}")
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -24,55 +100,15 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     """
     parser = commands.add_parser(
         "score",
+        dataclass_types=ScoreConfig,
+        recipe="score",
         help=COMMANDS["score"],
-        description="Score one robot episode on the five-level rubric. --mode prob (default) reads the "
-        "distribution over the scores 1..5 from one forward pass after 'ANSWER: ' and prints the most "
-        "likely score, the expected score, the reward (expected - 1) / 4 and the five probabilities. "
-        "--mode generate lets the model answer in free text (for VLMs not trained on the answer format) "
-        "and parses the score from it.",
+        description="Score one robot episode on the five-level rubric with any reward model (a checkpoint, "
+        "an openai+logprobs: pool, a roboreward serve URL). --mode prob (default) reads the distribution "
+        "over the scores 1..5 and prints the most likely score, the expected score, the reward "
+        "(expected - 1) / 4 and the five probabilities. --mode generate lets a local model answer in free "
+        "text (for VLMs not trained on the answer format) and parses the score from it.",
     )
-    parser.add_argument(
-        "--model", required=True, metavar="PATH_OR_ID", help="Qwen2.5-VL / Qwen3-VL checkpoint"
-    )
-    parser.add_argument(
-        "--video", required=True, metavar="FILE", help="episode video (any codec FFmpeg reads)"
-    )
-    parser.add_argument("--task", required=True, metavar="TEXT", help="the task the robot was given")
-    parser.add_argument(
-        "--mode",
-        choices=("prob", "generate"),
-        default="prob",
-        help="prob: one forward pass; generate: a free-text answer, parsed",
-    )
-    parser.add_argument(
-        "--prompt",
-        choices=list(rubric.PROMPT_PRESETS),
-        help="prompt preset; overrides the checkpoint's own with a warning (None: the checkpoint's "
-        "roboreward_settings.json; release for teetone/RoboReward-4B/8B; else toolkit)",
-    )
-    parser.add_argument(
-        "--num-frames",
-        type=int,
-        metavar="N",
-        help="frames sampled; overrides the checkpoint's own setting (None: the checkpoint's, else 16)",
-    )
-    parser.add_argument(
-        "--fps",
-        type=float,
-        metavar="RATE",
-        help="sample at this rate instead of --num-frames (None: --num-frames)",
-    )
-    parser.add_argument(
-        "--max-side",
-        type=int,
-        metavar="PX",
-        help="shrink frames to this longer side first (None: the checkpoint's setting, else 448)",
-    )
-    parser.add_argument(
-        "--max-new-tokens", type=int, default=16, metavar="N", help="answer budget of --mode generate"
-    )
-    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (None: cuda if available)")
-    parser.add_argument("--dtype", help="e.g. bfloat16, float32 (None: bfloat16 on GPU, else float32)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
     return parser
@@ -85,45 +121,35 @@ def run(args: argparse.Namespace) -> int:
         args: the parsed command line.
     """
     from roboreward import video
+    from roboreward.models.factory import load_configured
     from roboreward.models.local import RewardModel
 
-    # Bad input fails before the (slow) model load.
-    rubric.build_prompt(args.task)
-    video.check_limits(video.probe(args.video), source=args.video)  # refused before any frame is decoded
-    if args.num_frames is not None and args.num_frames < 1:
-        raise ValueError(f"--num-frames must be >= 1, got {args.num_frames}")
-    if args.fps is not None and args.fps <= 0:
-        raise ValueError(f"--fps must be > 0, got {args.fps}")
-    model = RewardModel.from_pretrained(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        num_frames=args.num_frames,
-        fps=args.fps,
-        max_side=args.max_side,
-        prompt=args.prompt,
-    )
+    config = from_namespace(ScoreConfig, args)
+    video.check_limits(video.probe(config.video), source=config.video)  # refused before any frame is decoded
+    model = load_configured(config)
     header = {
-        "model": args.model,
-        "video": args.video,
-        "task": args.task,
-        "mode": args.mode,
-        "prompt": model.settings.prompt,
+        "model": model.name,
+        "video": config.video,
+        "task": config.task,
+        "mode": config.mode,
+        "prompt": model.settings.prompt if model.settings is not None else None,
     }
-    if args.mode == "generate":
-        answer = model.generate(args.video, args.task, max_new_tokens=args.max_new_tokens)
+    if config.mode == "generate":
+        if not isinstance(model, RewardModel):
+            raise ValueError(f"--mode generate needs a local checkpoint, not {config.model!r}")
+        answer = model.generate(config.video, config.task, max_new_tokens=config.max_new_tokens)
         if args.json:
             print(json.dumps({**header, **answer.to_dict()}))
         else:
-            print(f"{args.video}: {args.task!r}")
+            print(f"{config.video}: {config.task!r}")
             print(f"answer  {answer.text!r}")
             print(f"score   {_score_line(answer.score)}")
         return 0
-    result = model.score(args.video, args.task)
+    result = model.score(config.video, config.task)
     if args.json:
         print(json.dumps({**header, **result.to_dict()}))
         return 0
-    print(f"{args.video}: {args.task!r}")
+    print(f"{config.video}: {config.task!r}")
     print(f"score     {_score_line(result.score)}")
     print(f"expected  {result.expected:.3f}")
     print(f"reward    {result.reward:.3f}")

@@ -36,7 +36,13 @@ SHUTDOWN_GRACE_S = 2.0
 class ServeConfig:
     """The reward server's settings."""
 
-    model: str = field(metadata={"help": "reward model checkpoint folder or Hub id", "metavar": "PATH_OR_ID"})
+    model: str = field(
+        metadata={
+            "help": "the reward model: a checkpoint folder or Hub id, openai+logprobs:URL#model (a pool: "
+            "comma-separated), or another roboreward serve URL",
+            "metavar": "SPEC",
+        }
+    )
     host: str = field(
         default="127.0.0.1", metadata={"help": "address to bind (not loopback: needs --token or --insecure)"}
     )
@@ -93,6 +99,12 @@ class ServeConfig:
     device: str | None = field(default=None, metadata={"help": "None: cuda when available, else cpu"})
     dtype: str | None = field(
         default=None, metadata={"help": "None: bfloat16 on a GPU that has it, else float32"}
+    )
+    concurrency: int = field(
+        default=8, metadata={"help": "requests in flight at once to a served model (openai+logprobs: pools)"}
+    )
+    request_timeout: float = field(
+        default=120.0, metadata={"help": "seconds per request to a served model", "metavar": "SECONDS"}
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = field(
         default="info", metadata={"help": "uvicorn's log level"}
@@ -152,30 +164,23 @@ def run(args: argparse.Namespace) -> int:
         config.max_task_chars,
         config.deadline,
     )
-    from roboreward.models.local import RewardModel
+    from roboreward.models.factory import load_configured
 
-    model = RewardModel.from_pretrained(
-        config.model,
-        device=config.device,
-        dtype=config.dtype,
-        num_frames=config.num_frames,
-        max_side=config.max_side,
-        prompt=config.prompt,
-    )
+    model = load_configured(config)
     app = create_app(
         model,
         max_batch=config.max_batch,
         max_wait_ms=config.max_wait_ms,
         max_upload_mb=config.max_upload_mb,
         max_seconds=config.max_seconds,
-        model_name=config.model,
+        model_name=model.name,
         max_task_chars=config.max_task_chars,
         deadline_s=config.deadline,
         token=token,
     )
     auth = "bearer token required" if token else "no authentication"
     print(
-        f"roboreward serve: {config.model} on http://{config.host}:{config.port} "
+        f"roboreward serve: {model.name} on http://{config.host}:{config.port} "
         f"(POST /score, GET /health; {auth})"
     )
     run_server(app, config.host, config.port, config.log_level)
