@@ -53,6 +53,7 @@ MOVED: dict[str, str] = {
     "roboreward.testing_server": "roboreward.testing.chat_server",
     "roboreward.sources.lerobot_layout": "roboreward.sources.lerobot.layout",
     "roboreward.sources.lerobot_filter": "roboreward.sources.lerobot.filter",
+    "roboreward.relabel.config": "roboreward.relabel.recipe",
 }
 
 

@@ -37,7 +37,7 @@ from roboreward.relabel.backends import (
     parse_backend,
 )
 from roboreward.relabel.cache import CallCache
-from roboreward.relabel.config import STAGES, RelabelConfig
+from roboreward.relabel.recipe import STAGES, RelabelConfig
 from roboreward.relabel.relabeler import Relabeler
 from roboreward.relabel.schema import Rejected, extract_json
 

@@ -19,7 +19,7 @@ import numpy as np
 from roboreward.relabel import prompts
 from roboreward.relabel.backends import Backend, TransformersBackend, parse_backend
 from roboreward.relabel.cache import CallCache, call_key, frames_digest
-from roboreward.relabel.config import RelabelConfig
+from roboreward.relabel.recipe import RelabelConfig
 from roboreward.relabel.schema import Rejected
 
 __all__ = ["COUNTERS", "Counters", "ModelCalls", "StageError"]

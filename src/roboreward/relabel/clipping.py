@@ -31,7 +31,7 @@ from roboreward.models.specs import SCORER_KINDS, parse_model_spec
 from roboreward.relabel import prompts, schema
 from roboreward.relabel.backends import JUDGE_KINDS, parse_backend, published_name
 from roboreward.relabel.calls import ModelCalls
-from roboreward.relabel.config import RelabelConfig
+from roboreward.relabel.recipe import RelabelConfig
 
 __all__ = ["BackendJudge", "ScorerJudge", "make_judge", "temporal_clips"]
 

@@ -29,7 +29,7 @@ from roboreward.relabel import prompts
 from roboreward.relabel.cache import CallCache
 from roboreward.relabel.calls import Counters, ModelCalls, StageError
 from roboreward.relabel.clipping import make_judge, temporal_clips
-from roboreward.relabel.config import RelabelConfig
+from roboreward.relabel.recipe import RelabelConfig
 from roboreward.relabel.counterfactual import counterfactuals
 from roboreward.relabel.paraphrase import paraphrases
 from roboreward.relabel.rewrite import rewrite
