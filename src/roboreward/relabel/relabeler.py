@@ -29,9 +29,9 @@ from roboreward.relabel import prompts
 from roboreward.relabel.cache import CallCache
 from roboreward.relabel.calls import Counters, ModelCalls, StageError
 from roboreward.relabel.clipping import make_judge, temporal_clips
-from roboreward.relabel.recipe import RelabelConfig
 from roboreward.relabel.counterfactual import counterfactuals
 from roboreward.relabel.paraphrase import paraphrases
+from roboreward.relabel.recipe import RelabelConfig
 from roboreward.relabel.rewrite import rewrite
 
 __all__ = ["SOURCE_AUGMENTATIONS", "Relabeler"]
