@@ -24,6 +24,7 @@ from roboreward import rubric, video
 from roboreward.bench.examples import Example
 from roboreward.models.endpoints import ordered_map
 from roboreward.models.factory import load_reward_model
+from roboreward.models.openai_chat import BackendError
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
 
 __all__ = [
@@ -234,8 +235,8 @@ class ServedPredictor(Predictor):
             answer = self.model.answer(example.video, example.task)
         except video.VideoDecodeError:
             return Prediction(example.id, INVALID, output="video could not be decoded")
-        except Exception as exc:  # the endpoints failed after retries: not a model answer
-            raise RuntimeError(f"{self.spec}: request for {example.id} failed: {exc}") from None
+        except BackendError as exc:  # the endpoints failed after retries: not a model answer
+            raise BackendError(f"{self.name}: request for example {example.id} failed: {exc}") from None
         score = answer.score
         return Prediction(
             example.id,

@@ -18,6 +18,8 @@ from roboreward.apps.hub import HubError
 from roboreward.cli.commands import COMMANDS, load
 from roboreward.config import RecipeParser
 from roboreward.extras import MissingExtraError
+from roboreward.models.openai_chat import BackendError
+from roboreward.models.remote import RewardServerError
 from roboreward.video import VideoDecodeError
 
 __all__ = ["build_parser", "main"]
@@ -58,6 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # only the command given is loaded; its parser reads a --config recipe (it may fail: ValueError)
         args = build_parser(command if command in COMMANDS else "").parse_args(argv)
         return args.func(args)
-    except (VideoDecodeError, HubError, MissingExtraError, ValueError, OSError) as exc:
+    except (
+        VideoDecodeError,
+        HubError,
+        MissingExtraError,
+        ValueError,
+        OSError,
+        BackendError,
+        RewardServerError,
+    ) as exc:
         print(f"roboreward {command}: error: {exc}", file=sys.stderr)
         return 1

@@ -25,7 +25,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import logging
+import math
 import os
 import random
 import tempfile
@@ -61,6 +63,15 @@ PROBE_REFUSED = REJECTED_STATUS | {500}
 
 #: Log-probabilities asked for the scored token (the OpenAI API's maximum; vLLM's default cap).
 TOP_LOGPROBS = 20
+
+#: The largest response body read (a chat completion of a few tokens is a few KB; a server streaming
+#: without end is cut here instead of filling memory).
+MAX_RESPONSE_BYTES = 8 * 2**20
+
+#: How long an endpoint that failed after its retries is not asked again: calls in that time fail at
+#: once with its error, so a dead server is reported after one request's retries, however many
+#: requests were waiting for it.
+DOWN_FOR_S = 60.0
 
 
 class BackendError(RuntimeError):
@@ -108,6 +119,27 @@ def video_data_url(frames: np.ndarray, fps: float) -> str:
     return "data:video/mp4;base64," + base64.b64encode(data).decode()
 
 
+class _ResponseTooLarge(Exception):
+    pass
+
+
+class _ResponseTooSlow(Exception):
+    pass
+
+
+def _first_choice(endpoint: str, content: bytes, text: str) -> dict[str, Any]:
+    """The first choice of a chat completion body, checked; `BackendError` for anything else."""
+    try:
+        choice = json.loads(content)["choices"][0]
+        if not isinstance(choice, dict) or not isinstance(choice["message"], dict):
+            raise TypeError
+        return choice
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        raise BackendError(
+            f"{endpoint} answered something that is not a chat completion: {text[:300]!r}"
+        ) from None
+
+
 def _has_frames(frames: np.ndarray | None) -> bool:
     return frames is not None and len(frames) > 0
 
@@ -122,16 +154,27 @@ def _message_text(content: Any) -> str:
 
 
 def _top_logprobs(choice: dict[str, Any]) -> dict[str, float] | None:
-    """``{token: logprob}`` of the first generated token, from OpenAI's (and vLLM's) ``logprobs`` shape."""
+    """``{token: logprob}`` of the first generated token, from OpenAI's (and vLLM's) ``logprobs`` shape;
+    None when the answer holds none in that shape (anything else there is ignored, never a crash).
+
+    >>> _top_logprobs({"logprobs": {"content": [{"token": "4", "logprob": -0.1,
+    ...     "top_logprobs": [{"token": "4", "logprob": -0.1}, {"token": "3", "logprob": -2.5}]}]}})
+    {'4': -0.1, '3': -2.5}
+    >>> [_top_logprobs({"logprobs": bad}) for bad in ({"content": {"0": 1}}, {"content": [7]}, 3)]
+    [None, None, None]
+    """
     logprobs = choice.get("logprobs")
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    if not content or not isinstance(content[0], dict):
+    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
         return None
     first = content[0]
+    listed = first.get("top_logprobs")
+    if not isinstance(listed, list) or not listed:
+        listed = [{"token": first.get("token"), "logprob": first.get("logprob")}]
     top = {}
-    for item in first.get("top_logprobs") or [{"token": first.get("token"), "logprob": first.get("logprob")}]:
+    for item in listed:
         if isinstance(item, dict) and isinstance(item.get("token"), str):
-            with contextlib.suppress(TypeError, ValueError):
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
                 top.setdefault(item["token"], float(item["logprob"]))
     return top or None
 
@@ -193,6 +236,7 @@ class OpenAIChat:
         self.gives_logprobs: bool | None = None
         self._local = threading.local()
         self._probing = threading.RLock()
+        self._down: tuple[float, BackendError] | None = None  # (since, the failure) of a dead endpoint
 
     def _client(self) -> Any:
         import httpx
@@ -277,13 +321,49 @@ class OpenAIChat:
         delay = self.backoff * 2**attempt * random.uniform(0.8, 1.2)  # jitter: workers do not retry in step
         if retry_after:
             with contextlib.suppress(ValueError):  # an HTTP date: keep the backoff
-                delay = max(delay, min(float(retry_after), 60.0))
+                asked = float(retry_after)
+                if math.isfinite(asked):  # honoured up to a minute, and never past one request's time
+                    delay = max(delay, min(asked, 60.0, self.timeout))
         time.sleep(delay)
+
+    def _send(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, bytes]:
+        """One POST: its status, headers and body, the body read within ``timeout`` seconds and
+        `MAX_RESPONSE_BYTES` (a server that drips or streams without end is cut off)."""
+        deadline = time.monotonic() + self.timeout
+        with self._client().stream("POST", endpoint, json=body, headers=headers) as response:
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _ResponseTooLarge(f"{endpoint} answered more than {MAX_RESPONSE_BYTES >> 20} MiB")
+                if time.monotonic() > deadline:
+                    raise _ResponseTooSlow(f"no whole answer within {self.timeout:g} s")
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+
+    def _went_down(self, failure: BackendError) -> BackendError:
+        """Record ``failure`` as the endpoint's: it is down for `DOWN_FOR_S` seconds; returns it."""
+        self._down = (time.monotonic(), failure)
+        return failure
+
+    def _check_up(self, endpoint: str) -> None:
+        down = self._down
+        if down is not None:
+            elapsed = time.monotonic() - down[0]
+            if elapsed < DOWN_FOR_S:
+                raise BackendError(
+                    f"{endpoint} is down (it failed {elapsed:.0f} s ago: {down[1]})", retryable=True
+                )
+            self._down = None
 
     def post(self, body: dict[str, Any], probing: bool = False) -> dict[str, Any]:
         """POST ``body`` to ``/chat/completions`` (with retries) and return its first choice.
 
         Raises `BackendError`: ``retryable`` after the retries, with ``status`` for a refused request.
+        An endpoint that failed after its retries, or answered what is not a chat completion (or more
+        than `MAX_RESPONSE_BYTES`), is down for `DOWN_FOR_S` seconds: calls then fail
+        at once with its error (a dead server is reported after one request's retries, however many
+        requests wait for it). A body is read within ``timeout`` and `MAX_RESPONSE_BYTES`.
 
         Args:
             body: the request (see `request_body`).
@@ -294,47 +374,46 @@ class OpenAIChat:
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         endpoint = f"{self.url}/chat/completions"
+        self._check_up(endpoint)
         problem = ""
         for attempt in range(self.retries + 1):
             retry_after = None
             try:
-                response = self._client().post(endpoint, json=body, headers=headers)
-            except httpx.TimeoutException:
+                status, response_headers, content = self._send(endpoint, body, headers)
+            except (httpx.TimeoutException, _ResponseTooSlow):
                 problem = f"no answer within {self.timeout:g} s"
+                self._reconnect()
+            except _ResponseTooLarge as exc:
+                self._reconnect()
+                raise self._went_down(BackendError(str(exc))) from None
             except httpx.TransportError as exc:  # connection refused, reset, DNS
                 problem = f"{type(exc).__name__}: {exc}"
                 self._reconnect()
             else:
-                if response.status_code >= 500:
+                text = content.decode("utf-8", errors="replace")
+                if status >= 500:
                     self._reconnect()  # uvicorn closes a connection whose request raised
-                if response.status_code in self.RETRY_STATUS and not (
-                    probing and response.status_code == 500
-                ):
-                    problem = f"HTTP {response.status_code}"
-                    retry_after = response.headers.get("retry-after")
-                elif response.status_code >= 400:
-                    raise BackendError(
-                        f"{endpoint} answered HTTP {response.status_code}: {response.text[:300]}",
-                        status=response.status_code,
-                    )
+                if status in self.RETRY_STATUS and not (probing and status == 500):
+                    problem = f"HTTP {status}"
+                    retry_after = response_headers.get("retry-after")
+                elif status >= 400:
+                    raise BackendError(f"{endpoint} answered HTTP {status}: {text[:300]}", status=status)
                 else:
                     try:
-                        choice = response.json()["choices"][0]
-                        if not isinstance(choice, dict) or not isinstance(choice["message"], dict):
-                            raise TypeError
-                        return choice
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        raise BackendError(
-                            f"{endpoint} answered something that is not a chat completion: "
-                            f"{response.text[:300]}"
-                        ) from None
+                        return _first_choice(endpoint, content, text)
+                    except BackendError as exc:  # a broken server: not asked again for a while
+                        raise self._went_down(exc) from None
             if probing and not retry_after and not problem.startswith("HTTP"):
                 # Asked something new, the server dropped the connection (``transformers serve`` may,
-                # after failing on a video part): the caller tries the plain request next.
-                raise BackendError(f"{endpoint} failed: {problem}", retryable=True)
+                # after failing on a video part): the caller tries the plain request next. A server
+                # that does not answer in time is down: the plain request would wait as long.
+                failure = BackendError(f"{endpoint} failed: {problem}", retryable=True)
+                raise self._went_down(failure) if problem.startswith("no answer") else failure
             if attempt < self.retries:
                 self._pause(attempt, retry_after)
-        raise BackendError(f"{endpoint} failed {self.retries + 1} times, last: {problem}", retryable=True)
+        raise self._went_down(
+            BackendError(f"{endpoint} failed {self.retries + 1} times, last: {problem}", retryable=True)
+        )
 
     def ask(
         self,
@@ -384,7 +463,10 @@ class OpenAIChat:
                 except BackendError as exc:
                     if exc.status is not None and exc.status not in PROBE_REFUSED:
                         raise  # a refusal of something else: the plain request would be refused too
-                    answer = self._ask(False, *args, probing=probing)
+                    try:
+                        answer = self._ask(False, *args, probing=probing)
+                    except BackendError as plain:  # failed with and without the video part: down
+                        raise self._went_down(plain) if plain.retryable else plain from None
                     self.accepts_video = False  # the same request without the video part was taken
                     logger.warning(
                         "%s does not take a video part: frames go as images (%s)", self.url, str(exc)[:200]
@@ -441,7 +523,7 @@ class OpenAIChat:
             )
         except BackendError as exc:
             if exc.status not in PROBE_REFUSED:
-                raise
+                raise self._went_down(exc) if exc.retryable else exc from None
             reason = f"a request with them was refused: {str(exc)[:200]}"
         else:
             if answer.top_logprobs is not None:

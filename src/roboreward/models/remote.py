@@ -32,12 +32,13 @@ TOKEN_ENV = "ROBOREWARD_SERVE_TOKEN"
 
 
 class RewardServerError(RuntimeError):
-    """The server refused a request: ``status`` (413, 422, ...) and the server's message."""
+    """The server refused a request: ``status`` (413, 422, ...) and the server's message; or gave no
+    answer (``status`` None: nothing listening, no answer in time, a dropped connection)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int | None, message: str):
         self.status = status
         self.message = message
-        super().__init__(f"reward server answered {status}: {message}")
+        super().__init__(f"reward server answered {status}: {message}" if status else message)
 
 
 class RewardClient:
@@ -169,8 +170,8 @@ class RewardClient:
             data = self.video_bytes(video)
         else:
             data = self.video_bytes(video, fps, start=start, end=end)
-        response = self._http.post(
-            f"{self.url}/score", files={"video": ("episode.mp4", data, "video/mp4")}, data=form
+        response = self._request(
+            "POST", "/score", files={"video": ("episode.mp4", data, "video/mp4")}, data=form
         )
         if response.status_code != 200:
             raise RewardServerError(response.status_code, _detail(response))
@@ -229,9 +230,17 @@ class RewardClient:
             self, video, task, points=points, fps=fps, start=start, end=end, frames_fps=rate
         )
 
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            return self._http.request(method, f"{self.url}{path}", **kwargs)
+        except httpx.HTTPError as exc:  # nothing listening, no answer in time, a dropped connection
+            raise RewardServerError(None, f"no answer from the reward server {self.url}: {exc}") from None
+
     def health(self) -> dict[str, Any]:
         """The server's ``GET /health``: status, model, its settings and counters."""
-        response = self._http.get(f"{self.url}/health")
+        response = self._request("GET", "/health")
         if response.status_code != 200:
             raise RewardServerError(response.status_code, _detail(response))
         return response.json()

@@ -60,24 +60,35 @@ def distribution(top_logprobs: dict[str, float]) -> tuple[float, float, float, f
     """The five scores' probabilities from a token's top log-probabilities, renormalised to sum to 1.
 
     Score k's token is ``"k"``; a token that is k after stripping a leading space (``" k"``, ``"▁k"``,
-    ``"Ġk"``) counts only when no bare ``"k"`` is listed. A score not listed gets 0. None when no
-    score is listed at all.
+    ``"Ġk"``) counts only when no bare ``"k"`` is listed. A score not listed (or listed at -inf) gets 0.
+    None when no score is listed at all.
 
     Args:
         top_logprobs: ``{token: logprob}`` (natural log), as the server returned them.
 
+    Raises `ServedScoreError` when a score's log-probability is NaN or +inf (or above 0 by more than
+    rounding): the distribution is unknown, and is never renormalised around it.
+
     >>> probs = distribution({"4": math.log(0.6), "3": math.log(0.2), "5": math.log(0.1), "the": -2.3})
     >>> [round(p, 4) for p in probs]
     [0.0, 0.0, 0.2222, 0.6667, 0.1111]
+    >>> try:
+    ...     distribution({"4": float("inf"), "5": float("nan"), "3": -1.2})
+    ... except ServedScoreError as exc:
+    ...     print(exc)
+    unusable log-probability for score 4: inf
     """
     logprob: dict[int, float] = {}
     for score in rubric.SCORES:
         bare = top_logprobs.get(str(score))
         if bare is None:
             spaced = [lp for token, lp in top_logprobs.items() if token.lstrip(_SPACES) == str(score)]
-            bare = max(spaced) if spaced else None
-        if bare is not None and math.isfinite(bare):
-            logprob[score] = bare
+            bare = max(spaced, key=lambda lp: (math.isnan(lp), lp)) if spaced else None
+        if bare is None or bare == -math.inf:
+            continue
+        if math.isnan(bare) or bare > 1e-6:
+            raise ServedScoreError(f"unusable log-probability for score {score}: {bare}")
+        logprob[score] = bare
     if not logprob:
         return None
     top = max(logprob.values())  # softmax over the listed scores, stable
@@ -107,6 +118,8 @@ class ServedAnswer:
         """The most likely score (``logprobs``), or the one the text gives (None: no score)."""
         if self.probs is not None:
             return int(np.argmax(self.probs)) + 1
+        if self.scoring == "logprobs":  # no usable distribution: the text says why, it is no answer
+            return None
         return rubric.parse_answer(self.text)
 
     def result(self) -> ScoreResult:
@@ -246,7 +259,10 @@ class ServedRewardModel:
             )
             if reply.top_logprobs is None:  # a server without log-probabilities: its text answer
                 return ServedAnswer(reply.text, None, "text", reply.video_input)
-            probs = distribution(reply.top_logprobs)
+            try:
+                probs = distribution(reply.top_logprobs)
+            except ServedScoreError as exc:  # a NaN or +inf for a score: unknown, with the reason
+                return ServedAnswer(str(exc), None, "logprobs", reply.video_input)
             if probs is None:
                 listed = sorted(reply.top_logprobs, key=reply.top_logprobs.__getitem__, reverse=True)
                 text = f"no score among the top log-probabilities: {listed[:10]}"
