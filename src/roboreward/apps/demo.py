@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
+from roboreward.env import with_model_spec
 from roboreward.extras import require
 from roboreward.resources import resource_dir
 
@@ -262,6 +263,6 @@ def _serve(checkpoint: Path, config: DemoConfig) -> None:
     if not app.exists():
         raise RuntimeError(f"{app} is missing: the Space is not available in this install")
     require("gradio", "space")  # the Space's one dependency beyond the core: name the extra now
-    env = {**os.environ, "ROBOREWARD_MODEL": str(checkpoint)}
+    env = with_model_spec(checkpoint)
     print(f"serving the Space on the trained model ({checkpoint}); Ctrl-C stops it", flush=True)
     subprocess.run([sys.executable, str(app)], env=env, check=False)
