@@ -11,6 +11,10 @@ the command line wins over both. A field's metadata may also hold:
   A recipe gives the value in YAML (a list, a mapping) and skips it.
 - ``repeat``: the flag may be given several times (``--lerobot A --lerobot B``); the values given
   replace the recipe's list.
+- ``positional``: the value is given without a flag (``roboreward probe VIDEO``); a recipe may give
+  it instead.
+- ``switch``: a yes/no field is ``--flag`` / ``--no-flag``, taking no value (so ``--dry-run PATH``
+  never reads PATH as the switch's value).
 - ``aliases``, ``metavar``, ``choices``: as for ``argparse``.
 
     >>> from dataclasses import dataclass, field
@@ -53,7 +57,7 @@ __all__ = [
 T = TypeVar("T")
 
 #: Metadata keys this module reads itself (the rest goes to ``argparse.add_argument``).
-OWN_KEYS = ("parse", "repeat")
+OWN_KEYS = ("parse", "repeat", "positional", "switch")
 
 
 class FlagSyntaxError(ValueError):
@@ -166,6 +170,24 @@ class Repeat(argparse.Action):
         setattr(namespace, self.dest, [*given, values])
 
 
+class Switch(argparse.Action):
+    """A yes/no flag taking no value: ``--dry-run`` sets it, ``--no-dry-run`` clears it (a recipe's yes)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any):
+        names = [s[2:].replace("_", "-") for s in option_strings if s.startswith("--")]
+        self.negatives = [f"--no-{name}" for name in dict.fromkeys(names)]
+        super().__init__([*option_strings, *self.negatives], dest, nargs=0, **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, option not in self.negatives)
+
+    def format_usage(self) -> str:
+        dashed = [s for s in self.option_strings if "_" not in s]
+        return " | ".join(dashed)
+
+
 def _options(field: dataclasses.Field) -> list[str]:
     options = [f"--{field.name}"]
     if "_" in field.name:
@@ -230,8 +252,19 @@ class RecipeParser(HfArgumentParser):
         if "help" not in metadata:
             raise TypeError(f"field {field.name!r} has no help: add metadata={{'help': ...}}")
         parse, repeat = metadata.pop("parse", None), metadata.pop("repeat", False)
+        positional, switch = metadata.pop("positional", False), metadata.pop("switch", False)
         aliases = metadata.pop("aliases", [])
-        if parse is not None or field.type is Any:
+        if positional:
+            default = _default(field)
+            optional = {} if default.pop("required", False) else {"nargs": "?", **default}
+            if field.type in (int, float):
+                optional["type"] = field.type
+            parser.add_argument(field.name, **optional, **metadata)
+        elif switch:
+            if field.type is not bool:
+                raise TypeError(f"field {field.name!r} is a switch but not a bool")
+            parser.add_argument(*_options(field), *aliases, action=Switch, **_default(field), **metadata)
+        elif parse is not None or field.type is Any:
             # read as text; `from_namespace` applies `parse` (a recipe's YAML value passes as it is)
             parser.add_argument(*_options(field), *aliases, **_default(field), **metadata)
         elif repeat:
