@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,6 +45,8 @@ __all__ = [
     "FlagSyntaxError",
     "HelpFormatter",
     "RecipeParser",
+    "check_fields",
+    "check_range",
     "comma_floats",
     "comma_list",
     "fraction_scores",
@@ -345,6 +348,117 @@ def from_namespace(cls: Callable[..., T], namespace: argparse.Namespace) -> T:
                 raise ValueError(f"--{flag} wants {exc}, got {value!r}") from None
         values[field.name] = value
     return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a config's values
+
+
+def _plural(kind: Any) -> str:
+    names = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+    return names.get(kind, "values")
+
+
+def _describe(kind: Any) -> str:
+    """``list[str]`` -> ``a list of strings``: a type annotation in the words of an error message."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_plural(args[0])}" if args else "a list"
+    if origin is dict:
+        return f"a mapping of {_plural(args[0])} to {_plural(args[1])}" if args else "a mapping"
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "none"}
+    return names.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _matches(value: Any, kind: Any) -> bool:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any or isinstance(kind, TypeVar):
+        return True
+    if origin is typing.Literal:
+        return value in args
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()
+        )
+    if origin is not None:  # tuple[...], Callable[...], ...: the config checks those itself
+        return True
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is type(None):
+        return value is None
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+
+def check_fields(config: Any, skip: Sequence[str] = ()) -> None:
+    """Refuse a field whose value is not of its annotated type, or not one of its ``choices``.
+
+    A flag's text is converted by argparse, but a recipe's value (and a Python caller's) reaches the
+    config as it is: ``crf: high`` in YAML, or ``--manifest`` given as a number, must fail when the
+    config is made, naming the field (the recipe key and, dashed, the flag), not as a traceback later.
+    Call it first in ``__post_init__``; the checks of what the values mean follow it.
+
+    Args:
+        config: a dataclass instance.
+        skip: fields the config checks itself (a value several types may have).
+
+    Raises:
+        ValueError: ``crf must be an integer, got 'high'``.
+
+    >>> @dataclasses.dataclass
+    ... class Encoding:
+    ...     crf: int = 23
+    >>> check_fields(Encoding(crf="high"))
+    Traceback (most recent call last):
+    ...
+    ValueError: crf must be an integer, got 'high'
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        if f.name in skip or not f.init:
+            continue
+        value = getattr(config, f.name)
+        if not _matches(value, hints.get(f.name, Any)):
+            raise ValueError(f"{f.name} must be {_describe(hints[f.name])}, got {_shown(value)}")
+        choices = f.metadata.get("choices")
+        if choices is not None and value is not None and value not in choices:
+            raise ValueError(f"{f.name} must be one of {', '.join(map(str, choices))}, got {_shown(value)}")
+
+
+def check_range(config: Any, name: str, low: float | None = None, high: float | None = None) -> None:
+    """Refuse a numeric field outside ``low .. high`` (either end may be open; None passes).
+
+    Args:
+        config: a dataclass instance whose field ``name`` has passed `check_fields`.
+        name: the field.
+        low: the smallest value allowed (None: no lower bound).
+        high: the largest value allowed (None: no upper bound).
+
+    Raises:
+        ValueError: ``crf must be in 0..51, got 60`` (``>= 1`` or ``<= 51`` with one bound).
+    """
+    value = getattr(config, name)
+    if value is None or ((low is None or value >= low) and (high is None or value <= high)):
+        return
+    bounds = f"in {low:g}..{high:g}" if low is not None and high is not None else None
+    bounds = bounds or (f">= {low:g}" if low is not None else f"<= {high:g}")
+    raise ValueError(f"{name} must be {bounds}, got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def with_metadata(cls: type[T], **metadata: dict[str, Any]) -> type[T]:

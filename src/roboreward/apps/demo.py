@@ -27,8 +27,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
 from roboreward.env import with_model_spec
 from roboreward.extras import require
@@ -39,6 +40,8 @@ __all__ = ["DemoConfig", "run_demo"]
 
 @dataclass
 class DemoConfig:
+    """What `run_demo` makes (``roboreward demo``'s flags); bad values fail here, before any step."""
+
     out: str = "demo_output"
     arena_episodes: int = 72  # RoboArena sessions of 3 policy runs: every rubric level
     oxe_episodes: int = 36  # LeRobot successes
@@ -48,8 +51,18 @@ class DemoConfig:
     max_side: int = 112
     batch_size: int = 4
     seed: int = 0
-    model_size: str = "small"
+    model_size: Literal["tiny", "small"] = "small"  # roboreward.testing.tiny.SIZES
     serve: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.out.strip():
+            raise ValueError("out is empty")
+        for name in ("arena_episodes", "oxe_episodes", "train_steps", "num_frames", "batch_size"):
+            check_range(self, name, low=1)
+        check_range(self, "max_side", low=16)  # the build's smallest frames
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
 def _step(number: int, text: str) -> float:
