@@ -235,9 +235,9 @@ class _Both:
 def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
     """`trl_training/sft.py`'s ``main`` on its ``tiny_cpu.yaml`` recipe, in this process, with the
     Trainer's progress bar (and its logs) on the console."""
-    from trl import ModelConfig, SFTConfig, TrlParser
+    from trl import ModelConfig, TrlParser
 
-    from roboreward.training.trainer import RewardScriptArguments
+    from roboreward.training.trainer import RewardScriptArguments, RewardSFTConfig
 
     recipes = resource_dir("trl_training")
     script = recipes / "sft.py"
@@ -263,7 +263,7 @@ def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
     }
     argv = ["--config", str(recipes / "configs" / "tiny_cpu.yaml")]
     argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
-    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    parser = TrlParser((RewardScriptArguments, RewardSFTConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # The script users run, its `main` called here: what `accelerate launch sft.py` would do.
