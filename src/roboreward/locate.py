@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from roboreward.env import hub_offline
+from roboreward.environ import hub_offline
 
 __all__ = ["HUB_TIMEOUT", "UnreachableHubError", "hub_offline", "looks_like_path", "resolve"]
 

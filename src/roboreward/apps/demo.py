@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
-from roboreward.env import with_model_spec
+from roboreward.environ import with_model_spec
 from roboreward.extras import require
 from roboreward.resources import resource_dir
 

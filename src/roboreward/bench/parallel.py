@@ -33,7 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from roboreward.env import launcher_world_size
+from roboreward.environ import launcher_world_size
 
 __all__ = [
     "DataParallel",

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from roboreward.env import openai_api_key
+from roboreward.environ import openai_api_key
 
 __all__ = [
     "PROBE_REFUSED",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from roboreward import rubric
-from roboreward.env import hub_offline
+from roboreward.environ import hub_offline
 
 __all__ = [
     "DEFAULT_SETTINGS",

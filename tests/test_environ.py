@@ -1,4 +1,4 @@
-"""Environment variables are read in one place, `roboreward.env`, with one rule for flags."""
+"""Environment variables are read in one place, `roboreward.environ`, with one rule for flags."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from roboreward import env, locate
+from roboreward import environ as env
+from roboreward import locate
 from roboreward.bench import parallel
 from roboreward.models import settings
 from roboreward.models.openai_chat import OpenAIChat
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "roboreward"
-#: The variables `roboreward.env` owns.
+#: The variables `roboreward.environ` owns.
 OWNED = {env.OFFLINE_ENV, env.OPENAI_KEY_ENV, env.SERVE_TOKEN_ENV, env.MODEL_ENV, *env.WORLD_SIZE_VARIABLES}
-#: Modules still reading an owned variable themselves, each to switch to `roboreward.env` (then drop it
+#: Modules still reading an owned variable themselves, each to switch to `roboreward.environ` (then drop it
 #: here: the test fails while a listed module no longer reads one, so the list cannot go stale).
 PENDING = {
     "src/roboreward/models/remote.py": {"ROBOREWARD_SERVE_TOKEN"},
@@ -157,7 +158,7 @@ def _imported(node: ast.ImportFrom, name: str) -> str | None:
 def test_the_reader_finds_each_form_of_access(tmp_path):
     module = tmp_path / "m.py"
     module.write_text(
-        "import os\nfrom roboreward.env import MODEL_ENV\nKEY = 'OPENAI_API_KEY'\n"
+        "import os\nfrom roboreward.environ import MODEL_ENV\nKEY = 'OPENAI_API_KEY'\n"
         "a = os.environ.get(KEY)\nb = os.getenv('HF_HUB_OFFLINE')\nc = os.environ[MODEL_ENV]\n"
         "d = 'WORLD_SIZE' in os.environ\ne = {**os.environ, 'ROBOREWARD_SERVE_TOKEN': 'x'}\n"
     )
@@ -170,12 +171,12 @@ def test_the_reader_finds_each_form_of_access(tmp_path):
     }
 
 
-def test_no_module_but_env_reads_these_variables():
+def test_no_module_but_environ_reads_these_variables():
     files = [*SRC.rglob("*.py"), ROOT / "spaces_demo" / "app.py"]
     readers = {
         str(path.relative_to(ROOT)): found
         for path in files
-        if path != SRC / "env.py" and (found := _read_names(path))
+        if path != SRC / "environ.py" and (found := _read_names(path))
     }
     assert {k: v for k, v in readers.items() if k not in PENDING} == {}
     stale = {k for k in PENDING if readers.get(k) != PENDING[k]}
