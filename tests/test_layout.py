@@ -20,6 +20,7 @@ GROUND_FLOOR = {
     "__init__.py",
     "_imports.py",
     "config.py",
+    "environ.py",
     "episode.py",
     "extras.py",
     "locate.py",

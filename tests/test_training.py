@@ -19,7 +19,7 @@ from roboreward.dataset.builder import BuildConfig, build
 from roboreward.models.local import RewardModel, RewardPrompter
 from roboreward.testing.tiny import make_tiny_vlm
 from roboreward.training import trainer as training
-from roboreward.training.trainer import RewardCollator, RewardScriptArguments, build_trainer
+from roboreward.training.trainer import RewardCollator, RewardScriptArguments, RewardSFTConfig, build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tasks of different lengths, so that batches are padded.
@@ -225,6 +225,39 @@ def test_evaluation_reads_the_same_logits_and_loss_as_trls_full_forward(data, tm
     assert torch.allclose(keep(at_answer, labels), keep(full_logits, labels), atol=1e-5)
 
 
+def test_build_trainer_leaves_the_given_settings_as_they_are(data, tmp_path):
+    script, config, model_args = _args(data, tmp_path, eval_strategy="no", load_best_model_at_end=False)
+    trainer = build_trainer(script, config, model_args)  # a plain SFTConfig: TRL's defaults
+    assert (config.gradient_accumulation_steps, config.remove_unused_columns, config.label_names) == (
+        1,
+        True,
+        None,
+    )
+    used = trainer.args
+    assert (used.gradient_accumulation_steps, used.remove_unused_columns, used.label_names) == (
+        2,
+        False,
+        ["labels"],
+    )
+    assert (used.metric_for_best_model, used.greater_is_better, used.dataset_kwargs) == (
+        "mae",
+        False,
+        {"skip_prepare_dataset": True},
+    )
+    paper = RewardSFTConfig(
+        output_dir=str(tmp_path / "paper"),
+        per_device_train_batch_size=2,
+        max_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+    )
+    trainer = build_trainer(script, paper, model_args)
+    assert paper.gradient_accumulation_steps == 1 and trainer.args.gradient_accumulation_steps == 2
+    assert (trainer.args.learning_rate, trainer.args.weight_decay) == (3e-6, 0.05)
+    assert isinstance(trainer.args, RewardSFTConfig) and trainer.args.output_dir == paper.output_dir
+
+
 def test_real_validation_mae_matches_scoring(data, tmp_path):
     script, config, model_args = _args(
         data, tmp_path, max_steps=1, save_strategy="no", load_best_model_at_end=False
@@ -386,12 +419,17 @@ def test_every_recipe_parses_with_trl(recipe):
     import yaml
     from trl import TrlParser
 
-    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    parser = TrlParser((RewardScriptArguments, RewardSFTConfig, ModelConfig))  # as sft.py does
     # bf16 needs a GPU to validate: this machine parses the recipe with it off (and checks the YAML below)
     args = ["--config", str(recipe), "--output_dir", "/tmp/unused", "--bf16", "false", "--use_cpu", "true"]
     script, config, model = parser.parse_args_and_config(args)
     assert config.weight_decay == 0.05 and config.learning_rate == 3e-6
     assert config.load_best_model_at_end and script.freeze_vision_tower
+    assert (config.metric_for_best_model, config.greater_is_better, config.remove_unused_columns) == (
+        "mae",
+        False,
+        False,
+    )
     if recipe.stem != "tiny_cpu":
         assert script.effective_batch_size == 64 and model.model_name_or_path.startswith("Qwen/")
         assert config.warmup_steps == 0.03 and yaml.safe_load(recipe.read_text())["bf16"] is True

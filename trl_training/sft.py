@@ -4,7 +4,8 @@
 The vision encoder is frozen, the merger and the language model are trained (lr 3e-6, weight decay
 0.05, effective batch 64 by gradient accumulation), and the checkpoint with the lowest validation MAE
 is kept in --output_dir with its processor and training_summary.json. All the logic lives in
-`roboreward.training.trainer`; every field of the YAML recipe can be overridden on the command line.
+`roboreward.training.trainer`; the training settings are `RewardSFTConfig` (TRL's SFTConfig with the
+paper's defaults); every field of the YAML recipe can be overridden on the command line.
 
 # One GPU, the paper's 3B recipe:
 accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml
@@ -34,9 +35,9 @@ accelerate launch --multi_gpu --num_processes 2 trl_training/sft.py \\
 
 import logging
 
-from trl import ModelConfig, SFTConfig, TrlParser
+from trl import ModelConfig, TrlParser
 
-from roboreward.training.trainer import RewardScriptArguments, build_trainer
+from roboreward.training.trainer import RewardScriptArguments, RewardSFTConfig, build_trainer
 
 
 def main(script_args, training_args, model_args):
@@ -52,7 +53,7 @@ def main(script_args, training_args, model_args):
 
 
 if __name__ == "__main__":
-    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    parser = TrlParser((RewardScriptArguments, RewardSFTConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config()
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("roboreward").setLevel(logging.INFO if training_args.should_log else logging.WARNING)

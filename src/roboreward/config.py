@@ -11,6 +11,10 @@ the command line wins over both. A field's metadata may also hold:
   A recipe gives the value in YAML (a list, a mapping) and skips it.
 - ``repeat``: the flag may be given several times (``--lerobot A --lerobot B``); the values given
   replace the recipe's list.
+- ``positional``: the value is given without a flag (``roboreward probe VIDEO``); a recipe may give
+  it instead.
+- ``switch``: a yes/no field is ``--flag`` / ``--no-flag``, taking no value (so ``--dry-run PATH``
+  never reads PATH as the switch's value).
 - ``aliases``, ``metavar``, ``choices``: as for ``argparse``.
 
     >>> from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +45,8 @@ __all__ = [
     "FlagSyntaxError",
     "HelpFormatter",
     "RecipeParser",
+    "check_fields",
+    "check_range",
     "comma_floats",
     "comma_list",
     "fraction_scores",
@@ -53,7 +60,7 @@ __all__ = [
 T = TypeVar("T")
 
 #: Metadata keys this module reads itself (the rest goes to ``argparse.add_argument``).
-OWN_KEYS = ("parse", "repeat")
+OWN_KEYS = ("parse", "repeat", "positional", "switch")
 
 
 class FlagSyntaxError(ValueError):
@@ -166,6 +173,24 @@ class Repeat(argparse.Action):
         setattr(namespace, self.dest, [*given, values])
 
 
+class Switch(argparse.Action):
+    """A yes/no flag taking no value: ``--dry-run`` sets it, ``--no-dry-run`` clears it (a recipe's yes)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any):
+        names = [s[2:].replace("_", "-") for s in option_strings if s.startswith("--")]
+        self.negatives = [f"--no-{name}" for name in dict.fromkeys(names)]
+        super().__init__([*option_strings, *self.negatives], dest, nargs=0, **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, option not in self.negatives)
+
+    def format_usage(self) -> str:
+        dashed = [s for s in self.option_strings if "_" not in s]
+        return " | ".join(dashed)
+
+
 def _options(field: dataclasses.Field) -> list[str]:
     options = [f"--{field.name}"]
     if "_" in field.name:
@@ -230,8 +255,19 @@ class RecipeParser(HfArgumentParser):
         if "help" not in metadata:
             raise TypeError(f"field {field.name!r} has no help: add metadata={{'help': ...}}")
         parse, repeat = metadata.pop("parse", None), metadata.pop("repeat", False)
+        positional, switch = metadata.pop("positional", False), metadata.pop("switch", False)
         aliases = metadata.pop("aliases", [])
-        if parse is not None or field.type is Any:
+        if positional:
+            default = _default(field)
+            optional = {} if default.pop("required", False) else {"nargs": "?", **default}
+            if field.type in (int, float):
+                optional["type"] = field.type
+            parser.add_argument(field.name, **optional, **metadata)
+        elif switch:
+            if field.type is not bool:
+                raise TypeError(f"field {field.name!r} is a switch but not a bool")
+            parser.add_argument(*_options(field), *aliases, action=Switch, **_default(field), **metadata)
+        elif parse is not None or field.type is Any:
             # read as text; `from_namespace` applies `parse` (a recipe's YAML value passes as it is)
             parser.add_argument(*_options(field), *aliases, **_default(field), **metadata)
         elif repeat:
@@ -312,6 +348,117 @@ def from_namespace(cls: Callable[..., T], namespace: argparse.Namespace) -> T:
                 raise ValueError(f"--{flag} wants {exc}, got {value!r}") from None
         values[field.name] = value
     return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a config's values
+
+
+def _plural(kind: Any) -> str:
+    names = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+    return names.get(kind, "values")
+
+
+def _describe(kind: Any) -> str:
+    """``list[str]`` -> ``a list of strings``: a type annotation in the words of an error message."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_plural(args[0])}" if args else "a list"
+    if origin is dict:
+        return f"a mapping of {_plural(args[0])} to {_plural(args[1])}" if args else "a mapping"
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "none"}
+    return names.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _matches(value: Any, kind: Any) -> bool:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any or isinstance(kind, TypeVar):
+        return True
+    if origin is typing.Literal:
+        return value in args
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()
+        )
+    if origin is not None:  # tuple[...], Callable[...], ...: the config checks those itself
+        return True
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is type(None):
+        return value is None
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+
+def check_fields(config: Any, skip: Sequence[str] = ()) -> None:
+    """Refuse a field whose value is not of its annotated type, or not one of its ``choices``.
+
+    A flag's text is converted by argparse, but a recipe's value (and a Python caller's) reaches the
+    config as it is: ``crf: high`` in YAML, or ``--manifest`` given as a number, must fail when the
+    config is made, naming the field (the recipe key and, dashed, the flag), not as a traceback later.
+    Call it first in ``__post_init__``; the checks of what the values mean follow it.
+
+    Args:
+        config: a dataclass instance.
+        skip: fields the config checks itself (a value several types may have).
+
+    Raises:
+        ValueError: ``crf must be an integer, got 'high'``.
+
+    >>> @dataclasses.dataclass
+    ... class Encoding:
+    ...     crf: int = 23
+    >>> check_fields(Encoding(crf="high"))
+    Traceback (most recent call last):
+    ...
+    ValueError: crf must be an integer, got 'high'
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        if f.name in skip or not f.init:
+            continue
+        value = getattr(config, f.name)
+        if not _matches(value, hints.get(f.name, Any)):
+            raise ValueError(f"{f.name} must be {_describe(hints[f.name])}, got {_shown(value)}")
+        choices = f.metadata.get("choices")
+        if choices is not None and value is not None and value not in choices:
+            raise ValueError(f"{f.name} must be one of {', '.join(map(str, choices))}, got {_shown(value)}")
+
+
+def check_range(config: Any, name: str, low: float | None = None, high: float | None = None) -> None:
+    """Refuse a numeric field outside ``low .. high`` (either end may be open; None passes).
+
+    Args:
+        config: a dataclass instance whose field ``name`` has passed `check_fields`.
+        name: the field.
+        low: the smallest value allowed (None: no lower bound).
+        high: the largest value allowed (None: no upper bound).
+
+    Raises:
+        ValueError: ``crf must be in 0..51, got 60`` (``>= 1`` or ``<= 51`` with one bound).
+    """
+    value = getattr(config, name)
+    if value is None or ((low is None or value >= low) and (high is None or value <= high)):
+        return
+    bounds = f"in {low:g}..{high:g}" if low is not None and high is not None else None
+    bounds = bounds or (f">= {low:g}" if low is not None else f"<= {high:g}")
+    raise ValueError(f"{name} must be {bounds}, got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def with_metadata(cls: type[T], **metadata: dict[str, Any]) -> type[T]:

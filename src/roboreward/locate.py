@@ -25,6 +25,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from roboreward.environ import hub_offline
+
 __all__ = ["HUB_TIMEOUT", "UnreachableHubError", "hub_offline", "looks_like_path", "resolve"]
 
 #: Seconds the Hub gets to answer the check of an id.
@@ -35,11 +37,6 @@ Kind = Literal["dataset", "model"]
 
 class UnreachableHubError(OSError):
     """A Hub id that could not be checked: no network, the Hub down, or no such repository."""
-
-
-def hub_offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` asks for no network at all."""
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 def looks_like_path(name: str) -> bool:

@@ -27,9 +27,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
+from roboreward.environ import with_model_spec
 from roboreward.extras import require
 from roboreward.resources import resource_dir
 
@@ -38,6 +40,8 @@ __all__ = ["DemoConfig", "run_demo"]
 
 @dataclass
 class DemoConfig:
+    """What `run_demo` makes (``roboreward demo``'s flags); bad values fail here, before any step."""
+
     out: str = "demo_output"
     arena_episodes: int = 72  # RoboArena sessions of 3 policy runs: every rubric level
     oxe_episodes: int = 36  # LeRobot successes
@@ -47,8 +51,18 @@ class DemoConfig:
     max_side: int = 112
     batch_size: int = 4
     seed: int = 0
-    model_size: str = "small"
+    model_size: Literal["tiny", "small"] = "small"  # roboreward.testing.tiny.SIZES
     serve: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.out.strip():
+            raise ValueError("out is empty")
+        for name in ("arena_episodes", "oxe_episodes", "train_steps", "num_frames", "batch_size"):
+            check_range(self, name, low=1)
+        check_range(self, "max_side", low=16)  # the build's smallest frames
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
 def _step(number: int, text: str) -> float:
@@ -221,9 +235,9 @@ class _Both:
 def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
     """`trl_training/sft.py`'s ``main`` on its ``tiny_cpu.yaml`` recipe, in this process, with the
     Trainer's progress bar (and its logs) on the console."""
-    from trl import ModelConfig, SFTConfig, TrlParser
+    from trl import ModelConfig, TrlParser
 
-    from roboreward.training.trainer import RewardScriptArguments
+    from roboreward.training.trainer import RewardScriptArguments, RewardSFTConfig
 
     recipes = resource_dir("trl_training")
     script = recipes / "sft.py"
@@ -249,7 +263,7 @@ def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
     }
     argv = ["--config", str(recipes / "configs" / "tiny_cpu.yaml")]
     argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
-    parser = TrlParser((RewardScriptArguments, SFTConfig, ModelConfig))
+    parser = TrlParser((RewardScriptArguments, RewardSFTConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # The script users run, its `main` called here: what `accelerate launch sft.py` would do.
@@ -262,6 +276,6 @@ def _serve(checkpoint: Path, config: DemoConfig) -> None:
     if not app.exists():
         raise RuntimeError(f"{app} is missing: the Space is not available in this install")
     require("gradio", "space")  # the Space's one dependency beyond the core: name the extra now
-    env = {**os.environ, "ROBOREWARD_MODEL": str(checkpoint)}
+    env = with_model_spec(checkpoint)
     print(f"serving the Space on the trained model ({checkpoint}); Ctrl-C stops it", flush=True)
     subprocess.run([sys.executable, str(app)], env=env, check=False)

@@ -33,6 +33,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from roboreward.environ import launcher_world_size
+
 __all__ = [
     "DataParallel",
     "data_parallel",
@@ -44,9 +46,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: The variables through which launchers (torchrun, MPI) give the number of processes.
-WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 #: How long a process waits for the others at a barrier: they may still be scoring their share.
 BARRIER_TIMEOUT = timedelta(hours=2)
@@ -260,15 +259,10 @@ def data_parallel() -> DataParallel:
     With several, accelerate's ``PartialState`` is set up (the process group, the device); with no
     accelerator the processes meet over gloo on CPU.
     """
-    if max(_int_env(name) for name in WORLD_SIZE_VARIABLES) <= 1:
+    if launcher_world_size() <= 1:
         return DataParallel()
     import torch
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.accelerator.is_available(), timeout=BARRIER_TIMEOUT)
     return DataParallel(state.process_index, state.num_processes, state)
-
-
-def _int_env(name: str) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.isdigit() else 1

@@ -47,7 +47,15 @@ import datasets
 from tqdm.auto import tqdm
 
 from roboreward import rubric, video
-from roboreward.config import comma_floats, comma_list, read_recipe, relabel_recipe, weights
+from roboreward.config import (
+    check_fields,
+    check_range,
+    comma_floats,
+    comma_list,
+    read_recipe,
+    relabel_recipe,
+    weights,
+)
 from roboreward.dataset.cards import CITATION, render_dataset_card
 from roboreward.dataset.folder import (
     BUILD_REPORT,
@@ -64,7 +72,7 @@ from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
 from roboreward.sources.lerobot.reader import LeRobotSource
 from roboreward.sources.manifest import ManifestSource
-from roboreward.sources.roboarena import RoboArenaSource
+from roboreward.sources.roboarena import CAMERAS, RoboArenaSource
 
 __all__ = [
     "DEFAULT_SPLIT_RATIOS",
@@ -83,6 +91,19 @@ __all__ = [
 
 #: The seed paper's split sizes: 64,850 / 2,442 / 3,105.
 DEFAULT_SPLIT_RATIOS = {"train": 64850 / 70397, "validation": 2442 / 70397, "test": 3105 / 70397}
+
+#: libx264's presets, fastest first (``preset``).
+H264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
 
 #: The exported schema (`roboreward.dataset.folder.features`).
 FEATURES = features()
@@ -110,16 +131,26 @@ class ExportConfig:
     num_proc: int = field(default=1, metadata={"help": "processes that encode videos"})
     max_side: int | None = field(default=448, metadata={"help": "longer video side after re-encoding"})
     max_frames: int | None = field(default=64, metadata={"help": "frame budget per video"})
-    crf: int = field(default=23, metadata={"help": "H.264 quality (lower: better, larger)"})
-    preset: str = field(default="veryfast", metadata={"help": "H.264 encoder preset"})
+    crf: int = field(default=23, metadata={"help": "H.264 quality, 0..51 (lower: better, larger)"})
+    preset: str = field(
+        default="veryfast", metadata={"help": "H.264 encoder preset", "choices": list(H264_PRESETS)}
+    )
     max_shard_size_mb: int = field(default=500, metadata={"help": "largest Parquet shard, in MiB"})
     license: str = field(default="other", metadata={"help": "license id in the dataset card"})
 
     def __post_init__(self) -> None:
-        if self.num_proc < 1:
-            raise ValueError(f"num_proc must be >= 1, got {self.num_proc}")
-        if self.max_frames is not None and self.max_frames < 2:
-            raise ValueError(f"max_frames must be >= 2, got {self.max_frames}")
+        if isinstance(self.out, os.PathLike):
+            self.out = os.fspath(self.out)
+        # A recipe's values arrive unconverted: every field is checked here, whatever made the config.
+        check_fields(self, skip=("relabel",))
+        for name in ("out", "name", "preset", "license"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} is empty")
+        check_range(self, "num_proc", low=1)
+        check_range(self, "max_side", low=16)
+        check_range(self, "max_frames", low=2)
+        check_range(self, "crf", 0, 51)
+        check_range(self, "max_shard_size_mb", low=1)
 
     def encoding(self) -> dict[str, Any]:
         """The settings that decide an encoded video's bytes (its cache key)."""
@@ -186,15 +217,33 @@ class BuildConfig(ExportConfig):
     def __post_init__(self) -> None:
         for name in ("lerobot", "roboarena", "manifest", "roboarena_cameras"):
             value = getattr(self, name)
-            if isinstance(value, str):
-                setattr(self, name, [value])
+            if isinstance(value, str | os.PathLike):
+                value = [value]
+            if isinstance(value, list | tuple):
+                setattr(self, name, [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value])
+        super().__post_init__()  # the types of every field, the encoding settings
         if not (self.lerobot or self.roboarena or self.manifest):
             raise ValueError(
                 "no source given: pass --lerobot, --roboarena or --manifest (or a --config recipe)"
             )
-        super().__post_init__()
-        if self.oxe_episodes < 1:
-            raise ValueError(f"oxe_episodes must be >= 1, got {self.oxe_episodes}")
+        for name in ("lerobot", "roboarena", "manifest"):
+            if any(not entry.strip() for entry in getattr(self, name)):
+                raise ValueError(f"{name} holds an empty entry: {getattr(self, name)}")
+        unknown = [c for c in self.roboarena_cameras if c not in CAMERAS]
+        if unknown or not self.roboarena_cameras:
+            raise ValueError(
+                f"roboarena_cameras must be among {', '.join(CAMERAS)}, got {self.roboarena_cameras}"
+            )
+        check_range(self, "oxe_episodes", low=1)
+        if (
+            self.relabel is not None
+            and not isinstance(self.relabel, dict)
+            and not dataclasses.is_dataclass(self.relabel)
+        ):
+            raise ValueError(
+                f"relabel must be a mapping of relabel settings (a recipe's relabel: section) or a "
+                f"RelabelConfig, got {self.relabel!r}"
+            )
         unknown = set(self.split_ratios) - set(SPLITS)
         if unknown or any(r < 0 for r in self.split_ratios.values()) or sum(self.split_ratios.values()) <= 0:
             raise ValueError(

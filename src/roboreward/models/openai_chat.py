@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from roboreward.environ import openai_api_key
+
 __all__ = [
     "PROBE_REFUSED",
     "REJECTED_STATUS",
@@ -230,7 +232,7 @@ class OpenAIChat:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.api_key = api_key if api_key is not None else openai_api_key()
         self.video_input = video_input
         self.accepts_video: bool | None = None if video_input == "auto" else video_input == "video"
         self.gives_logprobs: bool | None = None

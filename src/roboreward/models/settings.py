@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from roboreward import rubric
+from roboreward.environ import hub_offline
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -230,7 +231,7 @@ def _stored_settings(path_or_id: str, download: bool) -> InferenceSettings | Non
             from huggingface_hub.errors import EntryNotFoundError
         except ImportError:  # pragma: no cover
             return None
-        if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        if hub_offline():
             return None
         try:
             cached = hf_hub_download(path_or_id, SETTINGS_FILE, etag_timeout=5)

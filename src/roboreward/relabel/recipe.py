@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from roboreward import rubric
-from roboreward.config import comma_floats, comma_list, fraction_scores, read_recipe
+from roboreward.config import check_fields, comma_floats, comma_list, fraction_scores, read_recipe
 from roboreward.models.openai_chat import VIDEO_INPUTS
 from roboreward.relabel.backends import DEFAULT_LLM, DEFAULT_VLM, JUDGE_KINDS, check_spec
 
@@ -165,6 +165,10 @@ class RelabelConfig:
                     check_spec(value, JUDGE_KINDS) if name == "judge" else check_spec(value)
                 except ValueError as exc:
                     raise ValueError(f"{name}: {exc}") from None
+        if isinstance(self.cache_dir, os.PathLike):
+            self.cache_dir = os.fspath(self.cache_dir)
+        # the types of the rest (a recipe's values arrive unconverted); these three are read below
+        check_fields(self, skip=("stages", "clip_fractions", "clip_scores"))
         if isinstance(self.stages, str):
             self.stages = [s.strip() for s in self.stages.split(",") if s.strip()]
         unknown = [s for s in self.stages if s not in STAGES]

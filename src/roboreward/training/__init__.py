@@ -1,7 +1,8 @@
 """Fine-tuning reward models with TRL: the trainer and its settings, and the data side.
 
-- `roboreward.training.trainer`: `RewardScriptArguments`, `build_trainer`, `RewardSFTTrainer`, the
-  answer-token metrics, freezing the vision tower;
+- `roboreward.training.trainer`: `RewardScriptArguments`, `RewardSFTConfig` (TRL's SFTConfig with the
+  paper's settings), `build_trainer`, `RewardSFTTrainer`, the answer-token metrics, freezing the
+  vision tower;
 - `roboreward.training.data`: row checks, split loading, `RewardCollator`.
 
 ``trl_training/sft.py`` is the thin TRL-style script over them.
@@ -17,6 +18,7 @@ __all__, __getattr__ = lazy_exports(
         "SplitArguments": "data",
         "load_reward_splits": "data",
         "validate_rows": "data",
+        "RewardSFTConfig": "trainer",
         "RewardSFTTrainer": "trainer",
         "RewardScriptArguments": "trainer",
         "TrainingSummaryCallback": "trainer",
@@ -28,5 +30,6 @@ __all__, __getattr__ = lazy_exports(
         "freeze_vision_tower": "trainer",
         "inference_settings": "trainer",
         "parameter_counts": "trainer",
+        "reward_training_args": "trainer",
     },
 )

@@ -4,6 +4,8 @@
 
 - `RewardScriptArguments`: the dataset and the paper's knobs TRL's SFTConfig lacks (target effective
   batch, frame sampling).
+- `RewardSFTConfig`: TRL's `SFTConfig` with the paper's training settings as its defaults (lr 3e-6,
+  weight decay 0.05, the best checkpoint by validation MAE) and those this trainer needs.
 - `load_reward_splits`: a built RoboReward folder or a Hub id with ``video``, ``task``, ``reward``;
   every row is checked before training starts (`validate_rows`, no video decoded).
 - `RewardCollator`: each row becomes the rubric prompt of `roboreward.models.local.RewardPrompter` (the
@@ -18,15 +20,17 @@
 - `TrainingSummaryCallback`: ``training_summary.json`` with every evaluation's MAE and the best step.
 
 Example (what ``trl_training/sft.py`` does):
-    >>> from trl import ModelConfig, SFTConfig
+    >>> from trl import ModelConfig
     >>> script = RewardScriptArguments(dataset_name="./roboreward")  # doctest: +SKIP
     >>> model_args = ModelConfig("Qwen/Qwen2.5-VL-3B-Instruct", dtype="bfloat16")
-    >>> trainer = build_trainer(script, SFTConfig(output_dir="run"), model_args)  # doctest: +SKIP
+    >>> args = RewardSFTConfig(output_dir="run")  # doctest: +SKIP
+    >>> trainer = build_trainer(script, args, model_args)  # doctest: +SKIP
     >>> trainer.train()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -38,7 +42,7 @@ import numpy as np
 import torch
 from accelerate.utils import is_peft_model
 from transformers import TrainerCallback
-from trl import SFTTrainer
+from trl import SFTConfig, SFTTrainer
 
 from roboreward import locate, rubric
 from roboreward.dataset import cards
@@ -49,6 +53,7 @@ from roboreward.training.data import IGNORE_INDEX, RewardCollator, load_reward_s
 __all__ = [
     "IGNORE_INDEX",
     "RewardCollator",
+    "RewardSFTConfig",
     "RewardSFTTrainer",
     "RewardScriptArguments",
     "TrainingSummaryCallback",
@@ -61,6 +66,7 @@ __all__ = [
     "inference_settings",
     "load_reward_splits",
     "parameter_counts",
+    "reward_training_args",
     "validate_rows",
 ]
 
@@ -128,6 +134,101 @@ class RewardScriptArguments:
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "use only the first N validation rows"}
     )
+
+
+#: Metrics where lower is better (TrainingArguments would take any name not ending in "loss" as higher).
+LOWER_IS_BETTER = ("mae",)
+
+
+@dataclass
+class RewardSFTConfig(SFTConfig):
+    r"""Configuration of `RewardSFTTrainer`: TRL's `SFTConfig` with the RoboReward paper's settings.
+
+    As TRL's configs do for their trainers, this one holds the defaults of the recipe (RoboReward
+    §4.3) and the settings the reward trainer needs, so `build_trainer` changes nothing but the
+    gradient accumulation (derived from ``effective_batch_size`` and the number of processes, known
+    only at launch). Every field works from a YAML recipe and the command line (`trl.TrlParser`).
+
+    > [!NOTE]
+    > These parameters have defaults different from `SFTConfig`:
+    > - `learning_rate`: `3e-6` (the paper's) instead of `2e-5`.
+    > - `weight_decay`: `0.05` (the paper's) instead of `0.0`.
+    > - `metric_for_best_model`: `"mae"`, the validation MAE of the score (lower is better:
+    >   `greater_is_better` follows it), instead of the loss.
+    > - `remove_unused_columns`: `False` (`RewardCollator` reads the rows' video, task and reward).
+    > - `dataset_kwargs`: `{"skip_prepare_dataset": True}` (the collator builds each row's prompt).
+    > - `label_names`: `["labels"]` (what the collator returns and evaluation reads).
+
+    Raises:
+        ValueError: ``remove_unused_columns`` true, or ``dataset_kwargs`` asking TRL to prepare the
+            dataset: the collator would get rows without their video, task and reward.
+
+    >>> args = RewardSFTConfig(output_dir="run", use_cpu=True, bf16=False, report_to="none")
+    >>> args.learning_rate, args.weight_decay, args.metric_for_best_model, args.greater_is_better
+    (3e-06, 0.05, 'mae', False)
+    """
+
+    learning_rate: float = field(
+        default=3e-6, metadata={"help": "The initial learning rate for AdamW (the paper's 3e-6)."}
+    )
+    weight_decay: float = field(
+        default=0.05, metadata={"help": "Weight decay (the paper's 0.05), not on biases and norms."}
+    )
+    metric_for_best_model: str | None = field(
+        default="mae",
+        metadata={"help": "The metric that selects the best checkpoint: the validation MAE of the score."},
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Must stay false: the collator reads the rows' video, task and reward columns."},
+    )
+    dataset_kwargs: dict[str, Any] | str | None = field(
+        default_factory=lambda: {"skip_prepare_dataset": True},
+        metadata={"help": "Dataset preparation options: skip_prepare_dataset must stay true."},
+    )
+    label_names: list[str] | None = field(
+        default_factory=lambda: ["labels"],
+        metadata={"help": "The batch keys that hold the labels (the collator's labels)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.greater_is_better is None and self.metric_for_best_model in LOWER_IS_BETTER:
+            self.greater_is_better = False
+        super().__post_init__()  # a JSON-string dataset_kwargs becomes a mapping here
+        if self.remove_unused_columns:
+            raise ValueError(
+                "remove_unused_columns must be false: RewardCollator reads the rows' video, task and reward"
+            )
+        kwargs = dict(self.dataset_kwargs or {})
+        if not kwargs.get("skip_prepare_dataset", True):
+            raise ValueError(
+                "dataset_kwargs skip_prepare_dataset must be true: RewardCollator builds each row's prompt"
+            )
+        self.dataset_kwargs = {**kwargs, "skip_prepare_dataset": True}
+        self.label_names = self.label_names or ["labels"]
+
+
+def reward_training_args(training_args: SFTConfig, gradient_accumulation_steps: int) -> SFTConfig:
+    """A copy of ``training_args`` for `RewardSFTTrainer`, with the accumulation derived at launch.
+
+    A `RewardSFTConfig` is copied as it is. A plain `SFTConfig` (built before this class existed, or
+    by code that knows only TRL) gets the settings `RewardSFTConfig` fixes: the rows' columns kept, the
+    dataset not prepared by TRL, ``labels`` as the labels, the best checkpoint by the lowest MAE.
+    ``training_args`` itself is not changed.
+
+    Args:
+        training_args: the recipe's training settings.
+        gradient_accumulation_steps: from `accumulation_steps` for this run's processes.
+    """
+    args = copy.copy(training_args)
+    if not isinstance(training_args, RewardSFTConfig):
+        args.remove_unused_columns = False
+        args.dataset_kwargs = {**(training_args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+        args.metric_for_best_model = "mae"
+        args.greater_is_better = False
+        args.label_names = ["labels"]
+    args.gradient_accumulation_steps = gradient_accumulation_steps
+    return args
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,13 +495,22 @@ def _world_size() -> int:
     return PartialState().num_processes
 
 
-def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_args: Any) -> Any:
+def build_trainer(script_args: RewardScriptArguments, training_args: SFTConfig, model_args: Any) -> Any:
     """The trainer of a RoboReward recipe: data checked, accumulation derived, tower frozen, MAE selection.
 
-    Every row of the train and validation splits is checked before any model is loaded. Sets on
-    ``training_args``: ``gradient_accumulation_steps`` (from ``effective_batch_size`` and the number
-    of processes), ``metric_for_best_model="mae"``, ``greater_is_better=False``,
-    ``remove_unused_columns=False`` and ``dataset_kwargs={"skip_prepare_dataset": True}``.
+    Every row of the train and validation splits is checked before any model is loaded. The trainer
+    gets a copy of ``training_args`` (`reward_training_args`) whose ``gradient_accumulation_steps``
+    comes from ``effective_batch_size`` and the number of processes; ``training_args`` is not changed.
+
+    Args:
+        script_args: the dataset and the paper's knobs (`RewardScriptArguments`).
+        training_args: a `RewardSFTConfig` (a plain `SFTConfig` gets its fixed settings, see
+            `reward_training_args`).
+        model_args: TRL's ``ModelConfig`` (the base model, dtype, LoRA).
+
+    Raises:
+        ValueError: a bad prompt preset or frame settings, an effective batch the per-device batch
+            does not divide, a malformed row (naming its split, index and id).
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import get_peft_config
@@ -417,11 +527,11 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
             accumulation,
             script_args.effective_batch_size,
         )
-    training_args.gradient_accumulation_steps = accumulation
+    args = reward_training_args(training_args, accumulation)
     logger.info(
         "effective batch %d = %d per device x %d gradient accumulation x %d process(es)",
         script_args.effective_batch_size,
-        training_args.per_device_train_batch_size,
+        args.per_device_train_batch_size,
         accumulation,
         world,
     )
@@ -431,7 +541,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
     processor = AutoProcessor.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
+        trust_remote_code=args.trust_remote_code,
     )
     # Saved with the processor, so RewardModel.from_pretrained(output_dir) uses the same budget.
     set_pixel_budget(processor, max_pixels=script_args.max_pixels, min_pixels=None)
@@ -439,7 +549,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
     model = AutoModelForImageTextToText.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
+        trust_remote_code=args.trust_remote_code,
         dtype=dtype,
         attn_implementation=model_args.attn_implementation,
     )
@@ -447,15 +557,11 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
         freeze_vision_tower(model)
     prompter = RewardPrompter(processor, settings=inference_settings(script_args))
 
-    training_args.remove_unused_columns = False  # the collator needs video, task, reward
-    training_args.dataset_kwargs = {"skip_prepare_dataset": True}
-    training_args.metric_for_best_model = "mae"
-    training_args.greater_is_better = False
-    training_args.label_names = ["labels"]
     peft_config = None
     if model_args.use_peft:
-        model_args.lora_target_modules = _lora_target(model_args)
-        peft_config = get_peft_config(model_args)
+        lora_args = copy.copy(model_args)  # the caller's ModelConfig stays as given
+        lora_args.lora_target_modules = _lora_target(model_args)
+        peft_config = get_peft_config(lora_args)
         peft_config.modules_to_save = sorted({*(peft_config.modules_to_save or []), *_merger_modules(model)})
 
     counts = parameter_counts(model)  # replaced by the counts of the model as trained (PEFT) at train begin
@@ -465,17 +571,15 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
         "frozen_parameters": counts["frozen"],
         "trainable_parameters": counts["trainable"],
         "hyperparameters": {
-            "learning_rate": training_args.learning_rate,
-            "weight_decay": training_args.weight_decay,
-            "lr_scheduler_type": getattr(
-                training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type
-            ),
-            "per_device_train_batch_size": training_args.per_device_train_batch_size,
+            "learning_rate": args.learning_rate,
+            "weight_decay": args.weight_decay,
+            "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
+            "per_device_train_batch_size": args.per_device_train_batch_size,
             "gradient_accumulation_steps": accumulation,
             "world_size": world,
             "effective_batch_size": script_args.effective_batch_size,
-            "num_train_epochs": training_args.num_train_epochs,
-            "max_steps": training_args.max_steps,
+            "num_train_epochs": args.num_train_epochs,
+            "max_steps": args.max_steps,
             "prompt": script_args.prompt,
             "sampler": script_args.sampler,
             "num_frames": None if script_args.fps else script_args.num_frames,
@@ -485,16 +589,16 @@ def build_trainer(script_args: RewardScriptArguments, training_args: Any, model_
             "freeze_vision_tower": script_args.freeze_vision_tower,
             "train_eos": script_args.train_eos,
             "use_peft": bool(model_args.use_peft),
-            "bf16": bool(training_args.bf16),
-            "activation_checkpointing": bool(training_args.activation_checkpointing),
-            "seed": training_args.seed,
+            "bf16": bool(args.bf16),
+            "activation_checkpointing": bool(args.activation_checkpointing),
+            "seed": args.seed,
             "train_rows": len(train),
             "validation_rows": len(validation),
         },
     }
     return RewardSFTTrainer(
         model=model,
-        args=training_args,
+        args=args,
         data_collator=RewardCollator(prompter, train_eos=script_args.train_eos),
         train_dataset=train,
         eval_dataset=validation,

@@ -1,35 +1,82 @@
-"""`roboreward push {dataset,model,space,metric} PATH --repo-id ORG/NAME`: release to the Hub."""
+"""`roboreward push {dataset,model,space,metric} PATH --repo-id ORG/NAME`: release to the Hub.
+
+Every field of `PushConfig` (and, for ``push model``, `PushModelConfig`) is an argument of that kind
+(``--help`` lists them with their defaults) and a key of its ``--config`` recipe; the command line wins.
+
+Examples:
+    roboreward push model runs/3b --repo-id my-org/RoboReward-3B --dry-run --export release_review
+    roboreward push dataset ./roboreward --repo-id my-org/RoboReward --private
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from roboreward.apps.hub import KINDS, push
 from roboreward.cli.commands import COMMANDS
+from roboreward.config import from_namespace, with_metadata
+
+
+@dataclass
+class PushConfig:
+    """What `roboreward push KIND` uploads, and where."""
+
+    path: str = field(metadata={"help": "the folder to release", "positional": True, "metavar": "PATH"})
+    repo_id: str = field(metadata={"help": "the Hub repository", "metavar": "ORG/NAME"})
+    private: bool = field(default=False, metadata={"help": "create the repository private", "switch": True})
+    revision: str | None = field(default=None, metadata={"help": "branch to push to (None: main)"})
+    dry_run: bool = field(
+        default=False, metadata={"help": "upload nothing; list (and --export) the tree", "switch": True}
+    )
+    export: str | None = field(
+        default=None, metadata={"help": "with --dry-run: write the release tree here", "metavar": "DIR"}
+    )
+    json: bool = field(default=False, metadata={"help": "print the result as JSON", "switch": True})
+
+    def __post_init__(self) -> None:
+        if self.export and not self.dry_run:
+            raise ValueError("--export writes the release for review: use it with --dry-run")
+
+
+@dataclass
+class PushModelConfig(PushConfig):
+    """`PushConfig` and what only a model release has."""
+
+    include_training_state: bool = field(
+        default=False, metadata={"help": "keep checkpoints and optimizer states", "switch": True}
+    )
+    allow_card_without_results: bool = field(
+        default=False,
+        metadata={
+            "help": "push a card with no RoboRewardBench results in its model-index (e.g. the one "
+            "training writes)",
+            "switch": True,
+        },
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Upload the release (or list it with ``--dry-run``) and print what went where.
 
     Args:
-        args: the parsed command line.
+        args: the parsed command line (``kind`` and `PushConfig`'s fields).
     """
-    if args.export and not args.dry_run:
-        raise ValueError("--export writes the release for review: use it with --dry-run")
+    config = from_namespace(PushModelConfig if args.kind == "model" else PushConfig, args)
     result = push(
         args.kind,
-        args.path,
-        args.repo_id,
-        private=args.private,
-        revision=args.revision,
-        dry_run=args.dry_run,
-        export=args.export,
-        include_training_state=getattr(args, "include_training_state", False),
-        allow_card_without_results=getattr(args, "allow_card_without_results", False),
+        config.path,
+        config.repo_id,
+        private=config.private,
+        revision=config.revision,
+        dry_run=config.dry_run,
+        export=config.export,
+        include_training_state=getattr(config, "include_training_state", False),
+        allow_card_without_results=getattr(config, "allow_card_without_results", False),
     )
-    if args.json:
+    if config.json:
         print(json.dumps(result.__dict__, indent=2))
         return 0
     verb = "would upload" if result.dry_run else "uploaded"
@@ -76,7 +123,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``push`` and its kinds (``push dataset``, ``push model``, ...) on ``commands``.
 
     Args:
-        commands: the sub-command registry of the ``roboreward`` parser.
+        commands: the sub-command registry of the ``roboreward`` parser (``parser_class=RecipeParser``).
     """
     parser = commands.add_parser(
         "push",
@@ -88,27 +135,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     for kind in sorted(KINDS):
         what, description = KIND_HELP[kind]
-        sub = kinds.add_parser(kind, help=description.split(": ")[0].lower(), description=description)
-        sub.add_argument("path", help=what)
-        sub.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub repository")
-        sub.add_argument("--private", action="store_true", help="create the repository private")
-        sub.add_argument("--revision", help="branch to push to (None: main)")
-        sub.add_argument(
-            "--dry-run", action="store_true", help="upload nothing; list (and --export) the tree"
+        config = with_metadata(PushModelConfig if kind == "model" else PushConfig, path={"help": what})
+        sub = kinds.add_parser(
+            kind,
+            dataclass_types=config,
+            recipe=f"push {kind}",
+            help=description.split(": ")[0].lower(),
+            description=description,
         )
-        sub.add_argument("--export", metavar="DIR", help="with --dry-run: write the release tree here")
-        if kind == "model":
-            sub.add_argument(
-                "--include-training-state",
-                action="store_true",
-                help="keep checkpoints and optimizer states",
-            )
-            sub.add_argument(
-                "--allow-card-without-results",
-                action="store_true",
-                help="push a card with no RoboRewardBench results in its model-index (e.g. the one "
-                "training writes)",
-            )
-        sub.add_argument("--json", action="store_true", help="print the result as JSON")
         sub.set_defaults(func=run)
     return parser

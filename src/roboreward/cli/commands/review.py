@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from roboreward.cli.access import is_loopback
 from roboreward.cli.commands import COMMANDS
-from roboreward.config import from_namespace
+from roboreward.config import check_fields, check_range, from_namespace
 from roboreward.review import build_review_app, export_verified, sanitize_annotator
 
 
@@ -85,10 +85,29 @@ class ReviewConfig:
     double_fraction: float = field(
         default=0.1,
         metadata={
-            "help": "share of examples (by a hash of their id) labelled by two annotators",
+            "help": "share of examples (by a hash of their id) labelled by two annotators, 0..1",
             "metavar": "F",
         },
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.dataset or not self.db:
+            raise ValueError(
+                "roboreward review needs --dataset DIR and --db FILE (or the `export` sub-command)"
+            )
+        if not self.split.strip():
+            raise ValueError("split is empty")
+        check_range(self, "port", 1, 65535)
+        check_range(self, "double_fraction", 0, 1)
+        if self.annotator is not None:
+            self.annotator = sanitize_annotator(self.annotator)
+        check_access(self.host, self.logins, self.insecure)  # parses --auth too
+
+    @property
+    def logins(self) -> list[tuple[str, str]]:
+        """The ``--auth`` logins as (user, password) pairs (`parse_auth`)."""
+        return parse_auth(self.auth)
 
 
 @dataclass
@@ -104,6 +123,13 @@ class ReviewExportConfig:
         default="majority", metadata={"help": "how the decisions on an example combine"}
     )
 
+    def __post_init__(self) -> None:
+        check_fields(self)  # policy among its two names, also from a recipe
+        for name in ("db", "dataset", "out", "split"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} is empty")
+        check_range(self, "min_annotators", low=1)
+
 
 def run(args: argparse.Namespace) -> int:
     """Serve the review app on the split until stopped.
@@ -111,12 +137,8 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    config = from_namespace(ReviewConfig, args)
-    if not config.dataset or not config.db:
-        raise ValueError("roboreward review needs --dataset DIR and --db FILE (or the `export` sub-command)")
-    auth = parse_auth(config.auth)
-    check_access(config.host, auth, config.insecure)
-    annotator = sanitize_annotator(config.annotator) if config.annotator is not None else None
+    config = from_namespace(ReviewConfig, args)  # checked: both paths, the logins, the access, the name
+    auth, annotator = config.logins, config.annotator
     app = build_review_app(config.dataset, config.split, config.db, annotator, config.double_fraction)
     who = annotator or ("each login name" if auth else "the name typed into the page")
     print(f"reviewing the {config.split} split of {config.dataset} as {who}; decisions go to {config.db}")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from roboreward import sim
 from roboreward.cli.commands import COMMANDS
-from roboreward.config import from_namespace
+from roboreward.config import check_fields, check_range, from_namespace
 
 #: The ``--codec`` names and the FFmpeg encoders they stand for.
 CODECS = {"h264": "libx264", "av1": "libsvtav1"}
@@ -41,6 +41,17 @@ class SimConfig:
             "policies of graded skill (LeRobot layout; needs the [pusht] extra)"
         },
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # layout, codec and env among their names, also from a recipe
+        if not self.out.strip():
+            raise ValueError("out is empty")
+        check_range(self, "episodes", low=1)
+        if self.env == "pusht" and (self.layout, self.codec) != ("lerobot", "h264"):
+            raise ValueError(
+                f"--env pusht writes the LeRobot layout in H.264: --layout {self.layout} --codec "
+                f"{self.codec} do not apply to it"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
