@@ -36,6 +36,7 @@ import pandas as pd
 from PIL import Image
 
 from roboreward import rubric, video
+from roboreward.environ import model_spec
 from roboreward.models import RewardScorer, load_reward_model
 from roboreward.models.frames import episode_frames
 from roboreward.models.local import RewardModel
@@ -132,7 +133,7 @@ def load_model(spec: RewardScorer | str | os.PathLike[str] | None = None) -> Rew
     """
     if isinstance(spec, RewardScorer):
         return spec
-    spec = spec or os.environ.get("ROBOREWARD_MODEL") or DEFAULT_MODEL
+    spec = spec or model_spec(DEFAULT_MODEL)
     print(f"loading the reward model {spec}", flush=True)
     overrides = {"num_frames": NUM_FRAMES, "max_side": MAX_SIDE, "prompt": PROMPT}
     if str(spec).startswith(("http://", "https://")):  # a roboreward serve server: its own settings

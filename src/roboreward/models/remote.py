@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from roboreward import video as video_io
+from roboreward.environ import SERVE_TOKEN_ENV, serve_token
 from roboreward.models.endpoints import score_many
 from roboreward.models.frames import cut_frames
 from roboreward.models.protocol import curve_by_requests
@@ -28,7 +29,7 @@ from roboreward.models.settings import InferenceSettings
 __all__ = ["TOKEN_ENV", "RewardClient", "RewardServerError"]
 
 #: The environment variable `roboreward serve` and `RewardClient` read the bearer token from.
-TOKEN_ENV = "ROBOREWARD_SERVE_TOKEN"
+TOKEN_ENV = SERVE_TOKEN_ENV
 
 
 class RewardServerError(RuntimeError):
@@ -81,7 +82,7 @@ class RewardClient:
         self.url = url.rstrip("/")
         self.fps = fps
         self.concurrency = concurrency
-        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        token = token if token is not None else serve_token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(timeout=timeout, headers=headers)
         self._health: dict[str, Any] | None = None

@@ -17,7 +17,6 @@ As `roboreward review`: off loopback the server needs a login (here a bearer tok
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from roboreward import rubric
 from roboreward.cli.access import is_loopback
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
+from roboreward.environ import serve_token
 from roboreward.extras import require
 
 #: Seconds uvicorn gives open requests after SIGTERM before it closes them (the exit stays under 5 s).
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
-    from roboreward.serving.server import TOKEN_ENV, check_settings, create_app
+    from roboreward.serving.server import check_settings, create_app
 
     config = from_namespace(ServeConfig, args)
     if config.public:
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             "or --insecure)",
             file=sys.stderr,
         )
-    token = config.token or os.environ.get(TOKEN_ENV) or None
+    token = config.token or serve_token()
     check_serve_access(config.host, token, config.insecure)
     check_settings(  # before the (slow) model load
         config.max_batch,
