@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,39 @@ def test_relabel_config_refuses_a_value_of_the_wrong_type(changes, message):
     with pytest.raises(ValueError) as error:
         RelabelConfig(**changes)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"num_frames": 0}, "num_frames must be >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+        ({"voc": 0}, "voc must be in 2..256, got 0"),
+        ({"voc": -2}, "voc must be in 2..256, got -2"),
+        ({"request_timeout": 0}, "request_timeout must be a number of seconds > 0, got 0"),
+        ({"request_timeout": float("nan")}, "request_timeout must be a number of seconds > 0, got nan"),
+        ({"concurrency": 0}, "concurrency must be >= 1, got 0"),
+        ({"max_side": 4}, "max_side must be >= 16, got 4"),
+        ({"conventions": "mine"}, "conventions must be one of"),
+        ({"models": [""]}, "models must be non-empty model specs"),
+    ],
+)
+def test_bench_refuses_arguments_that_make_no_sense_when_its_config_is_made(fields, message):
+    from roboreward.bench.run import BenchConfig
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        BenchConfig(dataset="d", models=fields.pop("models", ["baseline:random"]), **fields)
+
+
+def test_annotate_and_curve_configs_check_their_numbers_and_folders(tmp_path):
+    from roboreward.apps.annotate import AnnotateConfig
+    from roboreward.apps.curves import CurveConfig
+
+    with pytest.raises(ValueError, match=re.escape("curve_points must be in 1..256, got 5000")):
+        AnnotateConfig(lerobot="ds", model="m", curve_points=5000)
+    with pytest.raises(ValueError, match="must be a new folder"):
+        AnnotateConfig(lerobot="ds", model="m", out="o", keep_min_score=4, filtered_out="o")
+    with pytest.raises(ValueError, match=re.escape("points must be in 1..256, got 5000")):
+        CurveConfig(task="open the drawer", model="m", points=5000)
+    with pytest.raises(ValueError, match="empty"):
+        CurveConfig(task="  ", model="m")

@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 
 from roboreward import rubric, video
 from roboreward.bench.parallel import data_parallel, read_rows
+from roboreward.config import check_fields, check_range
 from roboreward.episode import Episode, Skip
 from roboreward.models.factory import load_configured
 from roboreward.models.frames import MAX_CURVE_POINTS
@@ -94,14 +95,20 @@ class AnnotateConfig:
     dtype: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "concurrency", "curve_points"):
-            value = getattr(self, name)
-            if value is None and name == "curve_points":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
-        if self.curve_points is not None and self.curve_points > MAX_CURVE_POINTS:
-            raise ValueError(f"--curve-points must be at most {MAX_CURVE_POINTS}, got {self.curve_points}")
+        check_fields(self)
+        for name in ("lerobot", "model", "out"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} is empty")
+        check_range(self, "batch_size", 1)
+        check_range(self, "concurrency", 1)
+        check_range(self, "curve_points", 1, MAX_CURVE_POINTS)
+        if self.filtered_out is not None and Path(self.filtered_out).resolve() in (
+            Path(self.out).resolve(),
+            Path(self.lerobot).resolve(),
+        ):
+            raise ValueError(
+                f"filtered_out {self.filtered_out!r} must be a new folder, not --out or the dataset"
+            )
         if (self.keep_min_score is None) != (self.filtered_out is None):
             raise ValueError("give --keep-min-score and --filtered-out together")
         if self.keep_min_score is not None and self.keep_min_score not in rubric.SCORES:

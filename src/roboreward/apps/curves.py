@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from roboreward import rubric, video
+from roboreward.config import check_fields, check_range
 from roboreward.models.factory import load_configured
 from roboreward.models.frames import MAX_CURVE_POINTS
 from roboreward.models.results import ProgressCurve
@@ -81,14 +82,11 @@ class CurveConfig:
     dtype: str | None = field(default=None, metadata={"help": "e.g. bfloat16 (None: bf16 on GPU, else fp32)"})
 
     def __post_init__(self) -> None:
-        for name in ("points", "batch_size", "concurrency"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
-        if self.points > MAX_CURVE_POINTS:
-            raise ValueError(
-                f"--points must be at most {MAX_CURVE_POINTS} (each point is a model call), got {self.points}"
-            )
+        check_fields(self)
+        rubric.build_prompt(self.task)  # an empty task fails here, before anything loads
+        check_range(self, "points", 1, MAX_CURVE_POINTS)  # each point is a model call
+        check_range(self, "batch_size", 1)
+        check_range(self, "concurrency", 1)
 
 
 def average_ranks(values: Sequence[float]) -> np.ndarray:

@@ -83,7 +83,9 @@ from roboreward.bench.predictors import (
 )
 from roboreward.bench.quality import pair_group, plot_reliability, quality_entry, voc_entry
 from roboreward.bench.report import plot_results, write_leaderboard
+from roboreward.config import check_fields, check_range
 from roboreward.models.factory import load_reward_model
+from roboreward.models.frames import MAX_CURVE_POINTS
 from roboreward.models.openai_chat import VIDEO_INPUTS
 from roboreward.models.settings import resolve_settings
 from roboreward.models.specs import SERVED_KINDS, parse_model_spec
@@ -144,6 +146,23 @@ class BenchConfig:
     seed: int = 0
     conventions: str = "roboreward"
     voc: int | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.conventions not in CONVENTIONS:
+            raise ValueError(f"conventions must be one of {CONVENTIONS}, got {self.conventions!r}")
+        if self.video_input not in VIDEO_INPUTS:
+            raise ValueError(f"video_input must be one of {VIDEO_INPUTS}, got {self.video_input!r}")
+        if self.prompt is not None:
+            rubric.get_preset(self.prompt)
+        for name in ("max_examples", "batch_size", "num_frames", "concurrency"):
+            check_range(self, name, 1)
+        check_range(self, "max_side", 16)
+        check_range(self, "voc", 2, MAX_CURVE_POINTS)
+        if not (self.request_timeout > 0 and math.isfinite(self.request_timeout)):
+            raise ValueError(f"request_timeout must be a number of seconds > 0, got {self.request_timeout!r}")
+        if any(not isinstance(m, str) or not m.strip() for m in self.models):
+            raise ValueError(f"models must be non-empty model specs, got {self.models!r}")
 
 
 def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
@@ -270,19 +289,12 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
 
     if not config.models:
         raise ValueError("give at least one --model")
-    if config.conventions not in CONVENTIONS:
-        raise ValueError(f"conventions must be one of {CONVENTIONS}, got {config.conventions!r}")
-    if config.video_input not in VIDEO_INPUTS:
-        raise ValueError(f"video_input must be one of {VIDEO_INPUTS}, got {config.video_input!r}")
-    if config.concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {config.concurrency}")
     predictors = [parse_spec(spec, config) for spec in config.models]  # bad specs fail before any work
     unique_names(predictors)
     for predictor in predictors:
-        if isinstance(
-            getattr(predictor, "path", None), str
-        ):  # a checkpoint: a folder or a Hub id that answers
-            locate.resolve(predictor.path, "model")
+        path = getattr(predictor, "path", None)
+        if isinstance(path, str) and not path.startswith(("http://", "https://")):
+            locate.resolve(path, "model")  # a checkpoint: a folder or a Hub id that answers
     skipped: list[dict[str, str]] = []
     examples = load_examples(
         config.dataset, config.split, config.subsets, config.max_examples, config.seed, skipped=skipped
