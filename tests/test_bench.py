@@ -250,3 +250,41 @@ def test_cli_bench(dataset, tmp_path, capsys):
         == 1
     )
     assert "unknown baseline" in capsys.readouterr().err
+
+
+def test_a_second_dataset_with_the_same_ids_is_scored_afresh_not_read_from_the_cache(tmp_path):
+    """The prediction cache is keyed by what an example is (its video's bytes, task, reference), not by
+    its id: dataset B benched into dataset A's --out gives B's own numbers."""
+    from conftest import write_manifest
+
+    from roboreward.bench.run import BenchConfig, run_bench
+    from roboreward.dataset.builder import BuildConfig, build
+    from roboreward.testing.tiny import make_tiny_vlm
+
+    tiny = make_tiny_vlm(tmp_path / "tiny", family="qwen2_5_vl")
+    rows = [{"video": f"ep{i}.mp4", "task": f"push the cube {i}", "reward": 1 + i % 5} for i in range(4)]
+    built = {}
+    for name, frames in (("a", 6), ("b", 12)):  # the same rows and ids, other videos
+        write_manifest(tmp_path / name, rows, num_frames=frames)
+        built[name] = tmp_path / name / "ds"
+        build(
+            BuildConfig(
+                manifest=[str(tmp_path / name / "m.jsonl")],
+                out=str(built[name]),
+                split_ratios={"test": 1.0},
+                max_side=32,
+                name="same",
+            )
+        )
+
+    def bench(dataset, out):
+        run_bench(BenchConfig(dataset=str(dataset), models=[str(tiny)], out=str(out), num_frames=2))
+        lines = (out / "predictions" / "tiny.jsonl").read_text().splitlines()
+        return {r["id"]: r["probabilities"] for r in map(json.loads, lines)}
+
+    first = bench(built["a"], tmp_path / "shared")
+    fresh = bench(built["b"], tmp_path / "fresh")
+    reused = bench(built["b"], tmp_path / "shared")
+    assert sorted(first) == sorted(fresh)  # the same ids ...
+    assert any(first[i] != fresh[i] for i in first)  # ... for other videos
+    assert reused == fresh

@@ -232,6 +232,25 @@ def _settings_key(predictor: Predictor) -> str | None:
     return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _content_key(example: Example) -> str:
+    """What an example is, not what it is called: its video's bytes, task, reference and subset."""
+    video = example.video
+    digest = hashlib.sha256()
+    data = video.get("bytes") if isinstance(video, dict) else None
+    path = video.get("path") if isinstance(video, dict) else video
+    if data:
+        digest.update(bytes(data))
+    elif path:
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:  # unreadable: scoring says so; the key still names the file
+            digest.update(f"unreadable:{path}".encode())
+    record = [digest.hexdigest(), example.task, example.reward, example.subset]
+    return hashlib.sha256(json.dumps(record).encode()).hexdigest()[:16]
+
+
 def _predict_all(
     predictor: Predictor, examples: list[Example], cache_path: Path, dp: DataParallel
 ) -> dict[str, dict[str, Any]] | None:
@@ -239,9 +258,15 @@ def _predict_all(
     process scores its share into a part file (`roboreward.bench.parallel`) and only the main
     process gets the rows (the others: None)."""
     dp.merge_leftovers(cache_path)  # the part files of a killed data-parallel run
-    # A cached row made with other inference settings (another prompt, other frames) is scored again.
+    # A cached row made with other inference settings (another prompt, other frames), or for another
+    # example under the same id (another video, task or reference), is scored again.
     key = _settings_key(predictor)
-    cached = {i: r for i, r in read_rows(cache_path)[0].items() if r.get("settings_key") == key}
+    content = {ex.id: _content_key(ex) for ex in examples}
+    cached = {
+        i: r
+        for i, r in read_rows(cache_path)[0].items()
+        if r.get("settings_key") == key and r.get("content_key") == content.get(i)
+    }
     todo = [ex for ex in examples if ex.id not in cached]
     mine = dp.share(todo, block=getattr(predictor, "batch_size", 1))  # all of todo in one process
     by_id = {ex.id: ex for ex in examples}
@@ -258,6 +283,7 @@ def _predict_all(
                     "probabilities": pred.probs,
                     "subset": ex.subset,
                     "settings_key": _settings_key(predictor),  # as the loaded model has them
+                    "content_key": content[pred.id],
                     **pred.extra,
                 }
                 f.write(json.dumps(row) + "\n")
