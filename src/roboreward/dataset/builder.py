@@ -62,6 +62,7 @@ from roboreward.dataset.folder import (
     RELABEL_REPORT,
     SPLITS,
     DatasetFolder,
+    check_output_folder,
     episode_row,
     features,
     split_statistics,
@@ -443,6 +444,7 @@ def build(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]
             "(or pass the stage as augment=)"
         )
     started = time.time()
+    check_output_folder(config.out)  # never into a folder holding something else
     check_unlocked(config.out)  # a second build fails at once, before reading (or downloading) sources
     oxe, others = open_sources(config)  # fails before any work for an unusable source
     with output_lock(config.out):
@@ -465,8 +467,6 @@ def _build_locked(
         folder.build_dir.mkdir(parents=True, exist_ok=True)
         episodes, more_skips, extra = augment(episodes, folder.build_dir)
         skips = skips + list(more_skips)
-        if "relabel" in extra:  # next to the data, where the dataset card reads it
-            folder.write_report(RELABEL_REPORT, extra["relabel"])
     splits = assign_splits(episodes, config.split_ratios, config.seed)
     return export(splits, config, skips, started=started, extra_report=extra)
 
@@ -495,6 +495,7 @@ def export(
             and time ranges are encoded.
     Raises ValueError listing the reasons (after writing the report) when no row could be encoded.
     """
+    check_output_folder(config.out)
     with output_lock(config.out):
         return _export_locked(splits, config, skips, started, extra_report, encoded_videos)
 
@@ -510,7 +511,11 @@ def _export_locked(
     started = time.time() if started is None else started
     skips = list(skips)
     folder = DatasetFolder(config.out)
-    out = folder.root
+    folder.complete_publish()  # a swap a killed run began is finished first
+    # Everything readers see is written beside, in .build/next/, and swapped in when complete: a
+    # failed or killed rebuild leaves the folder's earlier dataset as it was.
+    staging = folder.staging
+    shutil.rmtree(staging.root, ignore_errors=True)
     work_dir = folder.build_dir
     (work_dir / "videos").mkdir(parents=True, exist_ok=True)
     for partial in (work_dir / "videos").glob(".*.mp4"):  # in flight when an earlier run was killed
@@ -534,18 +539,31 @@ def _export_locked(
 
     report = _report(config, builder, skips, started)
     report.update(extra_report or {})
-    report["files"] = {
-        split: folder.write_split(split, split_dataset(builder, split), config.max_shard_size_mb * 2**20)
-        for split in SPLITS
-    }
-    folder.write_report(BUILD_REPORT, report)
     if report["totals"]["rows"] == 0:  # every episode failed to encode: the report says why
         shutil.rmtree(work_dir / "hf", ignore_errors=True)
-        raise ValueError(_no_usable_message(out, skips))
-    render_dataset_card(out, license=config.license)  # from the report and shards just written
+        report["files"] = {split: [] for split in SPLITS}
+        raise ValueError(_no_usable_message(_write_failed_report(folder, report), skips))
+    report["files"] = {
+        split: staging.write_split(split, split_dataset(builder, split), config.max_shard_size_mb * 2**20)
+        for split in SPLITS
+    }
+    staging.write_report(BUILD_REPORT, report)
+    if "relabel" in report:  # next to the data, where the dataset card reads it
+        staging.write_report(RELABEL_REPORT, report["relabel"])
+    render_dataset_card(staging.root, license=config.license)  # from the report and shards just written
+    folder.publish(staging)
     # The Arrow cache repeats every video; the Parquet files and the encoded-video cache suffice.
     shutil.rmtree(work_dir / "hf", ignore_errors=True)
     return report
+
+
+def _write_failed_report(folder: DatasetFolder, report: dict[str, Any]) -> Path:
+    """Write the report of a build with nothing usable; returns its path. Into a fresh folder it is
+    ``build_report.json``; over an earlier dataset it goes to ``.build/failed_build_report.json``, so
+    the earlier dataset keeps its own report."""
+    if folder.data_dir.is_dir():
+        return DatasetFolder(folder.build_dir).write_report(f"failed_{BUILD_REPORT}", report)
+    return folder.write_report(BUILD_REPORT, report)
 
 
 def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> NoReturn:
@@ -562,14 +580,13 @@ def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: floa
         "files": {split: [] for split in SPLITS},
         "seconds": round(time.time() - started, 2),
     }
-    DatasetFolder(out).write_report(BUILD_REPORT, report)
-    raise ValueError(_no_usable_message(out, skips))
+    raise ValueError(_no_usable_message(_write_failed_report(DatasetFolder(out), report), skips))
 
 
-def _no_usable_message(out: Path, skips: Sequence[Skip]) -> str:
+def _no_usable_message(report_path: Path, skips: Sequence[Skip]) -> str:
     return (
         f"no usable episode in the sources ({len(skips)} skipped), for these reasons:\n"
-        f"{format_skip_reasons(skips)}\nevery skip is listed in {out / BUILD_REPORT}"
+        f"{format_skip_reasons(skips)}\nevery skip is listed in {report_path}"
     )
 
 

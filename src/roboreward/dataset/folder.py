@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,12 +47,14 @@ __all__ = [
     "BUILD_REPORT",
     "CARD",
     "DATA_DIR",
+    "PUBLISHED",
     "RELABEL_REPORT",
     "RELEASE_FILES",
     "SPLITS",
     "VERIFICATION_REPORT",
     "DatasetFolder",
     "RowGroup",
+    "check_output_folder",
     "episode_from_row",
     "episode_row",
     "features",
@@ -68,6 +71,12 @@ CARD = "README.md"
 BUILD_REPORT = "build_report.json"
 RELABEL_REPORT = "relabel_report.json"
 VERIFICATION_REPORT = "verification_report.json"
+#: What a build writes for readers (everything else lives in the work folder, ``.build/``): a rebuild
+#: writes these beside, in ``.build/next/``, and swaps them in when complete (`DatasetFolder.publish`).
+PUBLISHED = (DATA_DIR, CARD, BUILD_REPORT, RELABEL_REPORT)
+#: The journal of a swap in progress: a run killed during it is completed by the next one.
+_SWAP_JOURNAL = f"{BUILD_DIR}/publish.json"
+
 #: What a dataset release uploads (patterns relative to the folder; `roboreward.apps.hub` applies them).
 RELEASE_FILES = (
     CARD,
@@ -230,6 +239,52 @@ def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any] 
     return data
 
 
+def check_output_folder(out: str | os.PathLike[str]) -> None:
+    """Refuse to build into a folder that holds something else: it must not exist, be empty, or be a
+    dataset folder this toolkit wrote (it has a ``.build/`` work folder or a build report).
+
+    Args:
+        out: the output folder asked for.
+
+    Raises ValueError naming the folder and what is in it.
+    """
+    root = Path(out)
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise ValueError(f"--out {root} is a file, not a folder")
+    if (root / BUILD_DIR).is_dir() or (root / BUILD_REPORT).is_file():
+        return
+    entries = sorted(p.name for p in root.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        raise ValueError(
+            f"--out {root} is not empty ({shown}) and is not a dataset folder written by roboreward: "
+            "give a new or empty folder, so that nothing in it is overwritten"
+        )
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return done == 0
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
@@ -270,6 +325,56 @@ class DatasetFolder:
     @property
     def card_path(self) -> Path:
         return self.root / CARD
+
+    @property
+    def staging(self) -> DatasetFolder:
+        """Where a rebuild writes the published files before `publish` swaps them in."""
+        return DatasetFolder(self.build_dir / "next")
+
+    def publish(self, staging: DatasetFolder) -> None:
+        """Swap the published files (`PUBLISHED`) of ``staging`` in, replacing this folder's.
+
+        ``data/`` is exchanged with the staged one in one step (renameat2 on Linux; elsewhere two
+        renames), each file replaced in one step; a journal records the swap first, so a run killed
+        during it is completed by the next one (`complete_publish`), and a reader never sees a
+        half-written split. What a name was before goes to ``.build/prev/`` and is removed after.
+
+        Args:
+            staging: the folder the new files were written to (`staging`).
+        """
+        new = [name for name in PUBLISHED if (staging.root / name).exists()]
+        retire = [name for name in PUBLISHED if name not in new and (self.root / name).exists()]
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        plan = {"staging": staging.root.relative_to(self.root).as_posix(), "new": new, "retire": retire}
+        _write_atomically(self.root / _SWAP_JOURNAL, json.dumps(plan).encode())
+        self.complete_publish()
+
+    def complete_publish(self) -> None:
+        """Finish a swap a killed run started (see `publish`); nothing when there is none."""
+        journal = self.root / _SWAP_JOURNAL
+        if not journal.is_file():
+            return
+        plan = json.loads(journal.read_text(encoding="utf-8"))
+        staging, prev = self.root / plan["staging"], self.build_dir / "prev"
+        prev.mkdir(parents=True, exist_ok=True)
+        for name in plan["new"]:
+            new, target = staging / name, self.root / name
+            if not new.exists():  # moved in already, by the run that was killed
+                continue
+            if target.is_dir() and new.is_dir() and _exchange(new, target):
+                os.replace(new, prev / name)  # the old data/, now at the staged path
+                continue
+            if target.exists():
+                _remove(prev / name)
+                os.replace(target, prev / name)
+            os.replace(new, target)
+        for name in plan["retire"]:  # published before, not by this build (a relabel report)
+            if (self.root / name).exists():
+                _remove(prev / name)
+                os.replace(self.root / name, prev / name)
+        journal.unlink()
+        shutil.rmtree(prev, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
     # -----------------------------------------------------------------------------------------
     # Reading

@@ -21,7 +21,7 @@ from typing import Any
 
 from roboreward.dataset import builder
 from roboreward.dataset.builder import Augment, BuildConfig, ExportConfig
-from roboreward.dataset.folder import RELABEL_REPORT, SPLITS, DatasetFolder
+from roboreward.dataset.folder import SPLITS, DatasetFolder
 from roboreward.episode import Episode
 from roboreward.relabel import RelabelConfig, augment_from_config
 
@@ -100,7 +100,6 @@ def relabel_dataset(
     splits: dict[str, list[Episode]] = {split: [] for split in SPLITS}
     for ep in rows:
         splits[split_of_group[ep.group]].append(ep)
-    out.write_report(RELABEL_REPORT, extra["relabel"])
     same_encoding = _encoding_of(built, export) == export.encoding()
     encoded = sorted({ep.video for ep in everything}) if same_encoding else []
     return builder.export(splits, export, skips, extra_report=extra, encoded_videos=encoded)

@@ -50,7 +50,7 @@ def load_reward_model(
         spec: a checkpoint folder or Hub id (``hf:`` optional), ``openai+logprobs:URL#model`` /
             ``openai:URL#model`` (a pool: comma-separated), ``http://HOST:PORT`` (``roboreward
             serve``), or an already made reward model (a `RewardScorer`, or any object with its
-            ``score`` and ``score_batch``: returned as it is).
+            ``score``: returned as it is).
         device, dtype: where and in what precision a local checkpoint runs (None: cuda with
             bfloat16 when available, else cpu with float32). Not used by the other kinds.
         prompt, num_frames, fps, max_side: override the model's own inference settings (a local
@@ -71,7 +71,7 @@ def load_reward_model(
     if isinstance(spec, RewardScorer):
         return spec
     if not isinstance(spec, (str, os.PathLike)):
-        if callable(getattr(spec, "score", None)) and callable(getattr(spec, "score_batch", None)):
+        if callable(getattr(spec, "score", None)):
             return spec  # a reward model by its methods (a wrapper, a test double)
         raise TypeError(f"a reward model or its spec (a string) is needed, got {type(spec).__name__}")
     if prompt is not None:
