@@ -72,7 +72,7 @@ from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
 from roboreward.sources.lerobot.reader import LeRobotSource
 from roboreward.sources.manifest import ManifestSource
-from roboreward.sources.roboarena import CAMERAS, RoboArenaSource
+from roboreward.sources.roboarena import CAMERAS, PROGRESS_UNITS, ProgressUnit, RoboArenaSource
 
 __all__ = [
     "DEFAULT_SPLIT_RATIOS",
@@ -189,6 +189,14 @@ class BuildConfig(ExportConfig):
         default_factory=lambda: ["left"],
         metadata={"help": "RoboArena cameras, comma-separated: left,right,wrist", "parse": comma_list},
     )
+    roboarena_progress_unit: ProgressUnit = field(
+        default="auto",
+        metadata={
+            "help": "unit of RoboArena's partial_success, decided once per dump: auto (percent for all "
+            "when any value is above 1, else fraction), percent, or fraction (a dump with a value "
+            "above 1 is refused); build_report.json records the decision"
+        },
+    )
     manifest: list[str] = field(
         default_factory=list,
         metadata={"help": "JSONL/CSV manifest (repeatable)", "repeat": True, "metavar": "FILE"},
@@ -250,6 +258,11 @@ class BuildConfig(ExportConfig):
                 f"split_ratios must give non-negative weights to {SPLITS}, got {self.split_ratios}"
             )
         rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
+        if self.roboarena_progress_unit not in PROGRESS_UNITS:
+            raise ValueError(
+                f"roboarena_progress_unit must be one of {', '.join(PROGRESS_UNITS)}, "
+                f"got {self.roboarena_progress_unit!r}"
+            )
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
@@ -273,20 +286,39 @@ class BuildConfig(ExportConfig):
 
 
 def open_sources(config: BuildConfig) -> tuple[list[EpisodeSource], list[EpisodeSource]]:
-    """(OXE sources, other sources); raises SourceError naming the source that is unusable."""
+    """(OXE sources, other sources); raises SourceError naming the source that is unusable.
+
+    A RoboArena dump's progress unit is decided here, so a dump whose values contradict the unit
+    given fails before any work.
+    """
     oxe = [LeRobotSource(path, video_key=config.lerobot_video_key) for path in config.lerobot]
-    others: list[EpisodeSource] = [
+    arenas = [
         RoboArenaSource(
-            path, cameras=tuple(config.roboarena_cameras), thresholds=tuple(config.progress_thresholds)
+            path,
+            cameras=tuple(config.roboarena_cameras),
+            thresholds=tuple(config.progress_thresholds),
+            progress_unit=config.roboarena_progress_unit,
         )
         for path in config.roboarena
     ]
+    for arena in arenas:
+        arena.progress_unit  # noqa: B018  (reads every metadata.yaml once; raises SourceError)
+    others: list[EpisodeSource] = [*arenas]
     others += [ManifestSource(path) for path in config.manifest]
     names = [s.name for s in [*oxe, *others]]
     repeated = sorted({n for n in names if names.count(n) > 1} - {"roboarena"})
     if repeated:
         raise SourceError(f"two sources share the subset name(s) {repeated}: give each its own name")
     return oxe, others
+
+
+def progress_units(config: BuildConfig, sources: Sequence[Any]) -> list[dict[str, Any]]:
+    """The build report's ``roboarena_progress_units``: per RoboArena dump (as given in the config),
+    the unit its partial_success values were read in and what decided it."""
+    arenas = [s for s in sources if isinstance(s, RoboArenaSource)]
+    return [
+        {"dump": path, **source.progress_unit} for path, source in zip(config.roboarena, arenas, strict=True)
+    ]
 
 
 def collect(
@@ -457,13 +489,15 @@ def _build_locked(
     started: float,
 ) -> dict[str, Any]:
     episodes, skips = collect(config, oxe, others)
+    units = {"roboarena_progress_units": progress_units(config, others)} if config.roboarena else {}
     if not episodes:
-        refuse_empty_build(config, skips, started)
-    extra: dict[str, Any] = {}
+        refuse_empty_build(config, skips, started, units)
+    extra: dict[str, Any] = dict(units)
     if augment is not None:
         folder = DatasetFolder(config.out)
         folder.build_dir.mkdir(parents=True, exist_ok=True)
-        episodes, more_skips, extra = augment(episodes, folder.build_dir)
+        episodes, more_skips, stage_report = augment(episodes, folder.build_dir)
+        extra.update(stage_report)
         skips = skips + list(more_skips)
         if "relabel" in extra:  # next to the data, where the dataset card reads it
             folder.write_report(RELABEL_REPORT, extra["relabel"])
@@ -548,9 +582,12 @@ def _export_locked(
     return report
 
 
-def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> NoReturn:
-    """Nothing usable: write ``OUT/build_report.json`` listing every skip, then raise ValueError with
-    the reasons grouped (counts and a few examples), which `roboreward build` prints."""
+def refuse_empty_build(
+    config: BuildConfig, skips: Sequence[Skip], started: float, extra_report: dict[str, Any] | None = None
+) -> NoReturn:
+    """Nothing usable: write ``OUT/build_report.json`` listing every skip (and ``extra_report``'s
+    sections), then raise ValueError with the reasons grouped (counts and a few examples), which
+    `roboreward build` prints."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     empty = {"rows": 0, "by_source": {}, "by_reward": {}, "by_source_and_reward": {}}
@@ -561,6 +598,7 @@ def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: floa
         **_skip_summary(skips),
         "files": {split: [] for split in SPLITS},
         "seconds": round(time.time() - started, 2),
+        **(extra_report or {}),
     }
     DatasetFolder(out).write_report(BUILD_REPORT, report)
     raise ValueError(_no_usable_message(out, skips))
@@ -641,6 +679,12 @@ def format_summary(report: dict[str, Any]) -> str:
         by_source = ", ".join(f"{s}: {n}" for s, n in info["by_source"].items()) or "-"
         by_reward = " ".join(f"{k}:{v}" for k, v in info["by_reward"].items()) or "-"
         lines.append(f"  {split:10s} {info['rows']:6d} rows  ({by_source})  rewards {by_reward}")
+    for unit in report.get("roboarena_progress_units", []):
+        how = "as asked"
+        if unit["asked"] == "auto":
+            above = unit["above_1"] or "none"
+            how = f"auto: {above} of {unit['values']} values above 1"
+        lines.append(f"RoboArena {unit['dump']}: partial_success read as {unit['unit']} ({how})")
     lines.append(f"skipped {report['totals']['skipped']} source entries")
     for reason, count in report["skipped_by_reason"].items():
         lines.append(f"  {count:6d}  {reason}")
