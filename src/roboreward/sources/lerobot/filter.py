@@ -16,6 +16,12 @@ what is there.
   the file, unreferenced, as LeRobot reads a segment by its timestamps); ``meta/episodes`` is one
   parquet with the kept rows and their new data ranges.
 
+The copy is written into a temporary folder beside ``out`` (``.<name>.partial``) and renamed to
+``out`` once complete, so ``out`` is either a whole copy or absent: a run killed at any moment leaves
+nothing that blocks a rerun, and the rerun writes the copy an uninterrupted run writes. A rerun
+replaces an earlier filtered copy (a folder holding ``meta/roboreward_filter.json``); a folder
+holding anything else is refused, never overwritten.
+
     >>> filter_lerobot("toto_lerobot", keep=[0, 3, 4], out="toto_filtered")  # doctest: +SKIP
     {'episodes': 3, 'frames': 412, 'tasks': 2, 'kept': [0, 3, 4]}
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,32 +65,81 @@ def filter_lerobot(root: str | Path, keep: Sequence[int], out: str | Path) -> di
     Args:
         root: the dataset folder (``meta/info.json`` inside).
         keep: the episode indices to keep (any order; numbered again 0..K-1 in ascending order).
-        out: the new dataset folder; it must not exist or be empty.
+        out: the new dataset folder: absent, empty, or an earlier filtered copy (replaced whole).
 
     Returns:
         ``{"episodes", "frames", "tasks", "kept"}`` of the copy.
 
     Raises:
-        SourceError: an unsupported version, an index not in the dataset, or a non-empty ``out``.
+        SourceError: an unsupported version, an index not in the dataset, or an ``out`` that is the
+            dataset itself or holds files that are not a filtered copy.
     """
     root, out = Path(root), Path(out)
     info = json.loads((root / INFO_PATH).read_text(encoding="utf-8"))
     layout = SUPPORTED_VERSIONS.get(info.get("codebase_version"))
     if layout is None:
         raise SourceError(f"{root / INFO_PATH}: unsupported LeRobot version {info.get('codebase_version')!r}")
-    if out.exists() and any(out.iterdir()):
-        raise SourceError(f"filtered dataset folder {out} is not empty")
+    _check_target(root, out)
     kept = sorted(set(int(i) for i in keep))
     renumber = {old: new for new, old in enumerate(kept)}
-    (out / "meta").mkdir(parents=True, exist_ok=True)
-    if layout == "v2":
-        frames, tasks = _filter_v2(root, out, info, renumber)
-    else:
-        frames, tasks = _filter_v3(root, out, info, renumber)
-    _write_info(out, info, len(kept), frames, tasks)
-    record = {"source": root.name, "kept": kept, "new_index_of": {str(o): n for o, n in renumber.items()}}
-    (out / FILTER_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    work, replaced = _work_folders(out)
+    for leftover in (work, replaced):  # from a run killed before it renamed its copy
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        (work / "meta").mkdir(parents=True)
+        if layout == "v2":
+            frames, tasks = _filter_v2(root, work, info, renumber)
+        else:
+            frames, tasks = _filter_v3(root, work, info, renumber)
+        _write_info(work, info, len(kept), frames, tasks)
+        record = {"source": root.name, "kept": kept, "new_index_of": {str(o): n for o, n in renumber.items()}}
+        _write_text(work / FILTER_RECORD, json.dumps(record, indent=2) + "\n")
+        _publish(work, out, replaced)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return {"episodes": len(kept), "frames": frames, "tasks": tasks, "kept": kept}
+
+
+def _work_folders(out: Path) -> tuple[Path, Path]:
+    """Beside ``out``: the copy being written, and the earlier copy being replaced."""
+    return out.with_name(f".{out.name}.partial"), out.with_name(f".{out.name}.replaced")
+
+
+def _check_target(root: Path, out: Path) -> None:
+    """``out`` may be absent, hold no file (a folder made ahead, or the empty ``meta/`` that a run
+    of an earlier version left when killed) or be an earlier filtered copy; nothing else."""
+    if out.resolve() == root.resolve():
+        raise SourceError(f"filtered dataset folder {out} is the dataset being filtered: give a new folder")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SourceError(f"filtered dataset folder {out} is a file, not a folder")
+    if (out / FILTER_RECORD).is_file() or not any(p.is_file() for p in out.rglob("*")):
+        return
+    raise SourceError(
+        f"filtered dataset folder {out} is not empty and is not a filtered copy (no {FILTER_RECORD}): "
+        "give a new folder, or remove this one"
+    )
+
+
+def _publish(work: Path, out: Path, replaced: Path) -> None:
+    """Rename the complete copy ``work`` to ``out``; what ``out`` held goes (through ``replaced``)."""
+    if out.exists():
+        os.replace(out, replaced)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work, out)
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
 
 
 def _video_keys(info: dict[str, Any]) -> list[str]:
@@ -102,9 +158,7 @@ def _write_info(out: Path, info: dict[str, Any], episodes: int, frames: int, tas
         info["total_videos"] = episodes * len(_video_keys(info))
     if "total_chunks" in info:
         info["total_chunks"] = max(1, math.ceil(episodes / info.get("chunks_size", 1000)))
-    path = out / INFO_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=4) + "\n", encoding="utf-8")
+    _write_text(out / INFO_PATH, json.dumps(info, indent=4) + "\n")
 
 
 def _remap(table: pa.Table, column: str, mapping: dict[int, int]) -> pa.Table:
@@ -170,15 +224,13 @@ def _filter_v2(root: Path, out: Path, info: dict[str, Any], renumber: dict[int, 
     for old, new in renumber.items():
         table = _renumber_rows(tables[old], renumber, tasks, frames)
         frames += table.num_rows
-        path = out / info["data_path"].format(**values(new))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
+        _write_table(table, out / info["data_path"].format(**values(new)))
         for key in _video_keys(info):
             src = root / info["video_path"].format(video_key=key, **values(old))
             if src.is_file():
                 _copy(src, out / info["video_path"].format(video_key=key, **values(new)))
         episodes_out.append(json.dumps({**lines[old], "episode_index": new}))
-    (out / V2_EPISODES_PATH).write_text("\n".join(episodes_out) + "\n", encoding="utf-8")
+    _write_text(out / V2_EPISODES_PATH, "\n".join(episodes_out) + "\n")
     stats = root / V2_STATS_PATH
     if stats.is_file():
         kept = []
@@ -186,7 +238,7 @@ def _filter_v2(root: Path, out: Path, info: dict[str, Any], renumber: dict[int, 
             entry = json.loads(raw) if raw.strip() else None
             if entry and int(entry.get("episode_index", -1)) in renumber:
                 kept.append(json.dumps({**entry, "episode_index": renumber[int(entry["episode_index"])]}))
-        (out / V2_STATS_PATH).write_text("\n".join(kept) + "\n", encoding="utf-8")
+        _write_text(out / V2_STATS_PATH, "\n".join(kept) + "\n")
     if (root / V2_TASKS_PATH).is_file():
         rows = [
             json.loads(r)
@@ -195,7 +247,7 @@ def _filter_v2(root: Path, out: Path, info: dict[str, Any], renumber: dict[int, 
         ]
         texts = {int(r["task_index"]): r["task"] for r in rows}
         out_rows = [json.dumps({"task_index": tasks[old], "task": texts[old]}) for old in used]
-        (out / V2_TASKS_PATH).write_text("\n".join(out_rows) + "\n", encoding="utf-8")
+        _write_text(out / V2_TASKS_PATH, "\n".join(out_rows) + "\n")
     total_tasks = len(used) or len({t for e in (lines[o] for o in renumber) for t in e.get("tasks", [])})
     return frames, total_tasks
 
@@ -230,9 +282,7 @@ def _filter_v3(root: Path, out: Path, info: dict[str, Any], renumber: dict[int, 
             count = int(pc.sum(pc.equal(table.column("episode_index"), new)).as_py())
             ranges[new] = (frames, frames + count)
             frames += count
-        path = out / info["data_path"].format(chunk_index=chunk, file_index=part)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
+        _write_table(table, out / info["data_path"].format(chunk_index=chunk, file_index=part))
     keys = _video_keys(info)
     copied: set[Path] = set()
     out_rows = []
@@ -254,12 +304,10 @@ def _filter_v3(root: Path, out: Path, info: dict[str, Any], renumber: dict[int, 
                 _copy(root / rel, out / rel)
                 copied.add(rel)
         out_rows.append(row)
-    path = out / V3_EPISODES_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(out_rows, schema=meta.schema), path)
+    _write_table(pa.Table.from_pylist(out_rows, schema=meta.schema), out / V3_EPISODES_FILE)
     if (root / V3_TASKS_PATH).is_file():
         table = pq.read_table(root / V3_TASKS_PATH).to_pandas()
         table = table[table["task_index"].isin(used)].copy()
         table["task_index"] = [tasks[int(t)] for t in table["task_index"]]
-        table.sort_values("task_index").to_parquet(out / V3_TASKS_PATH)
+        _write_table(pa.Table.from_pandas(table.sort_values("task_index")), out / V3_TASKS_PATH)
     return frames, len(used)
