@@ -96,6 +96,10 @@ def test_config_validation():
         BuildConfig(manifest=["m.jsonl"], progress_thresholds=[0.5, 0.1, 0.2, 1.0])
     assert BuildConfig(manifest="m.jsonl").manifest == ["m.jsonl"]
     assert BuildConfig(manifest="m.jsonl").roboarena_progress_unit == "auto"
+    assert BuildConfig(manifest="m.jsonl").lerobot_rewards == "auto"
+    assert BuildConfig(lerobot=["x"], lerobot_rewards="column:outcome").lerobot_rewards == "column:outcome"
+    with pytest.raises(ValueError, match=r"a sidecar file ends in \.jsonl or \.parquet"):
+        BuildConfig(lerobot=["x"], lerobot_rewards="truth")
     with pytest.raises(ValueError, match="progress_unit must be one of auto, percent, fraction, got '%'"):
         BuildConfig(roboarena=["dump"], roboarena_progress_unit="%")
 

@@ -22,6 +22,8 @@ from lerobot_fixtures import SCENE_CAMERA, WRIST_CAMERA, write_lerobot_v21, writ
 
 from roboreward.sources.lerobot import stats as lerobot_stats
 from roboreward.sources.lerobot.filter import FILTER_RECORD, filter_lerobot
+from roboreward.sources.lerobot.layout import REWARDS_PATH, write_episode_rewards
+from roboreward.sources.lerobot.reader import LeRobotSource
 
 EPISODES = (
     ("pick up the red block", 8),
@@ -240,3 +242,18 @@ def test_lerobot_stats_helpers_by_hand():
     image = lerobot_stats.episode_image_stats(frames)
     assert image["mean"].shape == (3, 1, 1) and image["mean"].ravel().tolist() == [1.0, 0.0, 0.0]
     assert image["count"].tolist() == [4]
+
+
+def test_the_rewards_sidecar_follows_the_kept_episodes(tmp_path):
+    root = write_lerobot_v21(
+        tmp_path / "v21" / "sim_lerobot", EPISODES[:4], codec="libx264", cameras=(SCENE_CAMERA,)
+    )
+    write_episode_rewards(root, [(0, 5, 1.0), (1, 2, 0.3), (2, 1, 0.0), (3, 4, 0.9)])
+    filter_lerobot(root, [1, 3], tmp_path / "copy")
+    lines = [json.loads(line) for line in (tmp_path / "copy" / REWARDS_PATH).read_text().splitlines()]
+    assert lines == [
+        {"episode_index": 0, "reward": 2, "progress": 0.3},
+        {"episode_index": 1, "reward": 4, "progress": 0.9},
+    ]
+    labels = {e.episode_id: e.reward for e in LeRobotSource(tmp_path / "copy").episodes()}
+    assert labels == {"0": 2, "1": 4}

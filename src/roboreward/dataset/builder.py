@@ -70,7 +70,7 @@ from roboreward.dataset.lock import check_unlocked, output_lock
 from roboreward.dataset.splits import assign_splits, sample_uniform, seeded_rng
 from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
-from roboreward.sources.lerobot.reader import LeRobotSource
+from roboreward.sources.lerobot.reader import LeRobotSource, parse_rewards
 from roboreward.sources.manifest import ManifestSource
 from roboreward.sources.roboarena import CAMERAS, PROGRESS_UNITS, ProgressUnit, RoboArenaSource
 
@@ -181,6 +181,17 @@ class BuildConfig(ExportConfig):
             "aliases": ["--video-key"],
         },
     )
+    lerobot_rewards: str = field(
+        default="auto",
+        metadata={
+            "help": "per-episode rewards of the LeRobot sources: auto (the sidecar "
+            "meta/episode_rewards.jsonl where a dataset has one, as `roboreward sim` writes, else 5 as "
+            "for OXE), success (5 for every episode), column:NAME (a field of the episode metadata), "
+            "or a sidecar file (JSONL or Parquet: episode_index, reward 1..5, optional progress; "
+            "relative to each dataset's folder)",
+            "metavar": "auto|success|column:NAME|FILE",
+        },
+    )
     roboarena: list[str] = field(
         default_factory=list,
         metadata={"help": "RoboArena data dump (repeatable)", "repeat": True, "metavar": "PATH"},
@@ -258,6 +269,7 @@ class BuildConfig(ExportConfig):
                 f"split_ratios must give non-negative weights to {SPLITS}, got {self.split_ratios}"
             )
         rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
+        parse_rewards(self.lerobot_rewards)  # raises ValueError naming a malformed value, now
         if self.roboarena_progress_unit not in PROGRESS_UNITS:
             raise ValueError(
                 f"roboarena_progress_unit must be one of {', '.join(PROGRESS_UNITS)}, "
@@ -291,7 +303,10 @@ def open_sources(config: BuildConfig) -> tuple[list[EpisodeSource], list[Episode
     A RoboArena dump's progress unit is decided here, so a dump whose values contradict the unit
     given fails before any work.
     """
-    oxe = [LeRobotSource(path, video_key=config.lerobot_video_key) for path in config.lerobot]
+    oxe = [
+        LeRobotSource(path, video_key=config.lerobot_video_key, rewards=config.lerobot_rewards)
+        for path in config.lerobot
+    ]
     arenas = [
         RoboArenaSource(
             path,
@@ -310,6 +325,15 @@ def open_sources(config: BuildConfig) -> tuple[list[EpisodeSource], list[Episode
     if repeated:
         raise SourceError(f"two sources share the subset name(s) {repeated}: give each its own name")
     return oxe, others
+
+
+def reward_sources(config: BuildConfig, sources: Sequence[Any]) -> list[dict[str, Any]]:
+    """The build report's ``lerobot_rewards``: per LeRobot source (as given in the config), where its
+    episodes' rewards came from (``success``: 5 for all, as OXE; a sidecar file; ``column:NAME``)."""
+    return [
+        {"dataset": path, "source": source.name, "rewards_from": source.rewards_from}
+        for path, source in zip(config.lerobot, sources, strict=True)
+    ]
 
 
 def progress_units(config: BuildConfig, sources: Sequence[Any]) -> list[dict[str, Any]]:
@@ -489,7 +513,11 @@ def _build_locked(
     started: float,
 ) -> dict[str, Any]:
     episodes, skips = collect(config, oxe, others)
-    units = {"roboarena_progress_units": progress_units(config, others)} if config.roboarena else {}
+    units: dict[str, Any] = {}
+    if config.lerobot:
+        units["lerobot_rewards"] = reward_sources(config, oxe)
+    if config.roboarena:
+        units["roboarena_progress_units"] = progress_units(config, others)
     if not episodes:
         refuse_empty_build(config, skips, started, units)
     extra: dict[str, Any] = dict(units)
@@ -679,6 +707,9 @@ def format_summary(report: dict[str, Any]) -> str:
         by_source = ", ".join(f"{s}: {n}" for s, n in info["by_source"].items()) or "-"
         by_reward = " ".join(f"{k}:{v}" for k, v in info["by_reward"].items()) or "-"
         lines.append(f"  {split:10s} {info['rows']:6d} rows  ({by_source})  rewards {by_reward}")
+    for rewards in report.get("lerobot_rewards", []):
+        if rewards["rewards_from"] != "success":
+            lines.append(f"LeRobot {rewards['dataset']}: rewards from {rewards['rewards_from']}")
     for unit in report.get("roboarena_progress_units", []):
         how = "as asked"
         if unit["asked"] == "auto":

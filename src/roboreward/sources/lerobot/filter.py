@@ -15,6 +15,8 @@ what is there.
   segment's ``from_timestamp`` / ``to_timestamp`` in its file (frames of dropped episodes stay in
   the file, unreferenced, as LeRobot reads a segment by its timestamps); ``meta/episodes`` is one
   parquet with the kept rows, their new data ranges and their stats (``stats/<feature>/<stat>``).
+- The rewards sidecar ``meta/episode_rewards.jsonl`` (`layout.REWARDS_PATH`, which the simulators
+  write), when the source has one, keeps the kept episodes' lines under their new indices.
 - Every version gets ``meta/stats.json``, the statistics LeRobot normalises with (its
   ``LeRobotDataset.meta.stats``, which the multi-dataset loader and the training factory read),
   aggregated from the kept episodes' stats as LeRobot aggregates them
@@ -56,6 +58,7 @@ from roboreward.sources import SourceError
 from roboreward.sources.lerobot import stats as lerobot_stats
 from roboreward.sources.lerobot.layout import (
     INFO_PATH,
+    REWARDS_PATH,
     SUPPORTED_VERSIONS,
     V2_EPISODES_PATH,
     V2_TASKS_PATH,
@@ -113,6 +116,7 @@ def filter_lerobot(root: str | Path, keep: Sequence[int], out: str | Path) -> di
             aggregated = lerobot_stats.aggregate_stats(list(stats.episodes.values()))
             text = json.dumps(lerobot_stats.stats_to_json(aggregated), indent=4)
             _write_text(work / STATS_PATH, text + "\n")
+        _filter_rewards(root, work, renumber)
         _write_info(work, info, len(kept), frames, tasks)
         record = {
             "source": root.name,
@@ -126,6 +130,21 @@ def filter_lerobot(root: str | Path, keep: Sequence[int], out: str | Path) -> di
         shutil.rmtree(work, ignore_errors=True)
         raise
     return {"episodes": len(kept), "frames": frames, "tasks": tasks, "kept": kept}
+
+
+def _filter_rewards(root: Path, out: Path, renumber: dict[int, int]) -> None:
+    """The kept episodes' lines of the rewards sidecar, under their new indices (when there is one)."""
+    path = root / REWARDS_PATH
+    if not path.is_file():
+        return
+    kept: dict[int, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            entry = json.loads(raw)
+            new = renumber.get(int(entry["episode_index"]))
+            if new is not None and new not in kept:
+                kept[new] = json.dumps({**entry, "episode_index": new})
+    _write_text(out / REWARDS_PATH, "".join(kept[new] + "\n" for new in sorted(kept)))
 
 
 def _work_folders(out: Path) -> tuple[Path, Path]:
