@@ -4,7 +4,8 @@ LeRobot cannot be a dependency of the toolkit, so this test installs LeRobot's d
 (the ``lerobot-dataset`` package, module ``ledataset``) into a separate virtual environment, kept in
 a cache folder (``$ROBOREWARD_TEST_CACHE``, default ``~/.cache/roboreward/test-envs``) and built once;
 torch and torchvision, which that package leaves to its user, come from this interpreter's
-environment through a ``.pth`` file. It skips, saying why, when the package index cannot be reached.
+environment (appended to the script's ``sys.path``, after the venv's own packages, so LeRobot's
+pinned versions win). It skips, saying why, when the package index cannot be reached.
 
 There, a script loads the copies with ``LeRobotDataset`` (each) and ``MultiLeRobotDataset`` (both),
 and reads every item through LeRobot's ``__getitem__``. LeRobot's PyAV backend decodes through
@@ -52,6 +53,9 @@ KEPT = {"a": [1, 3, 5], "b": [0, 2]}
 SCRIPT = r'''
 import json, sys
 from pathlib import Path
+
+job = json.loads(Path(sys.argv[1]).read_text())
+sys.path.extend(job["torch_paths"])  # after the venv's own packages: LeRobot's pins win
 
 import av
 import numpy as np
@@ -151,7 +155,6 @@ def our_episode_stats(ds):
     return out
 
 
-job = json.loads(Path(sys.argv[1]).read_text())
 work = Path(sys.argv[2])
 result = {}
 for spec in job["convert"]:  # v2.1 copies: LeRobot's own converter to v3.0, in place
@@ -234,13 +237,15 @@ def lerobot_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pip = [str(building / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         installed = _run([*pip, LEROBOT_DATASET], timeout=1200)
         assert installed.returncode == 0, f"pip install {LEROBOT_DATASET} failed:\n{_tail(installed, 20)}"
-        # torch and torchvision, which lerobot-dataset leaves to its user: this environment's.
-        shared = {str(Path(s.origin).parent.parent) for s in (torch_spec, vision_spec)}  # type: ignore[arg-type]
-        site = next((building / "lib").glob("python*/site-packages"))
-        (site / "zz_roboreward_torch.pth").write_text("\n".join(sorted(shared)) + "\n")
         os.replace(building, venv)
         (venv / "ready").write_text(LEROBOT_DATASET + "\n")
     return python
+
+
+def _torch_paths() -> list[str]:
+    """Where this environment's torch and torchvision live (lerobot-dataset leaves them to its user)."""
+    specs = [importlib.util.find_spec(name) for name in ("torch", "torchvision")]
+    return sorted({str(Path(s.origin).parent.parent) for s in specs if s is not None and s.origin})
 
 
 def _close(ours, theirs, atol: float, where: str) -> None:
@@ -265,6 +270,7 @@ def test_lerobot_loads_the_filtered_copies_single_and_multi(lerobot_python, tmp_
         for name in ("a", "b", "c")
     }
     job = {
+        "torch_paths": _torch_paths(),
         "convert": [{"repo_id": "local/c", "root": str(hub)}],
         "single": [{"repo_id": f"local/{n}", "path": str(hub / "local" / n)} for n in ("a", "b", "c")],
         "multi": {"repo_ids": ["local/a", "local/b"], "root": str(hub)},
