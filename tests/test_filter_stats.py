@@ -257,3 +257,33 @@ def test_the_rewards_sidecar_follows_the_kept_episodes(tmp_path):
     ]
     labels = {e.episode_id: e.reward for e in LeRobotSource(tmp_path / "copy").episodes()}
     assert labels == {"0": 2, "1": 4}
+
+
+def test_image_features_get_their_stats_from_the_png_cells(tmp_path):
+    # LeRobot's `image` dtype: PNG bytes in the data parquet ({"bytes", "path"} cells).
+    from io import BytesIO
+
+    from PIL import Image
+
+    root = write_lerobot_v21(
+        tmp_path / "v21" / "toto_lerobot", EPISODES[:2], codec="libx264", cameras=(SCENE_CAMERA,)
+    )
+    info_path = root / "meta" / "info.json"
+    info = json.loads(info_path.read_text())
+    info["features"]["observation.images.top"] = {"dtype": "image", "shape": [8, 8, 3], "names": None}
+    info_path.write_text(json.dumps(info))
+    for index, (_, length) in enumerate(EPISODES[:2]):
+        path = root / "data" / "chunk-000" / f"episode_{index:06d}.parquet"
+        table = pq.read_table(path)
+        cells = []
+        for frame in range(length):
+            buffer = BytesIO()
+            Image.new("RGB", (8, 8), (10 * frame, 100, 255)).save(buffer, format="PNG")
+            cells.append({"bytes": buffer.getvalue(), "path": None})
+        pq.write_table(table.append_column("observation.images.top", pa.array(cells)), path)
+    filter_lerobot(root, [1], tmp_path / "copy")
+    top = _stats_json(tmp_path / "copy")["observation.images.top"]
+    reds = np.array([10 * f for f in range(10)]) / 255
+    assert top["mean"].ravel() == pytest.approx([reds.mean(), 100 / 255, 1.0], abs=1e-6)
+    assert top["max"].ravel() == pytest.approx([reds.max(), 100 / 255, 1.0], abs=1e-6)
+    assert top["count"].tolist() == [10] and top["mean"].shape == (3, 1, 1)
