@@ -100,7 +100,8 @@ def test_config_validation():
     assert BuildConfig(lerobot=["x"], lerobot_rewards="column:outcome").lerobot_rewards == "column:outcome"
     with pytest.raises(ValueError, match=r"a sidecar file ends in \.jsonl or \.parquet"):
         BuildConfig(lerobot=["x"], lerobot_rewards="truth")
-    with pytest.raises(ValueError, match="progress_unit must be one of auto, percent, fraction, got '%'"):
+    units = "roboarena_progress_unit must be one of 'auto', 'percent', 'fraction', got '%'"
+    with pytest.raises(ValueError, match=units):
         BuildConfig(roboarena=["dump"], roboarena_progress_unit="%")
 
 

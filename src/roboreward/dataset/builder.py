@@ -72,7 +72,7 @@ from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
 from roboreward.sources.lerobot.reader import LeRobotSource, parse_rewards
 from roboreward.sources.manifest import ManifestSource
-from roboreward.sources.roboarena import CAMERAS, PROGRESS_UNITS, ProgressUnit, RoboArenaSource
+from roboreward.sources.roboarena import CAMERAS, ProgressUnit, RoboArenaSource
 
 __all__ = [
     "DEFAULT_SPLIT_RATIOS",
@@ -270,11 +270,6 @@ class BuildConfig(ExportConfig):
             )
         rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
         parse_rewards(self.lerobot_rewards)  # raises ValueError naming a malformed value, now
-        if self.roboarena_progress_unit not in PROGRESS_UNITS:
-            raise ValueError(
-                f"roboarena_progress_unit must be one of {', '.join(PROGRESS_UNITS)}, "
-                f"got {self.roboarena_progress_unit!r}"
-            )
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
