@@ -59,15 +59,16 @@ def session(name: str, instruction: Any, policies: dict[str, Policy], metadata: 
     return Session(name, instruction, policies, metadata)
 
 
-#: Well-formed sessions: partial_success as fractions and as percents, both file-name layouts,
-#: a three-policy session and a wrist camera.
+#: Well-formed sessions: partial_success in percent, as the paper's protocol states it (a dump holds
+#: one unit, decided once for all its values), both file-name layouts, a three-policy session and a
+#: wrist camera. Dumps in fractions, and dumps mixing the two, are written by the tests themselves.
 GOOD_SESSIONS = [
     session(
         "s01_marker",
         "put the marker in the cup",
         {
             "A": policy("pi0_droid", 0),
-            "B": policy("paligemma_fast_droid", 0.2, cameras=("left", "right", "wrist")),
+            "B": policy("paligemma_fast_droid", 20, cameras=("left", "right", "wrist")),
         },
     ),
     session(
@@ -80,15 +81,15 @@ GOOD_SESSIONS = [
         "  fold the towel\n in half ",
         {
             "A": policy("paligemma_diffusion_droid", 100),
-            "B": policy("pi0_droid", 1.0),
-            "C": policy("paligemma_binning_droid", 0.7),
+            "B": policy("pi0_droid", 100.0),
+            "C": policy("paligemma_binning_droid", 70),
         },
     ),
     session(
         "s04_cups",
         "stack the blue cup on the red cup",
         {
-            "A": policy("pi0_droid", 0.34, layout="2026", cameras=("left", "right", "wrist")),
+            "A": policy("pi0_droid", 34, layout="2026", cameras=("left", "right", "wrist")),
             "B": policy("pi0_fast_droid", 33, layout="2026"),
             "C": policy("paligemma_fast_droid", 67, layout="2026"),
         },
@@ -97,12 +98,12 @@ GOOD_SESSIONS = [
 
 #: One fault per entry; the name says which.
 BROKEN_SESSIONS = [
-    session("x01_no_yaml", "wipe the table", {"A": policy("pi0_droid", 0.5)}, metadata="missing"),
-    session("x02_bad_yaml", "wipe the table", {"A": policy("pi0_droid", 0.5)}, metadata="malformed"),
-    session("x03_latin1_yaml", "wipe the table", {"A": policy("pi0_droid", 0.5)}, metadata="non_utf8"),
-    session("x04_list_yaml", "wipe the table", {"A": policy("pi0_droid", 0.5)}, metadata="list"),
-    session("x05_empty_task", "   ", {"A": policy("pi0_droid", 0.5)}),
-    session("x06_no_task", MISSING, {"A": policy("pi0_droid", 0.5)}),
+    session("x01_no_yaml", "wipe the table", {"A": policy("pi0_droid", 50)}, metadata="missing"),
+    session("x02_bad_yaml", "wipe the table", {"A": policy("pi0_droid", 50)}, metadata="malformed"),
+    session("x03_latin1_yaml", "wipe the table", {"A": policy("pi0_droid", 50)}, metadata="non_utf8"),
+    session("x04_list_yaml", "wipe the table", {"A": policy("pi0_droid", 50)}, metadata="list"),
+    session("x05_empty_task", "   ", {"A": policy("pi0_droid", 50)}),
+    session("x06_no_task", MISSING, {"A": policy("pi0_droid", 50)}),
     session(
         "x07_bad_scores",
         "pour the beans into the bowl",
@@ -112,17 +113,17 @@ BROKEN_SESSIONS = [
             "C": policy("paligemma_fast_droid", 140),
             "D": policy("paligemma_vq_droid", "n/a"),
             "E": policy("paligemma_binning_droid", float("nan")),
-            "F": policy("paligemma_diffusion_droid", 0.9),  # the one good entry of this session
+            "F": policy("paligemma_diffusion_droid", 90),  # the one good entry of this session
         },
     ),
     session(
         "x08_bad_files",
         "close the laptop",
         {
-            "A": policy("pi0_droid", 0.5, cameras=("right",)),  # no left video
-            "B": policy("pi0_fast_droid", 0.5, folder=False),  # no policy folder
-            "C": policy("paligemma_fast_droid", 0.5, extra_videos=("retake_video_left.mp4",)),  # two lefts
-            "D": policy("paligemma_vq_droid", 0.5, extra_videos=("._pi0_video_left.mp4",)),  # hidden: ignored
+            "A": policy("pi0_droid", 50, cameras=("right",)),  # no left video
+            "B": policy("pi0_fast_droid", 50, folder=False),  # no policy folder
+            "C": policy("paligemma_fast_droid", 50, extra_videos=("retake_video_left.mp4",)),  # two lefts
+            "D": policy("paligemma_vq_droid", 50, extra_videos=("._pi0_video_left.mp4",)),  # hidden: ignored
         },
     ),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from roboreward.apps.annotate import ANNOTATIONS, AnnotateConfig, annotate_lerob
 from roboreward.cli import main
 from roboreward.episode import Episode
 from roboreward.models.local import RewardModel
+from roboreward.sources import SourceError
+from roboreward.sources.lerobot import filter as filter_module
 from roboreward.sources.lerobot.filter import filter_lerobot
 from roboreward.sources.lerobot.reader import LeRobotSource
 from roboreward.testing.tiny import make_tiny_vlm
@@ -172,8 +175,85 @@ def test_filtered_v21_copy_is_a_consistent_lerobot_dataset(tmp_path):
     kept = [0, 2, 3]
     filter_lerobot(root, kept, tmp_path / "copy")
     _check_copy(tmp_path / "copy", root, kept)
-    with pytest.raises(Exception, match="not empty"):
-        filter_lerobot(root, kept, tmp_path / "copy")
+    filter_lerobot(root, [1, 5], tmp_path / "copy")  # an earlier filtered copy is replaced whole
+    _check_copy(tmp_path / "copy", root, [1, 5])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "v21"]  # no work folder left beside it
+
+
+def test_a_filtered_copy_never_overwrites_what_it_did_not_write(tmp_path):
+    root = write_lerobot_v21(tmp_path / "v21" / "toto_lerobot", EPISODES[:2], codec="libx264")
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(SourceError, match=f"folder {mine} is not empty and is not a filtered copy"):
+        filter_lerobot(root, [0], mine)
+    assert (mine / "notes" / "todo.txt").read_text() == "keep me"
+    with pytest.raises(SourceError, match="is the dataset being filtered"):
+        filter_lerobot(root, [0], root)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SourceError, match="is a file, not a folder"):
+        filter_lerobot(root, [0], tmp_path / "file")
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+
+
+@pytest.mark.parametrize("version", ["v2.1", "v3.0"])
+def test_a_rerun_after_a_kill_at_any_moment_gives_the_uninterrupted_copy(version, tmp_path, monkeypatch):
+    episodes = EPISODES[:4]
+    if version == "v2.1":
+        root = write_lerobot_v21(tmp_path / "src" / "toto_lerobot", episodes, cameras=(SCENE_CAMERA,))
+    else:
+        root = write_lerobot_v30(
+            tmp_path / "src" / "toto_lerobot", episodes, codec="libx264", episodes_per_file=2
+        )
+    kept = [0, 2, 3]
+    whole = tmp_path / "whole" / "copy"
+    filter_lerobot(root, kept, whole)
+    expected = _tree(whole)
+
+    # What a SIGKILL leaves is the folder as it is between two writes: record it before every write,
+    # copy and rename of two runs into work/copy (a fresh one, then one replacing its copy).
+    work = tmp_path / "work"
+    work.mkdir()
+    moments: list[Path] = []
+
+    def killed_here(*args, **kwargs):
+        moments.append(tmp_path / "killed" / str(len(moments)))
+        shutil.copytree(work, moments[-1])
+
+    def before(function):
+        def wrapped(*args, **kwargs):
+            killed_here()
+            return function(*args, **kwargs)
+
+        return wrapped
+
+    for name in ("_write_text", "_write_table", "_copy"):
+        monkeypatch.setattr(filter_module, name, before(getattr(filter_module, name)))
+    monkeypatch.setattr(filter_module.os, "replace", before(os.replace))
+    monkeypatch.setattr(filter_module.shutil, "rmtree", before(shutil.rmtree))
+    for _ in range(2):
+        filter_lerobot(root, kept, work / "copy")
+        killed_here()  # after the rename: annotate killed before it wrote its report
+    monkeypatch.undo()
+    assert _tree(work / "copy") == expected
+
+    assert len(moments) > 20
+    for folder in moments:
+        filter_lerobot(root, kept, folder / "copy")  # never "not empty"
+        assert _tree(folder / "copy") == expected, folder.name
+        assert [p.name for p in folder.iterdir()] == ["copy"], folder.name  # the killed run's work is gone
+
+
+def test_a_target_left_by_a_killed_run_of_an_earlier_version_is_no_obstacle(tmp_path):
+    # Earlier versions wrote into the target directly: a kill left it holding an empty meta/.
+    root = write_lerobot_v21(tmp_path / "v21" / "toto_lerobot", EPISODES[:3], codec="libx264")
+    (tmp_path / "copy" / "meta").mkdir(parents=True)
+    filter_lerobot(root, [0, 2], tmp_path / "copy")
+    _check_copy(tmp_path / "copy", root, [0, 2])
 
 
 def test_annotate_keeps_the_episodes_at_or_above_a_score_and_reports_bad_videos(model, tiny_path, tmp_path):

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from conftest import write_video
 from lerobot_fixtures import write_lerobot_v21, write_lerobot_v30
-from roboarena_fixtures import BROKEN_SESSIONS, GOOD_SESSIONS, write_roboarena_dump
+from roboarena_fixtures import BROKEN_SESSIONS, GOOD_SESSIONS, policy, session, write_roboarena_dump
 
 from roboreward import video
 from roboreward.cli import main as cli_main
@@ -322,3 +322,42 @@ def test_a_killed_build_resumes_to_the_same_rows(tmp_path):
     assert sum(len(r) for r in resumed_rows.values()) == 40
     assert_same_rows(resumed_rows, clean_rows)
     assert not list(cache.glob(".*"))  # no half-written video left in the cache
+
+
+def test_roboarena_progress_unit_is_decided_once_per_dump_and_reported(tmp_path, capsys):
+    # A percent dump whose 1 and 0.5 are 1 % and 0.5 % (read per value they were rewards 5 and 3).
+    dump = write_roboarena_dump(
+        tmp_path / "DataDump",
+        [
+            session("s1", "open the drawer", {"A": policy("pi0", 1), "B": policy("pi0_fast", 0.5)}),
+            session("s2", "close the drawer", {"A": policy("pi0", 80), "B": policy("pi0_fast", 100)}),
+        ],
+    )
+    out = tmp_path / "auto"
+    argv = ["build", "--roboarena", str(dump), "--max-side", "32", "--max-frames", "4", "--crf", "30"]
+    assert cli_main([*argv, "--out", str(out)]) == 0
+    assert f"RoboArena {dump}: partial_success read as percent (auto: 2 of 4 values above 1)" in (
+        capsys.readouterr().out
+    )
+    rows = [r for split in _rows(out).values() for r in split]
+    assert {r["episode_id"]: (r["reward"], r["progress"]) for r in rows} == {
+        "s1/A": (2, pytest.approx(0.01)),
+        "s1/B": (2, pytest.approx(0.005)),
+        "s2/A": (4, pytest.approx(0.8)),
+        "s2/B": (5, pytest.approx(1.0)),
+    }
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["config"]["roboarena_progress_unit"] == "auto"
+    assert report["roboarena_progress_units"] == [
+        {"dump": str(dump), "unit": "percent", "asked": "auto", "values": 4, "above_1": 2, "max": 100.0}
+    ]
+
+    # Said to be fractions, the dump contradicts itself: refused before any work, naming the file.
+    refused = tmp_path / "fraction"
+    assert cli_main([*argv, "--out", str(refused), "--roboarena-progress-unit", "fraction"]) == 1
+    err = capsys.readouterr().err
+    assert "mixes progress units" in err and "partial_success 80" in err
+    assert str(dump / "evaluation_sessions" / "s2" / "metadata.yaml") in err
+    assert not refused.exists()
+    with pytest.raises(SourceError, match="mixes progress units"):
+        build(BuildConfig(roboarena=[str(dump)], out=str(refused), roboarena_progress_unit="fraction"))

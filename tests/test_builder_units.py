@@ -95,6 +95,14 @@ def test_config_validation():
     with pytest.raises(ValueError, match="thresholds"):
         BuildConfig(manifest=["m.jsonl"], progress_thresholds=[0.5, 0.1, 0.2, 1.0])
     assert BuildConfig(manifest="m.jsonl").manifest == ["m.jsonl"]
+    assert BuildConfig(manifest="m.jsonl").roboarena_progress_unit == "auto"
+    assert BuildConfig(manifest="m.jsonl").lerobot_rewards == "auto"
+    assert BuildConfig(lerobot=["x"], lerobot_rewards="column:outcome").lerobot_rewards == "column:outcome"
+    with pytest.raises(ValueError, match=r"a sidecar file ends in \.jsonl or \.parquet"):
+        BuildConfig(lerobot=["x"], lerobot_rewards="truth")
+    units = "roboarena_progress_unit must be one of 'auto', 'percent', 'fraction', got '%'"
+    with pytest.raises(ValueError, match=units):
+        BuildConfig(roboarena=["dump"], roboarena_progress_unit="%")
 
 
 def test_recipes_load_and_flags_override(tmp_path):
@@ -102,6 +110,12 @@ def test_recipes_load_and_flags_override(tmp_path):
     assert config.oxe_episodes == 1350 and config.seed == 7 and config.roboarena == ["/data/dump"]
     assert len(config.lerobot) == 19 and all(r.startswith("lerobot/") for r in config.lerobot)
     assert config.split_ratios == {"train": 64850, "validation": 2442, "test": 3105}
+    assert config.roboarena_progress_unit == "auto"
+    unit = tmp_path / "unit.yaml"
+    unit.write_text("roboarena: [dump]\nroboarena_progress_unit: percent\n")
+    assert BuildConfig.from_yaml(unit).roboarena_progress_unit == "percent"
+    flagged = BuildConfig.from_yaml(unit, roboarena_progress_unit="fraction")
+    assert flagged.roboarena_progress_unit == "fraction"
     smoke = BuildConfig.from_yaml(RECIPES / "smoke.yaml", manifest=["m.jsonl"], num_proc=None)
     assert (smoke.max_frames, smoke.num_proc, smoke.name) == (8, 1, "smoke")
     bad = tmp_path / "bad.yaml"

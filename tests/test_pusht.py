@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import datasets
 import numpy as np
 import pytest
 
@@ -137,3 +138,29 @@ def test_skill_grades_the_outcome_an_expert_brings_the_t_onto_the_target_random_
     assert [t["coverage"] for t in random_] == [0.0, 0.0, 0.0]
     assert np.mean([t["coverage"] for t in expert]) > 0.2  # centre aligned, not turned: about 0.3 to 0.5
     assert max(t["score"] for t in expert) >= 2 and max(t["score"] for t in random_) == 1
+
+
+def test_build_of_a_pusht_sim_dataset_keeps_each_rollouts_true_reward(tmp_path, capsys):
+    # The truth lives in sim_truth.jsonl; the sim also writes it where the LeRobot reader looks
+    # (meta/episode_rewards.jsonl), so a failed rollout is built as the failure it is, not OXE's 5.
+    sim, built = tmp_path / "pusht_sim", tmp_path / "built"
+    assert main(["sim", "--env", "pusht", "--out", str(sim), "--episodes", "4", "--seed", "0"]) == 0
+    truth = {t["episode_id"]: t for t in map(json.loads, (sim / "sim_truth.jsonl").read_text().splitlines())}
+    assert {t["score"] for t in truth.values()} <= {1, 2, 3, 4}  # no rollout reaches the target
+    argv = ["build", "--lerobot", str(sim), "--out", str(built), "--max-frames", "4", "--max-side", "32"]
+    assert main(argv) == 0
+    assert f"LeRobot {sim}: rewards from meta/episode_rewards.jsonl" in capsys.readouterr().out
+    rows = [r for split in datasets.load_dataset(str(built)).values() for r in split]
+    assert sorted(r["episode_id"] for r in rows) == sorted(truth)
+    for row in rows:
+        t = truth[row["episode_id"]]
+        assert (row["reward"], row["progress"]) == (t["score"], pytest.approx(t["progress"]))
+        assert json.loads(row["provenance"])["reward_from"] == "meta/episode_rewards.jsonl"
+    report = json.loads((built / "build_report.json").read_text())
+    assert report["lerobot_rewards"] == [
+        {"dataset": str(sim), "source": "oxe/pusht_sim", "rewards_from": "meta/episode_rewards.jsonl"}
+    ]
+    # Said to be OXE successes, the same rollouts are all 5 again.
+    again = tmp_path / "as_oxe"
+    assert main(["build", "--lerobot", str(sim), "--out", str(again), "--lerobot-rewards", "success"]) == 0
+    assert {r["reward"] for split in datasets.load_dataset(str(again)).values() for r in split} == {5}

@@ -74,6 +74,15 @@ def test_lerobot_layout_holds_successes_that_the_reader_reads(tmp_path):
     assert [t["outcome"] for t in truth] == ["success"] * 4
     assert [e.task for e in episodes] == [t["task"] for t in truth]
     assert {t["source"] for t in truth} == {"oxe/sim_tabletop"}
+    # The truth where the reader looks for rewards too (successes here: 5, full progress).
+    rewards = [
+        json.loads(line) for line in (root / "meta" / "episode_rewards.jsonl").read_text().splitlines()
+    ]
+    assert rewards == [
+        {"episode_index": i, "reward": t["score"], "progress": t["progress"]} for i, t in enumerate(truth)
+    ]
+    assert source.rewards_from == "meta/episode_rewards.jsonl"
+    assert [(e.reward, e.progress) for e in episodes] == [(5, 1.0)] * 4
     info = video.probe(episodes[0].video)
     assert (info.width, info.height, info.fps, info.codec) == (160, 120, 10.0, "h264")
     assert info.frames == len(sim.make_episode(0, "success", seed=0).states)

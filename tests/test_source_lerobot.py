@@ -24,7 +24,8 @@ from roboreward import video
 from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
 from roboreward.sources.lerobot import reader as lerobot_module
-from roboreward.sources.lerobot.reader import LeRobotSource, default_video_key
+from roboreward.sources.lerobot.layout import REWARDS_PATH, write_episode_rewards
+from roboreward.sources.lerobot.reader import LeRobotSource, default_video_key, parse_rewards
 
 V30_EPISODES = [
     ("stack the cups", 6),
@@ -518,10 +519,21 @@ def test_hub_id_downloads_the_metadata_then_only_the_sampled_episodes_files(
     assert [c["repo_id"] for c in hub.calls] == ["lerobot/toto_lerobot"] * 2
     assert {(c["repo_type"], c["revision"]) for c in hub.calls} == {("dataset", "v2.1")}
     assert hub.calls[0]["patterns"] == ["meta/info.json"]
+    rewards = "meta/episode_rewards.jsonl"  # the rewards sidecar, fetched with the metadata when there is one
     if layout == "v21":
-        assert hub.calls[1]["patterns"] == ["meta/info.json", "meta/episodes.jsonl", "meta/tasks.jsonl"]
+        assert hub.calls[1]["patterns"] == [
+            "meta/info.json",
+            "meta/episodes.jsonl",
+            "meta/tasks.jsonl",
+            rewards,
+        ]
     else:
-        assert hub.calls[1]["patterns"] == ["meta/info.json", "meta/episodes/*", "meta/tasks.parquet"]
+        assert hub.calls[1]["patterns"] == [
+            "meta/info.json",
+            "meta/episodes/*",
+            "meta/tasks.parquet",
+            rewards,
+        ]
     snapshot = Path(source.root)
     assert not list(snapshot.glob("videos/**/*.mp4")) and not list(snapshot.glob("data/**/*.parquet"))
     indices = source.episode_indices()
@@ -585,3 +597,106 @@ def test_v30_tasks_table_with_an_unnamed_index_is_read(tmp_path):
     )
     pd.DataFrame({"task_index": [1, 0]}, index=["b", "a"]).to_parquet(root / "meta" / "tasks.parquet")
     assert [e.task for e in LeRobotSource(root).episodes()] == ["a", "b"]
+
+
+# -- per-episode rewards: a sidecar or a column --------------------------------------------------------
+
+
+def _labels(source: LeRobotSource) -> dict[str, tuple[int, float | None]]:
+    return {e.episode_id: (e.reward, e.progress) for e in source.episodes() if isinstance(e, Episode)}
+
+
+def _reasons(source: LeRobotSource) -> dict[str, str]:
+    return {s.episode_id: s.reason for s in source.episodes() if isinstance(s, Skip)}
+
+
+def test_a_rewards_sidecar_labels_the_episodes(v21_h264, v30_av1, tmp_path):
+    for dataset, count in ((v21_h264, 3), (v30_av1, 4)):
+        root = copy_of(dataset, tmp_path / dataset.name)
+        assert set(_labels(LeRobotSource(root)).values()) == {(5, 1.0)}  # no sidecar: OXE's successes
+        write_episode_rewards(root, [(i, i + 1, i / 4) for i in range(count)])
+        source = LeRobotSource(root)
+        assert source.rewards_from == REWARDS_PATH
+        assert _labels(source) == {str(i): (i + 1, i / 4) for i in range(count)}
+        episode = next(e for e in source.episodes() if isinstance(e, Episode))
+        assert episode.provenance["reward_from"] == "meta/episode_rewards.jsonl"
+        # "success" ignores the sidecar: every episode is OXE's 5 again.
+        assert set(_labels(LeRobotSource(root, rewards="success")).values()) == {(5, 1.0)}
+
+
+def test_sidecar_faults_are_skips_or_source_errors_naming_the_file(v21_h264, tmp_path):
+    root = copy_of(v21_h264, tmp_path)
+    sidecar = root / REWARDS_PATH
+    sidecar.write_text(
+        json.dumps({"episode_index": 0, "reward": 3.5})
+        + "\n"
+        + json.dumps({"episode_index": 1, "reward": 4, "progress": 1.5})
+        + "\n"
+    )
+    reasons = _reasons(LeRobotSource(root))
+    assert reasons == {
+        "0": "reward 3.5 is not an integer 1..5 in meta/episode_rewards.jsonl line 1",
+        "1": "progress 1.5 is not a fraction in [0, 1] in meta/episode_rewards.jsonl line 2",
+        "2": "no reward for episode 2 in meta/episode_rewards.jsonl",
+    }
+    sidecar.write_text('{"episode_index": 0, "reward": 2}\n{"reward": 4}\n')
+    with pytest.raises(SourceError, match=r"episode_rewards.jsonl line 2: no integer episode_index"):
+        LeRobotSource(root)
+    sidecar.write_text('{"episode_index": 0, "reward": 2}\nnot json\n')
+    with pytest.raises(SourceError, match=r"not valid JSON in .*episode_rewards.jsonl line 2"):
+        LeRobotSource(root)
+    sidecar.write_text('{"episode_index": 1, "reward": 2}\n{"episode_index": 1, "reward": 3}\n')
+    with pytest.raises(SourceError, match=r"episode 1 has two rewards \(line 1 and line 2\)"):
+        LeRobotSource(root)
+
+
+def test_a_named_sidecar_file_jsonl_or_parquet(v21_h264, tmp_path):
+    root = copy_of(v21_h264, tmp_path)
+    table = pd.DataFrame({"episode_index": [2, 0, 1], "reward": [1, 5, 3], "progress": [0.0, 1.0, 0.5]})
+    table.to_parquet(root / "truth.parquet")
+    source = LeRobotSource(root, rewards="truth.parquet")
+    assert source.rewards_from == "truth.parquet"
+    assert _labels(source) == {"0": (5, 1.0), "1": (3, 0.5), "2": (1, 0.0)}
+    outside = tmp_path / "elsewhere.jsonl"
+    outside.write_text("".join(json.dumps({"episode_index": i, "reward": 2}) + "\n" for i in range(3)))
+    assert set(_labels(LeRobotSource(root, rewards=str(outside))).values()) == {(2, None)}
+    with pytest.raises(SourceError, match=r"rewards sidecar .*missing.jsonl not found"):
+        LeRobotSource(root, rewards="missing.jsonl")
+    table.drop(columns=["reward"]).to_parquet(root / "bad.parquet")
+    with pytest.raises(SourceError, match=r"bad.parquet: missing column\(s\) reward"):
+        LeRobotSource(root, rewards="bad.parquet")
+
+
+def test_a_reward_column_of_the_episode_metadata(v21_h264, v30_av1, tmp_path):
+    root = copy_of(v21_h264, tmp_path / "v21")
+    path = root / "meta" / "episodes.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines[0]["success_score"], lines[1]["success_score"] = 2, 6
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    source = LeRobotSource(root, rewards="column:success_score")
+    assert source.rewards_from == "column:success_score"
+    assert _labels(source) == {"0": (2, None)}
+    assert _reasons(source) == {
+        "1": "reward 6 is not an integer 1..5 in success_score of meta/episodes.jsonl line 2",
+        "2": "no success_score (the reward column) in meta/episodes.jsonl line 3",
+    }
+    with pytest.raises(SourceError, match=r"no episode has the reward column 'score'"):
+        LeRobotSource(root, rewards="column:score").episode_indices()
+
+    root = copy_of(v30_av1, tmp_path / "v30")
+    meta = next((root / "meta" / "episodes").rglob("*.parquet"))
+    table = pq.read_table(meta).to_pandas()
+    table["outcome"] = [1, 2, 3, 4]
+    table.to_parquet(meta)
+    assert _labels(LeRobotSource(root, rewards="column:outcome")) == {str(i): (i + 1, None) for i in range(4)}
+
+
+def test_rewards_option_is_checked(v21_h264):
+    assert parse_rewards(" column: score ") == ("column", "score")
+    for bad, message in (
+        ("", "must be auto, success, column:NAME or a file"),
+        ("column:", "names no column"),
+        ("truth", r"a sidecar file ends in \.jsonl or \.parquet"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            LeRobotSource(v21_h264, rewards=bad)

@@ -13,20 +13,20 @@ from roboreward.sources import EpisodeSource, SourceError
 from roboreward.sources.roboarena import RoboArenaSource
 
 # Hand-computed with the default bins: 0 -> 1; (0, 1/3] -> 2; (1/3, 2/3] -> 3; (2/3, 1) -> 4; 1 -> 5.
-# Values above 1 are percent.  episode_id: (progress, reward)
+# The fixture dump is in percent (values above 1).  episode_id: (progress, reward)
 EXPECTED = {
-    "s01_marker/A": (0.0, 1),  # 0
-    "s01_marker/B": (0.2, 2),  # 0.2
+    "s01_marker/A": (0.0, 1),  # 0 %
+    "s01_marker/B": (0.2, 2),  # 20 %
     "s02_drawer/A": (0.5, 3),  # 50 %
     "s02_drawer/B": (0.8, 4),  # 80 %
     "s03_towel/A": (1.0, 5),  # 100 %
-    "s03_towel/B": (1.0, 5),  # 1.0
-    "s03_towel/C": (0.7, 4),  # 0.7
-    "s04_cups/A": (0.34, 3),  # 0.34 > 1/3
+    "s03_towel/B": (1.0, 5),  # 100.0 %
+    "s03_towel/C": (0.7, 4),  # 70 %
+    "s04_cups/A": (0.34, 3),  # 34 % > 1/3
     "s04_cups/B": (0.33, 2),  # 33 % <= 1/3
     "s04_cups/C": (0.67, 4),  # 67 % > 2/3
-    "x07_bad_scores/F": (0.9, 4),  # the good entry next to broken ones
-    "x08_bad_files/D": (0.5, 3),  # a hidden ._ file next to the video is not a second video
+    "x07_bad_scores/F": (0.9, 4),  # 90 %: the good entry next to broken ones
+    "x08_bad_files/D": (0.5, 3),  # 50 %: a hidden ._ file next to the video is not a second video
 }
 
 TASKS = {
@@ -108,7 +108,7 @@ def test_episode_fields(dump: Path) -> None:
         "policy_name": "paligemma_vq_droid",
         "partial_success": 80,
     }
-    assert by_id["s03_towel/B"].provenance["partial_success"] == 1.0
+    assert by_id["s03_towel/B"].provenance["partial_success"] == 100.0  # as the file wrote it
     for e in episodes:
         assert e.task == TASKS[e.episode_id.split("/")[0]]
         assert Path(e.video).is_file()
@@ -211,7 +211,7 @@ def test_order_does_not_follow_creation_order(tmp_path: Path) -> None:
 def test_custom_thresholds_and_name(tmp_path: Path) -> None:
     root = write_roboarena_dump(
         tmp_path / "dump",
-        [session("s", "open the drawer", {"A": policy("pi0", 0.5), "B": policy("pi0_fast", 95)})],
+        [session("s", "open the drawer", {"A": policy("pi0", 50), "B": policy("pi0_fast", 95)})],
     )
     source = RoboArenaSource(root, thresholds=(0.1, 0.2, 0.6, 0.9), name="roboarena/berkeley")
     episodes, _ = split(list(source.episodes()))
@@ -279,3 +279,111 @@ def test_fixture_sessions_are_what_the_tables_say() -> None:
     # Keeps EXPECTED honest: every good policy of the fixture is in the table, nothing else is.
     good = {f"{s.name}/{pid}" for s in GOOD_SESSIONS for pid in s.policies}
     assert good == {k for k in EXPECTED if not k.startswith("x")}
+
+
+# -- the unit of partial_success, decided once per dump ------------------------------------------
+
+
+def _runs(tmp_path: Path, values: dict[str, list]) -> Path:
+    """A dump with one session per key, its policies A, B, ... scored ``values`` in that order."""
+    sessions = [
+        session(name, "open the drawer", {chr(65 + i): policy(f"pi0_{i}", v) for i, v in enumerate(scores)})
+        for name, scores in values.items()
+    ]
+    return write_roboarena_dump(tmp_path / "dump", sessions)
+
+
+def _labels(source: RoboArenaSource) -> dict[str, tuple[float, int]]:
+    episodes, _ = split(list(source.episodes()))
+    return {e.episode_id: (round(e.progress, 6), e.reward) for e in episodes}
+
+
+def test_a_percent_dump_reads_its_small_values_as_percent(tmp_path: Path) -> None:
+    # Read per value, 1 was a full success (100 %) and 0.5 a 3 (50 %): in a dump whose other values
+    # are percents they are 1 % and 0.5 %, both score 2.
+    root = _runs(tmp_path, {"s1": [1, 0.5, 50], "s2": [100, 0, 80]})
+    expected = {
+        "s1/A": (0.01, 2),
+        "s1/B": (0.005, 2),
+        "s1/C": (0.5, 3),
+        "s2/A": (1.0, 5),
+        "s2/B": (0.0, 1),
+        "s2/C": (0.8, 4),
+    }
+    auto = RoboArenaSource(root)
+    assert _labels(auto) == expected
+    assert auto.progress_unit == {"unit": "percent", "asked": "auto", "values": 6, "above_1": 3, "max": 100.0}
+    percent = RoboArenaSource(root, progress_unit="percent")
+    assert _labels(percent) == expected
+    assert percent.progress_unit["unit"] == percent.progress_unit["asked"] == "percent"
+
+
+def test_a_fraction_dump_reads_every_value_as_a_fraction(tmp_path: Path) -> None:
+    root = _runs(tmp_path, {"s1": [1, 0.5, 0.2], "s2": [0, 0.9, "0.4"]})
+    expected = {
+        "s1/A": (1.0, 5),
+        "s1/B": (0.5, 3),
+        "s1/C": (0.2, 2),
+        "s2/A": (0.0, 1),
+        "s2/B": (0.9, 4),
+        "s2/C": (0.4, 3),
+    }
+    for unit in ("auto", "fraction"):
+        source = RoboArenaSource(root, progress_unit=unit)
+        assert _labels(source) == expected, unit
+        decision = {"unit": "fraction", "asked": unit, "values": 6, "above_1": 0, "max": 1.0}
+        assert source.progress_unit == decision
+    # The same values said to be percents: 1 % ... 0.9 %.
+    assert _labels(RoboArenaSource(root, progress_unit="percent")) == {
+        "s1/A": (0.01, 2),
+        "s1/B": (0.005, 2),
+        "s1/C": (0.002, 2),
+        "s2/A": (0.0, 1),
+        "s2/B": (0.009, 2),
+        "s2/C": (0.004, 2),
+    }
+
+
+def test_a_fraction_dump_with_percent_values_is_refused_naming_the_file(tmp_path: Path) -> None:
+    root = _runs(tmp_path, {"s1": [0.5, 1.0], "s2": [0.2, 80, 95]})
+    source = RoboArenaSource(root, progress_unit="fraction")
+    meta = root / "evaluation_sessions" / "s2" / "metadata.yaml"
+    with pytest.raises(SourceError) as caught:
+        _ = source.progress_unit
+    message = str(caught.value)
+    assert str(meta) in message and "policy B's partial_success 80" in message
+    assert "mixes progress units" in message and "fraction" in message
+    assert "2 of 5 values above 1, in 1 file(s)" in message
+    assert "--roboarena-progress-unit percent" in message
+    with pytest.raises(SourceError, match="mixes progress units"):
+        list(source.episodes())  # before any entry
+    assert _labels(RoboArenaSource(root))["s1/A"] == (0.005, 2)  # auto: percent for all
+
+
+def test_values_that_are_not_usable_take_no_part_in_the_decision(tmp_path: Path) -> None:
+    # 140, -3, NaN and text are Skips whatever the unit; they must not turn a fraction dump into percent.
+    root = _runs(tmp_path, {"s1": [0.5, 140, -3, float("nan"), "n/a", 1]})
+    source = RoboArenaSource(root)
+    assert source.progress_unit == {
+        "unit": "fraction",
+        "asked": "auto",
+        "values": 2,
+        "above_1": 0,
+        "max": 1.0,
+    }
+    items = list(source.episodes())
+    assert [(i.episode_id, i.reward) for i in items if isinstance(i, Episode)] == [("s1/A", 3), ("s1/F", 5)]
+    reasons = {i.episode_id: i.reason for i in items if not isinstance(i, Episode)}
+    assert "140 is out of range (the dump's unit: a fraction in [0, 1])" in reasons["s1/B"]
+    # Said to be percent, 140 is out of range still, and 0.5 is 0.5 %.
+    percent = {
+        e.episode_id: e.reward
+        for e in RoboArenaSource(root, progress_unit="percent").episodes()
+        if isinstance(e, Episode)
+    }
+    assert percent == {"s1/A": 2, "s1/F": 2}
+
+
+def test_an_unknown_progress_unit_is_refused(dump: Path) -> None:
+    with pytest.raises(ValueError, match="must be one of auto, percent, fraction, got 'percentage'"):
+        RoboArenaSource(dump, progress_unit="percentage")  # type: ignore[arg-type]

@@ -234,7 +234,8 @@ def annotate_lerobot(
         The report written to ``report.json``: counts, the episodes left out and why, the filtered
         copy; None in the processes of an ``accelerate launch`` run other than the main one.
     """
-    source = LeRobotSource(config.lerobot, video_key=config.video_key)
+    # Annotation scores what the episodes show; what a rewards sidecar says is never read here.
+    source = LeRobotSource(config.lerobot, video_key=config.video_key, rewards="success")
     dp = data_parallel()
     if model is None:
         if config.device is None and dp.device is not None:

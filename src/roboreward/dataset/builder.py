@@ -71,9 +71,9 @@ from roboreward.dataset.lock import check_unlocked, output_lock
 from roboreward.dataset.splits import assign_splits, sample_uniform, seeded_rng
 from roboreward.episode import Episode, Skip
 from roboreward.sources import EpisodeSource, SourceError
-from roboreward.sources.lerobot.reader import LeRobotSource
+from roboreward.sources.lerobot.reader import LeRobotSource, parse_rewards
 from roboreward.sources.manifest import ManifestSource
-from roboreward.sources.roboarena import CAMERAS, RoboArenaSource
+from roboreward.sources.roboarena import CAMERAS, ProgressUnit, RoboArenaSource
 
 __all__ = [
     "DEFAULT_SPLIT_RATIOS",
@@ -182,6 +182,17 @@ class BuildConfig(ExportConfig):
             "aliases": ["--video-key"],
         },
     )
+    lerobot_rewards: str = field(
+        default="auto",
+        metadata={
+            "help": "per-episode rewards of the LeRobot sources: auto (the sidecar "
+            "meta/episode_rewards.jsonl where a dataset has one, as `roboreward sim` writes, else 5 as "
+            "for OXE), success (5 for every episode), column:NAME (a field of the episode metadata), "
+            "or a sidecar file (JSONL or Parquet: episode_index, reward 1..5, optional progress; "
+            "relative to each dataset's folder)",
+            "metavar": "auto|success|column:NAME|FILE",
+        },
+    )
     roboarena: list[str] = field(
         default_factory=list,
         metadata={"help": "RoboArena data dump (repeatable)", "repeat": True, "metavar": "PATH"},
@@ -189,6 +200,14 @@ class BuildConfig(ExportConfig):
     roboarena_cameras: list[str] = field(
         default_factory=lambda: ["left"],
         metadata={"help": "RoboArena cameras, comma-separated: left,right,wrist", "parse": comma_list},
+    )
+    roboarena_progress_unit: ProgressUnit = field(
+        default="auto",
+        metadata={
+            "help": "unit of RoboArena's partial_success, decided once per dump: auto (percent for all "
+            "when any value is above 1, else fraction), percent, or fraction (a dump with a value "
+            "above 1 is refused); build_report.json records the decision"
+        },
     )
     manifest: list[str] = field(
         default_factory=list,
@@ -251,6 +270,7 @@ class BuildConfig(ExportConfig):
                 f"split_ratios must give non-negative weights to {SPLITS}, got {self.split_ratios}"
             )
         rubric.progress_to_score(0.5, self.progress_thresholds)  # validates the thresholds
+        parse_rewards(self.lerobot_rewards)  # raises ValueError naming a malformed value, now
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> BuildConfig:
@@ -274,20 +294,51 @@ class BuildConfig(ExportConfig):
 
 
 def open_sources(config: BuildConfig) -> tuple[list[EpisodeSource], list[EpisodeSource]]:
-    """(OXE sources, other sources); raises SourceError naming the source that is unusable."""
-    oxe = [LeRobotSource(path, video_key=config.lerobot_video_key) for path in config.lerobot]
-    others: list[EpisodeSource] = [
+    """(OXE sources, other sources); raises SourceError naming the source that is unusable.
+
+    A RoboArena dump's progress unit is decided here, so a dump whose values contradict the unit
+    given fails before any work.
+    """
+    oxe = [
+        LeRobotSource(path, video_key=config.lerobot_video_key, rewards=config.lerobot_rewards)
+        for path in config.lerobot
+    ]
+    arenas = [
         RoboArenaSource(
-            path, cameras=tuple(config.roboarena_cameras), thresholds=tuple(config.progress_thresholds)
+            path,
+            cameras=tuple(config.roboarena_cameras),
+            thresholds=tuple(config.progress_thresholds),
+            progress_unit=config.roboarena_progress_unit,
         )
         for path in config.roboarena
     ]
+    for arena in arenas:
+        arena.progress_unit  # noqa: B018  (reads every metadata.yaml once; raises SourceError)
+    others: list[EpisodeSource] = [*arenas]
     others += [ManifestSource(path) for path in config.manifest]
     names = [s.name for s in [*oxe, *others]]
     repeated = sorted({n for n in names if names.count(n) > 1} - {"roboarena"})
     if repeated:
         raise SourceError(f"two sources share the subset name(s) {repeated}: give each its own name")
     return oxe, others
+
+
+def reward_sources(config: BuildConfig, sources: Sequence[Any]) -> list[dict[str, Any]]:
+    """The build report's ``lerobot_rewards``: per LeRobot source (as given in the config), where its
+    episodes' rewards came from (``success``: 5 for all, as OXE; a sidecar file; ``column:NAME``)."""
+    return [
+        {"dataset": path, "source": source.name, "rewards_from": source.rewards_from}
+        for path, source in zip(config.lerobot, sources, strict=True)
+    ]
+
+
+def progress_units(config: BuildConfig, sources: Sequence[Any]) -> list[dict[str, Any]]:
+    """The build report's ``roboarena_progress_units``: per RoboArena dump (as given in the config),
+    the unit its partial_success values were read in and what decided it."""
+    arenas = [s for s in sources if isinstance(s, RoboArenaSource)]
+    return [
+        {"dump": path, **source.progress_unit} for path, source in zip(config.roboarena, arenas, strict=True)
+    ]
 
 
 def collect(
@@ -459,13 +510,19 @@ def _build_locked(
     started: float,
 ) -> dict[str, Any]:
     episodes, skips = collect(config, oxe, others)
+    units: dict[str, Any] = {}
+    if config.lerobot:
+        units["lerobot_rewards"] = reward_sources(config, oxe)
+    if config.roboarena:
+        units["roboarena_progress_units"] = progress_units(config, others)
     if not episodes:
-        refuse_empty_build(config, skips, started)
-    extra: dict[str, Any] = {}
+        refuse_empty_build(config, skips, started, units)
+    extra: dict[str, Any] = dict(units)
     if augment is not None:
         folder = DatasetFolder(config.out)
         folder.build_dir.mkdir(parents=True, exist_ok=True)
-        episodes, more_skips, extra = augment(episodes, folder.build_dir)
+        episodes, more_skips, stage_report = augment(episodes, folder.build_dir)
+        extra.update(stage_report)
         skips = skips + list(more_skips)
     splits = assign_splits(episodes, config.split_ratios, config.seed)
     return export(splits, config, skips, started=started, extra_report=extra)
@@ -566,9 +623,12 @@ def _write_failed_report(folder: DatasetFolder, report: dict[str, Any]) -> Path:
     return folder.write_report(BUILD_REPORT, report)
 
 
-def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: float) -> NoReturn:
-    """Nothing usable: write ``OUT/build_report.json`` listing every skip, then raise ValueError with
-    the reasons grouped (counts and a few examples), which `roboreward build` prints."""
+def refuse_empty_build(
+    config: BuildConfig, skips: Sequence[Skip], started: float, extra_report: dict[str, Any] | None = None
+) -> NoReturn:
+    """Nothing usable: write ``OUT/build_report.json`` listing every skip (and ``extra_report``'s
+    sections; over an earlier dataset ``.build/failed_build_report.json``), then raise ValueError
+    with the reasons grouped (counts and a few examples), which `roboreward build` prints."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     empty = {"rows": 0, "by_source": {}, "by_reward": {}, "by_source_and_reward": {}}
@@ -579,6 +639,7 @@ def refuse_empty_build(config: BuildConfig, skips: Sequence[Skip], started: floa
         **_skip_summary(skips),
         "files": {split: [] for split in SPLITS},
         "seconds": round(time.time() - started, 2),
+        **(extra_report or {}),
     }
     raise ValueError(_no_usable_message(_write_failed_report(DatasetFolder(out), report), skips))
 
@@ -658,6 +719,15 @@ def format_summary(report: dict[str, Any]) -> str:
         by_source = ", ".join(f"{s}: {n}" for s, n in info["by_source"].items()) or "-"
         by_reward = " ".join(f"{k}:{v}" for k, v in info["by_reward"].items()) or "-"
         lines.append(f"  {split:10s} {info['rows']:6d} rows  ({by_source})  rewards {by_reward}")
+    for rewards in report.get("lerobot_rewards", []):
+        if rewards["rewards_from"] != "success":
+            lines.append(f"LeRobot {rewards['dataset']}: rewards from {rewards['rewards_from']}")
+    for unit in report.get("roboarena_progress_units", []):
+        how = "as asked"
+        if unit["asked"] == "auto":
+            above = unit["above_1"] or "none"
+            how = f"auto: {above} of {unit['values']} values above 1"
+        lines.append(f"RoboArena {unit['dump']}: partial_success read as {unit['unit']} ({how})")
     lines.append(f"skipped {report['totals']['skipped']} source entries")
     for reason, count in report["skipped_by_reason"].items():
         lines.append(f"  {count:6d}  {reason}")

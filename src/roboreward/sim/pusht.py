@@ -7,8 +7,9 @@ skill 0.0 always a random one (coverage about 0), in between a mix. Every rollou
 own, read at its final step: the block's ``coverage`` of the target (continuous), the rubric bin of
 its progress min(1, coverage / success threshold) (discrete, 1..5; 5 exactly when the env reports
 success) and the env's ``is_success`` flag (binary). `write_pusht_dataset` writes the rollouts as a
-LeRobot v2.1 dataset (frames from ``env.render()``) with ``sim_truth.jsonl``, as the tabletop's
-writer does; `roboreward.apps.rl.EpisodicRewardWrapper` wraps the same env.
+LeRobot v2.1 dataset (frames from ``env.render()``) with ``sim_truth.jsonl`` and the rewards sidecar
+``meta/episode_rewards.jsonl`` (so ``roboreward build --lerobot`` labels each rollout with its true
+score), as the tabletop's writer does; `roboreward.apps.rl.EpisodicRewardWrapper` wraps the same env.
 
     >>> from roboreward.sim.pusht import write_pusht_dataset
     >>> write_pusht_dataset("pusht_sim", episodes=12, seed=0)  # doctest: +SKIP
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roboreward import rubric, video
+from roboreward.sim.truth import write_truth_rewards
 
 __all__ = [
     "PUSHT_CAMERA",
@@ -274,6 +276,7 @@ def write_pusht_dataset(
         }
         (meta / "info.json").write_text(json.dumps(info, indent=2))
         (tmp / "sim_truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in truth))
+        write_truth_rewards(tmp, truth)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,4 +1,11 @@
-"""Programmatic counterfactuals from the simulator's truth: a relabel stage whose levels are exact."""
+"""The simulator's truth at work: the rewards sidecar its LeRobot datasets carry, and programmatic
+counterfactuals (a relabel stage whose levels are exact).
+
+Every simulated LeRobot dataset holds its truth twice: ``sim_truth.jsonl`` (everything the simulator
+knows of each episode) and ``meta/episode_rewards.jsonl`` (`roboreward.sources.lerobot.layout.
+REWARDS_PATH`: each episode's true score and progress), which `LeRobotSource` reads, so that
+``roboreward build --lerobot`` labels a simulated failure with its true reward, not OXE's 5.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TruthCounterfactuals"]
+from roboreward.sources.lerobot.layout import write_episode_rewards
+
+__all__ = ["TruthCounterfactuals", "write_truth_rewards"]
+
+
+def write_truth_rewards(root: str | os.PathLike[str], truth: Sequence[dict[str, Any]]) -> Path:
+    """Write the rewards sidecar of a simulated LeRobot dataset from its truth records.
+
+    Args:
+        root: the dataset folder.
+        truth: one record per episode, with ``episode_id`` (the episode index), ``score`` (1..5)
+            and ``progress`` (in [0, 1]), as the writers put in ``sim_truth.jsonl``.
+    """
+    rows = [(int(t["episode_id"]), int(t["score"]), float(t["progress"])) for t in truth]
+    return write_episode_rewards(Path(root), sorted(rows))
 
 
 class TruthCounterfactuals:

@@ -2,7 +2,9 @@
 
 A LeRobot v2.1 dataset (successes only, like Open X-Embodiment; H.264 or AV1) or a RoboArena dump
 (successes and failures with partial_success), plus ``sim_truth.jsonl`` with every episode's truth
-(`roboreward.sim.tabletop.evaluate`). Deterministic by seed.
+(`roboreward.sim.tabletop.evaluate`); a LeRobot dataset also carries each episode's true reward in
+``meta/episode_rewards.jsonl`` (`roboreward.sim.truth.write_truth_rewards`), which the LeRobot reader
+labels episodes with. Deterministic by seed.
 
     >>> from roboreward import sim
     >>> sim.write_sim_dataset("sim_oxe", episodes=20, layout="lerobot", seed=0)  # doctest: +SKIP
@@ -34,6 +36,7 @@ from roboreward.sim.tabletop import (
     render_episode,
     render_wrist,
 )
+from roboreward.sim.truth import write_truth_rewards
 
 __all__ = ["POLICIES", "Layout", "write_sim_dataset"]
 
@@ -89,6 +92,7 @@ def write_sim_dataset(
         truth = _write_lerobot(
             tmp, rollouts, codec, size, cameras, f"oxe/{out.name.removesuffix('_lerobot')}"
         )
+        write_truth_rewards(tmp, truth)
     else:
         truth = _write_roboarena(tmp, rollouts, codec, size)
     with open(tmp / "sim_truth.jsonl", "w", encoding="utf-8") as f:

@@ -23,6 +23,7 @@ from roboreward.sources import SourceError
 __all__ = [
     "EPISODE_INDEX_RE",
     "INFO_PATH",
+    "REWARDS_PATH",
     "SUPPORTED_VERSIONS",
     "V2_EPISODES_PATH",
     "V2_FIELDS",
@@ -46,7 +47,9 @@ __all__ = [
     "parse_jsonl_line",
     "read_info",
     "relative",
+    "reward_label",
     "video_keys",
+    "write_episode_rewards",
 ]
 
 INFO_PATH = "meta/info.json"
@@ -54,6 +57,11 @@ V2_EPISODES_PATH = "meta/episodes.jsonl"
 V2_TASKS_PATH = "meta/tasks.jsonl"
 V3_EPISODES_DIR = "meta/episodes"
 V3_TASKS_PATH = "meta/tasks.parquet"
+#: Per-episode rewards beside LeRobot's own metadata, one JSON line per episode:
+#: ``{"episode_index": 3, "reward": 2, "progress": 0.31}`` (reward: the rubric score, an integer
+#: 1..5; progress: optional, a fraction in [0, 1]). The simulators write it with their ground truth;
+#: `roboreward.sources.lerobot.reader.LeRobotSource` labels episodes with it when it is there.
+REWARDS_PATH = "meta/episode_rewards.jsonl"
 
 #: An entry's episode index, read from a raw line of episodes.jsonl even when the line is not JSON.
 EPISODE_INDEX_RE = re.compile(rb'"episode_index"\s*:\s*(\d+)')
@@ -265,3 +273,36 @@ def relative(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def reward_label(reward: Any, progress: Any, where: str) -> tuple[int, float | None] | str:
+    """(reward 1..5, progress in [0, 1] or None) from a rewards sidecar or column, or what is wrong.
+
+    >>> reward_label(4.0, None, "line 1"), reward_label(3, 0.5, "line 2")
+    ((4, None), (3, 0.5))
+    >>> reward_label(3.5, None, "line 3")
+    'reward 3.5 is not an integer 1..5 in line 3'
+    """
+    score = as_int(reward)
+    if score is None or not 1 <= score <= 5:
+        return f"reward {reward!r} is not an integer 1..5 in {where}"
+    if progress is None:
+        return score, None
+    value = as_float(progress)
+    if value is None or not 0.0 <= value <= 1.0:
+        return f"progress {progress!r} is not a fraction in [0, 1] in {where}"
+    return score, value
+
+
+def write_episode_rewards(root: Path, rewards: Sequence[tuple[int, int, float | None]]) -> Path:
+    """Write `REWARDS_PATH` under ``root``: one line per (episode_index, reward, progress)."""
+    lines = []
+    for index, reward, progress in rewards:
+        entry: dict[str, Any] = {"episode_index": int(index), "reward": int(reward)}
+        if progress is not None:
+            entry["progress"] = float(progress)
+        lines.append(json.dumps(entry))
+    path = root / REWARDS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path

@@ -15,7 +15,20 @@ lexical, on the joined path before symlinks are resolved, so the Hub cache's sna
 into its blob store still work. Provenance names the Hub id, or the folder's name: never a local
 absolute path, which would otherwise travel to the Hub with the dataset.
 
-Every OXE episode is a demonstration that succeeded, so every row is ``reward=5, progress=1.0``.
+Every OXE episode is a demonstration that succeeded, so by default every row is ``reward=5,
+progress=1.0``. A dataset whose episodes are not all successes says so per episode, in one of two
+places (the ``rewards`` argument, `BuildConfig.lerobot_rewards`):
+
+- a sidecar file: ``meta/episode_rewards.jsonl`` (`layout.REWARDS_PATH`), one JSON line per episode,
+  ``{"episode_index": 3, "reward": 2, "progress": 0.31}`` (reward an integer 1..5, progress an
+  optional fraction), is used whenever a dataset has it (``rewards="auto"``, the default); this is
+  where ``roboreward sim`` writes its ground truth, so simulated failures stay failures. Another
+  sidecar (JSONL or Parquet, the same columns) can be named by its path.
+- a column of the episode metadata (``rewards="column:NAME"``: a key of ``episodes.jsonl`` in v2, a
+  column of ``meta/episodes`` in v3) holding the reward 1..5.
+
+An episode the sidecar or column gives no valid reward becomes a `Skip` naming the file, never a
+guess; ``rewards="success"`` ignores any sidecar (5 for every episode, as for OXE).
 
 - v2.0 / v2.1: one mp4 per episode and camera, at ``video_path.format(episode_chunk=...,
   episode_index=..., video_key=...)``; the Episode covers the whole file.
@@ -50,6 +63,7 @@ from roboreward.episode import Episode, EpisodeError, Skip
 from roboreward.sources import SourceError
 from roboreward.sources.lerobot.layout import (
     INFO_PATH,
+    REWARDS_PATH,
     SUPPORTED_VERSIONS,
     V2_EPISODES_PATH,
     V2_FIELDS,
@@ -73,13 +87,46 @@ from roboreward.sources.lerobot.layout import (
     parse_jsonl_line,
     read_info,
     relative,
+    reward_label,
     video_keys,
 )
 
-__all__ = ["SUPPORTED_VERSIONS", "LeRobotSource", "default_video_key"]
+__all__ = ["REWARDS_PATH", "SUPPORTED_VERSIONS", "LeRobotSource", "default_video_key", "parse_rewards"]
 
 OXE_REWARD = 5
 OXE_PROGRESS = 1.0
+
+#: A metadata entry that has no reward column at all (as opposed to one holding null).
+_ABSENT: Any = object()
+
+
+def parse_rewards(spec: str) -> tuple[str, str | None]:
+    """Where a LeRobot source's rewards come from, as (kind, detail).
+
+    ``auto``: the sidecar `REWARDS_PATH` when the dataset has one, else 5 for every episode;
+    ``success``: 5 for every episode; ``column:NAME``: the episode metadata's NAME; anything else:
+    the path of a sidecar file (JSONL or Parquet), relative to the dataset folder unless absolute.
+
+    >>> parse_rewards("auto"), parse_rewards("column:reward"), parse_rewards("truth.parquet")
+    (('auto', None), ('column', 'reward'), ('file', 'truth.parquet'))
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"LeRobot rewards must be auto, success, column:NAME or a file, got {spec!r}")
+    spec = spec.strip()
+    if spec in ("auto", "success"):
+        return spec, None
+    if spec.startswith("column:"):
+        name = spec[len("column:") :].strip()
+        if not name:
+            raise ValueError(f"LeRobot rewards {spec!r} names no column: write column:NAME")
+        return "column", name
+    if not spec.endswith((".jsonl", ".json", ".parquet")):
+        raise ValueError(
+            f"LeRobot rewards {spec!r}: a sidecar file ends in .jsonl or .parquet "
+            "(or give auto, success, column:NAME)"
+        )
+    return "file", spec
+
 
 _REPO_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _TASK_INDEX_RE = re.compile(rb'"task_index"\s*:\s*(\d+)')
@@ -97,6 +144,7 @@ class _Record:
     start: float | None
     end: float | None
     data: Path | None  # the data parquet holding the episode's frames (task fallback)
+    reward: Any = _ABSENT  # the reward column's value (``rewards="column:NAME"``)
 
 
 @dataclass(frozen=True)
@@ -123,11 +171,17 @@ class LeRobotSource:
             without a trailing ``_lerobot``.
         revision: Hub branch, tag or commit (Hub only).
         cache_dir: Hub cache folder (Hub only).
+        rewards: where each episode's reward comes from (`parse_rewards`): ``auto`` (the sidecar
+            ``meta/episode_rewards.jsonl`` when there is one, else 5 as for OXE), ``success``,
+            ``column:NAME`` or a sidecar file's path.
 
     Raises:
         SourceError: the source is unusable as a whole (missing folder, missing or malformed
             ``meta/info.json``, unknown LeRobot version, no video features, unknown ``video_key``,
-            missing episode metadata, failed download); the message names the file and the problem.
+            missing episode metadata, failed download, a rewards sidecar that is missing when named
+            or has a line that names no episode, a reward column no episode has); the message
+            names the file and the problem.
+        ValueError: a ``rewards`` that is none of the forms above.
 
     Example:
         >>> source = LeRobotSource("datasets/toto_lerobot", video_key="image")  # doctest: +SKIP
@@ -145,7 +199,10 @@ class LeRobotSource:
         name: str | None = None,
         revision: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        rewards: str = "auto",
     ) -> None:
+        self.rewards = rewards
+        self._rewards_kind, self._rewards_detail = parse_rewards(rewards)
         self.dataset = os.fspath(dataset)
         self.revision = revision
         self._cache_dir = cache_dir
@@ -191,6 +248,11 @@ class LeRobotSource:
         self._records_cache: list[_Record] | None = None
         self._tasks_cache: tuple[dict[int, str | Unreadable], str] | None = None
         self._data_cache: dict[Path, dict[int, _DataTask]] = {}
+        #: Where the episodes' rewards come from: "success" (5 for all, as OXE), "column:NAME", or
+        #: the sidecar file (relative to the dataset folder when inside it).
+        self.rewards_from: str = "success"
+        self._reward_table: dict[int, tuple[int, float | None] | str] | None = None
+        self._read_rewards()
 
     def __repr__(self) -> str:
         return (
@@ -272,8 +334,60 @@ class LeRobotSource:
     def _allow_patterns(self) -> list[str]:
         """What a Hub source fetches when it is made: the metadata (episodes' files come in `episodes`)."""
         if self.layout == "v2":
-            return [INFO_PATH, V2_EPISODES_PATH, V2_TASKS_PATH]
-        return [INFO_PATH, f"{V3_EPISODES_DIR}/*", V3_TASKS_PATH]
+            patterns = [INFO_PATH, V2_EPISODES_PATH, V2_TASKS_PATH]
+        else:
+            patterns = [INFO_PATH, f"{V3_EPISODES_DIR}/*", V3_TASKS_PATH]
+        if self._rewards_kind == "auto":
+            patterns.append(REWARDS_PATH)
+        elif self._rewards_kind == "file" and not Path(str(self._rewards_detail)).is_absolute():
+            patterns.append(Path(str(self._rewards_detail)).as_posix())
+        return patterns
+
+    # -- rewards ---------------------------------------------------------------------------------
+
+    def _read_rewards(self) -> None:
+        """Read the rewards sidecar, if the episodes' rewards come from one (see `parse_rewards`)."""
+        kind, detail = self._rewards_kind, self._rewards_detail
+        if kind == "column":
+            self.rewards_from = f"column:{detail}"
+            return
+        if kind == "success":
+            return
+        path = self.root / REWARDS_PATH if kind == "auto" else self.root / str(detail)
+        if not path.is_file():
+            if kind == "file":
+                raise SourceError(f"rewards sidecar {path} not found (--lerobot-rewards {detail})")
+            return
+        where = relative(path, self.root) if inside(Path(os.path.abspath(path)), self.root) else str(path)
+        self.rewards_from = where
+        entries = _read_parquet_rewards(path) if path.suffix == ".parquet" else _read_jsonl_rewards(path)
+        table: dict[int, tuple[int, float | None] | str] = {}
+        first: dict[int, str] = {}
+        for index, reward, progress, line in entries:
+            spot = f"{where} {line}"
+            if index is None:
+                raise SourceError(f"{path} {line}: no integer episode_index (a rewards sidecar line)")
+            if index in first:
+                raise SourceError(
+                    f"{path}: episode {index} has two rewards ({first[index]} and {line}): keep one"
+                )
+            first[index] = line
+            table[index] = reward_label(reward, progress, spot)
+        self._reward_table = table
+
+    def _label(self, record: _Record) -> tuple[int, float | None] | str:
+        """(reward, progress) of an entry, or why it has none."""
+        if self._rewards_kind == "column":
+            name = self._rewards_detail
+            if record.reward is _ABSENT or record.reward is None:
+                return f"no {name} (the reward column) in {record.where}"
+            return reward_label(record.reward, None, f"{name} of {record.where}")
+        if self._reward_table is None:
+            return OXE_REWARD, OXE_PROGRESS
+        found = self._reward_table.get(record.index) if record.index is not None else None
+        if found is None:
+            return f"no reward for episode {record.index} in {self.rewards_from}"
+        return found
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -323,6 +437,12 @@ class LeRobotSource:
             # Ascending episode index, entries without a readable index last; the sort is stable,
             # so duplicates keep file order and the first one listed is the one kept.
             records.sort(key=lambda r: (r.index is None, r.index or 0))
+            if self._rewards_kind == "column" and records and all(r.reward is _ABSENT for r in records):
+                where = V2_EPISODES_PATH if self.layout == "v2" else f"{V3_EPISODES_DIR}/*/*.parquet"
+                raise SourceError(
+                    f"{self.root / where}: no episode has the reward column {self._rewards_detail!r} "
+                    f"(--lerobot-rewards {self.rewards})"
+                )
             self._records_cache = records
         return self._records_cache
 
@@ -340,6 +460,9 @@ class LeRobotSource:
             if problem is None and index is None:
                 problem = f"no integer episode_index in {where}"
             tasks = listed_tasks(entry.get("tasks")) if isinstance(entry, dict) else None
+            reward = _ABSENT
+            if self._rewards_kind == "column" and isinstance(entry, dict):
+                reward = entry.get(str(self._rewards_detail), _ABSENT)
             video = data = None
             if index is not None:
                 assert self._chunks_size is not None
@@ -347,7 +470,7 @@ class LeRobotSource:
                 video = self.root / self._video_template.format(video_key=self.video_key, **values)
                 if self._data_template:
                     data = self.root / self._data_template.format(**values)
-            records.append(_Record(index, where, tasks, problem, video, None, None, data))
+            records.append(_Record(index, where, tasks, problem, video, None, None, data, reward))
         return records
 
     def _read_v3_records(self) -> list[_Record]:
@@ -363,6 +486,9 @@ class LeRobotSource:
                 "data/file_index",
                 *self._v3_video_columns(),
             ]
+            reward_column = str(self._rewards_detail) if self._rewards_kind == "column" else None
+            if reward_column is not None and reward_column not in wanted:
+                wanted.append(reward_column)
             try:
                 rows = pq.read_table(file, columns=[c for c in wanted if c in names]).to_pylist()
             except (OSError, pa.ArrowException) as exc:
@@ -390,7 +516,8 @@ class LeRobotSource:
                         chunk_index=data_chunk, file_index=data_part
                     )
                 tasks = listed_tasks(row.get("tasks")) if "tasks" in row else None
-                records.append(_Record(index, where, tasks, problem, video, start, end, data))
+                reward = row.get(reward_column, _ABSENT) if reward_column is not None else _ABSENT
+                records.append(_Record(index, where, tasks, problem, video, start, end, data, reward))
         return records
 
     # -- judging ---------------------------------------------------------------------------------
@@ -425,18 +552,25 @@ class LeRobotSource:
             )
         if not video.is_file():
             return self._skip(episode_id, f"video file missing: {video}")
+        label = self._label(record)
+        if isinstance(label, str):
+            return self._skip(episode_id, label)
+        reward, progress = label
+        provenance = dict(self.provenance)
+        if self.rewards_from != "success":
+            provenance["reward_from"] = self.rewards_from  # a path inside the dataset, or as given
         try:
             return Episode(
                 video=str(video),
                 task=task,
-                reward=OXE_REWARD,
-                progress=OXE_PROGRESS,
+                reward=reward,
+                progress=progress,
                 source=self.name,
                 episode_id=episode_id,
                 camera=self.video_key,
                 video_start=record.start,
                 video_end=record.end,
-                provenance=dict(self.provenance),
+                provenance=provenance,
             )
         except EpisodeError as exc:
             return self._skip(episode_id, f"{exc} ({record.where})")
@@ -577,3 +711,33 @@ class LeRobotSource:
             if index is not None and index not in table:
                 table[index] = text if isinstance(text, str) else Unreadable(f"task {index} is not text")
         return table, ""
+
+
+def _read_jsonl_rewards(path: Path) -> list[tuple[int | None, Any, Any, str]]:
+    """(episode_index, reward, progress, "line N") of each line of a JSONL rewards sidecar."""
+    entries = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw.strip():
+            continue
+        line = f"line {number}"
+        entry, problem = parse_jsonl_line(raw, f"{path} {line}")
+        if problem is not None or not isinstance(entry, dict):
+            raise SourceError(problem or f"{path} {line}: not a JSON object")
+        entries.append((as_int(entry.get("episode_index")), entry.get("reward"), entry.get("progress"), line))
+    return entries
+
+
+def _read_parquet_rewards(path: Path) -> list[tuple[int | None, Any, Any, str]]:
+    """(episode_index, reward, progress, "row N") of each row of a Parquet rewards sidecar."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise SourceError(f"{path}: not a readable parquet file ({exc})") from None
+    missing = [c for c in ("episode_index", "reward") if c not in table.column_names]
+    if missing:
+        raise SourceError(f"{path}: missing column(s) {', '.join(missing)} (a rewards sidecar)")
+    indices = table["episode_index"].to_pylist()
+    rewards = table["reward"].to_pylist()
+    progress = table["progress"].to_pylist() if "progress" in table.column_names else [None] * len(indices)
+    rows = zip(indices, rewards, progress, strict=True)
+    return [(as_int(i), r, p, f"row {n}") for n, (i, r, p) in enumerate(rows)]
