@@ -31,6 +31,7 @@ into the ``augment`` stage, checked before any source is read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -372,8 +373,29 @@ def collect(
 
 
 def _video_key(ep: dict[str, Any], encoding: dict[str, Any]) -> str:
-    where = [os.path.abspath(ep["video"]), ep["video_start"], ep["video_end"], encoding]
-    return hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()[:24]
+    """The encoded-video cache's key: what the source file holds (its bytes), the range and the
+    encoding; never its name alone, so a video changed in place is encoded afresh."""
+    what = [_file_digest(os.path.abspath(ep["video"])), ep["video_start"], ep["video_end"], encoding]
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _file_digest(path: str) -> str:
+    """SHA-256 of a file's bytes (remembered in this process while its size and mtime stay the same:
+    the episodes of one LeRobot v3 file share it)."""
+    try:
+        stat = os.stat(path)
+    except OSError:  # unreadable: the decoder names it; the key still differs from a readable file's
+        return f"missing:{path}"
+    return _digest_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def encode_episode_video(ep: dict[str, Any], work_dir: str, encoding: dict[str, Any]) -> Path:
