@@ -2,7 +2,9 @@
 bomb (a small H.264 file of 8000x8000 frames) is refused by serve, the Space and `score`, and
 skipped by `build`, each without the memory a decode would take."""
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +108,110 @@ def test_serve_space_score_and_build_refuse_a_bomb_in_bounded_memory(bomb, tmp_p
     assert out["score"]["code"] == 1 and "over the limit of 16.8 Mpx per frame" in out["score"]["stderr"]
     assert out["build"]["rows"] == 1
     assert len(out["build"]["skipped"]) == 1 and "over the limit of 16.8 Mpx" in out["build"]["skipped"][0]
+    growth = {name: out[name]["growth_mb"] for name in ("serve", "space", "score", "build")}
+    print("peak RSS growth (MB):", growth)
+    assert all(g < 300 for g in growth.values()), growth
+
+
+def write_switching_ts(path: Path, then: int, first: int = 64, frames: int = 3) -> Path:
+    """An MPEG-TS stream whose header (its first frames) says first x first, then frames of then x then:
+    a lying header when ``then`` is over the limits, a resolution change mid-stream when it is not."""
+    parts = []
+    for side in (first, then):
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mpegts") as container:
+            stream = container.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+            stream.width = stream.height = side
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.thread_count = 1
+            picture = av.VideoFrame(side, side, "yuv420p")
+            for plane in picture.planes:
+                plane.update(bytes(plane.buffer_size))
+            for index in range(frames):
+                picture.pts = index
+                for packet in stream.encode(picture):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        parts.append(buffer.getvalue())
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def test_a_stream_that_changes_its_frame_size_is_refused_by_every_decode(tmp_path):
+    switch = write_switching_ts(tmp_path / "switch.ts", then=512)
+    info = video.probe(switch)
+    assert (info.width, info.height, info.container) == (64, 64, "mpegts")
+    assert video.select_backend(switch) == "pyav"  # decord would follow the stream into any size
+    for decode in (
+        lambda: video.sample_frames(switch, num_frames=6),
+        lambda: list(video.iter_frames(switch)),
+    ):
+        with pytest.raises(
+            video.VideoDecodeError, match=r"changes its frame size from 64x64 \(its header\) to 512x512"
+        ):
+            decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("frame.mp4", "png", r"is a still image \(PNG\), not a video"),
+        ("frame.mp4", "jpeg", r"is a still image \(JPEG\), not a video"),
+        (
+            "episode.h264",
+            "h264",
+            r"is a raw h264 stream without a container .* put it in an mp4 or mkv first",
+        ),
+    ],
+)
+def test_still_images_and_raw_streams_are_refused_naming_the_file(tmp_path, name, data, reason):
+    path = tmp_path / name
+    if data in ("png", "jpeg"):
+        from PIL import Image
+
+        Image.new("RGB", (32, 32)).save(path, format=data.upper())
+    else:
+        with av.open(str(path), "w", format="h264") as container:
+            stream = container.add_stream("libx264", rate=10)
+            stream.width = stream.height = 64
+            stream.pix_fmt = "yuv420p"
+            for index in range(4):
+                frame = av.VideoFrame(64, 64, "yuv420p")
+                for plane in frame.planes:
+                    plane.update(bytes([index * 9]) * plane.buffer_size)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    with pytest.raises(
+        video.VideoDecodeError, match=rf"cannot decode video '{re.escape(str(path))}': {reason}"
+    ):
+        video.probe(path)
+
+
+def test_a_lying_header_is_refused_by_serve_the_space_score_and_build_in_bounded_memory(tmp_path):
+    liar = write_switching_ts(tmp_path / "liar.ts", then=8000)
+    assert (video.probe(liar).width, liar.stat().st_size < 400_000) == (64, True)
+    good = write_video(tmp_path / "good.mp4", num_frames=12, fps=10)
+    tiny = make_tiny_vlm(tmp_path / "tiny")
+    result = subprocess.run(
+        [sys.executable, str(TESTS / "bomb_child.py"), str(liar), str(good), str(tiny), str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    said = (
+        "the stream holds frames of 8000x8000, over the limit of 16.8 Mpx per frame (its header said 64x64)"
+    )
+    assert out["serve"]["status"] == 422 and said in out["serve"]["detail"]
+    assert out["space"]["error"] == "Error" and said in out["space"]["message"]
+    assert out["score"]["code"] == 1 and said in out["score"]["stderr"]
+    assert (
+        out["build"]["rows"] == 1 and len(out["build"]["skipped"]) == 1 and said in out["build"]["skipped"][0]
+    )
     growth = {name: out[name]["growth_mb"] for name in ("serve", "space", "score", "build")}
     print("peak RSS growth (MB):", growth)
     assert all(g < 300 for g in growth.values()), growth

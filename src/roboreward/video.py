@@ -75,6 +75,15 @@ DEFAULT_FRAMES_FPS = 2.0
 #: Codecs (FFmpeg decoder names) that decord 0.6 decodes reliably. Anything else goes to PyAV.
 DECORD_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "vp8", "vp9", "mjpeg"})
 
+#: Containers whose header states the frame size for the whole stream (a global codec header), the
+#: only ones decord reads: a stream container such as MPEG-TS carries the size in the stream and can
+#: change it mid-way, which decord would follow into any size (and then scale back without a word);
+#: PyAV checks every decoded frame against the header instead.
+DECORD_CONTAINERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"})
+
+#: FFmpeg's demuxers of single still images: such a file is refused, not scored as a one-frame video.
+STILL_IMAGE_FORMATS = ("_pipe", "image2", "apng")
+
 
 class VideoDecodeError(RuntimeError):
     """A video that cannot be read: missing, empty, corrupt, not a video, or without frames."""
@@ -131,6 +140,7 @@ class VideoInfo:
     height: int
     duration: float
     codec: str
+    container: str = ""  # FFmpeg's demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "mpegts", ...)
 
 
 def _describe(source: Any) -> str:
@@ -200,6 +210,16 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> float:
 
 
 def _probe_container(container: av.container.InputContainer, source: Any) -> VideoInfo:
+    fmt = container.format.name or ""
+    if fmt.endswith(STILL_IMAGE_FORMATS):
+        kind = fmt.removesuffix("_pipe").upper()
+        raise VideoDecodeError(source, f"is a still image ({kind}), not a video: give a video file")
+    if fmt in ("h264", "hevc", "rawvideo", "mjpeg"):
+        raise VideoDecodeError(
+            source,
+            f"is a raw {fmt} stream without a container (no timestamps, no header to check): put it in an "
+            "mp4 or mkv first (ffmpeg -i IN -c copy OUT.mp4)",
+        )
     stream = _video_stream(container, source)
     ctx = stream.codec_context
     fps = _stream_fps(stream)
@@ -210,7 +230,10 @@ def _probe_container(container: av.container.InputContainer, source: Any) -> Vid
             frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
         except av.error.FFmpegError as exc:
             raise VideoDecodeError(source, f"corrupt stream ({exc.strerror or exc})") from None
-        container.seek(0)
+        try:
+            container.seek(0)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise VideoDecodeError(source, f"cannot be read from its start again ({exc})") from None
     if frames <= 0:
         raise VideoDecodeError(source, "has no frames")
     if fps <= 0:
@@ -230,6 +253,7 @@ def _probe_container(container: av.container.InputContainer, source: Any) -> Vid
         height=int(ctx.height),
         duration=duration,
         codec=_codec_name(ctx),
+        container=fmt,
     )
 
 
@@ -293,13 +317,20 @@ def check_limits(
         )
 
 
-def _check_frame(frame: av.VideoFrame, limits: VideoLimits | None, source: Any) -> None:
-    """Refuse a decoded frame larger than the limits allow (a stream whose header lied)."""
+def _check_frame(frame: av.VideoFrame, limits: VideoLimits | None, source: Any, info: VideoInfo) -> None:
+    """Refuse a decoded frame larger than the limits allow, or of another size than the header says
+    (a stream whose header lied, or that changes resolution mid-way), before it becomes RGB."""
     if limits is not None and frame.width * frame.height > limits.max_pixels:
         raise VideoLimitError(
             source,
             f"the stream holds frames of {frame.width}x{frame.height}, over the limit of "
-            f"{limits.max_pixels / 1e6:.1f} Mpx per frame (its header said otherwise)",
+            f"{limits.max_pixels / 1e6:.1f} Mpx per frame (its header said {info.width}x{info.height})",
+        )
+    if (frame.width, frame.height) != (info.width, info.height):
+        raise VideoDecodeError(
+            source,
+            f"the stream changes its frame size from {info.width}x{info.height} (its header) to "
+            f"{frame.width}x{frame.height}: a video must keep one size",
         )
 
 
@@ -310,7 +341,7 @@ def select_backend(source: Any, backend: Backend = "auto", info: VideoInfo | Non
     if backend != "auto":
         return backend
     info = info or probe(source)
-    if info.codec in DECORD_CODECS and _decord() is not None:
+    if info.codec in DECORD_CODECS and info.container in DECORD_CONTAINERS and _decord() is not None:
         return "decord"
     return "pyav"
 
@@ -470,6 +501,13 @@ def _sample_decord(data: str | bytes, indices: np.ndarray, source: Any, forced: 
         return None  # PyAV reads what decord cannot
 
 
+def _thread_type(info: VideoInfo) -> str:
+    """Frame threads (several frames decoded at once: fast) where the header states the frame size
+    for the whole stream; one frame at a time in a stream container, whose frames may be larger than
+    its header says, so that only one such frame is decoded before `_check_frame` refuses it."""
+    return "AUTO" if info.container in DECORD_CONTAINERS else "SLICE"
+
+
 def _frame_index(frame: av.VideoFrame, stream: Any, fps: float) -> int | None:
     if frame.pts is None:
         return None
@@ -487,7 +525,7 @@ def _sample_pyav(
     container: Any, indices: np.ndarray, info: VideoInfo, source: Any, limits: VideoLimits | None
 ) -> np.ndarray:
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    stream.thread_type = _thread_type(info)
     got: dict[int, np.ndarray] = {}
     # Seeking lands on the keyframe before the target; it pays only when the target is further
     # ahead than the longest keyframe distance seen so far (else decoding forward is cheaper).
@@ -510,7 +548,7 @@ def _sample_pyav(
                     seek_gap = max(seek_gap, target - landed)
             for frame in itertools.chain(pending, decoder):
                 pending = []
-                _check_frame(frame, limits, source)
+                _check_frame(frame, limits, source, info)
                 index = _frame_index(frame, stream, info.fps)
                 position = position + 1 if index is None else index
                 if position >= target:
@@ -546,12 +584,12 @@ def iter_frames(
         indices = frame_indices(info, start=start, end=end)
         lo, hi = int(indices[0]), int(indices[-1])
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = _thread_type(info)
         decoder = _seek(container, stream, lo / info.fps) if lo > 0 else container.decode(stream)
         position = -1
         try:
             for frame in decoder:
-                _check_frame(frame, limits, source)
+                _check_frame(frame, limits, source, info)
                 index = _frame_index(frame, stream, info.fps)
                 position = position + 1 if index is None else index
                 if position > hi:
