@@ -71,3 +71,14 @@ def test_skip_is_a_plain_record():
         "episode_id": "s1/A",
         "reason": "task is empty",
     }
+
+
+def test_a_task_over_the_limit_is_an_episode_error_and_never_reaches_a_prompt():
+    from roboreward import rubric
+
+    long = "open the drawer " * 200  # 3,200 characters
+    with pytest.raises(EpisodeError, match=r"task is 3199 characters long in .*; the limit is 1000"):
+        Episode(video="ep0.mp4", task=long, reward=5, progress=1.0, source="m", episode_id="0")
+    with pytest.raises(ValueError, match="task is 3200 characters long; the limit is 1000"):
+        rubric.build_prompt(long)
+    assert rubric.build_prompt("x" * 1000)  # the limit itself is fine

@@ -27,6 +27,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from roboreward import rubric
 from roboreward.rubric import MAX_SCORE, MIN_SCORE
 
 __all__ = ["AUGMENTATIONS", "Episode", "EpisodeError", "Skip", "clean_text"]
@@ -112,6 +113,10 @@ class Episode:
         if not isinstance(self.task, str) or not clean_text(self.task):
             raise EpisodeError(f"task is empty in {where}")
         object.__setattr__(self, "task", clean_text(self.task))
+        if len(self.task) > rubric.MAX_TASK_CHARS:
+            raise EpisodeError(
+                f"task is {len(self.task)} characters long in {where}; the limit is {rubric.MAX_TASK_CHARS}"
+            )
         if isinstance(self.reward, bool) or not isinstance(self.reward, int):
             raise EpisodeError(f"reward must be an integer 1..5 in {where}, got {self.reward!r}")
         if not MIN_SCORE <= self.reward <= MAX_SCORE:

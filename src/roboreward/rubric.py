@@ -131,11 +131,21 @@ _TASK_CLOSE = "</task>"
 _MARKER_RE = re.compile(r"<\s*/?\s*task\s*>", re.IGNORECASE)
 
 
+#: The longest task (characters) any prompt takes: robot instructions are a sentence or two, and a
+#: dataset line or request holding a book must never reach a model (its tokens cost memory).
+#: Listeners (``roboreward serve``, the Space) default to a tighter bound of their own.
+MAX_TASK_CHARS = 1000
+
+
 def _checked_task(task: Any) -> str:
     if not isinstance(task, str):
         raise TypeError(f"task must be a string, got {type(task).__name__}")
     if not task.strip():
         raise ValueError(f"task is empty: {task!r}")
+    if len(task) > MAX_TASK_CHARS:
+        raise ValueError(
+            f"task is {len(task)} characters long; the limit is {MAX_TASK_CHARS}: {task[:60]!r}..."
+        )
     return task
 
 
