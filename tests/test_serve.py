@@ -362,3 +362,40 @@ def test_sigterm_stops_a_busy_server_within_5_seconds(tmp_path, h264_video):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_stalled_uploads_are_answered_408_in_time_and_the_server_keeps_serving(server):
+    """A slow-upload attack: 50 clients send their headers and part of the body, then nothing more."""
+    app = create_app(server["spy"], max_wait_ms=1, max_upload_mb=0.5, upload_timeout_s=1.0)
+    instance, thread, url = _start(app)
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b'Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name="task"\r\n\r\nopen'
+    )
+    sockets = []
+    try:
+        started = time.monotonic()
+        for _ in range(50):
+            conn = socket.create_connection((host, int(port)), timeout=10)
+            conn.sendall(head)
+            sockets.append(conn)
+        answers = []
+        for conn in sockets:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            answers.append(data.split(b"\r\n", 1)[0])
+        elapsed = time.monotonic() - started
+        assert answers == [b"HTTP/1.1 408 Request Timeout"] * 50 and elapsed < 15, (set(answers), elapsed)
+        assert app.state.stats.stalled == 50
+        with RewardClient(url, timeout=60) as client:
+            assert client.score(server["videos"][0], "open the drawer").score in range(1, 6)
+    finally:
+        for conn in sockets:
+            conn.close()
+        instance.should_exit = True
+        thread.join(timeout=10)

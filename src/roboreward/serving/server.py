@@ -84,6 +84,7 @@ class ServerStats:
     refused: int = 0  # answered with 4xx
     expired: int = 0  # answered 504: not scored within the deadline
     overruns: int = 0  # batches that ran past their deadline and were left behind
+    stalled: int = 0  # uploads that did not arrive within the upload timeout (answered 408)
     batches: int = 0
     batch_sizes: collections.Counter = field(default_factory=collections.Counter)
 
@@ -299,8 +300,10 @@ class _Admission:
         stats: ServerStats,
         batcher: _MicroBatcher,
         token: str | None = None,
+        upload_timeout_s: float = 30.0,
     ):
         self.app = app
+        self.upload_timeout_s = upload_timeout_s
         self.limit = limit
         self.max_upload_mb = max_upload_mb
         self.stats = stats
@@ -324,13 +327,16 @@ class _Admission:
         given = dict(scope["headers"]).get(b"authorization", b"")
         return hmac.compare_digest(given, self.authorization)
 
-    @staticmethod
-    async def _drain(receive: Any, budget: int) -> None:
-        while budget > 0:
-            message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body"):
-                return
-            budget -= len(message.get("body", b""))
+    async def _drain(self, receive: Any, budget: int) -> None:
+        """Read and drop up to ``budget`` bytes of the body, for at most the upload timeout."""
+        deadline = asyncio.get_running_loop().time() + self.upload_timeout_s
+        with contextlib.suppress(asyncio.TimeoutError):
+            while budget > 0:
+                left = deadline - asyncio.get_running_loop().time()
+                message = await asyncio.wait_for(receive(), max(left, 0.0))
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    return
+                budget -= len(message.get("body", b""))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -365,13 +371,19 @@ class _Admission:
             await self._drain(receive, _DRAIN_LIMIT)
             await self._refuse(counting_send, f"{int(declared) / 2**20:.1f} MB")
             return
-        seen, over, answered = 0, False, False
+        seen, over, stalled, answered = 0, False, False, False
+        deadline = asyncio.get_running_loop().time() + self.upload_timeout_s
 
         async def limited_receive() -> Any:
-            nonlocal seen, over
-            if over:
+            nonlocal seen, over, stalled
+            if over or stalled:
                 return {"type": "http.request", "body": b"", "more_body": False}
-            message = await receive()
+            try:  # a client that stalls its upload holds a connection: not past the upload timeout
+                left = deadline - asyncio.get_running_loop().time()
+                message = await asyncio.wait_for(receive(), max(left, 0.0))
+            except asyncio.TimeoutError:
+                stalled = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
@@ -383,11 +395,20 @@ class _Admission:
 
         async def guarded_send(message: Any) -> None:
             nonlocal answered
-            if not over:
+            if not over and not stalled:
                 await counting_send(message)
-            elif not answered:  # the app saw a cut-off body: answer 413 instead of whatever it says
+            elif not answered:  # the app saw a cut-off body: answer 413 / 408 instead of what it says
                 answered = True
-                await self._refuse(counting_send, None)
+                if over:
+                    await self._refuse(counting_send, None)
+                else:
+                    self.stats.stalled += 1
+                    await self._answer(
+                        counting_send,
+                        408,
+                        f"the upload did not arrive within {self.upload_timeout_s:g} s (--upload-timeout)",
+                        [(b"connection", b"close")],
+                    )
 
         await self.app(scope, limited_receive, guarded_send)
 
@@ -426,6 +447,7 @@ def create_app(
     deadline_s: float = 60.0,
     token: str | None = None,
     limits: video.VideoLimits | None = video.DEFAULT_LIMITS,
+    upload_timeout_s: float = 30.0,
 ) -> FastAPI:
     """The FastAPI app serving a reward model (see the module docstring).
 
@@ -443,8 +465,12 @@ def create_app(
         deadline_s: seconds a queued request may wait for and spend in the model (504 beyond).
         token: when given, every request needs ``Authorization: Bearer <token>`` (401 without).
         limits: the bounds on an upload's header (422 beyond); None checks only ``max_seconds``.
+        upload_timeout_s: seconds a request's body may take to arrive (408 beyond, the connection
+            closed): a client that stalls its upload cannot hold the server's connections.
     """
     check_settings(max_batch, max_wait_ms, max_upload_mb, max_seconds, max_task_chars, deadline_s)
+    if not upload_timeout_s > 0:
+        raise ValueError(f"upload_timeout must be > 0 seconds, got {upload_timeout_s}")
     stats = ServerStats()
     limit = int(max_upload_mb * 2**20)
     batcher = _MicroBatcher(reward_model, max_batch, max_wait_ms / 1000, stats, deadline_s)
@@ -465,6 +491,7 @@ def create_app(
         stats=stats,
         batcher=batcher,
         token=token,
+        upload_timeout_s=upload_timeout_s,
     )
     app.state.stats = stats
 
@@ -478,6 +505,7 @@ def create_app(
             "refused": stats.refused,
             "expired": stats.expired,
             "overruns": stats.overruns,
+            "stalled": stats.stalled,
             "overrunning": batcher.overrunning,
             "deadline_s": deadline_s,
             "batches": stats.batches,

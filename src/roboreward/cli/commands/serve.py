@@ -100,6 +100,10 @@ class ServeConfig:
     dtype: str | None = field(
         default=None, metadata={"help": "None: bfloat16 on a GPU that has it, else float32"}
     )
+    upload_timeout: float = field(
+        default=30.0,
+        metadata={"help": "seconds an upload may take to arrive (408 beyond)", "metavar": "SECONDS"},
+    )
     concurrency: int = field(
         default=8, metadata={"help": "requests in flight at once to a served model (openai+logprobs: pools)"}
     )
@@ -177,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         max_task_chars=config.max_task_chars,
         deadline_s=config.deadline,
         token=token,
+        upload_timeout_s=config.upload_timeout,
     )
     auth = "bearer token required" if token else "no authentication"
     print(
