@@ -295,7 +295,8 @@ def test_a_killed_build_resumes_to_the_same_rows(tmp_path):
     data.mkdir()
     rows = []
     for i in range(40):
-        write_video(data / f"ep{i}.mp4", num_frames=30, fps=10, size=(128, 96))
+        # 40 different files: the encoded-video cache is keyed by a file's bytes, so copies share one entry.
+        write_video(data / f"ep{i}.mp4", num_frames=20 + i, fps=10, size=(128, 96))
         rows.append({"video": f"ep{i}.mp4", "task": f"move the block to spot {i}", "reward": 1 + i % 5})
     manifest = data / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -373,3 +373,72 @@ def test_custom_thresholds(folder: Path) -> None:
     assert [e.reward for e in source.episodes()] == [4]
     with pytest.raises(ValueError, match="thresholds"):
         ManifestSource(folder / "thr.jsonl", thresholds=(0.1, 0.2))
+
+
+# -- hostile lines: each is one Skip naming its line; the rows around it are kept ---------------
+
+
+def test_hostile_json_lines_are_skips_and_the_good_rows_are_kept(tmp_path: Path, folder: Path) -> None:
+    root = tmp_path / "hostile"
+    root.mkdir()
+    shutil.copyfile(folder / "clips/ep0.mp4", root / "ok.mp4")
+    (root / "loop_a.mp4").symlink_to("loop_b.mp4")
+    (root / "loop_b.mp4").symlink_to("loop_a.mp4")
+    good = {"video": "ok.mp4", "task": "open the drawer", "reward": 5}
+    lines = [
+        good,  # 1
+        "[" * 100_000 + "]" * 100_000,  # 2: nested far past the parser's recursion limit
+        {**good, "reward": "9" * 5000},  # 3: a 5,000-digit reward
+        {**good, "episode_id": "7" * 5000},  # 4: a 5,000-character id
+        '{"video": "ok.mp4", "task": "open \\ud800the drawer", "reward": 4}',  # 5: a lone surrogate
+        {**good, "video": "ok\x00.mp4"},  # 6: a NUL in the path
+        {**good, "video": "a" * 5000 + ".mp4"},  # 7: a name longer than any file system allows
+        {**good, "video": "loop_a.mp4"},  # 8: a symlink loop
+        '{"video": "ok.mp4", "task": "x", "reward": ' + "1" * 5000 + "}",  # 9: int over Python's limit
+        good,  # 10
+    ]
+    items = list(ManifestSource(write_jsonl(root / "manifest.jsonl", lines)).episodes())
+    kinds = [(type(i).__name__, i.episode_id) for i in items]
+    assert kinds == [
+        ("Episode", "1"),
+        ("Skip", "2"),
+        ("Skip", "3"),
+        ("Skip", "4"),
+        ("Episode", "5"),
+        ("Skip", "6"),
+        ("Skip", "7"),
+        ("Skip", "8"),
+        ("Skip", "9"),
+        ("Episode", "10"),
+    ]
+    assert items[4].task == "open the drawer" and items[4].reward == 4
+    reasons = {i.episode_id: i.reason for i in items if isinstance(i, Skip)}
+    assert "unreadable JSON in manifest.jsonl line 2" in reasons["2"]
+    assert "reward must be an integer 1..5 in manifest.jsonl line 3" in reasons["3"]
+    assert "episode_id is 5000 characters long in manifest.jsonl line 4; the limit is 200" in reasons["4"]
+    assert "video path is unusable in manifest.jsonl line 6" in reasons["6"]
+    assert "video path is unusable in manifest.jsonl line 7" in reasons["7"]
+    assert "..." in reasons["7"] and len(reasons["7"]) < 400  # the path is shortened in the reason
+    assert "video path is unusable in manifest.jsonl line 8" in reasons["8"]
+    assert "unreadable JSON in manifest.jsonl line 9" in reasons["9"]
+    assert all(len(r) < 600 for r in reasons.values())
+
+
+def test_a_csv_cell_over_the_field_limit_is_a_skip(tmp_path: Path, folder: Path) -> None:
+    root = tmp_path / "bigcell"
+    root.mkdir()
+    shutil.copyfile(folder / "clips/ep0.mp4", root / "ok.mp4")
+    path = root / "rows.csv"
+    path.write_text(
+        "video,task,reward\n"
+        "ok.mp4,open the drawer,5\n"
+        f'ok.mp4,"{"x" * 1_000_000}",5\n'
+        "ok.mp4,close the drawer,4\n",
+        encoding="utf-8",
+    )
+    items = list(ManifestSource(path).episodes())
+    assert isinstance(items[0], Episode)
+    assert items[0].task == "open the drawer"
+    skips = [i for i in items if isinstance(i, Skip)]
+    assert skips and "unreadable CSV in rows.csv line 3" in skips[0].reason
+    assert items[-1].task == "close the drawer" and items[-1].reward == 4

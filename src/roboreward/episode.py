@@ -42,13 +42,16 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x
 
 
 def clean_text(text: str) -> str:
-    r"""``text`` without ANSI escape sequences or control characters, whitespace collapsed.
+    r"""``text`` without ANSI escape sequences, control characters or lone surrogates (which no file
+    can store as UTF-8), whitespace collapsed.
 
     >>> clean_text("open the\x00 drawer\x1b[31m now\x1b[0m\n")
     'open the drawer now'
+    >>> clean_text("open \ud800the drawer")
+    'open the drawer'
     """
     text = _ANSI_ESCAPE.sub("", text)
-    kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
+    kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cc", "Cs"))
     return " ".join(kept.split())  # tabs and line breaks (controls too) become single spaces
 
 

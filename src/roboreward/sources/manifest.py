@@ -58,6 +58,12 @@ _INTEGER = re.compile(r"[+-]?\d+")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (decoded with surrogateescape)
 
 
+def _shown(value: Any, limit: int = 120) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a hostile cell cannot fill a report."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class _RowError(Exception):
     """One row's problem; becomes a Skip."""
 
@@ -161,6 +167,9 @@ class ManifestSource:
             except json.JSONDecodeError as exc:
                 yield number, _RowError(f"invalid JSON in {where}: {exc.msg} (column {exc.colno})")
                 continue
+            except (ValueError, RecursionError) as exc:  # nested too deep, a number of 5,000 digits
+                yield number, _RowError(f"unreadable JSON in {where}: {str(exc)[:120] or type(exc).__name__}")
+                continue
             if not isinstance(row, dict):
                 yield number, _RowError(f"not a JSON object in {where} (got {type(row).__name__})")
                 continue
@@ -193,7 +202,15 @@ class ManifestSource:
         reader = csv.reader(io.StringIO(self._csv_text(), newline=""))
         header_seen = False
         end = 0
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a cell over the csv module's field limit (128 KiB), a NUL
+                start, end = end + 1, reader.line_num
+                yield start, _RowError(f"unreadable CSV in {self.path.name} line {start}: {exc}")
+                continue
             start, end = end + 1, reader.line_num
             if not cells or all(not c.strip() for c in cells):
                 continue
@@ -217,14 +234,18 @@ class ManifestSource:
         if source is None:
             source = self.name
         elif not isinstance(source, str) or not source.strip():
-            raise _RowError(f"source must be a non-empty string in {where}, got {source!r}")
+            raise _RowError(f"source must be a non-empty string in {where}, got {_shown(source)}")
         episode_id = row.get("episode_id")
         if episode_id is None:
             episode_id = str(line)
         elif isinstance(episode_id, bool) or not isinstance(episode_id, (str, int)):
-            raise _RowError(f"episode_id must be a string or an integer in {where}, got {episode_id!r}")
+            raise _RowError(f"episode_id must be a string or an integer in {where}, got {_shown(episode_id)}")
         elif not str(episode_id).strip():
             raise _RowError(f"episode_id is empty in {where}")
+        elif len(str(episode_id)) > 200:
+            raise _RowError(
+                f"episode_id is {len(str(episode_id))} characters long in {where}; the limit is 200"
+            )
         return source.strip(), str(episode_id).strip()
 
     def _episode(self, row: dict[str, Any], line: int, where: str, source: str, episode_id: str) -> Episode:
@@ -239,7 +260,7 @@ class ManifestSource:
         reward, progress = self._label(row.get("reward"), row.get("progress"), where)
         camera = row.get("camera")
         if camera is not None and (not isinstance(camera, str) or not camera.strip()):
-            raise _RowError(f"camera must be a non-empty string in {where}, got {camera!r}")
+            raise _RowError(f"camera must be a non-empty string in {where}, got {_shown(camera)}")
         try:
             return Episode(
                 video=video,
@@ -258,14 +279,19 @@ class ManifestSource:
         if value is None:
             raise _RowError(f"video is missing in {where}")
         if not isinstance(value, str) or not value.strip():
-            raise _RowError(f"video must be a non-empty path in {where}, got {value!r}")
-        given = Path(value.strip())
-        # resolve() follows symlinks, so a link inside the folder that points out is caught too.
-        resolved = (given if given.is_absolute() else self.folder / given).resolve()
-        if not resolved.is_relative_to(self.folder):
-            raise _RowError(f"path escapes the manifest folder in {where}: {value!r}")
-        if not resolved.is_file():
-            raise _RowError(f"video file not found in {where}: {value!r}")
+            raise _RowError(f"video must be a non-empty path in {where}, got {_shown(value)}")
+        shown = value if len(value) <= 120 else value[:117] + "..."
+        try:
+            given = Path(value.strip())
+            # resolve() follows symlinks, so a link inside the folder that points out is caught too.
+            resolved = (given if given.is_absolute() else self.folder / given).resolve()
+            if not resolved.is_relative_to(self.folder):
+                raise _RowError(f"path escapes the manifest folder in {where}: {shown!r}")
+            if not resolved.is_file():
+                raise _RowError(f"video file not found in {where}: {shown!r}")
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL, a name too long, a symlink loop
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:120]
+            raise _RowError(f"video path is unusable in {where}: {shown!r} ({why})") from None
         return str(resolved)
 
     def _label(self, reward_value: Any, progress_value: Any, where: str) -> tuple[int, float | None]:
@@ -298,7 +324,7 @@ def _reward(value: Any, where: str) -> int:
         number = int(value)
     elif isinstance(value, str):
         text = value.strip()
-        if _INTEGER.fullmatch(text):
+        if _INTEGER.fullmatch(text) and len(text) < 20:
             number = int(text)
         else:
             try:
@@ -308,13 +334,13 @@ def _reward(value: Any, where: str) -> int:
             if parsed.is_integer():
                 number = int(parsed)
     if number is None or not rubric.MIN_SCORE <= number <= rubric.MAX_SCORE:
-        raise _RowError(f"reward must be an integer 1..5 in {where}, got {value!r}")
+        raise _RowError(f"reward must be an integer 1..5 in {where}, got {_shown(value)}")
     return int(number)
 
 
 def _number(value: Any, column: str, where: str) -> float:
     if isinstance(value, bool):
-        raise _RowError(f"{column} must be a number in {where}, got {value!r}")
+        raise _RowError(f"{column} must be a number in {where}, got {_shown(value)}")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -322,4 +348,4 @@ def _number(value: Any, column: str, where: str) -> float:
             return float(value.strip())
         except ValueError:
             pass
-    raise _RowError(f"{column} must be a number in {where}, got {value!r}")
+    raise _RowError(f"{column} must be a number in {where}, got {_shown(value)}")
