@@ -90,6 +90,37 @@ def av1_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default tiny checkpoint folder (Qwen2.5-VL, size "tiny", seed 0), built once per session.
+
+    Shared by every test that asks for it, so read it only: a test that writes into a checkpoint
+    folder, or needs another family, size or seed, builds its own with `make_tiny_vlm`.
+    """
+    from roboreward.testing.tiny import make_tiny_vlm
+
+    return make_tiny_vlm(tmp_path_factory.mktemp("tiny_vlm") / "tiny-qwen2.5-vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen3-VL checkpoint folder (size "tiny", seed 0), built once per session; read it only."""
+    from roboreward.testing.tiny import make_tiny_vlm
+
+    return make_tiny_vlm(tmp_path_factory.mktemp("tiny_vlm") / "tiny-qwen3-vl", family="qwen3_vl")
+
+
+#: The session fixture holding each family's default tiny checkpoint, for tests parametrized by family.
+TINY_VLM_FIXTURES = {"qwen2_5_vl": "tiny_vlm_dir", "qwen3_vl": "tiny_qwen3_vlm_dir"}
+
+
+def named_checkpoint(checkpoint: Path, path: Path) -> Path:
+    """A link at ``path`` to a shared checkpoint folder: the bench names a local model after its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(checkpoint, target_is_directory=True)
+    return path
+
+
 #: Debian's chromium, headless, as Playwright drives it in the browser tests (never `playwright install`).
 CHROMIUM_ARGS = [
     "--no-sandbox",
