@@ -93,6 +93,7 @@ main({argv!r})
 """
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_file(v30, tiny_vlm_dir, tmp_path):
     argv = ["annotate", "--lerobot", str(v30), "--model", str(tiny_vlm_dir), "--batch-size", "2"]
     argv += ["--device", "cpu"]

@@ -330,6 +330,7 @@ def test_accumulation_for_the_world_size():
         training.accumulation_steps(64, 3, 1)
 
 
+@pytest.mark.slow
 def test_accelerate_launch_two_processes_halves_the_accumulation(data, tmp_path):
     out, model = data
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

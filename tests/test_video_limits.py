@@ -86,6 +86,7 @@ def test_custom_limits_apply_to_sampling(make_video):
     assert video.sample_frames(path, num_frames=4, limits=None).shape == (4, 48, 64, 3)
 
 
+@pytest.mark.slow
 def test_serve_space_score_and_build_refuse_a_bomb_in_bounded_memory(bomb, tmp_path, tiny_vlm_dir):
     good = write_video(tmp_path / "good.mp4", num_frames=12, fps=10)
     result = subprocess.run(
