@@ -60,6 +60,22 @@ def write_manifest(root: Path, rows: list[dict], num_frames: int = 8, missing: t
     return manifest
 
 
+#: Modules of src/ whose docstring examples fail while others edit the module; their doctests are
+#: skipped, with the failure as the reason, until the examples are fixed there. Empty it then.
+DOCTESTS_SKIPPED = {
+    "src/roboreward/models/settings.py": "line 15: NameError: name 'settings' is not defined "
+    "(line 14, which defines it, is +SKIP)",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.path.is_relative_to(config.rootpath):
+            failure = DOCTESTS_SKIPPED.get(item.path.relative_to(config.rootpath).as_posix())
+            if failure is not None:
+                item.add_marker(pytest.mark.skip(reason=f"DOCTESTS_SKIPPED in tests/conftest.py: {failure}"))
+
+
 def split_entries(entries: list) -> tuple[list, list]:
     """A source's output split into (episodes, skips), checking nothing else was yielded."""
     from roboreward.episode import Episode, Skip
@@ -88,6 +104,37 @@ def av1_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(
         tmp_path_factory.mktemp("videos") / "av1.mp4", num_frames=30, fps=10, codec="libsvtav1"
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default tiny checkpoint folder (Qwen2.5-VL, size "tiny", seed 0), built once per session.
+
+    Shared by every test that asks for it, so read it only: a test that writes into a checkpoint
+    folder, or needs another family, size or seed, builds its own with `make_tiny_vlm`.
+    """
+    from roboreward.testing.tiny import make_tiny_vlm
+
+    return make_tiny_vlm(tmp_path_factory.mktemp("tiny_vlm") / "tiny-qwen2.5-vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen3-VL checkpoint folder (size "tiny", seed 0), built once per session; read it only."""
+    from roboreward.testing.tiny import make_tiny_vlm
+
+    return make_tiny_vlm(tmp_path_factory.mktemp("tiny_vlm") / "tiny-qwen3-vl", family="qwen3_vl")
+
+
+#: The session fixture holding each family's default tiny checkpoint, for tests parametrized by family.
+TINY_VLM_FIXTURES = {"qwen2_5_vl": "tiny_vlm_dir", "qwen3_vl": "tiny_qwen3_vlm_dir"}
+
+
+def named_checkpoint(checkpoint: Path, path: Path) -> Path:
+    """A link at ``path`` to a shared checkpoint folder: the bench names a local model after its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(checkpoint, target_is_directory=True)
+    return path
 
 
 #: Debian's chromium, headless, as Playwright drives it in the browser tests (never `playwright install`).

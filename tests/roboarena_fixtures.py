@@ -7,8 +7,10 @@ The layout follows the public dumps (``RoboArena/DataDump_08-05-2025`` and ``Dat
     <root>/evaluation_sessions/<session>/<id>_<policy_name>/<stem>_left.mp4   (2025 names)
     <root>/evaluation_sessions/<session>/<id>_<policy_name>/left_shoulder.mp4 (2026 names)
 
-    >>> write_roboarena_dump(tmp_path / "dump")  # GOOD_SESSIONS + BROKEN_SESSIONS
-    >>> write_roboarena_dump(tmp_path / "dump", [session("s1", "open the drawer", {"A": policy("pi0", 0.5)})])
+In a test (``tmp_path`` is pytest's)::
+
+    write_roboarena_dump(tmp_path / "dump")  # GOOD_SESSIONS + BROKEN_SESSIONS
+    write_roboarena_dump(tmp_path / "dump", [session("s1", "open the drawer", {"A": policy("pi0", 0.5)})])
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from roboreward.sources import SourceError
 from roboreward.sources.lerobot import filter as filter_module
 from roboreward.sources.lerobot.filter import filter_lerobot
 from roboreward.sources.lerobot.reader import LeRobotSource
-from roboreward.testing.tiny import make_tiny_vlm
 
 EPISODES = (
     ("pick up the red block", 8),
@@ -39,13 +38,8 @@ TESTS = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return make_tiny_vlm(tmp_path_factory.mktemp("annotate") / "tiny-qwen2.5-vl", family="qwen2_5_vl")
-
-
-@pytest.fixture(scope="module")
-def model(tiny_path):
-    return RewardModel.from_pretrained(tiny_path, num_frames=4)
+def model(tiny_vlm_dir):
+    return RewardModel.from_pretrained(tiny_vlm_dir, num_frames=4)
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +52,10 @@ def _rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
-def test_v30_annotations_equal_score_of_each_segment(v30, model, tiny_path, tmp_path):
+def test_v30_annotations_equal_score_of_each_segment(v30, model, tiny_vlm_dir, tmp_path):
     out = tmp_path / "ann"
     report = annotate_lerobot(
-        AnnotateConfig(lerobot=str(v30), model=str(tiny_path), out=str(out), batch_size=2, curve_points=2),
+        AnnotateConfig(lerobot=str(v30), model=str(tiny_vlm_dir), out=str(out), batch_size=2, curve_points=2),
         model=model,
         progress=False,
     )
@@ -78,7 +72,7 @@ def test_v30_annotations_equal_score_of_each_segment(v30, model, tiny_path, tmp_
         assert (
             row["task"] == ep.task
             and row["prompt"] == model.settings.prompt
-            and row["model"] == tiny_path.name
+            and row["model"] == tiny_vlm_dir.name
         )
         assert len(row["curve"]) == 2 and row["curve"][-1] == pytest.approx(alone.expected, abs=1e-6)
     assert report["scored"] == 5 and report["episodes"] == 6
@@ -102,8 +96,9 @@ main({argv!r})
 """
 
 
-def test_a_killed_run_resumes_to_the_same_file(v30, tiny_path, tmp_path, monkeypatch):
-    argv = ["annotate", "--lerobot", str(v30), "--model", str(tiny_path), "--batch-size", "2"]
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_file(v30, tiny_vlm_dir, tmp_path):
+    argv = ["annotate", "--lerobot", str(v30), "--model", str(tiny_vlm_dir), "--batch-size", "2"]
     argv += ["--device", "cpu"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert main([*argv, "--out", str(whole)]) == 0
@@ -256,12 +251,14 @@ def test_a_target_left_by_a_killed_run_of_an_earlier_version_is_no_obstacle(tmp_
     _check_copy(tmp_path / "copy", root, [0, 2])
 
 
-def test_annotate_keeps_the_episodes_at_or_above_a_score_and_reports_bad_videos(model, tiny_path, tmp_path):
+def test_annotate_keeps_the_episodes_at_or_above_a_score_and_reports_bad_videos(
+    model, tiny_vlm_dir, tmp_path
+):
     root = write_lerobot_v21(tmp_path / "v21" / "toto_lerobot", EPISODES, codec="libx264")
     bad = root / "videos" / "chunk-000" / SCENE_CAMERA / "episode_000002.mp4"
     bad.write_bytes(b"not a video")
     first = annotate_lerobot(
-        AnnotateConfig(lerobot=str(root), model=str(tiny_path), out=str(tmp_path / "a")),
+        AnnotateConfig(lerobot=str(root), model=str(tiny_vlm_dir), out=str(tmp_path / "a")),
         model=model,
         progress=False,
     )
@@ -273,7 +270,7 @@ def test_annotate_keeps_the_episodes_at_or_above_a_score_and_reports_bad_videos(
     report = annotate_lerobot(
         AnnotateConfig(
             lerobot=str(root),
-            model=str(tiny_path),
+            model=str(tiny_vlm_dir),
             out=str(tmp_path / "a"),
             keep_min_score=best,
             filtered_out=str(tmp_path / "good"),

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from conftest import write_manifest
+from conftest import named_checkpoint, write_manifest
 
 from roboreward import metrics
 from roboreward.bench.run import BenchConfig, load_examples, parse_spec, run_bench
@@ -37,9 +37,9 @@ def dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def checkpoints(tmp_path_factory, tiny_vlm_dir):
     root = tmp_path_factory.mktemp("models")
-    return make_tiny_vlm(root / "tiny-a", seed=0), make_tiny_vlm(root / "tiny-b", seed=1)
+    return named_checkpoint(tiny_vlm_dir, root / "tiny-a"), make_tiny_vlm(root / "tiny-b", seed=1)
 
 
 def test_examples_come_keyed_by_id_with_subsets(dataset):

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from conftest import write_manifest
+from conftest import named_checkpoint, write_manifest
 
 import roboreward
 from roboreward.bench import parallel as bench_parallel
 from roboreward.bench.parallel import DataParallel, merge_parts, part_files, part_path, shard
 from roboreward.bench.run import BenchConfig, load_examples, run_bench
 from roboreward.dataset.builder import BuildConfig, build
-from roboreward.testing.tiny import make_tiny_vlm
 
 pytest.importorskip("accelerate", reason="accelerate (a roboreward dependency) is not installed")
 
@@ -48,8 +47,8 @@ def dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_tiny_vlm(tmp_path_factory.mktemp("models") / "tiny", seed=0)
+def checkpoint(tmp_path_factory, tiny_vlm_dir):
+    return named_checkpoint(tiny_vlm_dir, tmp_path_factory.mktemp("models") / "tiny")
 
 
 class _TaskServer(BaseHTTPRequestHandler):

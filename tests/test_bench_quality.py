@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import write_manifest
+from conftest import named_checkpoint, write_manifest
 
 from roboreward import metrics
 from roboreward.apps.curves import value_order_correlation
@@ -17,7 +17,6 @@ from roboreward.bench.run import BenchConfig, load_examples, run_bench
 from roboreward.dataset.builder import BuildConfig, build
 from roboreward.dataset.cards import render_model_card
 from roboreward.models.local import RewardModel
-from roboreward.testing.tiny import make_tiny_vlm
 
 METRIC = metrics.load("calibration_preference")
 
@@ -102,9 +101,9 @@ def dataset(tmp_path_factory):
     return out
 
 
-def test_bench_reports_calibration_preference_and_voc(dataset, tmp_path):
+def test_bench_reports_calibration_preference_and_voc(dataset, tmp_path, tiny_vlm_dir):
     examples = load_examples(str(dataset))
-    checkpoint = make_tiny_vlm(tmp_path / "tiny-q", seed=0)
+    checkpoint = named_checkpoint(tiny_vlm_dir, tmp_path / "tiny-q")
     preds_file = tmp_path / "theirs.jsonl"
     guesses = {1: 2, 2: 2, 3: 4, 4: 5, 5: 3}  # reward -> their prediction
     preds_file.write_text(

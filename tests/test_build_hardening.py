@@ -209,6 +209,7 @@ print(json.dumps(tasks))
 """
 
 
+@pytest.mark.slow
 def test_a_rebuild_in_place_is_read_afresh_by_load_dataset_bench_and_sft(tmp_path):
     data = tmp_path / "mine"
     data.mkdir()

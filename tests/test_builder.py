@@ -290,6 +290,7 @@ build(BuildConfig(manifest=[sys.argv[1]], out=sys.argv[2], max_side=64, max_fram
 """
 
 
+@pytest.mark.slow
 def test_a_killed_build_resumes_to_the_same_rows(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

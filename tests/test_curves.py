@@ -15,19 +15,13 @@ from roboreward import video
 from roboreward.apps.curves import average_ranks, spearman, value_order_correlation
 from roboreward.cli import main
 from roboreward.models.local import RewardModel
-from roboreward.testing.tiny import make_tiny_vlm
 
 TASK = "put the red block in the blue bowl"
 
 
 @pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return make_tiny_vlm(tmp_path_factory.mktemp("curves") / "tiny-qwen2.5-vl", family="qwen2_5_vl")
-
-
-@pytest.fixture(scope="module")
-def stub(tiny_path):
-    processor = AutoProcessor.from_pretrained(tiny_path)
+def stub(tiny_vlm_dir):
+    processor = AutoProcessor.from_pretrained(tiny_vlm_dir)
     model = RewardModel(StubVLM((0,) * 5, len(processor.tokenizer)), processor, num_frames=8, frames_fps=4.0)
     model.model.score_token_ids = list(model.score_token_ids)
     return model
@@ -81,8 +75,8 @@ def test_curve_refuses_bad_arguments(stub):
         stub.progress_curve(_frames(4), "  ")
 
 
-def test_video_curve_applies_the_frame_policy_to_each_prefix(tiny_path, clip):
-    model = RewardModel.from_pretrained(tiny_path, num_frames=4)
+def test_video_curve_applies_the_frame_policy_to_each_prefix(tiny_vlm_dir, clip):
+    model = RewardModel.from_pretrained(tiny_vlm_dir, num_frames=4)
     curve = model.progress_curve(clip, TASK, points=3, batch_size=2)
     assert curve.times == pytest.approx([1.0, 2.0, 3.0])
     # The last point is the whole episode: exactly `score`.
@@ -105,10 +99,10 @@ def test_spearman_and_voc_equal_hand_values():
     assert math.isnan(value_order_correlation([3.0]))
 
 
-def test_cli_curve_writes_json_and_png(tiny_path, clip, tmp_path, capsys):
+def test_cli_curve_writes_json_and_png(tiny_vlm_dir, clip, tmp_path, capsys):
     out = tmp_path / "curve_out"
     code = main(
-        ["curve", str(clip), "--task", TASK, "--model", str(tiny_path), "--points", "3", "--out", str(out)]
+        ["curve", str(clip), "--task", TASK, "--model", str(tiny_vlm_dir), "--points", "3", "--out", str(out)]
     )
     assert code == 0
     record = json.loads((out / "curve.json").read_text())
@@ -117,6 +111,6 @@ def test_cli_curve_writes_json_and_png(tiny_path, clip, tmp_path, capsys):
     expected = [p["expected"] for p in record["points"]]
     voc = value_order_correlation(expected)
     assert record["voc"] == (None if math.isnan(voc) else pytest.approx(voc))
-    assert record["model"] == tiny_path.name and record["task"] == TASK  # never a path of this machine
+    assert record["model"] == tiny_vlm_dir.name and record["task"] == TASK  # never a path of this machine
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "expected" in capsys.readouterr().out

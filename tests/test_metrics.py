@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import evaluate
@@ -352,6 +353,74 @@ def test_a_model_worse_everywhere_does_not_change_the_others_ranking(data, granu
         assert after[x] >= before[x] - 1e-12  # nobody loses ground...
         for y in names:  # ...and the order among the others (ties included) stays
             assert np.sign(round(after[x] - after[y], 9)) == np.sign(round(before[x] - before[y], 9))
+
+
+# --- one scoring rule: mae and mean_win_rate keep their own copies, which must agree ----------------
+
+
+def module_absolute_errors(module):
+    """The `absolute_errors` of a loaded evaluate module (each Hub module keeps its own copy)."""
+    return sys.modules[type(module).__module__].absolute_errors
+
+
+MAE_ERRORS = module_absolute_errors(MAE)
+MWR_ERRORS = module_absolute_errors(MWR)
+
+# Whole and in range; 0, None and NaN ("no parsable answer"); parsed but out of range (7, -1, 6);
+# parsed but not whole (3.5, 2.25).
+RULE_PREDICTIONS = [5, 3, 1, 0, None, NAN, 7, -1, 6, 3.5, 2.25]
+RULE_REFERENCES = [5, 4, 3, 2, 1, 5, 3, 4, 1, 3, 2]
+# (conventions, invalid) -> (errors, invalid count). The toolkit's rule charges every prediction outside
+# 1..5 (or not whole) the worst error max(r - 1, 5 - r); HELM's charges None/NaN 4.0 and anything parsed,
+# 0 included, |p - r|, and has no `invalid` rule.
+RULE_ERRORS = {
+    ("roboreward", "worst"): ([0, 1, 2, 3, 4, 4, 2, 3, 4, 2, 3], 8),
+    ("roboreward", "drop"): ([0, 1, 2, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN], 8),
+    ("helm", "worst"): ([0, 1, 2, 2, 4, 4, 4, 5, 5, 0.5, 0.25], 2),
+    ("helm", "drop"): ([0, 1, 2, 2, 4, 4, 4, 5, 5, 0.5, 0.25], 2),
+}
+
+
+@pytest.mark.parametrize(("conventions", "invalid"), list(RULE_ERRORS))
+def test_mae_and_mean_win_rate_charge_the_same_absolute_errors(conventions, invalid):
+    expected, count = RULE_ERRORS[(conventions, invalid)]
+    mae_errors, mae_count = MAE_ERRORS(RULE_PREDICTIONS, RULE_REFERENCES, invalid, conventions)
+    one_model = MWR_ERRORS([[p] for p in RULE_PREDICTIONS], RULE_REFERENCES, 1, invalid, conventions)
+    np.testing.assert_array_equal(mae_errors, expected)
+    assert mae_count == count
+    np.testing.assert_array_equal(one_model[:, 0], expected)
+    # with several models, each column is scored as mae scores that model alone
+    reversed_predictions = RULE_PREDICTIONS[::-1]
+    two_models = MWR_ERRORS(
+        [list(pair) for pair in zip(RULE_PREDICTIONS, reversed_predictions, strict=True)],
+        RULE_REFERENCES,
+        2,
+        invalid,
+        conventions,
+    )
+    np.testing.assert_array_equal(two_models[:, 0], expected)
+    np.testing.assert_array_equal(
+        two_models[:, 1], MAE_ERRORS(reversed_predictions, RULE_REFERENCES, invalid, conventions)[0]
+    )
+
+
+# Any answer a parser could return: no answer (None, NaN), a whole number near the scale, or any float.
+PARSED_ANSWER = st.none() | st.just(NAN) | st.integers(-3, 9) | st.floats(-10, 10)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(PARSED_ANSWER, st.integers(1, 5)), max_size=20),
+    st.sampled_from(["roboreward", "helm"]),
+    st.sampled_from(["worst", "drop"]),
+)
+def test_mae_and_mean_win_rate_agree_on_any_answers(rows, conventions, invalid):
+    predictions, references = [p for p, _ in rows], [r for _, r in rows]
+    mae_errors, _ = MAE_ERRORS(predictions, references, invalid, conventions)
+    mwr_errors = MWR_ERRORS([[p] for p in predictions], references, 1, invalid, conventions)[:, 0]
+    # mean_win_rate rounds HELM's fractional errors to 1e-9 so that equal means tie; nothing else differs
+    np.testing.assert_allclose(mwr_errors, mae_errors, rtol=0, atol=1e-9, equal_nan=True)
+    assert np.array_equal(np.isnan(mwr_errors), np.isnan(mae_errors))
 
 
 # --- success accuracy ---------------------------------------------------------------------------------

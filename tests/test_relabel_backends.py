@@ -30,7 +30,7 @@ from roboreward.relabel.backends import (
     parse_backend,
 )
 from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text
-from roboreward.testing.tiny import make_tiny_lm, make_tiny_vlm
+from roboreward.testing.tiny import make_tiny_lm
 
 TASK = "put the red block in the blue bowl"
 
@@ -305,9 +305,8 @@ def test_a_missing_local_model_is_an_os_error(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_models")
-    return make_tiny_vlm(root / "vlm"), make_tiny_lm(root / "lm")
+def tiny_models(tmp_path_factory, tiny_vlm_dir):
+    return tiny_vlm_dir, make_tiny_lm(tmp_path_factory.mktemp("tiny_models") / "lm")
 
 
 def test_tiny_random_models_emit_garbage_and_nothing_is_written(clip, tmp_path, tiny_models):

@@ -198,6 +198,7 @@ def _relabel_command(in_dir, out_dir):
     ]
 
 
+@pytest.mark.slow
 def test_a_relabel_killed_with_sigkill_resumes_to_the_same_rows(built, tmp_path):
     killed = tmp_path / "killed"
     child = subprocess.Popen(

@@ -63,11 +63,6 @@ def test_an_unknown_preset_is_an_error_listing_the_presets():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_vlm(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("clip") / "ep.mp4", num_frames=12, fps=10)
 
@@ -88,15 +83,15 @@ def sent(monkeypatch):
     return records
 
 
-def test_asked_for_the_release_prompt_scoring_sends_it(tiny, clip, sent):
-    model = RewardModel.from_pretrained(tiny, prompt="release", num_frames=4)
+def test_asked_for_the_release_prompt_scoring_sends_it(tiny_vlm_dir, clip, sent):
+    model = RewardModel.from_pretrained(tiny_vlm_dir, prompt="release", num_frames=4)
     model.score(clip, "open the drawer")
     assert RELEASE_TEXT.replace("open the  drawer", "open the drawer") in sent[-1]["text"]
     assert "<task>" not in sent[-1]["text"]
     assert sent[-1]["text"].endswith("<|im_start|>assistant\nANSWER: ")
 
 
-def _as_known_release(tiny, tmp_path, repo="teetone/RoboReward-4B"):
+def _as_known_release(tiny_vlm_dir, tmp_path, repo="teetone/RoboReward-4B"):
     """A tiny Qwen3-VL saved as a Hub cache snapshot of a published id (no network is used)."""
     snapshot = tmp_path / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots" / ("0" * 40)
     make_tiny_vlm(snapshot, family="qwen3_vl")
@@ -104,9 +99,9 @@ def _as_known_release(tiny, tmp_path, repo="teetone/RoboReward-4B"):
 
 
 def test_a_known_release_is_scored_with_its_published_settings_without_flags(
-    tiny, tmp_path, clip, sent, caplog
+    tiny_vlm_dir, tmp_path, clip, sent, caplog
 ):
-    snapshot = _as_known_release(tiny, tmp_path)
+    snapshot = _as_known_release(tiny_vlm_dir, tmp_path)
     model = RewardModel.from_pretrained(snapshot)
     settings = model.settings
     assert (settings.prompt, settings.sampler, settings.fps, settings.num_frames, settings.max_side) == (
@@ -126,7 +121,7 @@ def test_a_known_release_is_scored_with_its_published_settings_without_flags(
     with pytest.raises(VideoDecodeError, match="too short for Qwen-VL's sampling"):  # one frame: no video
         model.load_frames(write_video(tmp_path / "one.mp4", num_frames=1, fps=10))
     # A config naming the id counts too, and an explicit flag wins with a warning naming both values.
-    config = json.loads((tiny / "config.json").read_text())
+    config = json.loads((tiny_vlm_dir / "config.json").read_text())
     named = tmp_path / "named"
     make_tiny_vlm(named)
     (named / "config.json").write_text(json.dumps({**config, "_name_or_path": "teetone/RoboReward-8B"}))
@@ -137,9 +132,9 @@ def test_a_known_release_is_scored_with_its_published_settings_without_flags(
     assert "prompt='toolkit' overrides 'release' from known release teetone/RoboReward-8B" in caplog.text
 
 
-def test_any_other_model_gets_the_defaults_and_a_one_line_notice(tiny, caplog):
+def test_any_other_model_gets_the_defaults_and_a_one_line_notice(tiny_vlm_dir, caplog):
     with caplog.at_level("WARNING", logger="roboreward"):
-        settings = resolve_settings(tiny)
+        settings = resolve_settings(tiny_vlm_dir)
     assert (settings.prompt, settings.num_frames, settings.max_side) == ("toolkit", 16, 448)
     assert f"has no {SETTINGS_FILE} and is not a known release" in caplog.text
 
@@ -165,7 +160,7 @@ def _one_step_trainer(script, output_dir, model):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny):
+def trained(tmp_path_factory, tiny_vlm_dir):
     root = tmp_path_factory.mktemp("trained")
     tasks = ("open the drawer", "put the red block in the blue bowl and close the lid", "wipe the table")
     write_manifest(
@@ -183,7 +178,7 @@ def trained(tmp_path_factory, tiny):
     script = RewardScriptArguments(
         dataset_name=str(data), effective_batch_size=2, num_frames=6, max_side=40, prompt="release"
     )
-    trainer = _one_step_trainer(script, root / "run", tiny)
+    trainer = _one_step_trainer(script, root / "run", tiny_vlm_dir)
     args = trainer.args
     trainer.train()
     trainer.save_model(args.output_dir)
@@ -318,7 +313,7 @@ def test_the_bench_reads_the_release_layout_with_subsets_from_source_folders(tmp
     assert [e.id for e in val] == ["val/droid/f.mp4", "val/bridge/g.mp4", "val/fractal/h.mp4"]
 
 
-def test_sft_trains_on_the_release_layout(tmp_path, tiny):
+def test_sft_trains_on_the_release_layout(tmp_path, tiny_vlm_dir):
     root = _release_fixture(tmp_path / "RoboReward")
     script = RewardScriptArguments(
         dataset_name=str(root),
@@ -328,7 +323,7 @@ def test_sft_trains_on_the_release_layout(tmp_path, tiny):
         num_frames=4,
         max_side=32,
     )
-    trainer = _one_step_trainer(script, tmp_path / "run", tiny)
+    trainer = _one_step_trainer(script, tmp_path / "run", tiny_vlm_dir)
     assert len(trainer.train_dataset) == 4 and len(trainer.eval_dataset) == 3
     assert trainer.train_dataset["gpt5_mini_check"] == [True] * 4
     assert trainer.train().global_step == 1

@@ -456,6 +456,7 @@ def _serve(dataset, db, log):
     raise TimeoutError(url)
 
 
+@pytest.mark.slow
 def test_decisions_survive_killing_the_app(dataset, tmp_path):
     from gradio_client import Client
 

@@ -15,14 +15,13 @@ from roboreward.apps.rl import (
 )
 from roboreward.models.local import RewardModel, ScoreResult
 from roboreward.sim import TabletopEnv
-from roboreward.testing.tiny import make_tiny_vlm
 
 STILL = np.array([0.0, 0.0, -1.0], dtype=np.float32)  # an open gripper that does not move: never ends early
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return RewardModel.from_pretrained(make_tiny_vlm(tmp_path_factory.mktemp("rl") / "tiny"), num_frames=8)
+def model(tiny_vlm_dir):
+    return RewardModel.from_pretrained(tiny_vlm_dir, num_frames=8)
 
 
 class CountingModel:

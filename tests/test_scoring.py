@@ -17,7 +17,7 @@ from roboreward import rubric, video
 from roboreward.cli.commands.score import add_parser as add_score_parser
 from roboreward.config import RecipeParser
 from roboreward.models.local import GenerateResult, RewardModel, ScoreResult
-from roboreward.testing.tiny import QWEN3_VL_CHAT_TEMPLATE, make_tiny_vlm
+from roboreward.testing.tiny import QWEN3_VL_CHAT_TEMPLATE
 from roboreward.video import VideoDecodeError
 
 NUM_FRAMES = 8
@@ -25,13 +25,8 @@ TASK = "put the red block in the blue bowl"
 
 
 @pytest.fixture(scope="session")
-def tiny_path(tmp_path_factory):
-    return make_tiny_vlm(tmp_path_factory.mktemp("scoring") / "tiny-qwen2.5-vl", family="qwen2_5_vl")
-
-
-@pytest.fixture(scope="session")
-def reward_model(tiny_path):
-    return RewardModel.from_pretrained(tiny_path, num_frames=NUM_FRAMES)
+def reward_model(tiny_vlm_dir):
+    return RewardModel.from_pretrained(tiny_vlm_dir, num_frames=NUM_FRAMES)
 
 
 @pytest.fixture(scope="session")
@@ -95,8 +90,8 @@ def _assert_same(a: ScoreResult, b: ScoreResult, atol: float = 1e-4) -> None:
 # One forward pass -> distribution over the five scores
 
 
-def test_probs_are_the_softmax_of_the_five_answer_token_logits(reward_model, tiny_path, videos):
-    processor, model = _raw_model(tiny_path)
+def test_probs_are_the_softmax_of_the_five_answer_token_logits(reward_model, tiny_vlm_dir, videos):
+    processor, model = _raw_model(tiny_vlm_dir)
     for source in videos:
         result = reward_model.score(source, TASK)
         np.testing.assert_allclose(result.probs, _expected_probs(processor, model, source, TASK), atol=1e-6)
@@ -211,28 +206,28 @@ def test_bad_frames_are_refused(reward_model):
 # Loading
 
 
-def test_tokenizer_without_single_digit_answers_is_refused(tiny_path, reward_model):
-    processor = AutoProcessor.from_pretrained(tiny_path)
+def test_tokenizer_without_single_digit_answers_is_refused(tiny_vlm_dir, reward_model):
+    processor = AutoProcessor.from_pretrained(tiny_vlm_dir)
     processor.tokenizer.add_tokens(["ANSWER: 3"])  # a tokenizer that merges the answer into one token
     with pytest.raises(ValueError, match="score 3 as one token"):
         RewardModel(reward_model.model, processor)
 
 
-def test_dtype_and_device(tiny_path, reward_model, videos):
+def test_dtype_and_device(tiny_vlm_dir, reward_model, videos):
     assert reward_model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     if reward_model.device.type == "cpu":
         assert reward_model.model.dtype == torch.float32
-    half = RewardModel.from_pretrained(tiny_path, device="cpu", dtype="bfloat16", num_frames=NUM_FRAMES)
+    half = RewardModel.from_pretrained(tiny_vlm_dir, device="cpu", dtype="bfloat16", num_frames=NUM_FRAMES)
     assert half.model.dtype == torch.bfloat16
     _assert_consistent(half.score(videos[0], TASK))
     with pytest.raises(ValueError, match="dtype"):
-        RewardModel.from_pretrained(tiny_path, dtype="float33")
+        RewardModel.from_pretrained(tiny_vlm_dir, dtype="float33")
 
 
-def test_frame_rate_sampling_and_pixel_budget(tiny_path, reward_model, videos):
+def test_frame_rate_sampling_and_pixel_budget(tiny_vlm_dir, reward_model, videos):
     # 64x48 frames are 4x4 patches of 14 px by default; a budget of 28x28 pixels leaves 2x2.
     assert reward_model.prepare([videos[0]], [TASK])["video_grid_thw"][0, 1:].tolist() == [4, 4]
-    model = RewardModel.from_pretrained(tiny_path, fps=5.0, max_pixels=28 * 28, min_pixels=28 * 28)
+    model = RewardModel.from_pretrained(tiny_vlm_dir, fps=5.0, max_pixels=28 * 28, min_pixels=28 * 28)
     inputs = model.prepare([videos[0]], [TASK])  # 30 frames at 10 fps, 3 s: 15 frames, made 16
     assert inputs["video_grid_thw"][0].tolist() == [8, 2, 2]
     assert inputs["second_per_grid_ts"].tolist() == pytest.approx([2 / 5.0])
@@ -259,8 +254,8 @@ def test_generate_returns_text_and_its_parsed_score(reward_model, videos):
 # Qwen3-VL
 
 
-def test_qwen3_vl_scores_and_its_hub_template_is_not_doubled(tmp_path, videos):
-    path = make_tiny_vlm(tmp_path / "tiny-qwen3-vl", family="qwen3_vl")
+def test_qwen3_vl_scores_and_its_hub_template_is_not_doubled(tiny_qwen3_vlm_dir, videos):
+    path = tiny_qwen3_vlm_dir
     model = RewardModel.from_pretrained(path, num_frames=NUM_FRAMES)
     processor, raw = _raw_model(path)
     result = model.score(videos[0], TASK)
@@ -291,8 +286,8 @@ def _run_cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_cli_score_json_matches_the_library(tiny_path, reward_model, videos, capsys):
-    argv = ["score", "--model", str(tiny_path), "--video", str(videos[1]), "--task", TASK]
+def test_cli_score_json_matches_the_library(tiny_vlm_dir, reward_model, videos, capsys):
+    argv = ["score", "--model", str(tiny_vlm_dir), "--video", str(videos[1]), "--task", TASK]
     assert _run_cli([*argv, "--json", "--num-frames", str(NUM_FRAMES)]) == 0
     out = json.loads(capsys.readouterr().out)
     expected = reward_model.score(videos[1], TASK)
@@ -310,8 +305,8 @@ def test_cli_score_json_matches_the_library(tiny_path, reward_model, videos, cap
     assert all(f"{p:11.4f}" in table for p in expected.probs)
 
 
-def test_cli_generate_mode_and_bad_video(tiny_path, videos, tmp_path, capsys):
-    argv = ["score", "--model", str(tiny_path), "--task", TASK, "--num-frames", "4", "--json"]
+def test_cli_generate_mode_and_bad_video(tiny_vlm_dir, videos, tmp_path, capsys):
+    argv = ["score", "--model", str(tiny_vlm_dir), "--task", TASK, "--num-frames", "4", "--json"]
     assert _run_cli([*argv, "--video", str(videos[0]), "--mode", "generate", "--max-new-tokens", "4"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "generate" and out["score"] == rubric.parse_answer(out["text"])

@@ -20,7 +20,6 @@ from roboreward.models.remote import RewardClient, RewardServerError
 from roboreward.serving import server as serve_module
 from roboreward.serving.server import create_app
 from roboreward.sim import TabletopEnv
-from roboreward.testing.tiny import make_tiny_vlm
 
 
 class SpyModel:
@@ -55,9 +54,9 @@ def _start(app):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, tiny_vlm_dir):
     root = tmp_path_factory.mktemp("serve")
-    model = RewardModel.from_pretrained(make_tiny_vlm(root / "tiny"), num_frames=4)
+    model = RewardModel.from_pretrained(tiny_vlm_dir, num_frames=4)
     spy = SpyModel(model)
     # a long wait, so that requests sent together surely share batches
     app = create_app(spy, max_batch=8, max_wait_ms=300, max_upload_mb=0.5, max_seconds=10, model_name="tiny")

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import frame_index_of, write_manifest, write_video
+from conftest import frame_index_of, named_checkpoint, write_manifest, write_video
 
 from roboreward import rubric, video
 from roboreward.apps.rl import EpisodicRewardWrapper
@@ -22,7 +22,6 @@ from roboreward.models.openai_chat import BackendError, OpenAIChat
 from roboreward.models.served import ServedRewardModel, ServedScoreError, distribution
 from roboreward.sim import TabletopEnv
 from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text
-from roboreward.testing.tiny import make_tiny_vlm
 
 FIXED = {
     "4": math.log(0.5),
@@ -246,10 +245,10 @@ def _own_logprobs(model, examples):
     return answers
 
 
-def test_local_and_logprob_served_give_the_same_numbers(dataset, tmp_path):
+def test_local_and_logprob_served_give_the_same_numbers(dataset, tmp_path, tiny_vlm_dir):
     from roboreward.bench.run import load_examples
 
-    checkpoint = make_tiny_vlm(tmp_path / "tiny-a", seed=0)
+    checkpoint = named_checkpoint(tiny_vlm_dir, tmp_path / "tiny-a")
     local = RewardModel.from_pretrained(checkpoint, num_frames=4)
     assert local.settings.prompt == "toolkit"
     table = _own_logprobs(local, load_examples(str(dataset)))

@@ -13,7 +13,6 @@ from PIL import Image
 
 from roboreward import rubric
 from roboreward.models.local import RewardModel
-from roboreward.testing.tiny import make_tiny_vlm
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "put the red block in the blue bowl"
@@ -40,9 +39,9 @@ def app():
 
 
 @pytest.fixture(scope="module")
-def space(app, tmp_path_factory):
+def space(app, tmp_path_factory, tiny_vlm_dir):
     root = tmp_path_factory.mktemp("space")
-    model = RewardModel.from_pretrained(make_tiny_vlm(root / "tiny"), num_frames=4)
+    model = RewardModel.from_pretrained(tiny_vlm_dir, num_frames=4)
     examples = app.example_videos(root)
     demo = app.build_demo(model, examples=examples, max_seconds=MAX_SECONDS)
     port = _free_port()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_VLM_FIXTURES
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForImageTextToText,
@@ -31,10 +32,10 @@ def tokenizer():
 
 
 @pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen3_vl"])
-def vlm(request, tmp_path_factory):
-    """(family, path, processor, model) of a tiny VLM built once per module and family."""
+def vlm(request):
+    """(family, path, processor, model) of each family's session-wide tiny VLM, loaded once per module."""
     family = request.param
-    path = make_tiny_vlm(tmp_path_factory.mktemp(family) / "model", family=family)
+    path = request.getfixturevalue(TINY_VLM_FIXTURES[family])
     processor = AutoProcessor.from_pretrained(path)
     model = AutoModelForImageTextToText.from_pretrained(path).eval()
     return family, path, processor, model

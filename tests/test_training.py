@@ -10,14 +10,13 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from conftest import write_manifest
+from conftest import TINY_VLM_FIXTURES, write_manifest
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from trl import ModelConfig, SFTConfig
 
 from roboreward.dataset.builder import BuildConfig, build
 from roboreward.models.local import RewardModel, RewardPrompter
-from roboreward.testing.tiny import make_tiny_vlm
 from roboreward.training import trainer as training
 from roboreward.training.trainer import RewardCollator, RewardScriptArguments, RewardSFTConfig, build_trainer
 
@@ -27,7 +26,7 @@ TASKS = ("open the drawer", "put the red block in the blue bowl and close the li
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, tiny_vlm_dir):
     root = tmp_path_factory.mktemp("train")
     write_manifest(
         root,
@@ -43,8 +42,7 @@ def data(tmp_path_factory):
             max_frames=8,
         )
     )
-    model = make_tiny_vlm(root / "tiny")
-    return out, model
+    return out, tiny_vlm_dir
 
 
 def _args(data, tmp_path, **changes):
@@ -121,8 +119,8 @@ def test_collator_without_eos_trains_the_score_only(data):
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
-def test_freeze_vision_tower_keeps_the_merger_and_the_llm_trainable(tmp_path, family):
-    model = AutoModelForImageTextToText.from_pretrained(make_tiny_vlm(tmp_path / family, family=family))
+def test_freeze_vision_tower_keeps_the_merger_and_the_llm_trainable(request, family):
+    model = AutoModelForImageTextToText.from_pretrained(request.getfixturevalue(TINY_VLM_FIXTURES[family]))
     counts = training.freeze_vision_tower(model)
     params = dict(model.named_parameters())
     frozen = {n for n, p in params.items() if not p.requires_grad}
@@ -365,6 +363,7 @@ def test_accumulation_for_the_world_size():
         training.accumulation_steps(64, 3, 1)
 
 
+@pytest.mark.slow
 def test_accelerate_launch_two_processes_halves_the_accumulation(data, tmp_path):
     out, model = data
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

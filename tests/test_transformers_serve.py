@@ -26,7 +26,6 @@ from roboreward.cli import main
 from roboreward.dataset.builder import BuildConfig, build
 from roboreward.models.openai_chat import OpenAIChat
 from roboreward.relabel import extract_json, prompts
-from roboreward.testing.tiny import make_tiny_vlm
 
 pytestmark = pytest.mark.slow
 
@@ -47,20 +46,20 @@ def _tail(log: Path, chars: int = 3000) -> str:
 
 
 def _clip(served) -> Path:
-    """A 1.2 s fixture video beside the served model (12 frames at 10 fps)."""
-    path = Path(served["model"]).parent / "clip.mp4"
+    """A 1.2 s fixture video in the server's folder (12 frames at 10 fps)."""
+    path = served["root"] / "clip.mp4"
     return path if path.exists() else write_video(path, num_frames=12, fps=10)
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, tiny_vlm_dir):
     """``{"url", "model", "spec"}`` of a running `transformers serve` pinned to the tiny Qwen2.5-VL."""
     from transformers.utils.import_utils import is_serve_available
 
     if not is_serve_available():
         pytest.skip("transformers serve needs pip install 'transformers[serving]' (the dev extra has it)")
     root = tmp_path_factory.mktemp("transformers_serve")
-    model = str(make_tiny_vlm(root / "tiny-qwen2.5-vl"))
+    model = str(tiny_vlm_dir)
     port = _free_port()
     log = root / "server.log"
     env = {
@@ -90,7 +89,7 @@ def served(tmp_path_factory):
                 pytest.fail(f"transformers serve not ready after {READY_TIMEOUT:g} s:\n{_tail(log)}")
             time.sleep(0.2)
         url = f"http://127.0.0.1:{port}/v1"
-        yield {"url": url, "model": model, "spec": f"openai:{url}#{model}"}
+        yield {"url": url, "model": model, "spec": f"openai:{url}#{model}", "root": root}
     finally:
         server.terminate()
         try:

@@ -14,7 +14,6 @@ import pytest
 from conftest import write_video
 
 from roboreward import video
-from roboreward.testing.tiny import make_tiny_vlm
 
 TESTS = Path(__file__).resolve().parent
 
@@ -89,11 +88,18 @@ def test_custom_limits_apply_to_sampling(make_video):
     assert video.sample_frames(path, num_frames=4, limits=None).shape == (4, 48, 64, 3)
 
 
-def test_serve_space_score_and_build_refuse_a_bomb_in_bounded_memory(bomb, tmp_path):
+@pytest.mark.slow
+def test_serve_space_score_and_build_refuse_a_bomb_in_bounded_memory(bomb, tmp_path, tiny_vlm_dir):
     good = write_video(tmp_path / "good.mp4", num_frames=12, fps=10)
-    tiny = make_tiny_vlm(tmp_path / "tiny")
     result = subprocess.run(
-        [sys.executable, str(TESTS / "bomb_child.py"), str(bomb), str(good), str(tiny), str(tmp_path / "w")],
+        [
+            sys.executable,
+            str(TESTS / "bomb_child.py"),
+            str(bomb),
+            str(good),
+            str(tiny_vlm_dir),
+            str(tmp_path / "w"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -75,7 +75,7 @@ def select_examples(examples: Sequence[Example], max_examples: int | None, seed:
 
     >>> exs = [Example(f"{s}/{i}", {}, "t", 5, s) for s in "ab" for i in range(10)]
     >>> [e.id for e in select_examples(exs, 4, seed=0)]
-    ['a/2', 'a/5', 'b/5', 'b/8']
+    ['a/0', 'a/5', 'b/2', 'b/4']
     """
     if max_examples is None or max_examples >= len(examples):
         return list(examples)

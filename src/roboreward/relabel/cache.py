@@ -6,10 +6,13 @@ a half-written entry, two workers answering the same call just write the same fi
 process killed with SIGKILL loses only the calls that were in flight. Failed calls are never
 cached: a re-run asks again.
 
-    >>> cache = CallCache(tmp_path)  # doctest: +SKIP
-    >>> key = call_key("rewrite", "Qwen/Qwen3-4B-Instruct-2507", "rewrite-v2", prompt)  # doctest: +SKIP
-    >>> cache.get(key) is None  # doctest: +SKIP
-    True
+    >>> key = call_key("rewrite", "Qwen/Qwen3-4B-Instruct-2507", "rewrite-v2", "Rewrite: open the drawer")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     cache = CallCache(folder)
+    ...     before = cache.get(key)
+    ...     cache.put(key, '{"task": "open the drawer"}')
+    ...     before, cache.get(key)
+    (None, '{"task": "open the drawer"}')
 """
 
 from __future__ import annotations

@@ -48,8 +48,12 @@ class ReviewStore:
     """The decisions database (SQLite). Every call opens its own connection, so one store may be used
     from many threads, and many processes may open the same file.
 
-    >>> store = ReviewStore("reviews.sqlite")  # doctest: +SKIP
-    >>> store.decide("roboarena/ep1/ab12", "alice", "correct", proposed=5, score=4)  # doctest: +SKIP
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = ReviewStore(os.path.join(folder, "reviews.sqlite"))
+    ...     row = store.decide("roboarena/ep1/ab12", "alice", "correct", proposed=5, score=4)
+    ...     [(d["example_id"], d["annotator"], d["decision"], d["score"]) for d in store.decisions()]
+    [('roboarena/ep1/ab12', 'alice', 'correct', 4)]
     """
 
     def __init__(self, path: str | os.PathLike[str], timeout: float = 60.0):

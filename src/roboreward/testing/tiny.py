@@ -50,10 +50,16 @@ looks at the part's ``type``, the frames themselves go through ``videos=``.) Why
   path handles batches: ``text`` and ``videos`` are lists with one entry per example.
 
 Example:
+    >>> import tempfile
     >>> from transformers import AutoModelForImageTextToText, AutoProcessor
-    >>> path = make_tiny_vlm(tmp_path / "tiny-qwen2.5-vl")  # doctest: +SKIP
-    >>> processor = AutoProcessor.from_pretrained(path)  # doctest: +SKIP
-    >>> model = AutoModelForImageTextToText.from_pretrained(path)  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = make_tiny_vlm(Path(folder) / "tiny-qwen2.5-vl")
+    ...     processor = AutoProcessor.from_pretrained(path)
+    ...     model = AutoModelForImageTextToText.from_pretrained(path)
+    >>> model.config.model_type, model.num_parameters() < 1_000_000
+    ('qwen2_5_vl', True)
+    >>> processor.tokenizer.tokenize("ANSWER: 4")
+    ['ANSWER', ':', 'Ġ', '4']
 """
 
 from __future__ import annotations
@@ -318,10 +324,14 @@ def make_tiny_vlm(
     ``seed`` gives identical weights. Frames are resized to a few patches each (a 56 x 56 frame is
     4 x 4 patches), see the module docstring for how to feed sampled frames.
 
+    >>> import tempfile
     >>> from transformers import AutoModelForImageTextToText, AutoProcessor
-    >>> path = make_tiny_vlm(tmp_path / "vlm", family="qwen3_vl")  # doctest: +SKIP
-    >>> model = AutoModelForImageTextToText.from_pretrained(path)  # doctest: +SKIP
-    >>> processor = AutoProcessor.from_pretrained(path)  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = make_tiny_vlm(Path(folder) / "vlm", family="qwen3_vl")
+    ...     model = AutoModelForImageTextToText.from_pretrained(path)
+    ...     processor = AutoProcessor.from_pretrained(path)
+    >>> model.config.model_type, processor.video_processor.merge_size
+    ('qwen3_vl', 2)
     """
     _check_choice("family", family, VLM_FAMILIES)
     _check_choice("size", size, SIZES)
@@ -389,9 +399,14 @@ def make_tiny_lm(path: str | os.PathLike, family: str = "qwen2", size: str = "ti
     adds the default system prompt, Qwen3 does not). Loads with ``AutoTokenizer`` and
     ``AutoModelForCausalLM``.
 
+    >>> import tempfile
     >>> from transformers import AutoModelForCausalLM, AutoTokenizer
-    >>> path = make_tiny_lm(tmp_path / "lm", family="qwen3")  # doctest: +SKIP
-    >>> model = AutoModelForCausalLM.from_pretrained(path)  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = make_tiny_lm(Path(folder) / "lm", family="qwen3")
+    ...     model = AutoModelForCausalLM.from_pretrained(path)
+    ...     tokenizer = AutoTokenizer.from_pretrained(path)
+    >>> model.config.model_type, tokenizer.eos_token
+    ('qwen3', '<|im_end|>')
     """
     _check_choice("family", family, LM_FAMILIES)
     _check_choice("size", size, SIZES)
