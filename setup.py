@@ -1,10 +1,10 @@
 """Build step: ship the repository's top-level release folders inside the wheel.
 
 ``metrics/`` (evaluate modules), ``model_cards/`` (card templates), ``trl_training/`` (the training
-script and recipes) and ``spaces_demo/`` (the Space) stay the single source of truth at the top
-level; a wheel carries a copy of each as ``roboreward/_data/NAME``, where `roboreward.resources`
-finds it. An editable install reads the repository's folders instead. Everything else is declared
-in pyproject.toml.
+script and recipes), ``spaces_demo/`` (the Space) and ``dataset_builder/`` (build and relabel recipes)
+stay the single source of truth at the top level; a wheel carries a copy of each as
+``roboreward/_data/NAME``, where `roboreward.resources` finds it. An editable install reads the
+repository's folders instead. Everything else is declared in pyproject.toml.
 """
 
 import shutil
@@ -14,7 +14,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SHIPPED = ("metrics", "model_cards", "trl_training", "spaces_demo")  # = roboreward.resources.SHIPPED
+# = roboreward.resources.SHIPPED
+SHIPPED = ("metrics", "model_cards", "trl_training", "spaces_demo", "dataset_builder")
 
 
 class BuildPyWithReleaseFolders(build_py):

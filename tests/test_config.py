@@ -89,8 +89,9 @@ def test_defaults_come_from_the_dataclass_and_every_flag_has_help_and_shows_its_
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
             assert action.help, f"{command} {action.option_strings[0]} has no help"
-            if not action.required:
-                assert "(default: " in shown[action.option_strings[0]], action.option_strings[0]
+            # a default is shown unless it says nothing (None, empty, off) or the flag is required
+            silent = action.default in (None, [], {}) or action.default is False or action.required
+            assert ("(default: " in shown[action.option_strings[0]]) != silent, action.option_strings[0]
 
 
 def test_flags_win_over_the_recipe_and_repeatable_flags_replace_its_list(tmp_path):

@@ -1,10 +1,16 @@
 """One way to configure a command: a dataclass whose fields carry their help and defaults, read from a
 YAML recipe (``--config``) and overridden by flags generated from those fields.
 
-As in TRL (``TrlParser``) and transformers (``HfArgumentParser``, which `RecipeParser` extends): a
-field ``seed: int = field(default=0, metadata={"help": "split seed"})`` becomes ``--seed`` with that
-help and ``(default: 0)`` in ``--help``; a recipe's ``seed: 7`` replaces the default; ``--seed 9`` on
-the command line wins over both. A field's metadata may also hold:
+As in TRL (``TrlParser``) and transformers (``HfArgumentParser``, whose field rules `RecipeParser`
+follows without importing transformers, so ``--help`` stays instant): a field ``seed: int =
+field(default=0, metadata={"help": "split seed"})`` becomes ``--seed`` with that help and ``(default:
+0)`` in ``--help``; a recipe's ``seed: 7`` replaces the default; ``--seed 9`` on the command line wins
+over both. ``--config`` takes a recipe's path or the name of one the toolkit ships (`recipe_file`).
+
+``--help`` shows one spelling per flag (the dashed one; ``--max_side`` is accepted too), each yes/no
+field as a switch (``--dry-run``, and ``--no-dry-run`` when it is on), and defaults in the flag's own
+syntax, as a recipe writes them (``train=64850,validation=2442,test=3105``); None, empty and off
+defaults are not shown. A field's metadata may also hold:
 
 - ``parse``: a function reading the flag's text when the value is not one token, e.g.
   `comma_list` for ``--stages rewrite,paraphrase`` or `weights` for ``--split-ratios train=9,test=1``.
@@ -13,9 +19,12 @@ the command line wins over both. A field's metadata may also hold:
   replace the recipe's list.
 - ``positional``: the value is given without a flag (``roboreward probe VIDEO``); a recipe may give
   it instead.
-- ``switch``: a yes/no field is ``--flag`` / ``--no-flag``, taking no value (so ``--dry-run PATH``
-  never reads PATH as the switch's value).
-- ``aliases``, ``metavar``, ``choices``: as for ``argparse``.
+- ``switch``: kept for older configs: every yes/no field is ``--flag`` / ``--no-flag``, taking no
+  value (so ``--dry-run PATH`` never reads PATH as the switch's value).
+- ``flag``: the spelling ``--help`` shows when it is not the field's dashed name (bench's ``--model``
+  for the field ``models``); the dashed name is still accepted.
+- ``aliases``: other accepted spellings (``--help`` names them once, in the flag's help).
+- ``metavar``, ``choices``: as for ``argparse``.
 
     >>> from dataclasses import dataclass, field
     >>> @dataclass
@@ -39,7 +48,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from transformers.hf_argparser import HfArgumentParser
+
+from roboreward.resources import recipe_file
 
 __all__ = [
     "FlagSyntaxError",
@@ -49,9 +59,11 @@ __all__ = [
     "check_range",
     "comma_floats",
     "comma_list",
+    "format_default",
     "fraction_scores",
     "from_namespace",
     "read_recipe",
+    "recipe_file",
     "relabel_recipe",
     "weights",
     "with_metadata",
@@ -60,7 +72,7 @@ __all__ = [
 T = TypeVar("T")
 
 #: Metadata keys this module reads itself (the rest goes to ``argparse.add_argument``).
-OWN_KEYS = ("parse", "repeat", "positional", "switch")
+OWN_KEYS = ("parse", "repeat", "positional", "switch", "flag", "aliases")
 
 
 class FlagSyntaxError(ValueError):
@@ -131,13 +143,15 @@ def read_recipe(path: str | os.PathLike[str], what: str, section: str | None = N
     """The mapping a YAML recipe holds (its ``section`` when it has one, e.g. a build recipe's ``relabel:``).
 
     Args:
-        path: the YAML file.
+        path: the YAML file, or the name of a recipe the toolkit ships for ``what`` (`recipe_file`).
         what: what the recipe configures, for error messages (``build``, ``relabel``, ...).
         section: a key whose mapping, when present, is the recipe (the rest of the file is ignored).
 
     Raises:
+        FileNotFoundError: no such file, and no shipped recipe of that name.
         ValueError: the file cannot be read or is not a mapping.
     """
+    path = recipe_file(path, what)
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -153,7 +167,8 @@ def relabel_recipe(path: str) -> dict[str, Any]:
     """A relabel recipe's settings (its ``relabel:`` section, or the whole file); ``build --relabel``.
 
     Args:
-        path: the YAML file (e.g. ``dataset_builder/configs/relabel_served.yaml``).
+        path: the YAML file (e.g. ``dataset_builder/configs/relabel_served.yaml``), or a shipped
+            recipe's name (``relabel_served``).
     """
     return read_recipe(path, "relabel", section="relabel")
 
@@ -187,15 +202,13 @@ class Switch(argparse.Action):
         setattr(namespace, self.dest, option not in self.negatives)
 
     def format_usage(self) -> str:
-        dashed = [s for s in self.option_strings if "_" not in s]
-        return " | ".join(dashed)
+        return self.option_strings[0]
 
 
-def _options(field: dataclasses.Field) -> list[str]:
-    options = [f"--{field.name}"]
-    if "_" in field.name:
-        options.append(f"--{field.name.replace('_', '-')}")
-    return options
+def _spellings(field: dataclasses.Field, shown: str | None, aliases: Sequence[str]) -> list[str]:
+    """The flag's spellings, the one ``--help`` shows first: ``--max-side``, then ``--max_side``."""
+    dashed = f"--{field.name.replace('_', '-')}"
+    return list(dict.fromkeys([shown or dashed, dashed, f"--{field.name}", *aliases]))
 
 
 def _default(field: dataclasses.Field) -> dict[str, Any]:
@@ -206,15 +219,65 @@ def _default(field: dataclasses.Field) -> dict[str, Any]:
     return {"required": True}
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` shows each flag's default, except for a required flag (it has none)."""
+def _choice_type(choices: Sequence[Any]) -> Callable[[str], Any]:
+    """A flag's text -> the choice it names (``Literal[1, 2]`` takes ``--x 2`` as the number 2)."""
+    by_text = {str(choice): choice for choice in choices}
+    return lambda text: by_text.get(text, text)
+
+
+def format_default(value: Any) -> str:
+    """A default in the syntax a flag (and a recipe) writes it: lists comma-separated, mappings as
+    ``key=value`` pairs, numbers as Python writes them shortest.
+
+    >>> format_default({"train": 64850, "test": 3105}), format_default([0.0, 0.5]), format_default(3e-6)
+    ('train=64850,test=3105', '0.0,0.5', '3e-06')
+    """
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, dict):
+        return ",".join(f"{format_default(k)}={format_default(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(format_default(v) for v in value)
+    return str(value)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` as a user reads it: one spelling per flag, each default once, in the flag's syntax.
+
+    A flag shows its first spelling (``--max-side PX``; the others are accepted); a switch shows
+    ``--name``, and ``--no-name`` too when it is on. A default that says nothing (None, empty, off) or
+    belongs to a required flag is not shown.
+    """
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            return super()._format_action_invocation(action)
+        if isinstance(action, Switch):  # --no-name only where it changes something
+            return ", ".join([action.option_strings[0], *action.negatives[: 1 if action.default else 0]])
+        if action.nargs == 0:
+            return action.option_strings[0]
+        default = self._get_default_metavar_for_optional(action)
+        return f"{action.option_strings[0]} {self._format_args(action, default)}"
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        return action.help if action.required else super()._get_help_string(action)
+        text = action.help or ""
+        if getattr(action, "also", None):
+            text = f"{text} (also {', '.join(action.also)})"
+        value = action.default
+        silent = value is None or value is argparse.SUPPRESS or value is False or value in ([], {}, ())
+        if action.required or silent or (not action.option_strings and action.nargs != "?"):
+            return text
+        if isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            return text
+        return f"{text} (default: {format_default(value).replace('%', '%%')})"
+
+    def _get_default_metavar_for_optional(self, action: argparse.Action) -> str:
+        return action.dest.upper()
 
 
-class RecipeParser(HfArgumentParser):
-    """``HfArgumentParser`` with a ``--config`` YAML recipe, for commands and sub-commands alike.
+class RecipeParser(argparse.ArgumentParser):
+    """An ``argparse`` parser whose flags are the fields of dataclasses, with a ``--config`` YAML
+    recipe, for commands and sub-commands alike (TRL's ``TrlParser``, without importing transformers).
 
     The recipe is read when the parser parses (so it works as a sub-command's parser too): its keys
     must be fields of the parser's dataclasses and become their defaults (a required field the
@@ -223,8 +286,8 @@ class RecipeParser(HfArgumentParser):
 
     Args:
         dataclass_types: the dataclass (or dataclasses) whose fields become flags.
-        recipe: what the recipe configures, for messages (``build``, ``relabel``, ...); None adds no
-            ``--config`` (a command without a recipe).
+        recipe: what the recipe configures, for messages and for the shipped recipes ``--config``
+            may name (``build``, ``relabel``, ...); None adds no ``--config`` (a command without one).
         recipe_section: a key whose mapping, when present, is the recipe (``relabel``: a build
             recipe's section works as a relabel recipe).
         **kwargs: passed to ``argparse.ArgumentParser``.
@@ -238,48 +301,63 @@ class RecipeParser(HfArgumentParser):
         **kwargs: Any,
     ):
         kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(dataclass_types, **kwargs)
+        super().__init__(**kwargs)
+        if dataclass_types is None:
+            dataclass_types = []
+        elif not isinstance(dataclass_types, list | tuple):
+            dataclass_types = [dataclass_types]
+        self.dataclass_types = list(dataclass_types)
+        for dtype in self.dataclass_types:
+            hints = typing.get_type_hints(dtype)
+            for field in dataclasses.fields(dtype):
+                if field.init:
+                    self._add_field(field, hints[field.name])
         self.recipe = recipe
         self.recipe_section = recipe_section
         if recipe is not None:
             self.add_argument(
                 "--config",
                 metavar="YAML",
-                help=f"a YAML {recipe} recipe: its keys are the flags' names (with _), its values "
-                "their defaults; the flags given win",
+                help=f"a YAML {recipe} recipe, or the name of one the toolkit ships: its keys are the "
+                "flags' names (with _), its values their defaults; the flags given win",
             )
 
-    @staticmethod
-    def _parse_dataclass_field(parser: argparse.ArgumentParser, field: dataclasses.Field) -> None:
+    def _add_field(self, field: dataclasses.Field, kind: Any) -> None:
         metadata = dict(field.metadata)
         if "help" not in metadata:
             raise TypeError(f"field {field.name!r} has no help: add metadata={{'help': ...}}")
         parse, repeat = metadata.pop("parse", None), metadata.pop("repeat", False)
         positional, switch = metadata.pop("positional", False), metadata.pop("switch", False)
-        aliases = metadata.pop("aliases", [])
+        aliases, shown = list(metadata.pop("aliases", [])), metadata.pop("flag", None)
+        base = _without_none(kind)
         if positional:
             default = _default(field)
             optional = {} if default.pop("required", False) else {"nargs": "?", **default}
-            if field.type in (int, float):
-                optional["type"] = field.type
-            parser.add_argument(field.name, **optional, **metadata)
-        elif switch:
-            if field.type is not bool:
+            if base in (int, float):
+                optional["type"] = base
+            self.add_argument(field.name, **optional, **metadata)
+            return
+        options = {"dest": field.name, **_default(field), **metadata}
+        spellings = _spellings(field, shown, aliases)
+        if switch or base is bool:
+            if base is not bool:
                 raise TypeError(f"field {field.name!r} is a switch but not a bool")
-            parser.add_argument(*_options(field), *aliases, action=Switch, **_default(field), **metadata)
-        elif parse is not None or field.type is Any:
+            action = self.add_argument(*spellings, action=Switch, **options)
+        elif parse is not None or base is Any:
             # read as text; `from_namespace` applies `parse` (a recipe's YAML value passes as it is)
-            parser.add_argument(*_options(field), *aliases, **_default(field), **metadata)
+            action = self.add_argument(*spellings, **options)
         elif repeat:
-            item = typing.get_args(field.type)[0] if typing.get_args(field.type) else str
-            parser.add_argument(
-                *_options(field), *aliases, action=Repeat, type=item, **_default(field), **metadata
-            )
+            item = typing.get_args(base)[0] if typing.get_args(base) else str
+            action = self.add_argument(*spellings, action=Repeat, type=item, **options)
+        elif typing.get_origin(base) is typing.Literal:
+            choices = typing.get_args(base)
+            action = self.add_argument(*spellings, type=_choice_type(choices), choices=choices, **options)
+        elif typing.get_origin(base) is list:
+            item = typing.get_args(base)[0] if typing.get_args(base) else str
+            action = self.add_argument(*spellings, type=item, nargs="+", **options)
         else:
-            metadata["aliases"] = aliases
-            plain = dataclasses.field(default=field.default, default_factory=field.default_factory)
-            plain.name, plain.type, plain.metadata = field.name, field.type, metadata
-            HfArgumentParser._parse_dataclass_field(parser, plain)
+            action = self.add_argument(*spellings, type=base if base in (int, float) else None, **options)
+        action.also = aliases  # the other spellings --help names, once (`HelpFormatter`)
 
     def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
         """Parse as argparse does, after reading the ``--config`` recipe in ``args`` (if any)."""
@@ -297,9 +375,10 @@ class RecipeParser(HfArgumentParser):
         """Make the recipe's values the defaults of their flags.
 
         Args:
-            path: the YAML recipe.
+            path: the YAML recipe, or the name of one the toolkit ships (`recipe_file`).
 
         Raises:
+            FileNotFoundError: no such file, and no shipped recipe of that name.
             ValueError: the recipe cannot be read, or names a field this command does not have.
         """
         data = read_recipe(path, self.recipe or "the", self.recipe_section)
@@ -311,6 +390,16 @@ class RecipeParser(HfArgumentParser):
         for action in self._actions:
             if action.dest in data:
                 action.required = False
+
+
+def _without_none(kind: Any) -> Any:
+    """``int | None`` -> ``int``; any other annotation as it is."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        others = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(others) == 1:
+            return others[0]
+        return str if str in others else others[0]
+    return kind
 
 
 def _recipe_path(args: Sequence[str]) -> str | None:

@@ -14,13 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from roboreward import __version__
-from roboreward.apps.hub import HubError
 from roboreward.cli.commands import COMMANDS, load
 from roboreward.config import RecipeParser
-from roboreward.extras import MissingExtraError
-from roboreward.models.openai_chat import BackendError
-from roboreward.models.remote import RewardServerError
-from roboreward.video import VideoDecodeError
 
 __all__ = ["build_parser", "main"]
 
@@ -60,7 +55,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         # only the command given is loaded; its parser reads a --config recipe (it may fail: ValueError)
         args = build_parser(command if command in COMMANDS else "").parse_args(argv)
         return args.func(args)
-    except (
+    except Exception as exc:
+        if not isinstance(exc, _reported_errors()):
+            raise
+        print(f"roboreward {command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports in one line (imported when one is raised: `--help` stays light)."""
+    from roboreward.apps.hub import HubError
+    from roboreward.extras import MissingExtraError
+    from roboreward.models.openai_chat import BackendError
+    from roboreward.models.remote import RewardServerError
+    from roboreward.video import VideoDecodeError
+
+    return (
         VideoDecodeError,
         HubError,
         MissingExtraError,
@@ -68,6 +78,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         OSError,
         BackendError,
         RewardServerError,
-    ) as exc:
-        print(f"roboreward {command}: error: {exc}", file=sys.stderr)
-        return 1
+    )

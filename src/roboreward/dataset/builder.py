@@ -216,7 +216,7 @@ class BuildConfig(ExportConfig):
     )
     oxe_episodes: int = field(default=1350, metadata={"help": "OXE episodes in total, uniform per dataset"})
     split_ratios: dict[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS),
+        default_factory=lambda: {"train": 64850, "validation": 2442, "test": 3105},  # the paper's rows
         metadata={"help": "split weights, e.g. train=0.9,validation=0.05,test=0.05", "parse": weights},
     )
     progress_thresholds: list[float] = field(

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from roboreward import rubric
 from roboreward.models.frames import episode_frames, qwen_vl_utils_frames
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
 from roboreward.video import DEFAULT_FRAMES_FPS, frames_array
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "BARE_VIDEO",
@@ -52,16 +54,22 @@ BARE_VIDEO = "<|video_pad|>"
 
 
 def default_device() -> torch.device:
+    import torch  # here, not at import: the CLI's --help and the relabel recipes need no torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
+    import torch
+
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
 
 
 def as_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+    import torch
+
     if dtype is None or dtype == "auto":
         return default_dtype(device)
     if isinstance(dtype, str):

@@ -36,7 +36,7 @@ BenchArguments = with_metadata(
         "generate:PATH, openai:URL#name (text answers), openai+logprobs:URL#name (the five-score "
         "distribution from log-probabilities), predictions:FILE.jsonl, baseline:constant-N or "
         "baseline:random",
-        "aliases": ["--model"],
+        "flag": "--model",
         "repeat": True,
         "metavar": "SPEC",
     },

@@ -17,7 +17,6 @@ from typing import Any
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 from roboreward.dataset.builder import BuildConfig, format_summary
-from roboreward.dataset.pipeline import build_with_relabel
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
+    from roboreward.dataset.pipeline import build_with_relabel  # torch, through relabeling: not for --help
+
     report = build_with_relabel(from_namespace(BuildConfig, args))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))

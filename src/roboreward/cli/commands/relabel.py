@@ -17,7 +17,6 @@ from typing import Any
 
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
-from roboreward.dataset.pipeline import relabel_dataset
 from roboreward.relabel import RelabelConfig
 
 
@@ -44,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
+    from roboreward.dataset.pipeline import relabel_dataset  # torch: not for --help
+
     config = from_namespace(RelabelConfig, args)  # bad settings fail before any work
     settings = {"num_proc": args.num_proc} if args.num_proc else {}
     report = relabel_dataset(args.in_dir, args.out, config, progress=not args.json, **settings)
