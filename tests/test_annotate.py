@@ -97,7 +97,7 @@ main({argv!r})
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_same_file(v30, tiny_vlm_dir, tmp_path):
+def test_a_killed_run_resumes_to_the_same_file(v30, tiny_vlm_dir, tmp_path, monkeypatch):
     argv = ["annotate", "--lerobot", str(v30), "--model", str(tiny_vlm_dir), "--batch-size", "2"]
     argv += ["--device", "cpu"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"

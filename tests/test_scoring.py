@@ -296,7 +296,7 @@ def test_cli_score_json_matches_the_library(tiny_vlm_dir, reward_model, videos, 
     assert out["expected"] == pytest.approx(expected.expected, abs=1e-6)
     assert out["reward"] == pytest.approx(expected.reward, abs=1e-6)
     assert (out["video"], out["task"], out["mode"]) == (str(videos[1]), TASK, "prob")
-    assert out["model"] == tiny_path.name  # a local folder's name, never a path of this machine
+    assert out["model"] == tiny_vlm_dir.name  # a local folder's name, never a path of this machine
 
     assert _run_cli([*argv, "--num-frames", str(NUM_FRAMES)]) == 0
     table = capsys.readouterr().out

@@ -196,11 +196,14 @@ def test_still_images_and_raw_streams_are_refused_naming_the_file(tmp_path, name
         video.probe(path)
 
 
-def test_a_lying_header_is_refused_by_serve_the_space_score_and_build_in_bounded_memory(tmp_path):
+@pytest.mark.slow
+def test_a_lying_header_is_refused_by_serve_the_space_score_and_build_in_bounded_memory(
+    tmp_path, tiny_vlm_dir
+):
     liar = write_switching_ts(tmp_path / "liar.ts", then=8000)
     assert (video.probe(liar).width, liar.stat().st_size < 400_000) == (64, True)
     good = write_video(tmp_path / "good.mp4", num_frames=12, fps=10)
-    tiny = make_tiny_vlm(tmp_path / "tiny")
+    tiny = tiny_vlm_dir
     result = subprocess.run(
         [sys.executable, str(TESTS / "bomb_child.py"), str(liar), str(good), str(tiny), str(tmp_path / "w")],
         capture_output=True,
