@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from roboreward import rubric, video
 from roboreward.sim.truth import write_truth_rewards
+from roboreward.sources.lerobot.layout import V21_CHUNKS_SIZE, V21_DATA_PATH, V21_VIDEO_PATH
 
 __all__ = [
     "PUSHT_CAMERA",
@@ -205,8 +206,7 @@ def write_pusht_dataset(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = make_pusht_env(max_steps=max_steps, size=size)
     fps = int(env.metadata.get("render_fps", 10))
-    data_path = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
-    video_path = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+    data_path, video_path = V21_DATA_PATH, V21_VIDEO_PATH
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
     try:
         total, lines, truth = 0, [], []
@@ -256,7 +256,7 @@ def write_pusht_dataset(
             "total_tasks": 1,
             "total_videos": episodes,
             "total_chunks": 1,
-            "chunks_size": 1000,
+            "chunks_size": V21_CHUNKS_SIZE,
             "fps": fps,
             "splits": {"train": f"0:{episodes}"},
             "data_path": data_path,

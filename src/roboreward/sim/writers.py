@@ -37,6 +37,7 @@ from roboreward.sim.tabletop import (
     render_wrist,
 )
 from roboreward.sim.truth import write_truth_rewards
+from roboreward.sources.lerobot.layout import V21_CHUNKS_SIZE, V21_DATA_PATH, V21_VIDEO_PATH
 
 __all__ = ["POLICIES", "Layout", "write_sim_dataset"]
 
@@ -127,13 +128,12 @@ def _write_lerobot(
     unknown = set(cameras) - set(keys)
     if unknown or not cameras:
         raise ValueError(f"cameras must be among {sorted(keys)}, got {list(cameras)}")
-    data_path = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
-    video_path = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+    data_path, video_path = V21_DATA_PATH, V21_VIDEO_PATH
     tasks = sorted({e.task for e in rollouts})
     task_index = {t: i for i, t in enumerate(tasks)}
     total, episodes_lines, truth = 0, [], []
     for ep in rollouts:
-        values = {"episode_chunk": ep.index // 1000, "episode_index": ep.index}
+        values = {"episode_chunk": ep.index // V21_CHUNKS_SIZE, "episode_index": ep.index}
         frames = {
             "scene": render_episode(ep, *size),
             "wrist": np.stack([render_wrist(s) for s in ep.states]) if "wrist" in cameras else None,
@@ -196,7 +196,7 @@ def _write_lerobot(
         "total_tasks": len(tasks),
         "total_videos": len(rollouts) * len(cameras),
         "total_chunks": 1,
-        "chunks_size": 1000,
+        "chunks_size": V21_CHUNKS_SIZE,
         "fps": FPS,
         "splits": {"train": f"0:{len(rollouts)}"},
         "data_path": data_path,

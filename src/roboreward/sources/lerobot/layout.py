@@ -31,6 +31,9 @@ __all__ = [
     "V3_EPISODES_DIR",
     "V3_FIELDS",
     "V3_TASKS_PATH",
+    "V21_CHUNKS_SIZE",
+    "V21_DATA_PATH",
+    "V21_VIDEO_PATH",
     "Unreadable",
     "as_float",
     "as_index",
@@ -53,6 +56,10 @@ __all__ = [
 ]
 
 INFO_PATH = "meta/info.json"
+#: LeRobot v2.1's file layout as its writers spell it in info.json (the readers take info.json's own).
+V21_DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
+V21_VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+V21_CHUNKS_SIZE = 1000
 V2_EPISODES_PATH = "meta/episodes.jsonl"
 V2_TASKS_PATH = "meta/tasks.jsonl"
 V3_EPISODES_DIR = "meta/episodes"
