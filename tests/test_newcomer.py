@@ -65,7 +65,9 @@ def test_every_command_and_sub_command_documents_each_flag_and_default():
                 continue
             name = "/".join(action.option_strings) or action.dest
             assert action.help, f"{' '.join(path)} {name} has no help"
-            if action.option_strings and not action.required:  # "(default: X)" in its --help line
+            # "(default: X)" in its --help line, unless there is nothing to show: a switch that is off,
+            # a flag that is unset (None, an empty list) or required (test_cli_help checks those).
+            if action.option_strings and not action.required and action.default not in (None, False, []):
                 shown = formatter._expand_help(action)
                 assert "(default: " in shown, f"{' '.join(path)} {name} shows no default: {shown!r}"
 
