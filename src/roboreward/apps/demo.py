@@ -5,9 +5,9 @@
 2. `roboreward build` them, with relabeling: counterfactual rows whose levels the simulator knows
    exactly, plus the model-based stages run on tiny offline models (random weights: their answers
    are garbage, and the relabel report shows every one rejected);
-3. fine-tune a small Qwen2.5-VL-architecture reward model with `trl_training/sft.py`'s ``main``,
-   in this process, on its ``tiny_cpu.yaml`` recipe (both found through `roboreward.resources`, so
-   any install runs the demo);
+3. fine-tune a small Qwen2.5-VL-architecture reward model with ``roboreward train``'s code (what
+   `trl_training/sft.py` runs), in this process, on the shipped ``tiny_cpu`` recipe (found through
+   `roboreward.resources`, so any install runs the demo);
 4. `roboreward bench` on the test split: the trained model, the same model untrained, a constant
    baseline (the most common training reward) and a random one;
 5. write the leaderboard, plots and a model card to ``demo_output/`` and print the leaderboard.
@@ -18,8 +18,6 @@ Every step goes through the code users run on real data; only the sizes are smal
 from __future__ import annotations
 
 import json
-import os
-import runpy
 import shutil
 import subprocess
 import sys
@@ -233,16 +231,11 @@ class _Both:
 
 
 def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
-    """`trl_training/sft.py`'s ``main`` on its ``tiny_cpu.yaml`` recipe, in this process, with the
-    Trainer's progress bar (and its logs) on the console."""
-    from trl import ModelConfig, TrlParser
+    """``roboreward train`` (`roboreward.training.script.main`, what ``trl_training/sft.py`` runs) on
+    the shipped ``tiny_cpu`` recipe, in this process, with the Trainer's progress bar (and its logs)
+    on the console."""
+    from roboreward.training.script import main
 
-    from roboreward.training.trainer import RewardScriptArguments, RewardSFTConfig
-
-    recipes = resource_dir("trl_training")
-    script = recipes / "sft.py"
-    if not script.is_file():
-        raise RuntimeError(f"{script} is missing: reinstall the toolkit (the wheel ships trl_training/)")
     eval_steps = max(config.train_steps // 5, 1)
     flags = {
         "model_name_or_path": base,
@@ -261,14 +254,9 @@ def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
         "logging_steps": max(eval_steps // 2, 1),
         "seed": config.seed,
     }
-    argv = ["--config", str(recipes / "configs" / "tiny_cpu.yaml")]
+    argv = ["--config", "tiny_cpu"]
     argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
-    parser = TrlParser((RewardScriptArguments, RewardSFTConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # The script users run, its `main` called here: what `accelerate launch sft.py` would do.
-    main = runpy.run_path(str(script), run_name="roboreward_sft")["main"]
-    main(script_args, training_args, model_args)
+    main(argv, prog="roboreward train")
 
 
 def _serve(checkpoint: Path, config: DemoConfig) -> None:
