@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -29,9 +28,7 @@ from typing import Any, Literal
 
 from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
-from roboreward.environ import with_model_spec
 from roboreward.extras import require
-from roboreward.resources import resource_dir
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -81,6 +78,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     from roboreward.relabel import RelabelConfig, Relabeler
     from roboreward.testing.tiny import make_tiny_lm, make_tiny_vlm
 
+    if config.serve:  # --serve needs gradio: say so before the minutes of the demo, not after them
+        require("gradio", "space")
     out = Path(config.out)
     if out.exists():
         shutil.rmtree(out)
@@ -260,10 +259,7 @@ def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
 
 
 def _serve(checkpoint: Path, config: DemoConfig) -> None:
-    app = resource_dir("spaces_demo") / "app.py"
-    if not app.exists():
-        raise RuntimeError(f"{app} is missing: the Space is not available in this install")
-    require("gradio", "space")  # the Space's one dependency beyond the core: name the extra now
-    env = with_model_spec(checkpoint)
-    print(f"serving the Space on the trained model ({checkpoint}); Ctrl-C stops it", flush=True)
-    subprocess.run([sys.executable, str(app)], env=env, check=False)
+    """``roboreward space`` on the trained model, in this process (SIGTERM or Ctrl-C stops it)."""
+    from roboreward.apps.space import run_space
+
+    run_space(checkpoint)
