@@ -30,7 +30,10 @@ from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
 from roboreward.extras import require
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["TRAINED", "UNTRAINED", "DemoConfig", "run_demo"]
+
+#: The trained model's and the untrained baseline's folders, which the leaderboard names them by.
+TRAINED, UNTRAINED = "reward-model", "base-qwen2_5_vl"
 
 
 @dataclass
@@ -144,8 +147,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         3,
         f"fine-tuning a small Qwen2.5-VL reward model with trl_training/sft.py ({config.train_steps} steps)",
     )
-    base = make_tiny_vlm(models / "base-qwen2_5_vl", size=config.model_size, seed=config.seed)
-    run = out / "reward-model"
+    base = make_tiny_vlm(models / UNTRAINED, size=config.model_size, seed=config.seed)
+    run = out / TRAINED
     with _Tee(out / "training.log"):
         _train(config, base, dataset, run)
     summary = json.loads((run / "training_summary.json").read_text())
