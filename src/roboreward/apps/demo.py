@@ -18,6 +18,7 @@ Every step goes through the code users run on real data; only the sizes are smal
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -236,7 +237,7 @@ def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
     """``roboreward train`` (`roboreward.training.script.main`, what ``trl_training/sft.py`` runs) on
     the shipped ``tiny_cpu`` recipe, in this process, with the Trainer's progress bar (and its logs)
     on the console."""
-    from roboreward.training.script import main
+    from roboreward.training.script import parse_args, train
 
     eval_steps = max(config.train_steps // 5, 1)
     flags = {
@@ -258,7 +259,10 @@ def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
     }
     argv = ["--config", "tiny_cpu"]
     argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
-    main(argv, prog="roboreward train")
+    # parse + train, not the script's main: the demo's console (and its log file) keep the logging
+    # set up here, no handler is bound to the tee that closes after this step.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    train(*parse_args(argv, prog="roboreward train"))
 
 
 def _serve(checkpoint: Path, config: DemoConfig) -> None:
