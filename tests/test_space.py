@@ -233,3 +233,28 @@ def test_the_curve_toggle_shows_the_episodes_progress_curve_under_the_score(spac
     figure = app.progress_figure(space["model"], video_path, TASK)
     assert figure.axes[0].lines[0].get_ydata().tolist() == pytest.approx(expected)
     assert len(expected) == app.CURVE_POINTS == 8 and len(figure.axes) == 1 + 8  # the curve, 8 frames
+
+
+def test_real_browser_clears_the_score_on_an_error_and_draws_the_curve(space):
+    playwright = playwright_or_skip()
+    with playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(space["url"])
+        page.locator("#video-input input[type=file]").set_input_files(str(space["good"]))
+        page.locator("#task textarea").fill(TASK)
+        page.locator("#curve-toggle input").check()
+        page.locator("#score-button").click()
+        page.wait_for_selector("#summary :text('Score')", timeout=60_000)
+        page.wait_for_selector("#curve img", timeout=60_000)  # the curve's plot, under the score
+        scored = page.locator("#summary").inner_text()
+        page.locator("#task textarea").fill("")  # an error: no task
+        page.locator("#score-button").click()
+        page.wait_for_function(
+            "() => !document.querySelector('#summary').innerText.includes('Score')", timeout=30_000
+        )
+        after = page.locator("#summary").inner_text(), page.locator("#rubric-line").inner_text()
+        curve_shown = page.locator("#curve").is_visible()
+        browser.close()
+    assert "Score" in scored
+    assert after == ("", "") and not curve_shown
