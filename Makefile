@@ -8,9 +8,12 @@ STAMP := $(VENV)/.roboreward-installed
 
 # Reinstall only when the package metadata changes; the editable install picks up code changes.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON) -m venv"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing the toolkit into $(VENV): pip install -e \".[dev]\" (torch, transformers, trl, datasets,"
+	@echo "gradio, ...: a few minutes and a few GiB on a fresh machine, once; pip lists each package below)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --progress-bar off -e ".[dev]"
+	@echo "installed: $(VENV) is ready (make reinstalls only when pyproject.toml changes)"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -4,7 +4,9 @@
 
 Upload a video (or pick an example), type the task, press Score: the page shows the distribution over
 the five rubric scores, the expected score and the reward, the rubric line of the predicted score, and
-the frames the model saw. The same scoring is a named API endpoint, ``/score``:
+the frames the model saw; with "Show the progress curve" ticked, the episode's progress curve under
+the score (the plot ``roboreward curve`` draws). An error clears what an earlier video showed. The
+same scoring is a named API endpoint, ``/score``:
 
     from gradio_client import Client, handle_file
     Client("my-org/roboreward").predict(handle_file("rollout.mp4"), "open the drawer", api_name="/score")
@@ -16,8 +18,10 @@ Hub id, ``openai+logprobs:URL#model`` for a model served by vLLM, a ``roboreward
 ``ROBOREWARD_PROMPT``, ``ROBOREWARD_NUM_FRAMES``,
 ``ROBOREWARD_MAX_SIDE`` (the last three override the checkpoint's own inference settings, which it
 is scored with by default: the ``release`` prompt and Qwen-VL's sampling for RoboReward-4B/8B),
-``ROBOREWARD_DTYPE``, ``ROBOREWARD_EXAMPLES`` (a JSONL file of ``{"video", "task"}`` rows; default:
-two generated clips), ``ROBOREWARD_MAX_UPLOAD``, ``ROBOREWARD_MAX_SECONDS``, ``ROBOREWARD_CONCURRENCY``.
+``ROBOREWARD_DTYPE``, ``ROBOREWARD_CURVE_POINTS`` (the points of the progress curve the page can
+show under the score, default 8), ``ROBOREWARD_EXAMPLES`` (a JSONL file of ``{"video", "task"}``
+rows; default: two generated clips), ``ROBOREWARD_MAX_UPLOAD``, ``ROBOREWARD_MAX_SECONDS``,
+``ROBOREWARD_CONCURRENCY``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import pandas as pd
 from PIL import Image
 
 from roboreward import rubric, video
+from roboreward.apps.curves import curve_figure, curve_frames
 from roboreward.environ import model_spec
 from roboreward.models import RewardScorer, load_reward_model
 from roboreward.models.frames import episode_frames
@@ -51,6 +56,7 @@ MAX_SECONDS = float(os.environ.get("ROBOREWARD_MAX_SECONDS", "120"))
 CONCURRENCY = int(os.environ.get("ROBOREWARD_CONCURRENCY", "2"))
 QUEUE_SIZE = 32
 MAX_TASK_CHARS = 500
+CURVE_POINTS = int(os.environ.get("ROBOREWARD_CURVE_POINTS", "8"))
 THUMBNAIL_SIDE = 224
 
 DESCRIPTION = """\
@@ -149,6 +155,15 @@ def shown_frames(reward_model: RewardScorer, video_path: str) -> np.ndarray:
     return episode_frames(video_path, reward_model.settings)[0]
 
 
+def progress_figure(
+    reward_model: RewardScorer, video_path: str, task: str, points: int = CURVE_POINTS
+) -> Any:
+    """The episode's progress curve as ``roboreward curve`` draws it (`roboreward.apps.curves`): the
+    expected score at ``points`` cuts with its band, legend and VOC, above the frames at those cuts."""
+    curve = reward_model.progress_curve(video_path, task, points=points)
+    return curve_figure(curve, curve_frames(video_path, curve, max_side=96))
+
+
 def _thumbnails(frames: np.ndarray) -> list[Image.Image]:
     images = []
     for frame in frames:
@@ -183,12 +198,26 @@ def build_demo(
             raise gr.Error(f"This file is not a readable video: {exc.reason}.") from None
         return {**result.to_dict(), "rubric": rubric.level(result.score).line()}
 
-    def show(result: dict[str, Any], video_path: str):
+    def show(result: dict[str, Any], video_path: str, task: str, with_curve: bool):
         bars = pd.DataFrame({"score": [str(s) for s in rubric.SCORES], "probability": result["probs"]})
         summary = (
             f"**Score {result['score']}** (expected {result['expected']:.2f}, reward {result['reward']:.3f})"
         )
-        return bars, summary, f"_{result['rubric']}_", _thumbnails(shown_frames(reward_model, video_path))
+        thumbnails = _thumbnails(shown_frames(reward_model, video_path))
+        return bars, summary, f"_{result['rubric']}_", thumbnails, progress(video_path, task, with_curve)
+
+    def progress(video_path: str, task: str, with_curve: bool) -> Any:
+        """The episode's progress curve (`roboreward.apps.curves.curve_figure`), or the plot hidden."""
+        if not with_curve:
+            return gr.Plot(value=None, visible=False)
+        with model_lock:
+            figure = progress_figure(reward_model, video_path, task)
+        return gr.Plot(value=figure, visible=True)
+
+    def clear() -> tuple[Any, ...]:
+        """What the page shows after an error: nothing of the video scored before."""
+        empty = pd.DataFrame({"score": [str(s) for s in rubric.SCORES], "probability": [0.0] * 5})
+        return None, empty, "", "", [], gr.Plot(value=None, visible=False)
 
     with gr.Blocks(title="RoboReward") as demo:
         gr.Markdown(DESCRIPTION)
@@ -204,10 +233,16 @@ def build_demo(
                     max_length=MAX_TASK_CHARS,
                     elem_id="task",
                 )
+                with_curve = gr.Checkbox(
+                    label=f"Show the progress curve (the episode cut at 1/{CURVE_POINTS}, ..., all of it)",
+                    value=False,
+                    elem_id="curve-toggle",
+                )
                 button = gr.Button("Score", variant="primary", elem_id="score-button")
             with gr.Column():
                 summary = gr.Markdown(elem_id="summary")
                 rubric_line = gr.Markdown(elem_id="rubric-line")
+                curve_plot = gr.Plot(label="Progress curve", visible=False, elem_id="curve")
                 bars = gr.BarPlot(
                     x="score", y="probability", y_lim=[0, 1], label="Score distribution", sort="x"
                 )
@@ -217,9 +252,12 @@ def build_demo(
         )
         if examples:
             gr.Examples(examples, [video_in, task_in])
-        button.click(score, [video_in, task_in], details, api_name="score").success(
-            show, [details, video_in], [bars, summary, rubric_line, frames], api_visibility="private"
-        )
+        scored = button.click(score, [video_in, task_in], details, api_name="score")
+        shown = [bars, summary, rubric_line, frames, curve_plot]
+        scored.success(
+            show, [details, video_in, task_in, with_curve], shown, api_visibility="private"
+        ).failure(clear, None, [details, *shown], api_visibility="private")
+        scored.failure(clear, None, [details, *shown], api_visibility="private")
     return demo
 
 

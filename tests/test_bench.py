@@ -288,3 +288,19 @@ def test_a_second_dataset_with_the_same_ids_is_scored_afresh_not_read_from_the_c
     assert sorted(first) == sorted(fresh)  # the same ids ...
     assert any(first[i] != fresh[i] for i in first)  # ... for other videos
     assert reused == fresh
+
+
+def test_an_override_is_warned_once_per_model(dataset, checkpoints, tmp_path, caplog):
+    """The untrained baseline of the demo: no settings file, --num-frames given. Its notice and its
+    override warning are each said once, not once when resolved and again when loaded."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="roboreward")
+    run_bench(
+        BenchConfig(dataset=str(dataset), models=[str(checkpoints[1])], out=str(tmp_path / "b"), num_frames=4)
+    )
+    said = [r.getMessage() for r in caplog.records if r.name == "roboreward"]
+    overrides = [m for m in said if m.startswith("num_frames=4 overrides 16")]
+    notices = [m for m in said if "is not a known release" in m]
+    assert len(overrides) == 1 and len(notices) == 1, said
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["num_examples"] == 10

@@ -12,9 +12,10 @@ from stub_vlm import DISTRIBUTIONS, StubVLM, expected_of
 from transformers import AutoProcessor
 
 from roboreward import video
-from roboreward.apps.curves import average_ranks, spearman, value_order_correlation
+from roboreward.apps.curves import BAND_LABEL, average_ranks, curve_figure, spearman, value_order_correlation
 from roboreward.cli import main
 from roboreward.models.local import RewardModel
+from roboreward.models.results import CurvePoint, ProgressCurve, score_result
 
 TASK = "put the red block in the blue bowl"
 
@@ -114,3 +115,23 @@ def test_cli_curve_writes_json_and_png(tiny_vlm_dir, clip, tmp_path, capsys):
     assert record["model"] == tiny_vlm_dir.name and record["task"] == TASK  # never a path of this machine
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "expected" in capsys.readouterr().out
+
+
+def _hand_curve(probs: list[list[float]]) -> ProgressCurve:
+    points = tuple(
+        CurvePoint(time=float(i + 1), fraction=(i + 1) / len(probs), result=score_result(p))
+        for i, p in enumerate(probs)
+    )
+    return ProgressCurve(task="open the drawer", duration=float(len(probs)), points=points)
+
+
+def test_the_curve_figure_has_a_legend_for_the_band_and_the_curves_voc():
+    rising = _hand_curve([[1, 0, 0, 0, 0], [0, 0.5, 0.5, 0, 0], [0, 0, 0, 0.2, 0.8]])
+    fig = curve_figure(rising, frames=np.zeros((3, 8, 8, 3), np.uint8))
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [BAND_LABEL, "expected score (VOC 1.00)"]
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx([1.0, 2.5, 4.8])
+    assert len(fig.axes) == 4  # the curve and a strip of 3 frames
+    flat = curve_figure(_hand_curve([[0, 0, 1, 0, 0]] * 3))
+    assert flat.axes[0].get_legend().get_texts()[1].get_text() == "expected score (VOC n/a: a flat curve)"

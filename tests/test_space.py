@@ -59,6 +59,7 @@ def space(app, tmp_path_factory, tiny_vlm_dir):
         "good": write_video(root / "good.mp4", num_frames=12, fps=10),
         "root": root,
         "examples": examples,
+        "demo": demo,
     }
     demo.close()
 
@@ -195,3 +196,65 @@ def test_real_browser_scores_a_video(space, tmp_path):
     assert rubric_shown.strip() == rubric.level(direct.score).line()
     assert frames_shown == 4
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def _events(demo):
+    """The Space's score event, the event that shows its result, and those that run on a failure."""
+    functions = list(demo.fns.values())
+    score = next(f for f in functions if f.api_name == "score")
+    show = next(f for f in functions if f.name == "show")
+    failures = [f for f in functions if f.trigger_only_on_failure]
+    return score, show, failures
+
+
+def test_an_error_clears_what_the_last_video_showed(space):
+    score, show, failures = _events(space["demo"])
+    # a failed score (a bad upload) and a failed show both clear every output the page shows
+    assert sorted(f.trigger_after for f in failures) == sorted([score._id, show._id])
+    shown = [getattr(block, "elem_id", None) for block in failures[0].outputs]
+    assert shown == [None, None, "summary", "rubric-line", "frames", "curve"]
+    assert failures[0].outputs[0] is score.outputs[0]  # the /score JSON too
+    details, bars, summary, rubric_line, frames, curve = failures[0].fn()
+    assert (details, summary, rubric_line, frames) == (None, "", "", [])
+    assert bars["probability"].tolist() == [0.0] * 5 and curve.visible is False
+
+
+def test_the_curve_toggle_shows_the_episodes_progress_curve_under_the_score(space, app):
+    _, show, _ = _events(space["demo"])
+    video_path = str(space["good"])
+    result = space["model"].score(video_path, TASK)
+    record = {**result.to_dict(), "rubric": rubric.level(result.score).line()}
+    *_, hidden = show.fn(record, video_path, TASK, False)
+    assert hidden.visible is False
+    *_, plot = show.fn(record, video_path, TASK, True)
+    assert plot.visible is True and plot.value["type"] == "matplotlib"
+    assert plot.value["plot"].startswith("data:image/")
+    expected = space["model"].progress_curve(video_path, TASK, points=app.CURVE_POINTS).expected
+    figure = app.progress_figure(space["model"], video_path, TASK)
+    assert figure.axes[0].lines[0].get_ydata().tolist() == pytest.approx(expected)
+    assert len(expected) == app.CURVE_POINTS == 8 and len(figure.axes) == 1 + 8  # the curve, 8 frames
+
+
+def test_real_browser_clears_the_score_on_an_error_and_draws_the_curve(space):
+    playwright = playwright_or_skip()
+    with playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(space["url"])
+        page.locator("#video-input input[type=file]").set_input_files(str(space["good"]))
+        page.locator("#task textarea").fill(TASK)
+        page.locator("#curve-toggle input").check()
+        page.locator("#score-button").click()
+        page.wait_for_selector("#summary :text('Score')", timeout=60_000)
+        page.wait_for_selector("#curve img", timeout=60_000)  # the curve's plot, under the score
+        scored = page.locator("#summary").inner_text()
+        page.locator("#task textarea").fill("")  # an error: no task
+        page.locator("#score-button").click()
+        page.wait_for_function(
+            "() => !document.querySelector('#summary').innerText.includes('Score')", timeout=30_000
+        )
+        after = page.locator("#summary").inner_text(), page.locator("#rubric-line").inner_text()
+        curve_shown = page.locator("#curve").is_visible()
+        browser.close()
+    assert "Score" in scored
+    assert after == ("", "") and not curve_shown

@@ -5,7 +5,10 @@ The vision encoder is frozen, the merger and the language model are trained (lr 
 0.05, effective batch 64 by gradient accumulation), and the checkpoint with the lowest validation MAE
 is kept in --output_dir with its processor and training_summary.json. All the logic lives in
 `roboreward.training.trainer`; the training settings are `RewardSFTConfig` (TRL's SFTConfig with the
-paper's defaults); every field of the YAML recipe can be overridden on the command line.
+paper's defaults); every field of the YAML recipe can be overridden on the command line. This script
+is `roboreward.training.script.main`; from any install (no checkout) the same is
+``roboreward train --config qwen2_5_vl_3b`` (a shipped recipe by name), or
+``accelerate launch -m roboreward.cli train --config qwen2_5_vl_3b``.
 
 # One GPU, the paper's 3B recipe:
 accelerate launch trl_training/sft.py --config trl_training/configs/qwen2_5_vl_3b.yaml
@@ -33,28 +36,9 @@ accelerate launch --multi_gpu --num_processes 2 trl_training/sft.py \\
     --model_name_or_path /tmp/tiny-qwen2_5_vl --dataset_name ./roboreward
 """
 
-import logging
+import sys
 
-from trl import ModelConfig, TrlParser
-
-from roboreward.training.trainer import RewardScriptArguments, RewardSFTConfig, build_trainer
-
-
-def main(script_args, training_args, model_args):
-    trainer = build_trainer(script_args, training_args, model_args)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    # load_best_model_at_end put the lowest-validation-MAE weights in place; save_model writes them
-    # with the processor.
-    trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"Best checkpoint (lowest validation MAE) saved to {training_args.output_dir}.")
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
-    trainer.end()  # finish the trackers and the process group
-
+from roboreward.training.script import main
 
 if __name__ == "__main__":
-    parser = TrlParser((RewardScriptArguments, RewardSFTConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config()
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("roboreward").setLevel(logging.INFO if training_args.should_log else logging.WARNING)
-    main(script_args, training_args, model_args)
+    sys.exit(main())

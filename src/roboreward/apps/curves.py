@@ -3,9 +3,9 @@
 A reward model's ``progress_curve`` (`roboreward.models.RewardScorer`: a local checkpoint, a served
 pool, a ``roboreward serve`` server) scores the K prefixes of an episode ending at i/K of
 its length; this module writes that curve (``curve.json``), draws it (``curve.png``: the expected
-score with a one-standard-deviation band of the five-way distribution, above a strip of the frames
-at those points) and reads its value-order correlation: OpenGVL's VOC, the Spearman correlation of
-the curve against time (1.0 when the curve only ever rises).
+score with a one-standard-deviation band of the five-way distribution, both in its legend with the
+curve's VOC, above a strip of the frames at those points) and reads its value-order correlation:
+OpenGVL's VOC, the Spearman correlation of the curve against time (1.0 when the curve only ever rises).
 
     roboreward curve episode.mp4 --task "open the drawer" --model runs/3b --points 8 --out curve_out
 
@@ -34,6 +34,7 @@ from roboreward.video import frames_array, is_video_source
 __all__ = [
     "CurveConfig",
     "average_ranks",
+    "curve_figure",
     "curve_frames",
     "plot_curve",
     "run_curve",
@@ -178,34 +179,42 @@ def _spread(probs: Sequence[float]) -> float:
     return float(math.sqrt(max(0.0, p @ (scores - mean) ** 2)))
 
 
-def plot_curve(curve: ProgressCurve, frames: np.ndarray | None, path: str | Path) -> Path:
-    """Draw the curve (expected score, +-1 std band) above a strip of ``frames``; write a PNG.
+#: The band's legend entry: what the shaded area around the curve is.
+BAND_LABEL = "±1 std of the five-way score distribution"
+
+
+def curve_figure(curve: ProgressCurve, frames: np.ndarray | None = None) -> Any:
+    """The curve as a matplotlib ``Figure``: the expected score with its +-1 std band (both in the
+    legend, the curve's entry carrying its VOC) above a strip of ``frames``.
+
+    Made without pyplot (no global figure state), so a server can draw one per request.
 
     Args:
         curve: the progress curve.
         frames: one frame per point (`curve_frames`), or None for the curve alone.
-        path: the PNG to write.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     k = len(curve.points)
     times = np.array(curve.times)
     mean = np.array(curve.expected)
     spread = np.array([_spread(p.result.probs) for p in curve.points])
+    voc = value_order_correlation(curve.expected, curve.times)
     rows = 2 if frames is not None else 1
-    fig = plt.figure(figsize=(max(6.0, 1.2 * k), 4.5 if rows == 2 else 3.2))
+    fig = Figure(figsize=(max(6.0, 1.2 * k), 4.5 if rows == 2 else 3.2))
     grid = fig.add_gridspec(rows, k, height_ratios=[3, 1] if rows == 2 else [1])
     ax = fig.add_subplot(grid[0, :])
-    ax.fill_between(times, np.clip(mean - spread, 1, 5), np.clip(mean + spread, 1, 5), alpha=0.25)
-    ax.plot(times, mean, marker="o")
+    ax.fill_between(
+        times, np.clip(mean - spread, 1, 5), np.clip(mean + spread, 1, 5), alpha=0.25, label=BAND_LABEL
+    )
+    voc_text = "n/a: a flat curve" if math.isnan(voc) else f"{voc:.2f}"
+    ax.plot(times, mean, marker="o", label=f"expected score (VOC {voc_text})")
     ax.set_ylim(0.8, 5.2)
     ax.set_yticks(rubric.SCORES)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("expected score")
     ax.set_title(curve.task, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
     if frames is not None:
         for i, frame in enumerate(frames):
             strip = fig.add_subplot(grid[1, i])
@@ -213,9 +222,20 @@ def plot_curve(curve: ProgressCurve, frames: np.ndarray | None, path: str | Path
             strip.set_axis_off()
             strip.set_title(f"{curve.points[i].time:.1f}s", fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_curve(curve: ProgressCurve, frames: np.ndarray | None, path: str | Path) -> Path:
+    """Draw the curve (`curve_figure`: expected score, +-1 std band, VOC) above a strip of ``frames``;
+    write a PNG.
+
+    Args:
+        curve: the progress curve.
+        frames: one frame per point (`curve_frames`), or None for the curve alone.
+        path: the PNG to write.
+    """
     path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    curve_figure(curve, frames).savefig(path, dpi=100)
     return path
 
 

@@ -5,9 +5,9 @@
 2. `roboreward build` them, with relabeling: counterfactual rows whose levels the simulator knows
    exactly, plus the model-based stages run on tiny offline models (random weights: their answers
    are garbage, and the relabel report shows every one rejected);
-3. fine-tune a small Qwen2.5-VL-architecture reward model with `trl_training/sft.py`'s ``main``,
-   in this process, on its ``tiny_cpu.yaml`` recipe (both found through `roboreward.resources`, so
-   any install runs the demo);
+3. fine-tune a small Qwen2.5-VL-architecture reward model with ``roboreward train``'s code (what
+   `trl_training/sft.py` runs), in this process, on the shipped ``tiny_cpu`` recipe (found through
+   `roboreward.resources`, so any install runs the demo);
 4. `roboreward bench` on the test split: the trained model, the same model untrained, a constant
    baseline (the most common training reward) and a random one;
 5. write the leaderboard, plots and a model card to ``demo_output/`` and print the leaderboard.
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -31,11 +29,12 @@ from typing import Any, Literal
 
 from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
-from roboreward.environ import with_model_spec
 from roboreward.extras import require
-from roboreward.resources import resource_dir
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["TRAINED", "UNTRAINED", "DemoConfig", "run_demo"]
+
+#: The trained model's and the untrained baseline's folders, which the leaderboard names them by.
+TRAINED, UNTRAINED = "reward-model", "base-qwen2_5_vl"
 
 
 @dataclass
@@ -83,6 +82,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     from roboreward.relabel import RelabelConfig, Relabeler
     from roboreward.testing.tiny import make_tiny_lm, make_tiny_vlm
 
+    if config.serve:  # --serve needs gradio: say so before the minutes of the demo, not after them
+        require("gradio", "space")
     out = Path(config.out)
     if out.exists():
         shutil.rmtree(out)
@@ -147,8 +148,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         3,
         f"fine-tuning a small Qwen2.5-VL reward model with trl_training/sft.py ({config.train_steps} steps)",
     )
-    base = make_tiny_vlm(models / "base-qwen2_5_vl", size=config.model_size, seed=config.seed)
-    run = out / "reward-model"
+    base = make_tiny_vlm(models / UNTRAINED, size=config.model_size, seed=config.seed)
+    run = out / TRAINED
     with _Tee(out / "training.log"):
         _train(config, base, dataset, run)
     summary = json.loads((run / "training_summary.json").read_text())
@@ -233,16 +234,11 @@ class _Both:
 
 
 def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
-    """`trl_training/sft.py`'s ``main`` on its ``tiny_cpu.yaml`` recipe, in this process, with the
-    Trainer's progress bar (and its logs) on the console."""
-    from trl import ModelConfig, TrlParser
+    """``roboreward train`` (`roboreward.training.script.main`, what ``trl_training/sft.py`` runs) on
+    the shipped ``tiny_cpu`` recipe, in this process, with the Trainer's progress bar (and its logs)
+    on the console."""
+    from roboreward.training.script import parse_args, train
 
-    from roboreward.training.trainer import RewardScriptArguments, RewardSFTConfig
-
-    recipes = resource_dir("trl_training")
-    script = recipes / "sft.py"
-    if not script.is_file():
-        raise RuntimeError(f"{script} is missing: reinstall the toolkit (the wheel ships trl_training/)")
     eval_steps = max(config.train_steps // 5, 1)
     flags = {
         "model_name_or_path": base,
@@ -261,21 +257,16 @@ def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
         "logging_steps": max(eval_steps // 2, 1),
         "seed": config.seed,
     }
-    argv = ["--config", str(recipes / "configs" / "tiny_cpu.yaml")]
+    argv = ["--config", "tiny_cpu"]
     argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
-    parser = TrlParser((RewardScriptArguments, RewardSFTConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    # parse + train, not the script's main: the demo's console (and its log file) keep the logging
+    # set up here, no handler is bound to the tee that closes after this step.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # The script users run, its `main` called here: what `accelerate launch sft.py` would do.
-    main = runpy.run_path(str(script), run_name="roboreward_sft")["main"]
-    main(script_args, training_args, model_args)
+    train(*parse_args(argv, prog="roboreward train"))
 
 
 def _serve(checkpoint: Path, config: DemoConfig) -> None:
-    app = resource_dir("spaces_demo") / "app.py"
-    if not app.exists():
-        raise RuntimeError(f"{app} is missing: the Space is not available in this install")
-    require("gradio", "space")  # the Space's one dependency beyond the core: name the extra now
-    env = with_model_spec(checkpoint)
-    print(f"serving the Space on the trained model ({checkpoint}); Ctrl-C stops it", flush=True)
-    subprocess.run([sys.executable, str(app)], env=env, check=False)
+    """``roboreward space`` on the trained model, in this process (SIGTERM or Ctrl-C stops it)."""
+    from roboreward.apps.space import run_space
+
+    run_space(checkpoint)

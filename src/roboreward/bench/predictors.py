@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -160,8 +161,15 @@ class CheckpointPredictor(Predictor):
     def load(self) -> Any:
         """The model, loaded (once) with the run's overrides; its settings replace those resolved before."""
         if self._model is None:
-            # Resolved again once the model's files are here: a Hub checkpoint's settings file too.
-            self._model = load_reward_model(self.path, batch_size=self.batch_size, **self.overrides)
+            # A local folder's settings were read before (with the overrides, and their warnings): the
+            # model takes them as they are, so no warning is said twice. A Hub id's are resolved again
+            # once the model's files are here: its settings file too.
+            known = (
+                {"settings": self.inference}
+                if self.inference is not None and os.path.isdir(self.path)
+                else {}
+            )
+            self._model = load_reward_model(self.path, batch_size=self.batch_size, **known, **self.overrides)
             self.inference = self._model.settings
         return self._model
 

@@ -132,8 +132,64 @@ def voc_entry(model: Any, items: Sequence[tuple[Any, str]], points: int) -> dict
     }
 
 
+#: How far past [0, 1] the reliability diagram's axes reach, so a marker at 0 or 1 is drawn whole.
+RELIABILITY_MARGIN = 0.05
+
+
+def reliability_figure(models: dict[str, dict[str, Any]]) -> Any:
+    """The reliability diagram as a matplotlib ``Figure`` (no pyplot state): accuracy against
+    confidence per bin, one line per calibrated model, each marker labelled with its bin's count.
+
+    Args:
+        models: ``results.json``'s ``models``; those without ``calibration`` are left out.
+
+    Returns:
+        The figure, or None when no model gave a distribution.
+    """
+    calibrated = {n: m["calibration"] for n, m in models.items() if m.get("calibration")}
+    if not calibrated:
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    for name, entry in sorted(calibrated.items()):
+        table = entry["reliability"]
+        rows = [
+            (c, a, n)
+            for c, a, n in zip(table["confidence"], table["accuracy"], table["count"], strict=True)
+            if a is not None
+        ]
+        (line,) = ax.plot(
+            [c for c, _, _ in rows],
+            [a for _, a, _ in rows],
+            marker="o",
+            label=f"{name} (ECE {entry['ece']:.3f})",
+        )
+        for confidence, accuracy, count in rows:  # how many examples each point stands for
+            ax.annotate(
+                f"{count}",
+                (confidence, accuracy),
+                textcoords="offset points",
+                xytext=(-5, 5),  # above left: off a rising line and the diagonal
+                ha="right",
+                fontsize=8,
+                color=line.get_color(),
+            )
+    low, high = -RELIABILITY_MARGIN, 1 + RELIABILITY_MARGIN
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel(f"confidence of the most likely score (1..{rubric.MAX_SCORE})")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability diagram (numbers: examples per bin)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def plot_reliability(out: Path, models: dict[str, dict[str, Any]]) -> Path | None:
-    """``reliability.png``: accuracy against confidence per bin, one line per calibrated model.
+    """``reliability.png``: `reliability_figure` written.
 
     Args:
         out: the bench's output folder.
@@ -142,29 +198,9 @@ def plot_reliability(out: Path, models: dict[str, dict[str, Any]]) -> Path | Non
     Returns:
         The PNG's path, or None when no model gave a distribution.
     """
-    calibrated = {n: m["calibration"] for n, m in models.items() if m.get("calibration")}
-    if not calibrated:
+    fig = reliability_figure(models)
+    if fig is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    for name, entry in sorted(calibrated.items()):
-        table = entry["reliability"]
-        xs = [c for c, a in zip(table["confidence"], table["accuracy"], strict=True) if a is not None]
-        ys = [a for a in table["accuracy"] if a is not None]
-        ax.plot(xs, ys, marker="o", label=f"{name} (ECE {entry['ece']:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel(f"confidence of the most likely score (1..{rubric.MAX_SCORE})")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Reliability diagram")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
     path = out / "reliability.png"
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

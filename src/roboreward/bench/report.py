@@ -109,6 +109,10 @@ _CONVENTION_NOTES = {
 }
 
 
+#: The right end of the win-rate axis: room for a value label beside a bar at 1.000.
+WIN_RATE_XMAX = 1.16
+
+
 def plot_results(out: Path, results: dict[str, Any]) -> None:
     """Write ``subset_mae_heatmap.png`` and ``mean_win_rate.png``.
 
@@ -146,17 +150,37 @@ def plot_results(out: Path, results: dict[str, Any]) -> None:
     fig.savefig(out / "subset_mae_heatmap.png", dpi=120)
     plt.close(fig)
 
+    fig = mean_win_rate_figure(results)
+    if fig is not None:
+        fig.savefig(out / "mean_win_rate.png", dpi=120)
+
+
+def mean_win_rate_figure(results: dict[str, Any]) -> Any:
+    """The leaderboard's mean win rates as a matplotlib ``Figure`` (no pyplot state): one bar per
+    model, best first, each labelled with its value right of the bar, inside the axes (which reach
+    past 1 for it: the x ticks stop at 1).
+
+    Args:
+        results: what `roboreward.bench.run.run_bench` returns.
+
+    Returns:
+        The figure, or None when no model has a win rate (one model alone).
+    """
+    from matplotlib.figure import Figure
+
+    names = results["leaderboard"]
     values = [results["models"][n]["mean_win_rate"] for n in names]
     if all(math.isnan(v) for v in values):  # one model: no win rate to draw
-        return
-    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.4 * len(names)))
+        return None
+    fig = Figure(figsize=(6, 1.2 + 0.4 * len(names)))
+    ax = fig.add_subplot()
     ax.barh(range(len(names)), values, color="#4C72B0")
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
+    ax.set_xlim(0, WIN_RATE_XMAX)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_xlabel("mean win rate (higher is better)")
     for i, v in enumerate(values):
-        ax.text(min(v + 0.01, 0.9), i, f"{v:.3f}", va="center")
+        ax.text(v + 0.01, i, f"{v:.3f}", va="center", ha="left")
     fig.tight_layout()
-    fig.savefig(out / "mean_win_rate.png", dpi=120)
-    plt.close(fig)
+    return fig

@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if not arg.startswith("-")), "")
     try:
+        if command == "train":  # TRL's parser reads its flags, as `trl sft` hands them to its script
+            return load("train").run_argv(argv[argv.index("train") + 1 :])
         # only the command given is loaded; its parser reads a --config recipe (it may fail: ValueError)
         args = build_parser(command if command in COMMANDS else "").parse_args(argv)
         return args.func(args)

@@ -21,6 +21,8 @@ COMMANDS = {
     "curve": "a reward model's progress curve over one episode (JSON and a PNG with the frames)",
     "annotate": "score every episode of a LeRobot dataset; keep only the episodes at or above a score",
     "serve": "serve a reward model over HTTP for robots and data collectors (POST /score, GET /health)",
+    "train": "fine-tune a reward model with TRL from a recipe (--config NAME), as trl_training/sft.py",
+    "space": "serve the Gradio Space on a reward model (--model SPEC): scores, frames, progress curve",
     "bench": "benchmark reward models on RoboRewardBench: MAE and mean win rate per subset",
     "card": "render a dataset or model card from the toolkit's reports",
     "push": "release a dataset, model, Space or metric to the Hugging Face Hub",

@@ -34,7 +34,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="Score the K prefixes of an episode ending at 1/K, 2/K, ..., 1 of its length (the "
         "model's own frame policy applied to each, batched) and write OUT/curve.json (per point: time, "
         "five probabilities, expected score, reward; the curve's value-order correlation) and "
-        "OUT/curve.png (the curve with a +-1 std band above a strip of the frames at those points).",
+        "OUT/curve.png (the curve with a +-1 std band, in a legend with its VOC, above a strip of the "
+        "frames at those points).",
     )
     parser.add_argument("video", metavar="VIDEO", help="the episode video")
     parser.add_argument("--json", action="store_true", help="print curve.json")
