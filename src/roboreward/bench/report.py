@@ -28,7 +28,8 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "rank",
         "model",
         "mean win rate",
-        "MAE",
+        "MAE (mean of subsets)",
+        "MAE (all rows)",
         "invalid rate",
         "success F1",
         "preference acc.",
@@ -45,7 +46,8 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
                 rank,
                 name,
                 rate_cell(m["mean_win_rate"]),
-                f"{m['mae']:.3f}",
+                rate_cell(m.get("macro_mae")),  # None in a results.json written before it existed
+                rate_cell(m["mae"]),
                 f"{m['invalid_rate']:.3f}",
                 f"{m['success']['f1']:.3f}",
                 *_quality_cells(m),
@@ -65,7 +67,9 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
         "",
         "Mean win rate: per subset, the fraction of the other models with a strictly higher MAE (ties",
-        "count one half), averaged over subsets (HELM). MAE against the 1..5 labels.",
+        'count one half), averaged over subsets (HELM). MAE against the 1..5 labels: "mean of subsets" is',
+        'the unweighted mean of the per-subset MAEs (HELM\'s headline, "Mean Abs. Error"), "all rows" the',
+        "MAE over every example. " + _RANKING[results["conventions"]],
         "Preference accuracy: pairs of rows of one task (or RoboArena session) with different labels,",
         "ordered right by the scores; a tie is wrong (HELM's A/B/tie). ECE (10 bins) and Brier score of",
         "the five-way distribution, for models that give one (reliability.png). VOC: mean Spearman of",
@@ -81,13 +85,14 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
     (out / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
 
 
-def rate_cell(value: float) -> str:
-    """A win rate for the leaderboard; with no other model to win against there is none: ``n/a``.
+def rate_cell(value: float | None) -> str:
+    """A number for the leaderboard; one that does not exist (a win rate with no other model to win
+    against, NaN or null in ``results.json``) is ``n/a``.
 
-    >>> rate_cell(0.5), rate_cell(float("nan"))
-    ('0.500', 'n/a')
+    >>> rate_cell(0.5), rate_cell(float("nan")), rate_cell(None)
+    ('0.500', 'n/a', 'n/a')
     """
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _quality_cells(entry: dict[str, Any]) -> list[str]:
@@ -101,6 +106,11 @@ def _quality_cells(entry: dict[str, Any]) -> list[str]:
         "-" if not voc or voc["mean"] is None else f"{voc['mean']:.3f}",
     ]
 
+
+_RANKING = {
+    "roboreward": "Ranked by mean win rate, then MAE (all rows).",
+    "helm": "Ranked by MAE (mean of subsets), as HELM ranks, then MAE (all rows).",
+}
 
 _CONVENTION_NOTES = {
     "roboreward": "an unparsable answer costs the largest error possible for its example.",

@@ -96,6 +96,7 @@ __all__ = [
     "Example",
     "load_examples",
     "parse_spec",
+    "rank_models",
     "results_json",
     "run_bench",
     "select_examples",
@@ -363,12 +364,15 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     models = {}
     for predictor in predictors:
         preds = table[predictor.name]
-        overall = mae.compute(predictions=preds, references=references, conventions=config.conventions)
+        overall = mae.compute(
+            predictions=preds, references=references, conventions=config.conventions, subsets=subsets
+        )
         # Success is read from whole 1..5 scores; HELM's other numbers count as "no answer" there.
         whole = [p if isinstance(p, int) else _whole_score(p) for p in preds]
         models[predictor.name] = {
             "spec": predictor.spec,
             "mae": overall["mae"],
+            "macro_mae": overall["macro_mae"],
             "invalid": overall["invalid"],
             "invalid_rate": overall["invalid"] / len(preds),
             "mean_win_rate": win["mean_win_rate"][predictor.name],
@@ -390,7 +394,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
             ),
             "voc": _voc(predictor, examples, config),
         }
-    leaderboard = sorted(names, key=lambda n: (-models[n]["mean_win_rate"], models[n]["mae"], n))
+    leaderboard = rank_models(models, config.conventions)
     results = {
         "benchmark": "RoboRewardBench",
         "dataset": config.dataset,
@@ -408,6 +412,38 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     plot_results(out, results)
     plot_reliability(out, models)
     return results
+
+
+def rank_models(models: dict[str, dict[str, Any]], conventions: str) -> list[str]:
+    """The leaderboard's order of the models in ``results.json``'s ``models``.
+
+    Under ``helm``, as HELM's RoboRewardBench leaderboard ranks: by ``macro_mae``, the mean of the
+    per-subset MAEs (lower first), then the all-rows MAE, then the name. Under ``roboreward``: by mean
+    win rate (higher first; none, with a single model, counts as lowest), then the all-rows MAE, then
+    the name.
+
+    Args:
+        models: model name -> its entry (``macro_mae``, ``mae``, ``mean_win_rate``).
+        conventions: ``roboreward`` or ``helm``.
+
+    >>> entries = {"a": {"macro_mae": 0.9, "mae": 0.5, "mean_win_rate": 1.0},
+    ...            "b": {"macro_mae": 0.7, "mae": 0.6, "mean_win_rate": 0.0}}
+    >>> rank_models(entries, "helm"), rank_models(entries, "roboreward")
+    (['b', 'a'], ['a', 'b'])
+    """
+    if conventions == "helm":
+        return sorted(models, key=lambda n: (_or_inf(models[n]["macro_mae"]), _or_inf(models[n]["mae"]), n))
+    return sorted(
+        models, key=lambda n: (-_or_minus_inf(models[n]["mean_win_rate"]), _or_inf(models[n]["mae"]), n)
+    )
+
+
+def _or_inf(value: float) -> float:
+    return math.inf if value is None or math.isnan(value) else value
+
+
+def _or_minus_inf(value: float) -> float:
+    return -math.inf if value is None or math.isnan(value) else value
 
 
 def _voc(predictor: Predictor, examples: Sequence[Example], config: BenchConfig) -> dict[str, Any] | None:
