@@ -23,7 +23,15 @@ import numpy as np
 from roboreward import rubric, video
 from roboreward.apps.curves import value_order_correlation
 
-__all__ = ["pair_group", "plot_reliability", "quality_entry", "voc_entry"]
+__all__ = [
+    "detection_entry",
+    "pair_group",
+    "plot_reliability",
+    "policy_entry",
+    "quality_entry",
+    "success_scores",
+    "voc_entry",
+]
 
 #: The metric module holding the formulas.
 METRIC = "calibration_preference"
@@ -99,6 +107,103 @@ def quality_entry(
         "tie_credit": 0.0,
     }
     return {"calibration": calibration, "preference": preference}
+
+
+def _number(prediction: float | None) -> float | None:
+    """A prediction as a number, None for no answer (None, NaN, or the toolkit's 0)."""
+    if prediction is None or prediction == 0 or math.isnan(float(prediction)):
+        return None
+    return float(prediction)
+
+
+def success_scores(
+    predictions: Sequence[float | None], probabilities: Sequence[Sequence[float] | None]
+) -> tuple[list[float | None], list[float | None], str]:
+    """Per row, the success score and the expected score a model gives, and what the success score is.
+
+    With the five probabilities: P(score = 5) and sum k * P(k); without (a text answer): the answer's
+    number for both (None for no answer).
+
+    Args:
+        predictions: the model's score per row (None or 0 = no answer).
+        probabilities: the five probabilities per row (None where the model gave none).
+
+    >>> success_scores([5, 0], [[0.0, 0.0, 0.0, 0.5, 0.5], None])
+    ([0.5, None], [4.5, None], 'P(score = 5)')
+    >>> success_scores([4, None], [None, None])
+    ([4.0, None], [4.0, None], 'score')
+    """
+    success, expected = [], []
+    for prediction, probs in zip(predictions, probabilities, strict=True):
+        if probs is not None:
+            success.append(round(float(probs[-1]), 9))  # a re-scored batch moves float32 in the 8th digit
+            expected.append(round(sum((k + 1) * float(p) for k, p in enumerate(probs)), 9))
+        else:
+            success.append(_number(prediction))
+            expected.append(_number(prediction))
+    kind = "P(score = 5)" if any(p is not None for p in probabilities) else "score"
+    return success, expected, kind
+
+
+def detection_entry(
+    predictions: Sequence[float | None],
+    references: Sequence[int],
+    probabilities: Sequence[Sequence[float] | None],
+    metric: Any = None,
+) -> dict[str, Any]:
+    """Success detection without a threshold (the ``success_detection`` module) for ``results.json``.
+
+    Args:
+        predictions: the model's score per row (None, or 0 = no answer).
+        references: the true 1..5 rewards.
+        probabilities: the five probabilities per row (None where the model gave none).
+        metric: a loaded ``success_detection`` module (None: load it).
+
+    Returns:
+        ``{roc_auc, pr_auc, positives, negatives, missing, score}``; ``score`` says what was ranked
+        (``P(score = 5)`` or ``score``).
+    """
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("success_detection")
+    success, _, kind = success_scores(predictions, probabilities)
+    return {**metric.compute(predictions=success, references=list(references)), "score": kind}
+
+
+def policy_entry(
+    predictions: Sequence[float | None],
+    references: Sequence[int],
+    probabilities: Sequence[Sequence[float] | None],
+    policies: Sequence[str | None],
+    metric: Any = None,
+) -> dict[str, Any] | None:
+    """Policy ranking (the ``policy_ranking`` module) over the rows that name a policy, or None if none does.
+
+    Each policy's mean expected score (the answer's number for a model without a distribution)
+    against its mean true reward: Kendall tau-b and Spearman, with the number of policies.
+
+    Args:
+        predictions: the model's score per row (None, or 0 = no answer).
+        references: the true 1..5 rewards.
+        probabilities: the five probabilities per row (None where the model gave none).
+        policies: the policy per row (None: not a policy rollout).
+        metric: a loaded ``policy_ranking`` module (None: load it).
+    """
+    rows = [i for i, policy in enumerate(policies) if policy]
+    if not rows:
+        return None
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("policy_ranking")
+    _, expected, kind = success_scores(predictions, probabilities)
+    out = metric.compute(
+        predictions=[expected[i] for i in rows],
+        references=[references[i] for i in rows],
+        policies=[policies[i] for i in rows],
+    )
+    return {**out, "rows": len(rows), "score": "expected score" if kind != "score" else "score"}
 
 
 def voc_entry(model: Any, items: Sequence[tuple[Any, str]], points: int) -> dict[str, Any]:

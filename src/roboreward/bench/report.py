@@ -36,6 +36,10 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "ECE",
         "Brier",
         "VOC",
+        "success ROC-AUC",
+        "success PR-AUC",
+        "policy Kendall tau",
+        "policy Spearman",
         *[f"MAE {s}" for s in subsets],
     ]
     rows = []
@@ -51,6 +55,7 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
                 f"{m['invalid_rate']:.3f}",
                 f"{m['success']['f1']:.3f}",
                 *_quality_cells(m),
+                *_detection_cells(m),
                 *[f"{m['subset_mae'][s]:.3f}" for s in subsets],
             ]
         )
@@ -74,6 +79,9 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "ordered right by the scores; a tie is wrong (HELM's A/B/tie). ECE (10 bins) and Brier score of",
         "the five-way distribution, for models that give one (reliability.png). VOC: mean Spearman of",
         "a progress curve against time on the reward-5 episodes (OpenGVL), with --voc K.",
+        "Success ROC-AUC / PR-AUC: P(score = 5) (the score, for a text answer) against true score 5.",
+        "Policy Kendall tau / Spearman: per-policy mean expected score against per-policy mean true",
+        f"reward, over the rows that name a policy ({results.get('num_policies', 0)} policies).",
         f"Conventions: {results['conventions']}: " + _CONVENTION_NOTES[results["conventions"]],
         *(
             [f"Skipped rows: {len(results['skipped'])} (reasons in results.json)."]
@@ -104,6 +112,18 @@ def _quality_cells(entry: dict[str, Any]) -> list[str]:
         "-" if not calibration else f"{calibration['ece']:.3f}",
         "-" if not calibration else f"{calibration['brier']:.3f}",
         "-" if not voc or voc["mean"] is None else f"{voc['mean']:.3f}",
+    ]
+
+
+def _detection_cells(entry: dict[str, Any]) -> list[str]:
+    """Success ROC-AUC and PR-AUC, policy Kendall tau and Spearman: '-' where there are none."""
+    detection = entry.get("success_detection") or {}
+    ranking = entry.get("policy_ranking") or {}
+    return [
+        "-" if not detection else rate_cell(detection.get("roc_auc")),
+        "-" if not detection else rate_cell(detection.get("pr_auc")),
+        "-" if not ranking else rate_cell(ranking.get("kendall_tau")),
+        "-" if not ranking else rate_cell(ranking.get("spearman")),
     ]
 
 

@@ -81,7 +81,14 @@ from roboreward.bench.predictors import (
     safe_name,
     unique_names,
 )
-from roboreward.bench.quality import pair_group, plot_reliability, quality_entry, voc_entry
+from roboreward.bench.quality import (
+    detection_entry,
+    pair_group,
+    plot_reliability,
+    policy_entry,
+    quality_entry,
+    voc_entry,
+)
 from roboreward.bench.report import plot_results, write_leaderboard
 from roboreward.config import check_fields, check_range
 from roboreward.models.factory import load_reward_model
@@ -354,6 +361,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     mae = metrics.load("mae")
     success = metrics.load("success_accuracy")
     quality = metrics.load("calibration_preference")
+    detection = metrics.load("success_detection")
+    ranking = metrics.load("policy_ranking")
+    policies = [ex.policy for ex in examples]
     win = metrics.load("mean_win_rate").compute(
         predictions=[[table[n][i] for n in names] for i in range(len(examples))],
         references=references,
@@ -369,6 +379,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
         )
         # Success is read from whole 1..5 scores; HELM's other numbers count as "no answer" there.
         whole = [p if isinstance(p, int) else _whole_score(p) for p in preds]
+        probabilities = [cached[predictor.name][ex.id].get("probabilities") for ex in examples]
         models[predictor.name] = {
             "spec": predictor.spec,
             "mae": overall["mae"],
@@ -381,6 +392,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
                 s: win["subset_win_rate"][s][predictor.name] for s in sorted(win["subset_win_rate"])
             },
             "success": success.compute(predictions=whole, references=references),
+            "success_detection": detection_entry(preds, references, probabilities, metric=detection),
+            "policy_ranking": policy_entry(preds, references, probabilities, policies, metric=ranking),
             "num_examples": len(preds),
             "conventions": config.conventions,
             "inference_settings": _settings_record(predictor),
@@ -388,7 +401,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
             **quality_entry(
                 preds,
                 references,
-                [cached[predictor.name][ex.id].get("probabilities") for ex in examples],
+                probabilities,
                 [ex.group or pair_group(ex.task, ex.subset) for ex in examples],
                 metric=quality,
             ),
@@ -402,6 +415,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
         "num_examples": len(examples),
         "subsets": sorted(set(subsets)),
         "subset_sizes": {s: subsets.count(s) for s in sorted(set(subsets))},
+        "num_policies": len({p for p in policies if p}),
         "conventions": config.conventions,
         "skipped": skipped,
         "models": models,

@@ -1,0 +1,137 @@
+"""RoboRewardBench as HELM ranks it (mean of per-subset MAEs), policy ranking and success detection,
+on a built dataset of a RoboArena dump (six policies) and two Open X-Embodiment-like rows."""
+
+import csv
+import json
+import math
+
+import pytest
+from conftest import write_manifest
+from roboarena_fixtures import GOOD_SESSIONS, write_roboarena_dump
+
+from roboreward import metrics
+from roboreward.bench.run import BenchConfig, load_examples, run_bench
+from roboreward.dataset.builder import BuildConfig, build
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("helm")
+    dump = write_roboarena_dump(root / "dump", GOOD_SESSIONS)
+    rows = [
+        {"video": f"oxe{i}.mp4", "task": f"pick up the cup {i}", "reward": 5, "source": "oxe"}
+        for i in range(2)
+    ]
+    write_manifest(root, rows)
+    out = root / "ds"
+    build(
+        BuildConfig(
+            manifest=[str(root / "m.jsonl")],
+            roboarena=[str(dump)],
+            out=str(out),
+            split_ratios={"test": 1.0},
+            max_side=32,
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def examples(dataset):
+    return load_examples(str(dataset), "test")
+
+
+def _write_predictions(path, examples, rule):
+    path.write_text("".join(json.dumps({"id": e.id, "prediction": rule(e)}) + "\n" for e in examples))
+    return f"predictions:{path}"
+
+
+def test_rows_of_a_roboarena_dump_name_their_policy(examples):
+    arena = [e for e in examples if e.subset == "roboarena"]
+    assert len(arena) == 10 and all(e.subset == "oxe" for e in examples if e not in arena)
+    assert sorted({e.policy for e in arena}) == [
+        "paligemma_binning_droid",
+        "paligemma_diffusion_droid",
+        "paligemma_fast_droid",
+        "paligemma_vq_droid",
+        "pi0_droid",
+        "pi0_fast_droid",
+    ]
+    assert {e.policy for e in examples if e.subset == "oxe"} == {None}
+
+
+@pytest.mark.parametrize("conventions", ["helm", "roboreward"])
+def test_helm_ranks_by_the_mean_of_subset_maes(dataset, examples, tmp_path, conventions):
+    # "arena-expert": exact on the 10 RoboArena rows, 4 off on the 2 OXE rows:
+    # all rows 8/12, subsets (0 + 4) / 2
+    # "off-by-one": 1 off everywhere: all rows 1.0, subsets 1.0
+    expert = _write_predictions(
+        tmp_path / "arena-expert.jsonl", examples, lambda e: e.reward if e.policy else 1
+    )
+    off = _write_predictions(
+        tmp_path / "off-by-one.jsonl", examples, lambda e: e.reward + (1 if e.reward < 5 else -1)
+    )
+    results = run_bench(
+        BenchConfig(
+            dataset=str(dataset), models=[expert, off], out=str(tmp_path / "out"), conventions=conventions
+        )
+    )
+    a, b = results["models"]["arena-expert"], results["models"]["off-by-one"]
+    assert a["mae"] == pytest.approx(8 / 12) and a["macro_mae"] == 2.0
+    assert a["subset_mae"] == {"oxe": 4.0, "roboarena": 0.0}
+    assert b["mae"] == 1.0 and b["macro_mae"] == 1.0
+    # each wins one subset: win rates tie at 0.5, and the all-rows MAE decides under "roboreward"
+    assert a["mean_win_rate"] == b["mean_win_rate"] == 0.5
+    expected = ["off-by-one", "arena-expert"] if conventions == "helm" else ["arena-expert", "off-by-one"]
+    assert results["leaderboard"] == expected
+    header, *board = list(csv.reader((tmp_path / "out" / "leaderboard.csv").open()))
+    assert header[2:5] == ["mean win rate", "MAE (mean of subsets)", "MAE (all rows)"]
+    assert [row[1] for row in board] == expected
+    by_name = {row[1]: row for row in board}
+    assert by_name["arena-expert"][3:5] == ["2.000", "0.667"]
+    text = (tmp_path / "out" / "leaderboard.md").read_text()
+    ranked = (
+        "Ranked by MAE (mean of subsets), as HELM ranks"
+        if conventions == "helm"
+        else "Ranked by mean win rate"
+    )
+    assert ranked in text
+
+
+def test_policy_ranking_and_success_detection_in_results(dataset, examples, tmp_path):
+    expert = _write_predictions(
+        tmp_path / "arena-expert.jsonl", examples, lambda e: e.reward if e.policy else 1
+    )
+    results = run_bench(
+        BenchConfig(dataset=str(dataset), models=[expert, "baseline:constant-3"], out=str(tmp_path / "out"))
+    )
+    assert results["num_policies"] == 6
+    arena = [e for e in examples if e.policy]
+    truth = metrics.load("policy_ranking").compute(
+        predictions=[e.reward for e in arena],
+        references=[e.reward for e in arena],
+        policies=[e.policy for e in arena],
+    )
+    ranking = results["models"]["arena-expert"]["policy_ranking"]
+    assert ranking["kendall_tau"] == 1.0 and ranking["spearman"] == 1.0 and ranking["num_policies"] == 6
+    assert ranking["rows"] == 10 and ranking["policy_reference"] == truth["policy_reference"]
+    constant = results["models"]["baseline:constant-3"]["policy_ranking"]
+    assert constant["num_policies"] == 6 and math.isnan(constant["kendall_tau"])  # a flat column: none
+    # success detection of the text scores: the expert scores its 3 true RoboArena successes 5, the 2 OXE
+    # successes 1 and every failure below 5
+    detection = results["models"]["arena-expert"]["success_detection"]
+    expected = metrics.load("success_detection").compute(
+        predictions=[float(e.reward if e.policy else 1) for e in examples],
+        references=[e.reward for e in examples],
+    )
+    assert detection == {**expected, "score": "score"}
+    assert detection["positives"] == 2 + sum(e.reward == 5 for e in arena)
+    header, *board = list(csv.reader((tmp_path / "out" / "leaderboard.csv").open()))
+    at = header.index("policy Kendall tau")
+    assert header[at - 2 : at + 2] == [
+        "success ROC-AUC",
+        "success PR-AUC",
+        "policy Kendall tau",
+        "policy Spearman",
+    ]
+    assert {row[1]: row[at] for row in board} == {"arena-expert": "1.000", "baseline:constant-3": "n/a"}
