@@ -1,17 +1,19 @@
 """RoboRewardBench as HELM ranks it (mean of per-subset MAEs), policy ranking and success detection,
 on a built dataset of a RoboArena dump (six policies) and two Open X-Embodiment-like rows."""
 
+import base64
 import csv
 import json
 import math
 
 import pytest
-from conftest import write_manifest
+from conftest import frame_index_of, write_manifest
 from roboarena_fixtures import GOOD_SESSIONS, write_roboarena_dump
 
-from roboreward import metrics
+from roboreward import metrics, rubric, video
 from roboreward.bench.run import BenchConfig, load_examples, run_bench
 from roboreward.dataset.builder import BuildConfig, build
+from roboreward.testing.chat_server import Reply, ScriptedChatServer
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +137,58 @@ def test_policy_ranking_and_success_detection_in_results(dataset, examples, tmp_
         "policy Spearman",
     ]
     assert {row[1]: row[at] for row in board} == {"arena-expert": "1.000", "baseline:constant-3": "n/a"}
+
+
+def test_bench_prompt_helm_sends_text_then_the_frames_the_processor_picks(tmp_path):
+    """`bench --prompt helm`: HELM's text first, then the video, whose frames are those a Qwen3-VL video
+    processor's defaults pick (HELM's Qwen-VL client leaves the sampling to it), at full size."""
+    from transformers import Qwen3VLVideoProcessor
+    from transformers.video_utils import VideoMetadata
+
+    rows = [{"video": "ep.mp4", "task": "open the drawer", "reward": 3, "source": "oxe"}]
+    write_manifest(tmp_path / "src", rows, num_frames=37)  # 3.7 s at 10 fps
+    build(
+        BuildConfig(
+            manifest=[str(tmp_path / "src" / "m.jsonl")], out=str(tmp_path / "ds"), split_ratios={"test": 1.0}
+        )
+    )
+    with ScriptedChatServer(lambda request: Reply("ANSWER: 3"), model="judge") as server:
+        results = run_bench(
+            BenchConfig(
+                dataset=str(tmp_path / "ds"),
+                models=[f"openai:{server.url}#judge"],
+                out=str(tmp_path / "out"),
+                prompt="helm",
+                conventions="helm",
+            )
+        )
+    raw = server.raw_requests[-1]
+    content = json.loads(raw)["messages"][0]["content"]
+    assert [part["type"] for part in content] == ["text", "video_url"]
+    text = rubric.build_prompt("open the drawer", "helm")
+    assert text == rubric.build_prompt("open the drawer", "release") and content[0]["text"] == text
+    assert raw.index(json.dumps(text).encode()) < raw.index(b"data:video/mp4;base64,")  # the bytes in order
+    sent = video.sample_frames(base64.b64decode(content[1]["video_url"]["url"].split(",", 1)[1]))
+    (example,) = load_examples(str(tmp_path / "ds"), "test")
+    info = video.probe(example.video)
+    picked = Qwen3VLVideoProcessor().sample_frames(VideoMetadata(total_num_frames=info.frames, fps=info.fps))
+    assert (info.frames, info.fps) == (37, 10.0) and list(picked) == [
+        0,
+        6,
+        12,
+        18,
+        24,
+        30,
+        36,
+    ]  # int(3.7 * 2)
+    every = video.sample_frames(example.video)
+    assert (
+        [frame_index_of(f) for f in sent]
+        == [frame_index_of(every[i]) for i in picked]
+        == [0, 6, 12, 18, 24, 30, 4]
+    )
+    assert sent.shape[1:3] == every.shape[1:3]  # full size: the processor resizes
+    settings = results["models"]["judge"]["inference_settings"]
+    assert (settings["prompt"], settings["sampler"], settings["video_first"]) == ("helm", "processor", False)
+    assert (settings["num_frames"], settings["fps"], settings["max_side"]) == (None, None, None)
+    assert results["models"]["judge"]["mae"] == 0.0

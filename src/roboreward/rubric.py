@@ -223,6 +223,14 @@ PROMPT_PRESETS: dict[str, PromptPreset] = {
             "the published RoboReward-4B/8B prompt, byte for byte (task after 'Task: ')",
             _release_prompt,
         ),
+        PromptPreset(
+            "helm",
+            "roboreward-helm-v1",
+            "HELM's RoboRewardBench scenario: the release prompt's text (HELM reads it from the dataset "
+            "and drops its <video> marker), asked text first, the frames the Qwen-VL processor's "
+            "defaults pick (`roboreward.models.settings.HELM_SETTINGS`)",
+            _release_prompt,
+        ),
     )
 }
 

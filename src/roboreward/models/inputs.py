@@ -134,7 +134,7 @@ class RewardPrompter:
         max_side: shrink decoded frames so their longer side is at most this (``toolkit`` sampler).
         frames_fps: the rate assumed for frames passed directly instead of a video.
         prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`).
-        sampler: ``toolkit`` or ``qwen_vl_utils`` (see `roboreward.models.settings.SAMPLERS`).
+        sampler: ``toolkit``, ``qwen_vl_utils`` or ``processor`` (`roboreward.models.settings.SAMPLERS`).
         video_first: the video part before the prompt text.
         settings: all of the above at once (a checkpoint's `InferenceSettings`); when given, the
             other frame and prompt arguments are ignored.
