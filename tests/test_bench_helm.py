@@ -192,3 +192,62 @@ def test_bench_prompt_helm_sends_text_then_the_frames_the_processor_picks(tmp_pa
     assert (settings["prompt"], settings["sampler"], settings["video_first"]) == ("helm", "processor", False)
     assert (settings["num_frames"], settings["fps"], settings["max_side"]) == (None, None, None)
     assert results["models"]["judge"]["mae"] == 0.0
+
+
+def test_the_preference_scenario_asked_directly_in_helms_wording(dataset, examples, tmp_path):
+    """`--preference-pairs N`: a served model is asked about two rollouts of one RoboArena session in one
+    prompt, HELM's instructions, task, then each policy's title, camera header and video."""
+    with ScriptedChatServer(lambda request: Reply("A did it.\nANSWER: A"), model="judge") as server:
+        results = run_bench(
+            BenchConfig(
+                dataset=str(dataset),
+                models=[f"openai:{server.url}#judge"],
+                out=str(tmp_path / "out"),
+                num_frames=2,
+                preference_pairs=3,
+            )
+        )
+    asked = [r for r in server.requests if "Policy A" in json.dumps(r)]
+    assert len(asked) == 3
+    content = asked[0]["messages"][0]["content"]
+    kinds = [p["type"] if p["type"] != "text" else p["text"] for p in content]
+    task = content[1]["text"]
+    assert task.startswith("\nTask: ") and task.endswith("\n")
+    assert kinds == [
+        rubric.HELM_PREFERENCE_INSTRUCTIONS,
+        task,
+        "Policy A",
+        "Policy A - Left camera:",
+        "video_url",
+        "\n",
+        "Policy B",
+        "Policy B - Left camera:",
+        "video_url",
+    ]
+    entry = results["models"]["judge"]["preference_direct"]
+    references = [a["reference"] for a in entry["answers"]]
+    assert entry["direct"]["pairs"] == 3 and entry["direct"]["right"] == references.count("A")
+    assert entry["direct"]["unparsed"] == 0 and {a["output"] for a in entry["answers"]} == {
+        "A did it.\nANSWER: A"
+    }
+    by_id = {e.id: e for e in examples}
+    for answer in entry["answers"]:  # pairs of one session, the reference from their true rewards
+        a, b = by_id[answer["a"]], by_id[answer["b"]]
+        assert a.group == b.group and a.policy and b.policy
+        assert answer["reference"] == ("A" if a.reward > b.reward else "B" if a.reward < b.reward else "tie")
+    # every pair answered from the two single scores too (ANSWER: nothing parsable -> every pair wrong)
+    helm = results["models"]["judge"]["preference_helm"]
+    assert helm["pairs"] == 1 + 1 + 3 + 3 and helm["right"] == 0  # the sessions' runs: 2, 2, 3, 3
+
+
+def test_a_local_model_answers_a_two_video_prompt(tiny_vlm_dir, dataset, examples):
+    from roboreward.models.local import RewardModel
+
+    model = RewardModel.from_pretrained(tiny_vlm_dir, num_frames=2, max_side=32)
+    a, b = [e for e in examples if e.policy][:2]
+    parts = rubric.preference_parts(a.task, ["left"], ["left"])
+    videos = {("A", 0): a.video, ("B", 0): b.video}
+    inputs = model.encode_parts([p if isinstance(p, str) else videos[p] for p in parts])
+    assert inputs["video_grid_thw"].shape[0] == 2  # two videos in one prompt
+    text = model.generate_parts([p if isinstance(p, str) else videos[p] for p in parts], max_new_tokens=3)
+    assert isinstance(text, str)

@@ -25,6 +25,7 @@ NAMES = [
     "mae",
     "mean_win_rate",
     "policy_ranking",
+    "preference_accuracy",
     "success_accuracy",
     "success_detection",
 ]
@@ -33,6 +34,7 @@ MWR = metrics.load("mean_win_rate")
 SUCCESS = metrics.load("success_accuracy")
 DETECTION = metrics.load("success_detection")
 RANKING = metrics.load("policy_ranking")
+PREFERENCE = metrics.load("preference_accuracy")
 NAN = float("nan")
 
 
@@ -76,6 +78,8 @@ def test_references_outside_the_scale_are_refused_by_value_and_position(name, ba
         kwargs["model_names"] = ["m"]
     if name == "policy_ranking":
         kwargs["policies"] = ["a", "b", "c"]
+    if name == "preference_accuracy":
+        kwargs = {"predictions": ["A", "B", "tie"], "references": ["A", "B", bad]}
     with pytest.raises(ValueError, match=f"reference {bad} at position 2"):
         metrics.load(name).compute(**kwargs)
 
@@ -645,6 +649,63 @@ def test_policy_ranking_agrees_with_scipy(rows):
     assert out["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
 
 
+# --- preference accuracy (HELM's A / B / tie) -----------------------------------------------------------
+
+
+def test_preference_accuracy_hand_table_ties_as_helm_counts_them():
+    # right: A=A, b=B (any case), Tied=tie; wrong: tie where B is better, no answer where A is
+    out = PREFERENCE.compute(
+        predictions=["A", "tie", "b", None, "Tied"], references=["A", "B", "B", "A", "tie"]
+    )
+    assert out == {
+        "accuracy": 0.6,
+        "pairs": 5,
+        "right": 3,
+        "unparsed": 1,
+        "tie_answers": 2,
+        "tie_references": 1,
+    }
+    # "ANSWER: A" is not an answer here: the caller parses it first (rubric.parse_preference_helm)
+    assert PREFERENCE.compute(predictions=["ANSWER: A", "tie"], references=["A", "tied"])["right"] == 1
+    assert math.isnan(PREFERENCE.compute(predictions=[], references=[])["accuracy"])
+
+
+def test_preference_both_modes_on_one_table():
+    from roboreward.bench.quality import PreferencePair, direct_preference_entry, helm_preference_entry
+
+    # rows' scores 5, 3, 3, 0 (no answer); pairs (0, 1) A better, (1, 2) tie, (2, 0) B better, (3, 1) tie
+    pairs = [
+        PreferencePair(0, 1, "A"),
+        PreferencePair(1, 2, "tie"),
+        PreferencePair(2, 0, "B"),
+        PreferencePair(3, 1, "tie"),
+    ]
+    scores = [5, 3, 3, 0]
+    # from scores: A (right), tie (right: equal scores on a tie), B (right), None (no score: wrong)
+    from_scores = helm_preference_entry(pairs, scores, metric=PREFERENCE)
+    assert from_scores == {
+        "accuracy": 0.75,
+        "pairs": 4,
+        "right": 3,
+        "unparsed": 1,
+        "tie_answers": 1,
+        "tie_references": 2,
+    }
+    # asked: HELM's parser reads "B", "tie", nothing ("B." is no answer), "A" -> right on pair 1 only
+    said = {0: "Policy A looks worse.\nANSWER: B", 1: "ANSWER: tie", 2: "B.", 3: "ANSWER: A"}
+    entry = direct_preference_entry(pairs, lambda pair: said[pairs.index(pair)], scores, metric=PREFERENCE)
+    assert entry["direct"] == {
+        "accuracy": 0.25,
+        "pairs": 4,
+        "right": 1,
+        "unparsed": 1,
+        "tie_answers": 1,
+        "tie_references": 2,
+    }
+    assert entry["from_scores"] == from_scores
+    assert [a["output"] for a in entry["answers"]] == list(said.values())
+
+
 # --- loading --------------------------------------------------------------------------------------------
 
 
@@ -664,7 +725,10 @@ def test_roboreward_loads_a_module_from_any_working_directory(monkeypatch, tmp_p
 
 
 def test_an_unknown_metric_lists_the_available_ones():
-    listed = "calibration_preference, mae, mean_win_rate, policy_ranking, success_accuracy, success_detection"
+    listed = (
+        "calibration_preference, mae, mean_win_rate, policy_ranking, preference_accuracy, success_accuracy, "
+        "success_detection"
+    )
     with pytest.raises(ValueError, match=rf"unknown metric 'rmse'.*: {listed}"):
         metrics.load("rmse")
 
@@ -745,8 +809,9 @@ def test_each_app_builds_its_interface_without_launching(name):
         app.compute("{oops")
     with pytest.raises(gr.Error, match="JSON object"):
         app.compute("[1, 2]")
+    bad = "9" if name == "preference_accuracy" else 9  # its references are text
     with pytest.raises(gr.Error, match="reference 9 at position 0"):
-        app.compute(json.dumps({**app.EXAMPLE, "references": [9, *app.EXAMPLE["references"][1:]]}))
+        app.compute(json.dumps({**app.EXAMPLE, "references": [bad, *app.EXAMPLE["references"][1:]]}))
 
 
 def test_a_space_app_works_whatever_its_folder_is_called(tmp_path):

@@ -28,6 +28,7 @@ class Example:
     subset: str
     group: str = ""  # which rows are compared in pairs (`bench_quality.pair_group`)
     policy: str | None = None  # the policy that made the rollout (RoboArena rows), for policy ranking
+    camera: str | None = None  # the camera the video was recorded by, where a row names it
 
 
 def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[str, str]]]:
@@ -50,13 +51,14 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
     if missing:
         raise ValueError(f"{dataset} has no column(s) {sorted(missing)}: not a RoboReward dataset")
     ds = ds.cast_column("video", datasets.Video(decode=False))
-    wanted = ("id", "task", "reward", "source", "episode_id", "provenance")
+    wanted = ("id", "task", "reward", "source", "episode_id", "provenance", "camera")
     columns = [c for c in wanted if c in ds.column_names]
     meta = ds.select_columns(columns).to_dict()
     ids = meta.get("id") or [f"{split}/{i:06d}" for i in range(len(ds))]
     sources = meta.get("source") or ["all"] * len(ds)
     episode_ids = meta.get("episode_id") or [None] * len(ds)
     policies = [row_policy(p) for p in meta.get("provenance") or [None] * len(ds)]
+    cameras = meta.get("camera") or [None] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
     examples = []
@@ -66,7 +68,8 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
         if not isinstance(reward, int) or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE:
             raise ValueError(f"row {index} (id {id_}) of {dataset} has reward {reward!r}, not 1..5")
         group = pair_group(task, source, episode_id)
-        examples.append(Example(id_, ds[index]["video"], task, reward, source, group, policies[index]))
+        video = ds[index]["video"]
+        examples.append(Example(id_, video, task, reward, source, group, policies[index], cameras[index]))
     return examples
 
 

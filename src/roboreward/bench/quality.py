@@ -14,7 +14,9 @@ OpenGVL's value-order correlation: the mean Spearman correlation of a K-point pr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,14 @@ from roboreward import rubric, video
 from roboreward.apps.curves import value_order_correlation
 
 __all__ = [
+    "PreferencePair",
     "detection_entry",
+    "direct_preference_entry",
+    "helm_preference_entry",
     "pair_group",
     "plot_reliability",
     "policy_entry",
+    "preference_pairs",
     "quality_entry",
     "success_scores",
     "voc_entry",
@@ -204,6 +210,122 @@ def policy_entry(
         policies=[policies[i] for i in rows],
     )
     return {**out, "rows": len(rows), "score": "expected score" if kind != "score" else "score"}
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """Two rows of one group (a RoboArena session, or one task) as HELM's A / B / tie scenario asks.
+
+    Args:
+        a, b: the rows' positions in the bench's examples (which is A is drawn with a seed).
+        reference: ``A``, ``B`` or ``tie``: which has the higher true reward.
+    """
+
+    a: int
+    b: int
+    reference: str
+
+
+def preference_pairs(
+    rewards: Sequence[int], groups: Sequence[str], ids: Sequence[str], seed: int = 0, limit: int | None = None
+) -> list[PreferencePair]:
+    """Every pair of rows that share a group, ties included (HELM's scenario has tie references).
+
+    Which row is A is drawn per pair from ``seed`` and the two ids, so a model's preference for the
+    first or the second video does not line up with the truth. ``limit``: a seeded sample of that
+    many pairs, in the same order as all of them.
+
+    Args:
+        rewards: the true 1..5 reward per row.
+        groups: `pair_group` per row.
+        ids: the example ids.
+        seed: the draw's seed.
+        limit: at most this many pairs (None: all).
+
+    >>> [(p.a, p.b, p.reference) for p in preference_pairs([5, 2, 2, 4], ["s", "s", "s", "t"], "wxyz")]
+    [(1, 0, 'B'), (0, 2, 'A'), (2, 1, 'tie')]
+    """
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    pairs = []
+    for group in sorted(members):
+        rows = members[group]
+        for k, i in enumerate(rows):
+            for j in rows[k + 1 :]:
+                swap = random.Random(f"{seed}/{ids[i]}/{ids[j]}").random() < 0.5
+                a, b = (j, i) if swap else (i, j)
+                ref = "A" if rewards[a] > rewards[b] else "B" if rewards[a] < rewards[b] else "tie"
+                pairs.append(PreferencePair(a, b, ref))
+    if limit is not None and limit < len(pairs):
+        keep = set(random.Random(f"{seed}/pairs").sample(range(len(pairs)), limit))
+        pairs = [p for n, p in enumerate(pairs) if n in keep]
+    return pairs
+
+
+def _from_scores(pairs: Sequence[PreferencePair], scores: Sequence[float | None]) -> list[str | None]:
+    """A / B / tie from two single-video scores: the higher wins, equal is a tie, no answer: None."""
+    answers: list[str | None] = []
+    for pair in pairs:
+        a, b = scores[pair.a], scores[pair.b]
+        answers.append(None if a is None or b is None else "A" if a > b else "B" if a < b else "tie")
+    return answers
+
+
+def helm_preference_entry(
+    pairs: Sequence[PreferencePair], predictions: Sequence[float | None], metric: Any = None
+) -> dict[str, Any]:
+    """Preference accuracy from two single-video scores, every pair (ties included) counted as HELM's
+    A / B / tie metric counts it (the ``preference_accuracy`` module).
+
+    Args:
+        pairs: `preference_pairs` of the bench's rows.
+        predictions: the model's score per row (None, or 0 = no answer, which HELM counts wrong).
+        metric: a loaded ``preference_accuracy`` module (None: load it).
+    """
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("preference_accuracy")
+    scores = [_number(p) for p in predictions]
+    answers = [a or "" for a in _from_scores(pairs, scores)]  # "": no answer (evaluate refuses all-None)
+    return metric.compute(predictions=answers, references=[p.reference for p in pairs])
+
+
+def direct_preference_entry(
+    pairs: Sequence[PreferencePair],
+    ask: Callable[[PreferencePair], str | None],
+    predictions: Sequence[float | None],
+    metric: Any = None,
+) -> dict[str, Any]:
+    """HELM's A / B / tie scenario asked directly (both videos in one prompt) beside the same pairs
+    answered from the two single-video scores.
+
+    Args:
+        pairs: the pairs asked.
+        ask: the model's raw answer to a pair (None: no answer, e.g. an unreadable video).
+        predictions: the model's single-video score per row.
+        metric: a loaded ``preference_accuracy`` module (None: load it).
+
+    Returns:
+        ``{"direct": {...}, "from_scores": {...}, "answers": [...]}``: the module's numbers for both
+        ways of answering, and each pair's raw answer with its ids.
+    """
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("preference_accuracy")
+    from roboreward import rubric
+
+    raw = [ask(pair) for pair in pairs]
+    references = [p.reference for p in pairs]
+    said = [rubric.parse_preference_helm(t) or "" for t in raw]  # "": no answer (evaluate refuses all-None)
+    direct = metric.compute(predictions=said, references=references)
+    from_scores = helm_preference_entry(pairs, predictions, metric=metric)
+    answers = [
+        {"a": p.a, "b": p.b, "reference": p.reference, "output": t} for p, t in zip(pairs, raw, strict=True)
+    ]
+    return {"direct": direct, "from_scores": from_scores, "answers": answers}
 
 
 def voc_entry(model: Any, items: Sequence[tuple[Any, str]], points: int) -> dict[str, Any]:

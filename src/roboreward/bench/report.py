@@ -40,6 +40,8 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "success PR-AUC",
         "policy Kendall tau",
         "policy Spearman",
+        "A/B/tie from scores",
+        "A/B/tie asked",
         *[f"MAE {s}" for s in subsets],
     ]
     rows = []
@@ -82,6 +84,9 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "Success ROC-AUC / PR-AUC: P(score = 5) (the score, for a text answer) against true score 5.",
         "Policy Kendall tau / Spearman: per-policy mean expected score against per-policy mean true",
         f"reward, over the rows that name a policy ({results.get('num_policies', 0)} policies).",
+        "A/B/tie: every pair of rows of one group, ties included, answered A, B or tie and counted as",
+        "HELM's preference scenario counts (a tie is right only on a tie): from the two single scores,",
+        "and asked directly with both videos in HELM's wording (--preference-pairs N).",
         f"Conventions: {results['conventions']}: " + _CONVENTION_NOTES[results["conventions"]],
         *(
             [f"Skipped rows: {len(results['skipped'])} (reasons in results.json)."]
@@ -124,6 +129,8 @@ def _detection_cells(entry: dict[str, Any]) -> list[str]:
         "-" if not detection else rate_cell(detection.get("pr_auc")),
         "-" if not ranking else rate_cell(ranking.get("kendall_tau")),
         "-" if not ranking else rate_cell(ranking.get("spearman")),
+        rate_cell((entry.get("preference_helm") or {}).get("accuracy")),
+        rate_cell(((entry.get("preference_direct") or {}).get("direct") or {}).get("accuracy")),
     ]
 
 

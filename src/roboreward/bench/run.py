@@ -66,7 +66,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from roboreward import locate, rubric
+from roboreward import locate, rubric, video
 from roboreward.bench.examples import Example, load_examples, select_examples
 from roboreward.bench.parallel import DataParallel, data_parallel, read_rows
 from roboreward.bench.predictors import (
@@ -82,10 +82,14 @@ from roboreward.bench.predictors import (
     unique_names,
 )
 from roboreward.bench.quality import (
+    PreferencePair,
     detection_entry,
+    direct_preference_entry,
+    helm_preference_entry,
     pair_group,
     plot_reliability,
     policy_entry,
+    preference_pairs,
     quality_entry,
     voc_entry,
 )
@@ -136,6 +140,9 @@ class BenchConfig:
         conventions: ``roboreward`` or ``helm`` (see the module docstring).
         voc: points K of a progress curve per successful (reward 5) episode, for OpenGVL's
             value-order correlation of local checkpoints (None: not computed).
+        preference_pairs: N seeded pairs of rows of one group (a RoboArena session, or one task) to ask
+            ``generate:`` and served models directly, both videos in one prompt in HELM's A / B / tie
+            wording (None: not asked). Every model also answers every pair from its two single scores.
     """
 
     dataset: str
@@ -154,6 +161,7 @@ class BenchConfig:
     seed: int = 0
     conventions: str = "roboreward"
     voc: int | None = None
+    preference_pairs: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -167,6 +175,7 @@ class BenchConfig:
             check_range(self, name, 1)
         check_range(self, "max_side", 16)
         check_range(self, "voc", 2, MAX_CURVE_POINTS)
+        check_range(self, "preference_pairs", 1)
         if not (self.request_timeout > 0 and math.isfinite(self.request_timeout)):
             raise ValueError(f"request_timeout must be a number of seconds > 0, got {self.request_timeout!r}")
         if any(not isinstance(m, str) or not m.strip() for m in self.models):
@@ -364,6 +373,11 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     detection = metrics.load("success_detection")
     ranking = metrics.load("policy_ranking")
     policies = [ex.policy for ex in examples]
+    groups = [ex.group or pair_group(ex.task, ex.subset) for ex in examples]
+    ids = [ex.id for ex in examples]
+    preference = metrics.load("preference_accuracy")
+    pairs = preference_pairs(references, groups, ids, config.seed)
+    asked = preference_pairs(references, groups, ids, config.seed, config.preference_pairs)
     win = metrics.load("mean_win_rate").compute(
         predictions=[[table[n][i] for n in names] for i in range(len(examples))],
         references=references,
@@ -402,9 +416,11 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
                 preds,
                 references,
                 probabilities,
-                [ex.group or pair_group(ex.task, ex.subset) for ex in examples],
+                groups,
                 metric=quality,
             ),
+            "preference_helm": helm_preference_entry(pairs, preds, metric=preference),
+            "preference_direct": _direct_preference(predictor, examples, asked, preds, config, preference),
             "voc": _voc(predictor, examples, config),
         }
     leaderboard = rank_models(models, config.conventions)
@@ -458,6 +474,39 @@ def _or_inf(value: float) -> float:
 
 def _or_minus_inf(value: float) -> float:
     return -math.inf if value is None or math.isnan(value) else value
+
+
+def _direct_preference(
+    predictor: Predictor,
+    examples: Sequence[Example],
+    pairs: list[PreferencePair],
+    predictions: Sequence[float | None],
+    config: BenchConfig,
+    metric: Any,
+) -> dict[str, Any] | None:
+    """HELM's A / B / tie scenario asked of a ``generate:`` or served model (``--preference-pairs``)."""
+    if not config.preference_pairs:
+        return None
+    if isinstance(predictor, ServedPredictor):
+        answer = predictor.model.ask_parts
+    elif isinstance(predictor, CheckpointPredictor) and predictor.mode == "generate":
+        answer = predictor.load().generate_parts
+    else:
+        return None
+
+    def ask(pair: PreferencePair) -> str | None:
+        a, b = examples[pair.a], examples[pair.b]
+        parts = rubric.preference_parts(a.task, [a.camera or "main"], [b.camera or "main"])
+        videos = {("A", 0): a.video, ("B", 0): b.video}
+        try:
+            return answer([p if isinstance(p, str) else videos[p] for p in parts])
+        except video.VideoDecodeError:
+            return None
+
+    entry = direct_preference_entry(pairs, ask, predictions, metric=metric)
+    for row in entry["answers"]:  # results.json names the rows by id
+        row["a"], row["b"] = examples[row["a"]].id, examples[row["b"]].id
+    return entry
 
 
 def _voc(predictor: Predictor, examples: Sequence[Example], config: BenchConfig) -> dict[str, Any] | None:
