@@ -1,6 +1,6 @@
 # Copyright 2026 The RoboReward toolkit authors.
 # Licensed under the Apache License, Version 2.0.
-"""Accuracy of A / B / tie answers on pairs of robot rollouts, counted as HELM's preference scenario counts."""
+"""Accuracy of A / B / tie answers on pairs of robot rollouts, counted as HELM's preference scenario does."""
 
 import datasets
 import evaluate
@@ -41,7 +41,8 @@ Returns:
     tie_answers, tie_references (int): how often "tie" was answered, and was the reference.
 Examples:
     >>> preference = evaluate.load("metrics/preference_accuracy")
-    >>> preference.compute(predictions=["A", "tie", "b", None, "Tied"], references=["A", "B", "B", "A", "tie"])
+    >>> answers, truth = ["A", "tie", "b", None, "Tied"], ["A", "B", "B", "A", "tie"]
+    >>> preference.compute(predictions=answers, references=truth)
     {'accuracy': 0.6, 'pairs': 5, 'right': 3, 'unparsed': 1, 'tie_answers': 2, 'tie_references': 1}
 """
 
