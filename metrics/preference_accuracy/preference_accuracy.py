@@ -69,11 +69,11 @@ class PreferenceAccuracy(evaluate.Metric):
 
     def _compute(self, predictions, references):
         refs = [normalised(r) for r in references]
-        for position, (raw, ref) in enumerate(zip(references, refs)):
+        for position, (raw, ref) in enumerate(zip(references, refs, strict=True)):
             if ref is None:
                 raise ValueError(f"references must be A, B or tie: reference {raw} at position {position}")
         answers = [normalised(p) for p in predictions]
-        right = int(sum(a == r for a, r in zip(answers, refs)))
+        right = int(sum(a == r for a, r in zip(answers, refs, strict=True)))
         pairs = len(refs)
         return {
             "accuracy": float(np.float64(right) / pairs) if pairs else float("nan"),
