@@ -51,13 +51,18 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
     if missing:
         raise ValueError(f"{dataset} has no column(s) {sorted(missing)}: not a RoboReward dataset")
     ds = ds.cast_column("video", datasets.Video(decode=False))
-    wanted = ("id", "task", "reward", "source", "episode_id", "provenance", "camera")
+    wanted = ("id", "task", "reward", "source", "episode_id", "provenance", "camera", "augmentation")
     columns = [c for c in wanted if c in ds.column_names]
     meta = ds.select_columns(columns).to_dict()
     ids = meta.get("id") or [f"{split}/{i:06d}" for i in range(len(ds))]
     sources = meta.get("source") or ["all"] * len(ds)
     episode_ids = meta.get("episode_id") or [None] * len(ds)
-    policies = [row_policy(p) for p in meta.get("provenance") or [None] * len(ds)]
+    # A policy's rollouts judged on their own task: a relabeled row (another task) ranks no policy.
+    augmentations = meta.get("augmentation") or ["original"] * len(ds)
+    policies = [
+        row_policy(p) if a in (None, "original") else None
+        for p, a in zip(meta.get("provenance") or [None] * len(ds), augmentations, strict=True)
+    ]
     cameras = meta.get("camera") or [None] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
