@@ -109,6 +109,7 @@ def checkpoint(tmp_path):
                 "macro_mae": 0.6125,
                 "success_detection": {"roc_auc": 0.8125, "pr_auc": 0.71428, "score": "P(score = 5)"},
                 "policy_ranking": {"kendall_tau": 0.6666666, "spearman": 0.8, "num_policies": 4},
+                "preference_helm": {"accuracy": 0.5833333, "pairs": 12},
             },
             "baseline:constant-5": {"spec": "baseline:constant-5", "mae": 1.9, "mean_win_rate": 0.25},
             "baseline:random": {"spec": "baseline:random", "mae": 1.6, "mean_win_rate": 0.5},
@@ -136,6 +137,9 @@ def test_model_card_model_index_equals_results_to_the_digit(checkpoint):
     assert (
         "Success detection (P(score = 5) against a true score of 5): ROC-AUC 0.812, PR-AUC 0.714."
         in card.text
+    )
+    assert (
+        "preference scenario on 12 pairs" in card.text and ": 0.583 from the two single scores." in card.text
     )
     assert "Policy ranking over 4 policies" in card.text and "Kendall tau 0.667, Spearman 0.8." in card.text
     assert {r.dataset_split for r in data.eval_results} == {"test"}

@@ -122,6 +122,12 @@ def _number(prediction: float | None) -> float | None:
     return float(prediction)
 
 
+def _defined(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with NaN (a number that does not exist: one class, one policy, no pair) as None, the
+    way ``results.json`` writes it, so the returned results equal the written ones."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in entry.items()}
+
+
 def success_scores(
     predictions: Sequence[float | None], probabilities: Sequence[Sequence[float] | None]
 ) -> tuple[list[float | None], list[float | None], str]:
@@ -174,7 +180,7 @@ def detection_entry(
 
         metric = metrics.load("success_detection")
     success, _, kind = success_scores(predictions, probabilities)
-    return {**metric.compute(predictions=success, references=list(references)), "score": kind}
+    return _defined({**metric.compute(predictions=success, references=list(references)), "score": kind})
 
 
 def policy_entry(
@@ -209,7 +215,7 @@ def policy_entry(
         references=[references[i] for i in rows],
         policies=[policies[i] for i in rows],
     )
-    return {**out, "rows": len(rows), "score": "expected score" if kind != "score" else "score"}
+    return _defined({**out, "rows": len(rows), "score": "expected score" if kind != "score" else "score"})
 
 
 @dataclass(frozen=True)
@@ -289,7 +295,7 @@ def helm_preference_entry(
         metric = metrics.load("preference_accuracy")
     scores = [_number(p) for p in predictions]
     answers = [a or "" for a in _from_scores(pairs, scores)]  # "": no answer (evaluate refuses all-None)
-    return metric.compute(predictions=answers, references=[p.reference for p in pairs])
+    return _defined(metric.compute(predictions=answers, references=[p.reference for p in pairs]))
 
 
 def direct_preference_entry(
@@ -320,7 +326,7 @@ def direct_preference_entry(
     raw = [ask(pair) for pair in pairs]
     references = [p.reference for p in pairs]
     said = [rubric.parse_preference_helm(t) or "" for t in raw]  # "": no answer (evaluate refuses all-None)
-    direct = metric.compute(predictions=said, references=references)
+    direct = _defined(metric.compute(predictions=said, references=references))
     from_scores = helm_preference_entry(pairs, predictions, metric=metric)
     answers = [
         {"a": p.a, "b": p.b, "reference": p.reference, "output": t} for p, t in zip(pairs, raw, strict=True)

@@ -223,6 +223,11 @@ def _detection(entry: dict[str, Any]) -> dict[str, Any]:
         "kendall_tau": _rounded(ranking.get("kendall_tau")),
         "spearman": _rounded(ranking.get("spearman")),
         "num_policies": ranking.get("num_policies", 0),
+        "ab_tie_accuracy": _rounded((entry.get("preference_helm") or {}).get("accuracy")),
+        "ab_tie_pairs": (entry.get("preference_helm") or {}).get("pairs", 0),
+        "ab_tie_direct": _rounded(
+            ((entry.get("preference_direct") or {}).get("direct") or {}).get("accuracy")
+        ),
     }
 
 
