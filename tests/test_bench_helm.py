@@ -250,3 +250,22 @@ def test_a_local_model_answers_a_two_video_prompt(tiny_vlm_dir, dataset, example
     assert inputs["video_grid_thw"].shape[0] == 2  # two videos in one prompt
     text = model.generate_parts([p if isinstance(p, str) else videos[p] for p in parts], max_new_tokens=3)
     assert isinstance(text, str)
+
+
+def test_a_local_checkpoint_asked_the_helm_way(tiny_vlm_dir, tmp_path):
+    from conftest import write_video
+
+    from roboreward.models.local import RewardModel
+
+    model = RewardModel.from_pretrained(tiny_vlm_dir, prompt="helm")
+    settings = model.settings
+    assert (settings.prompt, settings.sampler, settings.video_first) == ("helm", "processor", False)
+    assert (settings.num_frames, settings.fps, settings.max_side) == (None, None, None)
+    text = model.render_prompt("open the drawer")
+    assert text.index("Task: open the drawer") < text.index("<|video_pad|>")  # text before video
+    episode = write_video(tmp_path / "ep.mp4", num_frames=37, fps=10)
+    frames, rate = model.load_frames(episode)
+    assert [frame_index_of(f) for f in frames] == [0, 6, 12, 18, 24, 30, 4]  # 36 mod 32: the processor's pick
+    assert frames.shape[1:3] == (48, 64) and rate == pytest.approx(7 / 3.7)
+    result = model.score(episode, "open the drawer")
+    assert sum(result.probs) == pytest.approx(1.0, abs=1e-5)
