@@ -150,7 +150,7 @@ def test_bench_reports_calibration_preference_and_voc(dataset, tmp_path, tiny_vl
     assert tiny["voc"]["mean"] == (pytest.approx(sum(defined) / len(defined)) if defined else None)
     assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     header, *board = list(csv.reader((out / "leaderboard.csv").open()))
-    assert header[6:10] == ["preference acc.", "ECE", "Brier", "VOC"]
+    assert header[7:11] == ["preference acc.", "ECE", "Brier", "VOC"]
     row = dict(zip(header, next(r for r in board if r[1] == "theirs"), strict=True))
     assert row["preference acc."] == f"{8 / 11:.3f}" and row["ECE"] == "-" and row["VOC"] == "-"
 

@@ -106,6 +106,10 @@ def checkpoint(tmp_path):
                 "num_examples": 40,
                 "subset_mae": {"oxe/toto": 0.25, "roboarena": 0.975},
                 "subset_win_rate": {"oxe/toto": 1.0, "roboarena": 0.6666666666666666},
+                "macro_mae": 0.6125,
+                "success_detection": {"roc_auc": 0.8125, "pr_auc": 0.71428, "score": "P(score = 5)"},
+                "policy_ranking": {"kendall_tau": 0.6666666, "spearman": 0.8, "num_policies": 4},
+                "preference_helm": {"accuracy": 0.5833333, "pairs": 12},
             },
             "baseline:constant-5": {"spec": "baseline:constant-5", "mae": 1.9, "mean_win_rate": 0.25},
             "baseline:random": {"spec": "baseline:random", "mae": 1.6, "mean_win_rate": 0.5},
@@ -124,7 +128,20 @@ def test_model_card_model_index_equals_results_to_the_digit(checkpoint):
     assert data.library_name == "transformers" and data.pipeline_tag == "video-text-to-text"
     metrics = {r.metric_type: r.metric_value for r in data.eval_results}
     entry = results["models"]["ckpt"]
-    assert metrics == {"mae": entry["mae"], "mean_win_rate": entry["mean_win_rate"]}
+    assert metrics == {
+        "mae": entry["mae"],
+        "macro_mae": entry["macro_mae"],
+        "mean_win_rate": entry["mean_win_rate"],
+    }
+    assert f"{round(entry['macro_mae'], 3)} as the mean of the per-subset MAEs (HELM's headline" in card.text
+    assert (
+        "Success detection (P(score = 5) against a true score of 5): ROC-AUC 0.812, PR-AUC 0.714."
+        in card.text
+    )
+    assert (
+        "preference scenario on 12 pairs" in card.text and ": 0.583 from the two single scores." in card.text
+    )
+    assert "Policy ranking over 4 policies" in card.text and "Kendall tau 0.667, Spearman 0.8." in card.text
     assert {r.dataset_split for r in data.eval_results} == {"test"}
     assert "| roboarena | 0.975 | 0.667 |" in card.text
     assert "| learning_rate | 3e-06 |" in card.text and "| best_step | 300 |" in card.text

@@ -56,8 +56,9 @@ def test_release_preset_is_the_published_prompt_byte_for_byte():
 
 
 def test_an_unknown_preset_is_an_error_listing_the_presets():
-    with pytest.raises(ValueError, match=r"unknown prompt preset 'helm'; the presets are: toolkit, release"):
-        rubric.build_prompt("open the drawer", "helm")
+    listed = r"unknown prompt preset 'helms'; the presets are: toolkit, release, helm"
+    with pytest.raises(ValueError, match=listed):
+        rubric.build_prompt("open the drawer", "helms")
     with pytest.raises(ValueError, match="the presets are"):
         InferenceSettings(prompt="nope")
 

@@ -74,4 +74,7 @@ def test_a_wheel_carries_the_folders_and_its_install_finds_them(tmp_path):
     assert out[0].startswith(str(target))
     assert out[1] == str(target / "roboreward" / "_data" / "metrics")
     assert out[2] == str(target / "roboreward" / "_data" / "model_cards")
-    assert out[3] == "['calibration_preference', 'mae', 'mean_win_rate', 'success_accuracy']"
+    assert out[3] == (
+        "['calibration_preference', 'mae', 'mean_win_rate', 'policy_ranking', 'preference_accuracy', "
+        "'success_accuracy', 'success_detection']"
+    )

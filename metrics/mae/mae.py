@@ -26,6 +26,12 @@ A prediction outside 1..5 is invalid (write 0, or None, for "the model gave no p
 default an invalid prediction costs the largest error possible for its example, max(r - 1, 5 - r), so
 a model never gains by refusing to answer; invalid="drop" leaves it out instead.
 
+With `subsets` (the source dataset of each example) it also reports the MAE of each subset and their
+unweighted mean, `macro_mae`: the headline of HELM's RoboRewardBench leaderboard, which ranks models by
+the mean of the per-subset MAEs (its schema_video.yaml: the run group's "accuracy" metric group
+aggregated with the "mean" strategy over the 23 subsets), so that a small subset weighs as much as a
+large one. `mae` stays the mean over all rows.
+
 conventions="helm" reproduces HELM's RoboRewardBench metric instead: a prediction that could not be
 parsed (None or NaN) costs 4.0, and a parsed number is kept as it is, in range or not, whole or not
 (6 against a reference of 3 costs 3.0; 3.5 against 3 costs 0.5).
@@ -46,6 +52,9 @@ Returns:
         of range). NaN when no prediction is left to average (no examples, or every prediction dropped).
     invalid (int): how many predictions were invalid (whatever `invalid` says to do with them); under
         "helm", how many could not be parsed.
+    subset_mae (dict, with `subsets`): subset -> MAE of its examples (NaN where all were dropped).
+    macro_mae (float, with `subsets`): the mean of the subsets' MAEs, each subset weighing the same
+        (HELM's headline), over the subsets that have one; NaN if none has.
 Examples:
     >>> mae = evaluate.load("metrics/mae")
     >>> mae.compute(predictions=[5, 3, 0, 2], references=[5, 4, 2, 2])
@@ -54,6 +63,8 @@ Examples:
     {'mae': 0.3333333333333333, 'invalid': 1}
     >>> mae.compute(predictions=[5, 6, None, 2.5], references=[5, 3, 2, 2], conventions="helm")
     {'mae': 1.875, 'invalid': 1}
+    >>> mae.compute(predictions=[5, 3, 1, 2], references=[5, 5, 5, 2], subsets=["a", "a", "a", "b"])
+    {'mae': 1.5, 'invalid': 0, 'subset_mae': {'a': 2.0, 'b': 0.0}, 'macro_mae': 1.0}
 """
 
 LOW, HIGH = 1, 5
@@ -90,6 +101,22 @@ def absolute_errors(predictions, references, invalid="worst", conventions="robor
     return np.where(valid, np.abs(preds - refs), cost).astype(float), int((~valid).sum())
 
 
+def mean_kept(errors):
+    """The mean of the errors that are not NaN (dropped); NaN when none is left."""
+    kept = errors[~np.isnan(errors)]
+    return float(kept.mean()) if kept.size else float("nan")
+
+
+def macro(errors, subsets):
+    """Per-subset MAE and their unweighted mean over the subsets that have one (HELM's headline)."""
+    if len(subsets) != len(errors):
+        raise ValueError(f"subsets has {len(subsets)} entries for {len(errors)} references")
+    labels = np.asarray([str(s) for s in subsets], dtype=object)
+    per = {str(s): mean_kept(errors[labels == s]) for s in sorted(set(labels.tolist()))}
+    present = [v for v in per.values() if not np.isnan(v)]
+    return {"subset_mae": per, "macro_mae": float(np.mean(present)) if present else float("nan")}
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Mae(evaluate.Metric):
     def _info(self):
@@ -105,7 +132,9 @@ class Mae(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2601.00675"],
         )
 
-    def _compute(self, predictions, references, invalid="worst", conventions="roboreward"):
+    def _compute(self, predictions, references, invalid="worst", conventions="roboreward", subsets=None):
         errors, count = absolute_errors(predictions, references, invalid, conventions)
-        kept = errors[~np.isnan(errors)]
-        return {"mae": float(kept.mean()) if kept.size else float("nan"), "invalid": count}
+        out = {"mae": mean_kept(errors), "invalid": count}
+        if subsets is not None:
+            out.update(macro(errors, subsets))
+        return out

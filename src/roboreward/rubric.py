@@ -33,6 +33,7 @@ __all__ = [
     "ANSWER_PREFIX",
     "DEFAULT_PROGRESS_THRESHOLDS",
     "DEFAULT_PROMPT",
+    "HELM_PREFERENCE_INSTRUCTIONS",
     "MAX_SCORE",
     "MIN_SCORE",
     "PROMPT_PRESETS",
@@ -49,6 +50,8 @@ __all__ = [
     "parse_answer",
     "parse_answer_helm",
     "parse_answer_lerobot",
+    "parse_preference_helm",
+    "preference_parts",
     "progress_to_score",
     "quote_task",
     "score_to_progress",
@@ -223,6 +226,14 @@ PROMPT_PRESETS: dict[str, PromptPreset] = {
             "the published RoboReward-4B/8B prompt, byte for byte (task after 'Task: ')",
             _release_prompt,
         ),
+        PromptPreset(
+            "helm",
+            "roboreward-helm-v1",
+            "HELM's RoboRewardBench scenario: the release prompt's text (HELM reads it from the dataset "
+            "and drops its <video> marker), asked text first, the frames the Qwen-VL processor's "
+            "defaults pick (`roboreward.models.settings.HELM_SETTINGS`)",
+            _release_prompt,
+        ),
     )
 }
 
@@ -363,6 +374,77 @@ def parse_answer_helm(text: Any) -> float | None:
     text = text.strip()
     found = _HELM_ANSWER.search(text) or _HELM_LEADING.search(text)
     return float(found.group(1)) if found else None
+
+
+#: HELM's RoboArena preference scenario (``robo_reward_bench_preference_ranking``), byte for byte: its
+#: instructions (stanford-crfm/helm, src/helm/benchmark/run_specs/vlm_run_specs.py, branch ``rob``).
+HELM_PREFERENCE_INSTRUCTIONS = (
+    "You will be shown two video rollouts (Policy A and Policy B) of a robot attempting to complete "
+    "the same task, captured from multiple camera angles. Your goal is to evaluate which policy "
+    "performs the task more effectively.\n\n"
+    "Carefully analyze each policy's actions based on the task objective. Consider task completion, "
+    "precision, efficiency, and any mistakes or hesitations.\n\n"
+    "First, describe how each policy performed and explain your reasoning for the final answer. "
+    "Then, on a new line, write your final answer in **exactly** the following format:\n"
+    "ANSWER: A  (if Policy A is better)\n"
+    "ANSWER: B  (if Policy B is better)\n"
+    "ANSWER: tie  (if both are equally good)\n\n"
+    "**Do not include any additional commentary, punctuation, or variations in the format. Only use "
+    "one of the three options exactly as written above.**"
+)
+
+
+def preference_parts(
+    task: str, cameras_a: Sequence[str], cameras_b: Sequence[str]
+) -> list[str | tuple[str, int]]:
+    r"""The user turn of HELM's A / B / tie preference scenario, as text parts and video slots.
+
+    As HELM's adapter assembles it: the instructions, then ``"\nTask: <task>\n"``, then per policy its
+    title and, per camera, ``"Policy A - Left camera:"`` and the video (``"\n"`` before policy B's
+    block). A video slot is ``(policy, camera index)``: ``("A", 0)`` is policy A's first camera.
+
+    Args:
+        task: the instruction both rollouts attempted.
+        cameras_a, cameras_b: each rollout's camera names, in the order their videos are given.
+
+    >>> preference_parts("open the drawer", ["left"], ["left"])[1:5]
+    ['\nTask: open the drawer\n', 'Policy A', 'Policy A - Left camera:', ('A', 0)]
+    >>> preference_parts("open the drawer", ["left"], ["left"])[5:]
+    ['\n', 'Policy B', 'Policy B - Left camera:', ('B', 0)]
+    """
+    parts: list[str | tuple[str, int]] = [HELM_PREFERENCE_INSTRUCTIONS]
+    parts.append(f"\nTask: {_checked_task(task)}\n")
+    for label, cameras in (("A", cameras_a), ("B", cameras_b)):
+        if not cameras:
+            raise ValueError(f"policy {label} has no camera")
+        if label == "B":
+            parts.append("\n")
+        parts.append(f"Policy {label}")
+        for index, camera in enumerate(cameras):
+            parts += [f"Policy {label} - {camera.capitalize()} camera:", (label, index)]
+    return parts
+
+
+def parse_preference_helm(text: Any) -> str | None:
+    r"""The A / B / tie answer as HELM's preference metric reads it: the text after the first
+    ``ANSWER:`` (else ``Answer:``), stripped, if it is a, b, tie or tied in any case; else None.
+
+    Args:
+        text: the model's answer.
+
+    >>> parse_preference_helm("A did more.\nANSWER: B"), parse_preference_helm("ANSWER: Tie")
+    ('B', 'Tie')
+    >>> parse_preference_helm("B."), parse_preference_helm("ANSWER: B."), parse_preference_helm(None)
+    (None, None, None)
+    """
+    if not isinstance(text, str):
+        return None
+    if "ANSWER:" in text:
+        text = text.split("ANSWER:")[1]
+    elif "Answer:" in text:
+        text = text.split("Answer:")[1]
+    text = text.strip()
+    return text if text.lower() in ("a", "b", "tie", "tied") else None
 
 
 _LEROBOT_ANSWER = re.compile(r"ANSWER:\s*([1-5])")

@@ -4,6 +4,7 @@ their subsets, and the seeded sample stratified by subset that ``--max-examples`
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from roboreward.bench.quality import pair_group
 from roboreward.dataset import fingerprint
 from roboreward.sources.release import locate_release, read_release_split
 
-__all__ = ["Example", "load_examples", "select_examples"]
+__all__ = ["Example", "load_examples", "row_policy", "select_examples"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Example:
     reward: int
     subset: str
     group: str = ""  # which rows are compared in pairs (`bench_quality.pair_group`)
+    policy: str | None = None  # the policy that made the rollout (RoboArena rows), for policy ranking
+    camera: str | None = None  # the camera the video was recorded by, where a row names it
 
 
 def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[str, str]]]:
@@ -48,11 +51,19 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
     if missing:
         raise ValueError(f"{dataset} has no column(s) {sorted(missing)}: not a RoboReward dataset")
     ds = ds.cast_column("video", datasets.Video(decode=False))
-    columns = [c for c in ("id", "task", "reward", "source", "episode_id") if c in ds.column_names]
+    wanted = ("id", "task", "reward", "source", "episode_id", "provenance", "camera", "augmentation")
+    columns = [c for c in wanted if c in ds.column_names]
     meta = ds.select_columns(columns).to_dict()
     ids = meta.get("id") or [f"{split}/{i:06d}" for i in range(len(ds))]
     sources = meta.get("source") or ["all"] * len(ds)
     episode_ids = meta.get("episode_id") or [None] * len(ds)
+    # A policy's rollouts judged on their own task: a relabeled row (another task) ranks no policy.
+    augmentations = meta.get("augmentation") or ["original"] * len(ds)
+    policies = [
+        row_policy(p) if a in (None, "original") else None
+        for p, a in zip(meta.get("provenance") or [None] * len(ds), augmentations, strict=True)
+    ]
+    cameras = meta.get("camera") or [None] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
     examples = []
@@ -62,8 +73,27 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
         if not isinstance(reward, int) or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE:
             raise ValueError(f"row {index} (id {id_}) of {dataset} has reward {reward!r}, not 1..5")
         group = pair_group(task, source, episode_id)
-        examples.append(Example(id_, ds[index]["video"], task, reward, source, group))
+        video = ds[index]["video"]
+        examples.append(Example(id_, video, task, reward, source, group, policies[index], cameras[index]))
     return examples
+
+
+def row_policy(provenance: str | dict[str, Any] | None) -> str | None:
+    """The policy a built row's rollout came from: ``policy_name`` in its provenance (RoboArena), else None.
+
+    Args:
+        provenance: the row's ``provenance`` column (JSON text, as a built folder stores it, or a dict).
+
+    >>> row_policy('{"policy_name": "pi0_droid", "session": "s1"}'), row_policy("{}"), row_policy(None)
+    ('pi0_droid', None, None)
+    """
+    if isinstance(provenance, str):
+        try:
+            provenance = json.loads(provenance) if provenance else None
+        except ValueError:
+            return None
+    name = provenance.get("policy_name") if isinstance(provenance, dict) else None
+    return name if isinstance(name, str) and name.strip() else None
 
 
 def select_examples(examples: Sequence[Example], max_examples: int | None, seed: int = 0) -> list[Example]:

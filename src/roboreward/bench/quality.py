@@ -14,7 +14,9 @@ OpenGVL's value-order correlation: the mean Spearman correlation of a K-point pr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,19 @@ import numpy as np
 from roboreward import rubric, video
 from roboreward.apps.curves import value_order_correlation
 
-__all__ = ["pair_group", "plot_reliability", "quality_entry", "voc_entry"]
+__all__ = [
+    "PreferencePair",
+    "detection_entry",
+    "direct_preference_entry",
+    "helm_preference_entry",
+    "pair_group",
+    "plot_reliability",
+    "policy_entry",
+    "preference_pairs",
+    "quality_entry",
+    "success_scores",
+    "voc_entry",
+]
 
 #: The metric module holding the formulas.
 METRIC = "calibration_preference"
@@ -99,6 +113,225 @@ def quality_entry(
         "tie_credit": 0.0,
     }
     return {"calibration": calibration, "preference": preference}
+
+
+def _number(prediction: float | None) -> float | None:
+    """A prediction as a number, None for no answer (None, NaN, or the toolkit's 0)."""
+    if prediction is None or prediction == 0 or math.isnan(float(prediction)):
+        return None
+    return float(prediction)
+
+
+def _defined(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with NaN (a number that does not exist: one class, one policy, no pair) as None, the
+    way ``results.json`` writes it, so the returned results equal the written ones."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in entry.items()}
+
+
+def success_scores(
+    predictions: Sequence[float | None], probabilities: Sequence[Sequence[float] | None]
+) -> tuple[list[float | None], list[float | None], str]:
+    """Per row, the success score and the expected score a model gives, and what the success score is.
+
+    With the five probabilities: P(score = 5) and sum k * P(k); without (a text answer): the answer's
+    number for both (None for no answer).
+
+    Args:
+        predictions: the model's score per row (None or 0 = no answer).
+        probabilities: the five probabilities per row (None where the model gave none).
+
+    >>> success_scores([5, 0], [[0.0, 0.0, 0.0, 0.5, 0.5], None])
+    ([0.5, None], [4.5, None], 'P(score = 5)')
+    >>> success_scores([4, None], [None, None])
+    ([4.0, None], [4.0, None], 'score')
+    """
+    success, expected = [], []
+    for prediction, probs in zip(predictions, probabilities, strict=True):
+        if probs is not None:
+            success.append(round(float(probs[-1]), 9))  # a re-scored batch moves float32 in the 8th digit
+            expected.append(round(sum((k + 1) * float(p) for k, p in enumerate(probs)), 9))
+        else:
+            success.append(_number(prediction))
+            expected.append(_number(prediction))
+    kind = "P(score = 5)" if any(p is not None for p in probabilities) else "score"
+    return success, expected, kind
+
+
+def detection_entry(
+    predictions: Sequence[float | None],
+    references: Sequence[int],
+    probabilities: Sequence[Sequence[float] | None],
+    metric: Any = None,
+) -> dict[str, Any]:
+    """Success detection without a threshold (the ``success_detection`` module) for ``results.json``.
+
+    Args:
+        predictions: the model's score per row (None, or 0 = no answer).
+        references: the true 1..5 rewards.
+        probabilities: the five probabilities per row (None where the model gave none).
+        metric: a loaded ``success_detection`` module (None: load it).
+
+    Returns:
+        ``{roc_auc, pr_auc, positives, negatives, missing, score}``; ``score`` says what was ranked
+        (``P(score = 5)`` or ``score``).
+    """
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("success_detection")
+    success, _, kind = success_scores(predictions, probabilities)
+    return _defined({**metric.compute(predictions=success, references=list(references)), "score": kind})
+
+
+def policy_entry(
+    predictions: Sequence[float | None],
+    references: Sequence[int],
+    probabilities: Sequence[Sequence[float] | None],
+    policies: Sequence[str | None],
+    metric: Any = None,
+) -> dict[str, Any] | None:
+    """Policy ranking (the ``policy_ranking`` module) over the rows that name a policy, or None if none does.
+
+    Each policy's mean expected score (the answer's number for a model without a distribution)
+    against its mean true reward: Kendall tau-b and Spearman, with the number of policies.
+
+    Args:
+        predictions: the model's score per row (None, or 0 = no answer).
+        references: the true 1..5 rewards.
+        probabilities: the five probabilities per row (None where the model gave none).
+        policies: the policy per row (None: not a policy rollout).
+        metric: a loaded ``policy_ranking`` module (None: load it).
+    """
+    rows = [i for i, policy in enumerate(policies) if policy]
+    if not rows:
+        return None
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("policy_ranking")
+    _, expected, kind = success_scores(predictions, probabilities)
+    out = metric.compute(
+        predictions=[expected[i] for i in rows],
+        references=[references[i] for i in rows],
+        policies=[policies[i] for i in rows],
+    )
+    return _defined({**out, "rows": len(rows), "score": "expected score" if kind != "score" else "score"})
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """Two rows of one group (a RoboArena session, or one task) as HELM's A / B / tie scenario asks.
+
+    Args:
+        a, b: the rows' positions in the bench's examples (which is A is drawn with a seed).
+        reference: ``A``, ``B`` or ``tie``: which has the higher true reward.
+    """
+
+    a: int
+    b: int
+    reference: str
+
+
+def preference_pairs(
+    rewards: Sequence[int], groups: Sequence[str], ids: Sequence[str], seed: int = 0, limit: int | None = None
+) -> list[PreferencePair]:
+    """Every pair of rows that share a group, ties included (HELM's scenario has tie references).
+
+    Which row is A is drawn per pair from ``seed`` and the two ids, so a model's preference for the
+    first or the second video does not line up with the truth. ``limit``: a seeded sample of that
+    many pairs, in the same order as all of them.
+
+    Args:
+        rewards: the true 1..5 reward per row.
+        groups: `pair_group` per row.
+        ids: the example ids.
+        seed: the draw's seed.
+        limit: at most this many pairs (None: all).
+
+    >>> [(p.a, p.b, p.reference) for p in preference_pairs([5, 2, 2, 4], ["s", "s", "s", "t"], "wxyz")]
+    [(1, 0, 'B'), (0, 2, 'A'), (2, 1, 'tie')]
+    """
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    pairs = []
+    for group in sorted(members):
+        rows = members[group]
+        for k, i in enumerate(rows):
+            for j in rows[k + 1 :]:
+                swap = random.Random(f"{seed}/{ids[i]}/{ids[j]}").random() < 0.5
+                a, b = (j, i) if swap else (i, j)
+                ref = "A" if rewards[a] > rewards[b] else "B" if rewards[a] < rewards[b] else "tie"
+                pairs.append(PreferencePair(a, b, ref))
+    if limit is not None and limit < len(pairs):
+        keep = set(random.Random(f"{seed}/pairs").sample(range(len(pairs)), limit))
+        pairs = [p for n, p in enumerate(pairs) if n in keep]
+    return pairs
+
+
+def _from_scores(pairs: Sequence[PreferencePair], scores: Sequence[float | None]) -> list[str | None]:
+    """A / B / tie from two single-video scores: the higher wins, equal is a tie, no answer: None."""
+    answers: list[str | None] = []
+    for pair in pairs:
+        a, b = scores[pair.a], scores[pair.b]
+        answers.append(None if a is None or b is None else "A" if a > b else "B" if a < b else "tie")
+    return answers
+
+
+def helm_preference_entry(
+    pairs: Sequence[PreferencePair], predictions: Sequence[float | None], metric: Any = None
+) -> dict[str, Any]:
+    """Preference accuracy from two single-video scores, every pair (ties included) counted as HELM's
+    A / B / tie metric counts it (the ``preference_accuracy`` module).
+
+    Args:
+        pairs: `preference_pairs` of the bench's rows.
+        predictions: the model's score per row (None, or 0 = no answer, which HELM counts wrong).
+        metric: a loaded ``preference_accuracy`` module (None: load it).
+    """
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("preference_accuracy")
+    scores = [_number(p) for p in predictions]
+    answers = [a or "" for a in _from_scores(pairs, scores)]  # "": no answer (evaluate refuses all-None)
+    return _defined(metric.compute(predictions=answers, references=[p.reference for p in pairs]))
+
+
+def direct_preference_entry(
+    pairs: Sequence[PreferencePair],
+    ask: Callable[[PreferencePair], str | None],
+    predictions: Sequence[float | None],
+    metric: Any = None,
+) -> dict[str, Any]:
+    """HELM's A / B / tie scenario asked directly (both videos in one prompt) beside the same pairs
+    answered from the two single-video scores.
+
+    Args:
+        pairs: the pairs asked.
+        ask: the model's raw answer to a pair (None: no answer, e.g. an unreadable video).
+        predictions: the model's single-video score per row.
+        metric: a loaded ``preference_accuracy`` module (None: load it).
+
+    Returns:
+        ``{"direct": {...}, "from_scores": {...}, "answers": [...]}``: the module's numbers for both
+        ways of answering, and each pair's raw answer with its ids.
+    """
+    if metric is None:
+        from roboreward import metrics
+
+        metric = metrics.load("preference_accuracy")
+    from roboreward import rubric
+
+    raw = [ask(pair) for pair in pairs]
+    references = [p.reference for p in pairs]
+    said = [rubric.parse_preference_helm(t) or "" for t in raw]  # "": no answer (evaluate refuses all-None)
+    direct = _defined(metric.compute(predictions=said, references=references))
+    from_scores = helm_preference_entry(pairs, predictions, metric=metric)
+    answers = [
+        {"a": p.a, "b": p.b, "reference": p.reference, "output": t} for p, t in zip(pairs, raw, strict=True)
+    ]
+    return {"direct": direct, "from_scores": from_scores, "answers": answers}
 
 
 def voc_entry(model: Any, items: Sequence[tuple[Any, str]], points: int) -> dict[str, Any]:

@@ -28,13 +28,20 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         "rank",
         "model",
         "mean win rate",
-        "MAE",
+        "MAE (mean of subsets)",
+        "MAE (all rows)",
         "invalid rate",
         "success F1",
         "preference acc.",
         "ECE",
         "Brier",
         "VOC",
+        "success ROC-AUC",
+        "success PR-AUC",
+        "policy Kendall tau",
+        "policy Spearman",
+        "A/B/tie from scores",
+        "A/B/tie asked",
         *[f"MAE {s}" for s in subsets],
     ]
     rows = []
@@ -45,10 +52,12 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
                 rank,
                 name,
                 rate_cell(m["mean_win_rate"]),
-                f"{m['mae']:.3f}",
+                rate_cell(m.get("macro_mae")),  # None in a results.json written before it existed
+                rate_cell(m["mae"]),
                 f"{m['invalid_rate']:.3f}",
                 f"{m['success']['f1']:.3f}",
                 *_quality_cells(m),
+                *_detection_cells(m),
                 *[f"{m['subset_mae'][s]:.3f}" for s in subsets],
             ]
         )
@@ -65,11 +74,19 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
         *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
         "",
         "Mean win rate: per subset, the fraction of the other models with a strictly higher MAE (ties",
-        "count one half), averaged over subsets (HELM). MAE against the 1..5 labels.",
+        'count one half), averaged over subsets (HELM). MAE against the 1..5 labels: "mean of subsets" is',
+        'the unweighted mean of the per-subset MAEs (HELM\'s headline, "Mean Abs. Error"), "all rows" the',
+        "MAE over every example. " + _RANKING[results["conventions"]],
         "Preference accuracy: pairs of rows of one task (or RoboArena session) with different labels,",
         "ordered right by the scores; a tie is wrong (HELM's A/B/tie). ECE (10 bins) and Brier score of",
         "the five-way distribution, for models that give one (reliability.png). VOC: mean Spearman of",
         "a progress curve against time on the reward-5 episodes (OpenGVL), with --voc K.",
+        "Success ROC-AUC / PR-AUC: P(score = 5) (the score, for a text answer) against true score 5.",
+        "Policy Kendall tau / Spearman: per-policy mean expected score against per-policy mean true",
+        f"reward, over the rows that name a policy ({results.get('num_policies', 0)} policies).",
+        "A/B/tie: every pair of rows of one group, ties included, answered A, B or tie and counted as",
+        "HELM's preference scenario counts (a tie is right only on a tie): from the two single scores,",
+        "and asked directly with both videos in HELM's wording (--preference-pairs N).",
         f"Conventions: {results['conventions']}: " + _CONVENTION_NOTES[results["conventions"]],
         *(
             [f"Skipped rows: {len(results['skipped'])} (reasons in results.json)."]
@@ -81,13 +98,14 @@ def write_leaderboard(out: Path, results: dict[str, Any]) -> None:
     (out / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
 
 
-def rate_cell(value: float) -> str:
-    """A win rate for the leaderboard; with no other model to win against there is none: ``n/a``.
+def rate_cell(value: float | None) -> str:
+    """A number for the leaderboard; one that does not exist (a win rate with no other model to win
+    against, NaN or null in ``results.json``) is ``n/a``.
 
-    >>> rate_cell(0.5), rate_cell(float("nan"))
-    ('0.500', 'n/a')
+    >>> rate_cell(0.5), rate_cell(float("nan")), rate_cell(None)
+    ('0.500', 'n/a', 'n/a')
     """
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _quality_cells(entry: dict[str, Any]) -> list[str]:
@@ -101,6 +119,25 @@ def _quality_cells(entry: dict[str, Any]) -> list[str]:
         "-" if not voc or voc["mean"] is None else f"{voc['mean']:.3f}",
     ]
 
+
+def _detection_cells(entry: dict[str, Any]) -> list[str]:
+    """Success ROC-AUC and PR-AUC, policy Kendall tau and Spearman: '-' where there are none."""
+    detection = entry.get("success_detection") or {}
+    ranking = entry.get("policy_ranking") or {}
+    return [
+        "-" if not detection else rate_cell(detection.get("roc_auc")),
+        "-" if not detection else rate_cell(detection.get("pr_auc")),
+        "-" if not ranking else rate_cell(ranking.get("kendall_tau")),
+        "-" if not ranking else rate_cell(ranking.get("spearman")),
+        rate_cell((entry.get("preference_helm") or {}).get("accuracy")),
+        rate_cell(((entry.get("preference_direct") or {}).get("direct") or {}).get("accuracy")),
+    ]
+
+
+_RANKING = {
+    "roboreward": "Ranked by mean win rate, then MAE (all rows).",
+    "helm": "Ranked by MAE (mean of subsets), as HELM ranks, then MAE (all rows).",
+}
 
 _CONVENTION_NOTES = {
     "roboreward": "an unparsable answer costs the largest error possible for its example.",

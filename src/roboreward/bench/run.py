@@ -66,7 +66,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from roboreward import locate, rubric
+from roboreward import locate, rubric, video
 from roboreward.bench.examples import Example, load_examples, select_examples
 from roboreward.bench.parallel import DataParallel, data_parallel, read_rows
 from roboreward.bench.predictors import (
@@ -81,7 +81,18 @@ from roboreward.bench.predictors import (
     safe_name,
     unique_names,
 )
-from roboreward.bench.quality import pair_group, plot_reliability, quality_entry, voc_entry
+from roboreward.bench.quality import (
+    PreferencePair,
+    detection_entry,
+    direct_preference_entry,
+    helm_preference_entry,
+    pair_group,
+    plot_reliability,
+    policy_entry,
+    preference_pairs,
+    quality_entry,
+    voc_entry,
+)
 from roboreward.bench.report import plot_results, write_leaderboard
 from roboreward.config import check_fields, check_range
 from roboreward.models.factory import load_reward_model
@@ -96,6 +107,7 @@ __all__ = [
     "Example",
     "load_examples",
     "parse_spec",
+    "rank_models",
     "results_json",
     "run_bench",
     "select_examples",
@@ -128,6 +140,9 @@ class BenchConfig:
         conventions: ``roboreward`` or ``helm`` (see the module docstring).
         voc: points K of a progress curve per successful (reward 5) episode, for OpenGVL's
             value-order correlation of local checkpoints (None: not computed).
+        preference_pairs: N seeded pairs of rows of one group (a RoboArena session, or one task) to ask
+            ``generate:`` and served models directly, both videos in one prompt in HELM's A / B / tie
+            wording (None: not asked). Every model also answers every pair from its two single scores.
     """
 
     dataset: str
@@ -146,6 +161,7 @@ class BenchConfig:
     seed: int = 0
     conventions: str = "roboreward"
     voc: int | None = None
+    preference_pairs: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -159,6 +175,7 @@ class BenchConfig:
             check_range(self, name, 1)
         check_range(self, "max_side", 16)
         check_range(self, "voc", 2, MAX_CURVE_POINTS)
+        check_range(self, "preference_pairs", 1)
         if not (self.request_timeout > 0 and math.isfinite(self.request_timeout)):
             raise ValueError(f"request_timeout must be a number of seconds > 0, got {self.request_timeout!r}")
         if any(not isinstance(m, str) or not m.strip() for m in self.models):
@@ -353,6 +370,14 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     mae = metrics.load("mae")
     success = metrics.load("success_accuracy")
     quality = metrics.load("calibration_preference")
+    detection = metrics.load("success_detection")
+    ranking = metrics.load("policy_ranking")
+    policies = [ex.policy for ex in examples]
+    groups = [ex.group or pair_group(ex.task, ex.subset) for ex in examples]
+    ids = [ex.id for ex in examples]
+    preference = metrics.load("preference_accuracy")
+    pairs = preference_pairs(references, groups, ids, config.seed)
+    asked = preference_pairs(references, groups, ids, config.seed, config.preference_pairs)
     win = metrics.load("mean_win_rate").compute(
         predictions=[[table[n][i] for n in names] for i in range(len(examples))],
         references=references,
@@ -363,12 +388,16 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     models = {}
     for predictor in predictors:
         preds = table[predictor.name]
-        overall = mae.compute(predictions=preds, references=references, conventions=config.conventions)
+        overall = mae.compute(
+            predictions=preds, references=references, conventions=config.conventions, subsets=subsets
+        )
         # Success is read from whole 1..5 scores; HELM's other numbers count as "no answer" there.
         whole = [p if isinstance(p, int) else _whole_score(p) for p in preds]
+        probabilities = [cached[predictor.name][ex.id].get("probabilities") for ex in examples]
         models[predictor.name] = {
             "spec": predictor.spec,
             "mae": overall["mae"],
+            "macro_mae": overall["macro_mae"],
             "invalid": overall["invalid"],
             "invalid_rate": overall["invalid"] / len(preds),
             "mean_win_rate": win["mean_win_rate"][predictor.name],
@@ -377,6 +406,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
                 s: win["subset_win_rate"][s][predictor.name] for s in sorted(win["subset_win_rate"])
             },
             "success": success.compute(predictions=whole, references=references),
+            "success_detection": detection_entry(preds, references, probabilities, metric=detection),
+            "policy_ranking": policy_entry(preds, references, probabilities, policies, metric=ranking),
             "num_examples": len(preds),
             "conventions": config.conventions,
             "inference_settings": _settings_record(predictor),
@@ -384,13 +415,15 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
             **quality_entry(
                 preds,
                 references,
-                [cached[predictor.name][ex.id].get("probabilities") for ex in examples],
-                [ex.group or pair_group(ex.task, ex.subset) for ex in examples],
+                probabilities,
+                groups,
                 metric=quality,
             ),
+            "preference_helm": helm_preference_entry(pairs, preds, metric=preference),
+            "preference_direct": _direct_preference(predictor, examples, asked, preds, config, preference),
             "voc": _voc(predictor, examples, config),
         }
-    leaderboard = sorted(names, key=lambda n: (-models[n]["mean_win_rate"], models[n]["mae"], n))
+    leaderboard = rank_models(models, config.conventions)
     results = {
         "benchmark": "RoboRewardBench",
         "dataset": config.dataset,
@@ -398,6 +431,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
         "num_examples": len(examples),
         "subsets": sorted(set(subsets)),
         "subset_sizes": {s: subsets.count(s) for s in sorted(set(subsets))},
+        "num_policies": len({p for p in policies if p}),
         "conventions": config.conventions,
         "skipped": skipped,
         "models": models,
@@ -408,6 +442,71 @@ def run_bench(config: BenchConfig) -> dict[str, Any] | None:
     plot_results(out, results)
     plot_reliability(out, models)
     return results
+
+
+def rank_models(models: dict[str, dict[str, Any]], conventions: str) -> list[str]:
+    """The leaderboard's order of the models in ``results.json``'s ``models``.
+
+    Under ``helm``, as HELM's RoboRewardBench leaderboard ranks: by ``macro_mae``, the mean of the
+    per-subset MAEs (lower first), then the all-rows MAE, then the name. Under ``roboreward``: by mean
+    win rate (higher first; none, with a single model, counts as lowest), then the all-rows MAE, then
+    the name.
+
+    Args:
+        models: model name -> its entry (``macro_mae``, ``mae``, ``mean_win_rate``).
+        conventions: ``roboreward`` or ``helm``.
+
+    >>> entries = {"a": {"macro_mae": 0.9, "mae": 0.5, "mean_win_rate": 1.0},
+    ...            "b": {"macro_mae": 0.7, "mae": 0.6, "mean_win_rate": 0.0}}
+    >>> rank_models(entries, "helm"), rank_models(entries, "roboreward")
+    (['b', 'a'], ['a', 'b'])
+    """
+    if conventions == "helm":
+        return sorted(models, key=lambda n: (_or_inf(models[n]["macro_mae"]), _or_inf(models[n]["mae"]), n))
+    return sorted(
+        models, key=lambda n: (-_or_minus_inf(models[n]["mean_win_rate"]), _or_inf(models[n]["mae"]), n)
+    )
+
+
+def _or_inf(value: float) -> float:
+    return math.inf if value is None or math.isnan(value) else value
+
+
+def _or_minus_inf(value: float) -> float:
+    return -math.inf if value is None or math.isnan(value) else value
+
+
+def _direct_preference(
+    predictor: Predictor,
+    examples: Sequence[Example],
+    pairs: list[PreferencePair],
+    predictions: Sequence[float | None],
+    config: BenchConfig,
+    metric: Any,
+) -> dict[str, Any] | None:
+    """HELM's A / B / tie scenario asked of a ``generate:`` or served model (``--preference-pairs``)."""
+    if not config.preference_pairs:
+        return None
+    if isinstance(predictor, ServedPredictor):
+        answer = predictor.model.ask_parts
+    elif isinstance(predictor, CheckpointPredictor) and predictor.mode == "generate":
+        answer = predictor.load().generate_parts
+    else:
+        return None
+
+    def ask(pair: PreferencePair) -> str | None:
+        a, b = examples[pair.a], examples[pair.b]
+        parts = rubric.preference_parts(a.task, [a.camera or "main"], [b.camera or "main"])
+        videos = {("A", 0): a.video, ("B", 0): b.video}
+        try:
+            return answer([p if isinstance(p, str) else videos[p] for p in parts])
+        except video.VideoDecodeError:
+            return None
+
+    entry = direct_preference_entry(pairs, ask, predictions, metric=metric)
+    for row in entry["answers"]:  # results.json names the rows by id
+        row["a"], row["b"] = examples[row["a"]].id, examples[row["b"]].id
+    return entry
 
 
 def _voc(predictor: Predictor, examples: Sequence[Example], config: BenchConfig) -> dict[str, Any] | None:

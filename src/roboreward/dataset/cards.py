@@ -209,6 +209,25 @@ def _quality(entry: dict[str, Any]) -> dict[str, Any]:
         "preference_pairs": (preference or {}).get("pairs", 0),
         "voc": None if not voc or voc.get("mean") is None else round(voc["mean"], 3),
         "voc_points": (voc or {}).get("points"),
+        **_detection(entry),
+    }
+
+
+def _detection(entry: dict[str, Any]) -> dict[str, Any]:
+    """The card's success-detection and policy-ranking numbers (None where the bench has none)."""
+    detection, ranking = entry.get("success_detection") or {}, entry.get("policy_ranking") or {}
+    return {
+        "roc_auc": _rounded(detection.get("roc_auc")),
+        "pr_auc": _rounded(detection.get("pr_auc")),
+        "success_score": detection.get("score"),
+        "kendall_tau": _rounded(ranking.get("kendall_tau")),
+        "spearman": _rounded(ranking.get("spearman")),
+        "num_policies": ranking.get("num_policies", 0),
+        "ab_tie_accuracy": _rounded((entry.get("preference_helm") or {}).get("accuracy")),
+        "ab_tie_pairs": (entry.get("preference_helm") or {}).get("pairs", 0),
+        "ab_tie_direct": _rounded(
+            ((entry.get("preference_direct") or {}).get("direct") or {}).get("accuracy")
+        ),
     }
 
 
@@ -332,6 +351,16 @@ def render_model_card(
         )
         win = entry["mean_win_rate"]  # None (null in results.json) with no other model to win against
         eval_results = [EvalResult(metric_type="mae", metric_name="MAE", metric_value=entry["mae"], **common)]
+        macro = entry.get("macro_mae")  # absent from a results.json written before it existed
+        if macro is not None:
+            eval_results.append(
+                EvalResult(
+                    metric_type="macro_mae",
+                    metric_name="MAE (mean of per-subset MAEs, HELM's ranking)",
+                    metric_value=macro,
+                    **common,
+                )
+            )
         if win is not None:
             eval_results.append(
                 EvalResult(
@@ -341,6 +370,7 @@ def render_model_card(
         subset_win = entry.get("subset_win_rate", {})
         results = {
             "mae": round(entry["mae"], 3),
+            "macro_mae": _rounded(entry.get("macro_mae")),
             "mean_win_rate": "n/a" if win is None else round(win, 3),
             "opponents": len(data.get("models", {})) - 1,
             "num_examples": entry.get("num_examples", data.get("num_examples")),

@@ -29,7 +29,14 @@ from roboreward import video
 from roboreward.models.settings import InferenceSettings
 from roboreward.video import DEFAULT_FRAMES_FPS, frames_array, is_video_source
 
-__all__ = ["CurveCuts", "curve_cuts", "cut_frames", "episode_frames", "qwen_vl_utils_frames"]
+__all__ = [
+    "CurveCuts",
+    "curve_cuts",
+    "cut_frames",
+    "episode_frames",
+    "processor_frames",
+    "qwen_vl_utils_frames",
+]
 
 
 def cut_frames(frames: np.ndarray, rate: float, start: float | None, end: float | None) -> np.ndarray:
@@ -75,6 +82,10 @@ def episode_frames(
     Raises VideoDecodeError naming the file for a video that cannot be read, ValueError for a rate <= 0.
     """
     if is_video_source(video_or_frames):
+        if settings.sampler == "processor":
+            return processor_frames(
+                video_or_frames, num_frames=settings.num_frames, fps=settings.fps, start=start, end=end
+            )
         if settings.sampler == "qwen_vl_utils":
             return qwen_vl_utils_frames(
                 video_or_frames,
@@ -97,6 +108,40 @@ def episode_frames(
     if not rate > 0 or not math.isfinite(rate):
         raise ValueError(f"fps must be a number > 0, got {fps if fps is not None else frames_fps}")
     return cut_frames(frames, rate, start, end), rate
+
+
+def processor_frames(
+    source: Any,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """Frames (T, H, W, 3), full size, and their rate, as a Qwen3-VL video processor picks them.
+
+    HELM's Qwen-VL client hands the video file to ``processor.apply_chat_template`` and lets the
+    processor sample it: ``Qwen3VLVideoProcessor.sample_frames`` with its defaults (2 frames a second
+    of the video's duration, int(), at least 4, at most 768 and the video's frame count, spread from
+    the first frame to the last, rounded). The count and the indices come from that very method
+    (transformers); the frames are decoded by `roboreward.video` at the same indices, full size: the
+    processor (or the server's) resizes them to its own pixel budget.
+
+    Args:
+        source: the video.
+        num_frames, fps: the processor's own arguments (None: its defaults, as HELM leaves them).
+        start, end: seconds: the video is treated as if it held only that range.
+    """
+    from transformers import Qwen3VLVideoProcessor
+    from transformers.video_utils import VideoMetadata
+
+    info = video.probe(source)
+    total = len(video.frame_indices(info, start=start, end=end))
+    metadata = VideoMetadata(total_num_frames=total, fps=info.fps)
+    picked = Qwen3VLVideoProcessor().sample_frames(metadata, num_frames=num_frames, fps=fps)
+    count = len(picked)
+    frames = video.sample_frames(source, num_frames=count, start=start, end=end)  # the same rounded linspace
+    return frames, count / max(total, 1e-6) * info.fps
 
 
 def qwen_vl_utils_frames(

@@ -134,7 +134,7 @@ class RewardPrompter:
         max_side: shrink decoded frames so their longer side is at most this (``toolkit`` sampler).
         frames_fps: the rate assumed for frames passed directly instead of a video.
         prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`).
-        sampler: ``toolkit`` or ``qwen_vl_utils`` (see `roboreward.models.settings.SAMPLERS`).
+        sampler: ``toolkit``, ``qwen_vl_utils`` or ``processor`` (`roboreward.models.settings.SAMPLERS`).
         video_first: the video part before the prompt text.
         settings: all of the above at once (a checkpoint's `InferenceSettings`); when given, the
             other frame and prompt arguments are ignored.
@@ -235,6 +235,38 @@ class RewardPrompter:
         """
         return episode_frames(
             video_or_frames, self.settings, fps=fps, start=start, end=end, frames_fps=self.frames_fps
+        )
+
+    def encode_parts(self, parts: Sequence[Any]):
+        """Processor inputs (a BatchFeature on the CPU) for one user turn of texts and videos in order.
+
+        For prompts with several videos (HELM's A / B / tie preference scenario: two rollouts, each
+        with its cameras): a ``str`` part is text, anything else a video (or frames given directly),
+        whose frames this model's settings pick (`load_frames`). No answer prefill.
+
+        Args:
+            parts: the user turn, in order.
+        """
+        content, all_frames, metadata = [], [], []
+        for part in parts:
+            if isinstance(part, str):
+                content.append({"type": "text", "text": part})
+                continue
+            frames, rate = self.load_frames(part)
+            frames, meta = even_frames(frames, rate)
+            content.append({"type": "video"})
+            all_frames.append(frames)
+            metadata.append(meta)
+        messages = [{"role": "user", "content": content}]
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if self._bare_video_markers:
+            text = text.replace(WRAPPED_VIDEO, BARE_VIDEO)
+        return self.processor(
+            text=[text],
+            videos=all_frames or None,
+            video_metadata=metadata or None,
+            do_sample_frames=False,
+            return_tensors="pt",
         )
 
     def encode(

@@ -363,6 +363,40 @@ class RewardModel(RewardPrompter):
         """
         return self.generate_batch([video], [task], max_new_tokens=max_new_tokens, batch_size=1, fps=fps)[0]
 
+    def _greedy(self, max_new_tokens: int) -> Any:
+        """Greedy decoding of at most ``max_new_tokens``: deterministic, whatever sampling the
+        checkpoint's generation config asks for."""
+        from transformers import GenerationConfig
+
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        eos = self.model.generation_config.eos_token_id
+        return GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=self.tokenizer.eos_token_id if eos is None else eos,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+
+    def generate_parts(self, parts: Sequence[Any], max_new_tokens: int = 1024) -> str:
+        """The model's free-text answer (greedy) to one user turn of texts and videos in order.
+
+        For prompts with several videos, such as HELM's A / B / tie preference scenario
+        (`roboreward.rubric.preference_parts`); each video's frames are picked by the model's settings.
+
+        Args:
+            parts: ``str`` parts are text, anything else a video or frames (`encode_parts`).
+            max_new_tokens: the longest answer.
+        """
+        config = self._greedy(max_new_tokens)
+        inputs = self.encode_parts(parts).to(self.device)
+        if "pixel_values_videos" in inputs:
+            inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(self.model.dtype)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, generation_config=config)
+        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
     def generate_batch(
         self,
         videos: Sequence[Any],
@@ -373,21 +407,10 @@ class RewardModel(RewardPrompter):
         progress: bool = False,
     ) -> list[GenerateResult]:
         """`generate` for many episodes, ``batch_size`` at a time."""
-        from transformers import GenerationConfig
-
         videos, tasks = _paired(videos, tasks)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        eos = self.model.generation_config.eos_token_id
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=False,  # greedy: deterministic, whatever sampling the checkpoint's config asks for
-            num_beams=1,
-            eos_token_id=self.tokenizer.eos_token_id if eos is None else eos,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
+        config = self._greedy(max_new_tokens)
         results: list[GenerateResult] = []
         for chunk in _progress(_chunks(len(videos), batch_size), len(videos), batch_size, progress):
             inputs = self.prepare(

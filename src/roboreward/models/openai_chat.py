@@ -33,6 +33,7 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -561,6 +562,34 @@ class OpenAIChat:
             text=_message_text(choice["message"].get("content")),
             top_logprobs=_top_logprobs(choice) if logprobs else None,
             video_input=("video" if video else "frames") if has_frames else "none",
+        )
+
+    def ask_parts(
+        self, parts: Sequence[str | tuple[np.ndarray, float]], max_new_tokens: int = 1024
+    ) -> ChatAnswer:
+        """One text completion for a user turn of texts and videos in order (several videos: HELM's
+        A / B / tie preference scenario). Each video goes as a video part, or as image parts when the
+        endpoint is known not to take one or ``video_input`` is ``frames``.
+
+        Args:
+            parts: ``str`` parts are text; ``(frames, fps)`` a video (uint8 (T, H, W, 3) and its rate).
+            max_new_tokens: ``max_tokens``.
+        """
+        as_video = self.accepts_video is not False and self.video_input != "frames"
+        content: list[dict[str, Any]] = []
+        for part in parts:
+            if isinstance(part, str):
+                content.append({"type": "text", "text": part})
+            else:
+                frames, fps = part
+                content.extend(self.content("", frames, fps, as_video)[:-1])  # the visual parts alone
+        body = {"model": self.model, "messages": [{"role": "user", "content": content}]}
+        body.update(temperature=0.0, seed=0, max_tokens=max_new_tokens)
+        choice = self.post(body)
+        return ChatAnswer(
+            text=_message_text(choice["message"].get("content")),
+            top_logprobs=None,
+            video_input="video" if as_video else "frames",
         )
 
     def complete(

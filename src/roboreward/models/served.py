@@ -229,6 +229,17 @@ class ServedRewardModel:
         """
         return episode_frames(video_or_frames, self.settings, fps=fps, start=start, end=end)
 
+    def ask_parts(self, parts: Sequence[Any], max_new_tokens: int = 1024) -> str:
+        """The served model's free-text answer to one user turn of texts and videos in order (several
+        videos: HELM's A / B / tie preference scenario); each video's frames as `load_frames` picks them.
+
+        Args:
+            parts: ``str`` parts are text, anything else a video or frames.
+            max_new_tokens: the longest answer.
+        """
+        resolved = [part if isinstance(part, str) else self.load_frames(part) for part in parts]
+        return self.pool.call(lambda chat: chat.ask_parts(resolved, max_new_tokens)).text
+
     def answer(
         self,
         video_or_frames: Any,

@@ -32,6 +32,7 @@ from roboreward.environ import hub_offline
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "HELM_SETTINGS",
     "KNOWN_SETTINGS",
     "SAMPLERS",
     "SETTINGS_FILE",
@@ -48,11 +49,14 @@ logger = logging.getLogger("roboreward")
 SETTINGS_FILE = "roboreward_settings.json"
 
 #: How frames are picked and sized: ``toolkit`` (`num_frames` evenly, or one every 1/`fps` s, longer
-#: side shrunk to `max_side`), or ``qwen_vl_utils`` (Qwen-VL's own policy: `fps` frames a second,
-#: between 4 and 768, an even count, resized to its pixel budget), which the released models used.
-SAMPLERS = ("toolkit", "qwen_vl_utils")
+#: side shrunk to `max_side`), ``qwen_vl_utils`` (Qwen-VL's own policy: `fps` frames a second,
+#: between 4 and 768, an even count, resized to its pixel budget), which the released models used, or
+#: ``processor`` (what a Qwen3-VL video processor's defaults pick from a video file handed to
+#: ``apply_chat_template``, as HELM's Qwen-VL client does: int(2 fps x duration) frames, between 4
+#: and 768, spread from the first to the last; full size, the processor resizing them itself).
+SAMPLERS = ("toolkit", "qwen_vl_utils", "processor")
 
-Sampler = Literal["toolkit", "qwen_vl_utils"]
+Sampler = Literal["toolkit", "qwen_vl_utils", "processor"]
 
 _FORMAT_VERSION = 1
 
@@ -139,6 +143,15 @@ DEFAULT_SETTINGS = InferenceSettings()
 
 _RELEASE = InferenceSettings(
     prompt="release", num_frames=None, fps=2.0, max_side=None, sampler="qwen_vl_utils", video_first=True
+)
+
+#: How HELM's RoboRewardBench asks a model (the ``helm`` prompt preset): the text before the video
+#: (its scenario puts the prompt's MediaObject first and its Qwen3-VL client keeps that order) and
+#: the frames its processor's defaults pick (the client passes the video file to
+#: ``processor.apply_chat_template`` without a frame count, rate or pixel budget). Read from
+#: stanford-crfm/helm: robo_reward_bench_scenario.py and qwen3_vlm_client.py.
+HELM_SETTINGS = InferenceSettings(
+    prompt="helm", num_frames=None, fps=None, max_side=None, sampler="processor", video_first=False
 )
 
 #: The published models, which carry no settings file: their model cards' prompt and Qwen3-VL's own
@@ -305,6 +318,11 @@ def resolve_settings(
     unknown = sorted(set(given) - {f.name for f in dataclasses.fields(InferenceSettings)})
     if unknown:
         raise ValueError(f"unknown inference setting(s) {unknown}")
+    if given.get("prompt") == "helm":
+        # HELM's way of asking is one whole: its text, text first, the processor's frames; a flag
+        # given besides (--num-frames, --max-side) still wins.
+        frames = ("num_frames", "fps", "max_side", "sampler", "video_first")
+        given = {**{key: getattr(HELM_SETTINGS, key) for key in frames}, **given}
     changed = {key: value for key, value in given.items() if getattr(settings, key) != value}
     for key, value in changed.items():
         logger.warning(

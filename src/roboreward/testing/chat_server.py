@@ -16,7 +16,8 @@ It can also act as a server without a feature: ``video="refuse"`` refuses ``vide
 waits ``latency`` seconds first (a GPU's time), so concurrency can be measured without one.
 
 What the model says comes from ``answer(request) -> Reply``: text and, for log-probability
-requests, ``{token: logprob}``. Every request is recorded (`ScriptedChatServer.requests`).
+requests, ``{token: logprob}``. Every request is recorded (`ScriptedChatServer.requests`, and its
+body as the bytes that came, `ScriptedChatServer.raw_requests`).
 
     >>> with ScriptedChatServer(lambda request: Reply("ANSWER: 4", {"4": -0.1, "3": -2.4})) as server:
     ...     server.url.startswith("http://127.0.0.1:")
@@ -93,6 +94,7 @@ class ScriptedChatServer:
         self.latency = latency
         self.model = model
         self.requests: list[dict[str, Any]] = []
+        self.raw_requests: list[bytes] = []  # every POST body as it came, bytes for bytes
         self.refused: list[str] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -111,8 +113,11 @@ class ScriptedChatServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                with owner._lock:
+                    owner.raw_requests.append(raw)
                 try:
-                    body = json.loads(self.rfile.read(length))
+                    body = json.loads(raw)
                     if self.path.rstrip("/") != "/v1/chat/completions":
                         raise _Refused(f"no route {self.path}", 404)
                     payload, status = owner._complete(body), 200

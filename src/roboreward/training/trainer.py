@@ -400,7 +400,7 @@ def inference_settings(script_args: RewardScriptArguments) -> InferenceSettings:
         prompt=script_args.prompt,
         num_frames=None if script_args.fps else script_args.num_frames,
         fps=script_args.fps,
-        max_side=None if script_args.sampler == "qwen_vl_utils" else script_args.max_side,
+        max_side=None if script_args.sampler in ("qwen_vl_utils", "processor") else script_args.max_side,
         max_pixels=script_args.max_pixels,
         sampler=script_args.sampler,
         source="the training recipe",

@@ -64,7 +64,8 @@ BenchArguments = with_metadata(
     },
     prompt={
         "help": "prompt preset; overrides each checkpoint's own (None: the checkpoint's; release for "
-        "teetone/RoboReward-4B/8B, served or not; toolkit for other served models)",
+        "teetone/RoboReward-4B/8B, served or not; toolkit for other served models); helm asks as "
+        "HELM's RoboRewardBench does: text before video, the frames a Qwen3-VL processor's defaults pick",
         "choices": list(rubric.PROMPT_PRESETS),
     },
     request_timeout={"help": "seconds per request to an openai: model", "metavar": "S"},
@@ -87,6 +88,12 @@ BenchArguments = with_metadata(
         "help": "value-order correlation (OpenGVL) of local checkpoints: a K-point progress curve per "
         "reward-5 episode, its Spearman correlation with time, averaged (None: not computed)",
         "metavar": "K",
+    },
+    preference_pairs={
+        "help": "HELM's A / B / tie preference scenario asked directly of generate: and served models: "
+        "N seeded pairs of rows of one RoboArena session (or task), both videos in one prompt in "
+        "HELM's wording (None: not asked)",
+        "metavar": "N",
     },
 )
 
