@@ -33,12 +33,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pandas as pd
-import pydantic
-from gradio.exceptions import InvalidPathError
 from PIL import Image
 
 from roboreward import rubric, video
 from roboreward.environ import model_spec
+from roboreward.extras import refusing_blocks
 from roboreward.models import RewardScorer, load_reward_model
 from roboreward.models.frames import episode_frames
 from roboreward.models.local import RewardModel
@@ -106,21 +105,16 @@ def refused(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-class SpaceBlocks(gr.Blocks):
+class SpaceBlocks(refusing_blocks()):
     """`gr.Blocks` that answers a request naming no upload with a refusal that says so.
 
     Gradio refuses a server path that was not uploaded (``/etc/passwd``, a model file, ``../``) and a
-    string where a file is expected before the Space's function runs; the caller would get
-    ``{"error": null}`` and the log a traceback for each. Here both are a `refused` message.
+    string where a file is expected before the Space's function runs; plain ``gr.Blocks`` answers
+    ``{"error": null}`` and logs a traceback for each (`roboreward.extras.refusing_blocks`).
     """
 
-    async def preprocess_data(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().preprocess_data(*args, **kwargs)
-        except InvalidPathError:
-            raise refused("This Space scores uploaded videos only: that file was not uploaded.") from None
-        except pydantic.ValidationError:
-            raise refused("The video must be an uploaded file, not a path or text.") from None
+    not_uploaded = "This Space scores uploaded videos only: that file was not uploaded."
+    wrong_input = "The video must be an uploaded file, not a path or text."
 
 
 def check_upload(path: str | None, task: str | None, max_seconds: float = MAX_SECONDS) -> video.VideoInfo:
