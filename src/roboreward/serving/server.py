@@ -355,8 +355,24 @@ class _Admission:
 
         token = self.batcher.arrive() if scope["path"].endswith("/score") else None
         scope.setdefault("state", {})["roboreward_arrival"] = token
+        started = False
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._limited(scope, receive, send)
+            await self._limited(scope, receive, tracked_send)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still open when its graceful shutdown ends (a stalled
+            # upload among them): each is answered 503 and ends here, instead of a CancelledError
+            # traceback per request in the log. Nothing else cancels a request's task.
+            if not started:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await self._answer(
+                        send, 503, "the server is shutting down: retry later", [(b"connection", b"close")]
+                    )
         finally:
             self.batcher.leave(token)
 
