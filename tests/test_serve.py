@@ -199,7 +199,11 @@ def test_serve_needs_a_token_off_loopback_unless_insecure(capsys, monkeypatch):
     check_serve_access("0.0.0.0", None, insecure=True)
     check_serve_access("127.0.0.2", None, insecure=False)
     assert main(["serve", "--model", "unused", "--max-task-chars", "0"]) == 1
-    assert "max_task_chars must be >= 1" in capsys.readouterr().err
+    assert "max_task_chars must be in 1..1000, got 0" in capsys.readouterr().err
+    assert (
+        main(["serve", "--model", "unused", "--max-task-chars", "100000"]) == 1
+    )  # past the prompt's own bound
+    assert "max_task_chars must be in 1..1000, got 100000" in capsys.readouterr().err
     assert main(["serve", "--model", "unused", "--max-batch", "0"]) == 1
     assert "max_batch must be >= 1" in capsys.readouterr().err
 
