@@ -42,6 +42,7 @@ from PIL import Image
 from roboreward import rubric, video
 from roboreward.apps.curves import curve_figure, curve_frames
 from roboreward.environ import model_spec
+from roboreward.extras import refusing_blocks
 from roboreward.models import RewardScorer, load_reward_model
 from roboreward.models.frames import episode_frames
 from roboreward.models.local import RewardModel
@@ -104,30 +105,48 @@ def read_examples(manifest: str | os.PathLike[str]) -> list[list[str]]:
     return examples
 
 
+def refused(message: str) -> gr.Error:
+    """A refusal, shown in the page and in the API's answer. A refusal is the Space working as meant,
+    not a fault: it logs no traceback (a log full of them would hide a real one)."""
+    return gr.Error(message, print_exception=False)
+
+
+class SpaceBlocks(refusing_blocks()):
+    """`gr.Blocks` that answers a request naming no upload with a refusal that says so.
+
+    Gradio refuses a server path that was not uploaded (``/etc/passwd``, a model file, ``../``) and a
+    string where a file is expected before the Space's function runs; plain ``gr.Blocks`` answers
+    ``{"error": null}`` and logs a traceback for each (`roboreward.extras.refusing_blocks`).
+    """
+
+    not_uploaded = "This Space scores uploaded videos only: that file was not uploaded."
+    wrong_input = "The video must be an uploaded file, not a path or text."
+
+
 def check_upload(path: str | None, task: str | None, max_seconds: float = MAX_SECONDS) -> video.VideoInfo:
     """Refuse, with a message shown in the page, anything but a readable video under ``max_seconds``
     and within `roboreward.video.DEFAULT_LIMITS` (pixels per frame, frames, decoded bytes)."""
     if not path:
-        raise gr.Error("Upload a video first.")
+        raise refused("Upload a video first.")
     if not task or not task.strip():
-        raise gr.Error("Type the task the robot was given.")
+        raise refused("Type the task the robot was given.")
     if len(task) > MAX_TASK_CHARS:
-        raise gr.Error(f"The task is {len(task)} characters long; this Space takes at most {MAX_TASK_CHARS}.")
+        raise refused(f"The task is {len(task)} characters long; this Space takes at most {MAX_TASK_CHARS}.")
     try:
         info = video.probe(path)
     except video.VideoDecodeError as exc:
-        raise gr.Error(f"This file is not a readable video: {exc.reason}.") from None
+        raise refused(f"This file is not a readable video: {exc.reason}.") from None
     if info.frames < 2:
         # FFmpeg opens a PNG or JPEG as a one-frame "video": a still image says nothing about an episode.
-        raise gr.Error(f"This file is a still image ({info.codec}), not a video.")
+        raise refused(f"This file is a still image ({info.codec}), not a video.")
     if info.duration > max_seconds:
-        raise gr.Error(
+        raise refused(
             f"The video is {info.duration:.0f} s long; this Space scores videos up to {max_seconds:.0f} s."
         )
     try:  # before any frame is decoded: a small file can hold frames that decode to gigabytes
         video.check_limits(info, video.DEFAULT_LIMITS, path)
     except video.VideoLimitError as exc:
-        raise gr.Error(f"This video is too large to score: {exc.reason}.") from None
+        raise refused(f"This video is too large to score: {exc.reason}.") from None
     return info
 
 
@@ -195,7 +214,7 @@ def build_demo(
             with model_lock:
                 result = reward_model.score(video_path, task)
         except video.VideoDecodeError as exc:
-            raise gr.Error(f"This file is not a readable video: {exc.reason}.") from None
+            raise refused(f"This file is not a readable video: {exc.reason}.") from None
         return {**result.to_dict(), "rubric": rubric.level(result.score).line()}
 
     def show(result: dict[str, Any], video_path: str, task: str, with_curve: bool):
@@ -219,7 +238,7 @@ def build_demo(
         empty = pd.DataFrame({"score": [str(s) for s in rubric.SCORES], "probability": [0.0] * 5})
         return None, empty, "", "", [], gr.Plot(value=None, visible=False)
 
-    with gr.Blocks(title="RoboReward") as demo:
+    with SpaceBlocks(title="RoboReward") as demo:
         gr.Markdown(DESCRIPTION)
         with gr.Row():
             with gr.Column():

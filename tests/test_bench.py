@@ -304,3 +304,30 @@ def test_an_override_is_warned_once_per_model(dataset, checkpoints, tmp_path, ca
     notices = [m for m in said if "is not a known release" in m]
     assert len(overrides) == 1 and len(notices) == 1, said
     assert json.loads((tmp_path / "b" / "results.json").read_text())["num_examples"] == 10
+
+
+def test_a_dataset_row_whose_task_is_over_the_limit_is_skipped_never_sent(dataset, tmp_path):
+    """A dataset not built here (a Hub id, a hand-made folder) can hold a book in a task: 10.3 GB."""
+    import pyarrow.parquet as pq
+
+    from roboreward import rubric
+
+    folder = tmp_path / "foreign"
+    (folder / "data").mkdir(parents=True)
+    table = pq.read_table(sorted((dataset / "data").glob("test-*.parquet"))[0])
+    rows = table.to_pylist()
+    rows[1]["task"] = "open it " * 12_500
+    rows[2]["task"] = "   "
+    pq.write_table(
+        table.from_pylist(rows, schema=table.schema), folder / "data" / "test-00000-of-00001.parquet"
+    )
+    skipped: list[dict[str, str]] = []
+    examples = load_examples(str(folder), skipped=skipped)
+    assert [e.id for e in examples] == [r["id"] for i, r in enumerate(rows) if i not in (1, 2)]
+    assert skipped == [
+        {
+            "where": f"test row 1 (id {rows[1]['id']})",
+            "reason": f"task is 100000 characters long; the limit is {rubric.MAX_TASK_CHARS}",
+        },
+        {"where": f"test row 2 (id {rows[2]['id']})", "reason": "task is empty or not text ('   ')"},
+    ]

@@ -252,7 +252,7 @@ def test_relabel_config_refuses_a_value_of_the_wrong_type(changes, message):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"num_frames": 0}, "num_frames must be >= 1, got 0"),
+        ({"num_frames": 0}, "num_frames must be in 1..768, got 0"),
         ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
         ({"voc": 0}, "voc must be in 2..256, got 0"),
         ({"voc": -2}, "voc must be in 2..256, got -2"),
@@ -283,3 +283,76 @@ def test_annotate_and_curve_configs_check_their_numbers_and_folders(tmp_path):
         CurveConfig(task="open the drawer", model="m", points=5000)
     with pytest.raises(ValueError, match="empty"):
         CurveConfig(task="  ", model="m")
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame counts and devices: bounded where they are parsed, one line on the command line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["bench", "--dataset", "d", "--model", "baseline:random", "--num-frames", "100000"],
+            "num_frames must be in 1..768, got 100000",
+        ),
+        (["serve", "--model", "m", "--num-frames", "100000"], "num_frames must be in 1..768, got 100000"),
+        (["serve", "--model", "m", "--num-frames", "0"], "num_frames must be in 1..768, got 0"),
+        (["demo", "--num-frames", "769"], "num_frames must be in 1..768, got 769"),
+        (
+            ["score", "--model", "m", "--video", "v.mp4", "--task", "t", "--num-frames", "100000"],
+            "--num-frames must be at most 768, got 100000",
+        ),
+        (
+            ["score", "--model", "m", "--video", "v.mp4", "--task", "t", "--fps", "nan"],
+            "--fps must be a number > 0, got nan",
+        ),
+    ],
+    ids=["bench", "serve", "serve-0", "demo", "score", "score-fps-nan"],
+)
+def test_a_frame_count_over_the_maximum_is_one_line_before_anything_loads(capsys, argv, message):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"roboreward {argv[0]}: error: {message}\n"
+
+
+def test_inference_settings_bound_the_frames_every_consumer_samples():
+    from roboreward.models.settings import MAX_NUM_FRAMES, InferenceSettings
+
+    assert InferenceSettings(num_frames=MAX_NUM_FRAMES).num_frames == 768
+    with pytest.raises(ValueError, match=r"^num_frames must be in 1\.\.768, got 100000$"):
+        InferenceSettings(num_frames=100_000)  # a checkpoint's settings file, the Space's variable
+    with pytest.raises(ValueError, match=r"^fps must be a number > 0, got nan$"):
+        InferenceSettings(num_frames=None, fps=float("nan"))
+
+
+def test_a_device_this_machine_lacks_is_one_line_naming_it(monkeypatch, tiny_vlm_dir, h264_video, capsys):
+    import torch
+
+    from roboreward.models.inputs import as_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(
+        ValueError, match=r"^device 'cuda:1': this machine has no CUDA GPU \(use --device cpu\)$"
+    ):
+        as_device("cuda:1")
+    with pytest.raises(ValueError, match=r"^device 'tpu' is not a torch device"):
+        as_device("tpu")
+    assert as_device("cpu") == torch.device("cpu")
+    argv = [
+        "score",
+        "--model",
+        str(tiny_vlm_dir),
+        "--video",
+        str(h264_video),
+        "--task",
+        "t",
+        "--device",
+        "cuda",
+    ]
+    assert main(argv) == 1  # was a RuntimeError traceback from deep in the weight loading
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "roboreward score: error: device 'cuda': this machine has no CUDA GPU (use --device cpu)\n"
+    )
+    assert "Traceback" not in err

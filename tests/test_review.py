@@ -569,3 +569,32 @@ def test_real_browser_labels_with_the_keyboard(dataset, tmp_path):
         (third, "sara", "reject", None, "unclear video"),
     }
     assert (tmp_path / "review.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("api", "data", "message"),
+    [
+        ("reject", ["nope", 5], "Value: 5 (type: <class 'int'>) is not in the list of choices"),
+        ("accept", [], "This request's inputs are not what the app takes: An event handler (handler) didn't"),
+    ],
+    ids=["reason-not-a-choice", "no-inputs"],
+)
+def test_a_bad_api_request_is_a_refusal_that_says_so_and_logs_no_traceback(
+    dataset, tmp_path, capfd, api, data, message
+):
+    import httpx
+
+    app = build_review_app(dataset, "test", tmp_path / "r.sqlite", annotator="alice")
+    port = _port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        capfd.readouterr()
+        url = f"http://127.0.0.1:{port}/gradio_api/call/{api}"
+        call = httpx.post(url, json={"data": data})
+        events = httpx.get(f"{url}/{call.json()['event_id']}", timeout=60).text
+    finally:
+        app.close()
+    error = json.loads(events.split("event: error\ndata: ", 1)[1].split("\n", 1)[0])["error"]
+    assert error.startswith(message)  # was {"error": null} for too few inputs
+    assert "Traceback" not in capfd.readouterr().err
+    assert ReviewStore(tmp_path / "r.sqlite").decisions() == []

@@ -199,7 +199,11 @@ def test_serve_needs_a_token_off_loopback_unless_insecure(capsys, monkeypatch):
     check_serve_access("0.0.0.0", None, insecure=True)
     check_serve_access("127.0.0.2", None, insecure=False)
     assert main(["serve", "--model", "unused", "--max-task-chars", "0"]) == 1
-    assert "max_task_chars must be >= 1" in capsys.readouterr().err
+    assert "max_task_chars must be in 1..1000, got 0" in capsys.readouterr().err
+    assert (
+        main(["serve", "--model", "unused", "--max-task-chars", "100000"]) == 1
+    )  # past the prompt's own bound
+    assert "max_task_chars must be in 1..1000, got 100000" in capsys.readouterr().err
     assert main(["serve", "--model", "unused", "--max-batch", "0"]) == 1
     assert "max_batch must be >= 1" in capsys.readouterr().err
 
@@ -361,6 +365,48 @@ def test_sigterm_stops_a_busy_server_within_5_seconds(tmp_path, h264_video):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_sigterm_with_20_stalled_uploads_exits_in_time_answering_503_without_tracebacks():
+    """Each stalled upload still open when the graceful shutdown ends was a CancelledError traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    port = _free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SIGTERM_CHILD, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    sockets = []
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            time.sleep(0.05)
+        head = (
+            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b'Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name="task"\r\n\r\nopen'
+        )
+        for _ in range(20):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sendall(head)
+            sockets.append(conn)
+        time.sleep(0.5)  # every upload is in the app, waiting for the rest of its body
+        sent = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=15)
+        took = time.monotonic() - sent
+        answers = [conn.recv(4096).split(b"\r\n", 1)[0] for conn in sockets]
+    finally:
+        for conn in sockets:
+            conn.close()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert took < 5.0, took
+    assert b"Traceback" not in err and b"CancelledError" not in err, err.decode()[-2000:]
+    assert answers == [b"HTTP/1.1 503 Service Unavailable"] * 20
 
 
 def test_stalled_uploads_are_answered_408_in_time_and_the_server_keeps_serving(server):

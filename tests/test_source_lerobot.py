@@ -700,3 +700,125 @@ def test_rewards_option_is_checked(v21_h264):
     ):
         with pytest.raises(ValueError, match=message):
             LeRobotSource(v21_h264, rewards=bad)
+
+
+# -- hostile metadata: a whole-source problem is a SourceError naming the file, an entry's a Skip ------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+DIGITS_5000 = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"codebase_version": ["v2.1"]}, "unknown LeRobot version ['v2.1']"),
+        ({"video_path": "videos/{video_key}/{episode_index.nope}.mp4"}, "unknown field 'episode_index.nope'"),
+        ({"video_path": "videos/{video_key}/{episode_index[0]}.mp4"}, "unknown field 'episode_index[0]'"),
+        ({"video_path": "videos/{video_key}/{episode_index!r}.mp4"}, "conversion !r in field episode_index"),
+        ({"video_path": "videos/{video_key}/{episode_index:{episode_chunk}}.mp4"}, "nested field"),
+        ({"video_path": "videos/{video_key}/{episode_index:01000000000d}.mp4"}, "width 1000000000 is over"),
+        ({"data_path": "data/{episode_chunk:>1000000000}.parquet"}, "width 1000000000 is over 32"),
+    ],
+    ids=["version-list", "attribute", "item", "conversion", "nested-spec", "width-1e9", "data-width-1e9"],
+)
+def test_hostile_info_json_values_are_source_errors_naming_the_file(v21_h264, tmp_path, edit, message):
+    root = copy_of(v21_h264, tmp_path)
+    info_path = edit_info(root, **edit)
+    with pytest.raises(SourceError) as caught:
+        LeRobotSource(root)  # a width of 1e9 allocated 9.3 GB here before the template was checked
+    assert str(caught.value).startswith(f"{info_path}: ") and message in str(caught.value)
+    assert len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (DEEP, "not readable JSON (nested too deep)"),
+        ('{"codebase_version": "v2.1", "x": ' + DEEP + "}", "not readable JSON (nested too deep)"),
+        ('{"codebase_version": "v2.1", "fps": ' + DIGITS_5000 + "}", "not readable JSON (a number over"),
+    ],
+    ids=["deep", "deep-inside", "fps-5000-digits"],
+)
+def test_unreadable_info_json_is_a_source_error_naming_the_file(v21_h264, tmp_path, text, message):
+    root = copy_of(v21_h264, tmp_path)
+    (root / "meta" / "info.json").write_text(text)
+    with pytest.raises(SourceError, match=re.escape(f"{root / 'meta' / 'info.json'}: {message}")):
+        LeRobotSource(root)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            '{"episode_index": ' + "9" * 300 + ', "tasks": ["open it"], "length": 3}',
+            "episode_index 999999999999999999999999999999999999999999999999999999999... is not an integer "
+            "0..9223372036854775807 in meta/episodes.jsonl line 4",
+        ),
+        (
+            '{"episode_index": -2, "tasks": ["open it"], "length": 3}',
+            "episode_index -2 is not an integer 0..9223372036854775807 in meta/episodes.jsonl line 4",
+        ),
+        (DEEP, "not readable JSON in meta/episodes.jsonl line 4 (nested too deep)"),
+        (
+            '{"episode_index": ' + DIGITS_5000 + "}",
+            "not readable JSON in meta/episodes.jsonl line 4 (a number over 4300 digits)",
+        ),
+    ],
+    ids=["index-300-digits", "index-negative", "deep", "index-5000-digits"],
+)
+def test_hostile_episodes_jsonl_line_is_a_skip_the_others_kept(v21_h264, tmp_path, line, reason):
+    root = copy_of(v21_h264, tmp_path)
+    with (root / "meta" / "episodes.jsonl").open("a") as f:
+        f.write(line + "\n")
+    entries = list(LeRobotSource(root).episodes())
+    assert [(type(e).__name__, e.episode_id) for e in entries] == [
+        ("Episode", "0"),
+        ("Episode", "1"),
+        ("Episode", "2"),
+        ("Skip", "meta/episodes.jsonl line 4"),
+    ]
+    assert entries[3].reason == reason
+
+
+def test_hostile_tasks_jsonl_index_is_not_read(tmp_path):
+    root = write_lerobot_v21(tmp_path / "toto_lerobot", codec="libx264", task_storage="task_index")
+    with (root / "meta" / "tasks.jsonl").open("a") as f:
+        f.write('{"task_index": ' + DIGITS_5000 + ', "task": "x"\n')
+    entries = list(LeRobotSource(root).episodes())
+    assert [e.task for e in entries] == [task for task, _ in DEFAULT_EPISODES]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "reason"),
+    [
+        (-5.0, -1.0, "video time range [-5, -1) s starts before the video in {where}"),
+        (None, 1e308, "video time range [0.6, 1e+308) s is over the limit of 3600 s in {where}"),
+    ],
+    ids=["before-the-video", "to-1e308"],
+)
+def test_v30_time_range_outside_the_video_is_a_skip(tmp_path, start, end, reason):
+    root = write_lerobot_v30(
+        tmp_path / "ranges_lerobot", episodes=V30_EPISODES[:3], codec="libx264", cameras=[SCENE_CAMERA]
+    )
+    episodes_file = root / "meta/episodes/chunk-000/file-000.parquet"
+    table = pq.read_table(episodes_file)
+    rows = table.to_pylist()
+    if start is not None:
+        rows[1][f"videos/{SCENE_CAMERA}/from_timestamp"] = start
+    rows[1][f"videos/{SCENE_CAMERA}/to_timestamp"] = end
+    pq.write_table(table.from_pylist(rows, schema=table.schema), episodes_file)
+    entries = list(LeRobotSource(root).episodes())
+    assert [(type(e).__name__, e.episode_id) for e in entries] == [
+        ("Episode", "0"),
+        ("Skip", "1"),
+        ("Episode", "2"),
+    ]
+    assert entries[1].reason == reason.format(where="meta/episodes/chunk-000/file-000.parquet row 1")
+    assert (entries[0].video_start, entries[0].video_end) == (0.0, 0.6)
+
+
+def test_frame_indices_refuse_a_range_before_the_video_and_clamp_a_huge_end():
+    info = video.VideoInfo(frames=20, fps=10.0, width=8, height=8, duration=2.0, codec="h264")
+    with pytest.raises(ValueError, match=r"end=-1.0s is at or before the start of the video"):
+        video.frame_indices(info, num_frames=4, start=-5.0, end=-1.0)  # was one frame: a one-frame row
+    assert video.frame_indices(info, num_frames=3, start=1.0, end=1e308).tolist() == [10, 14, 19]

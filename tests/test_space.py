@@ -139,6 +139,48 @@ def test_a_server_file_cannot_be_read_through_the_api(space):
     assert httpx.get(f"{space['url']}gradio_api/file={secret}").status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("/etc/passwd", "The video must be an uploaded file, not a path or text."),
+        ("../", "The video must be an uploaded file, not a path or text."),
+        ({"path": "/etc/passwd"}, "The video must be an uploaded file, not a path or text."),
+        ("file_data:/etc/passwd", "This Space scores uploaded videos only: that file was not uploaded."),
+        ("file_data:../../etc/passwd", "This Space scores uploaded videos only: that file was not uploaded."),
+        ("file_data:MODEL", "This Space scores uploaded videos only: that file was not uploaded."),
+    ],
+    ids=["string", "dotdot-string", "no-meta", "etc-passwd", "dotdot", "model-file"],
+)
+def test_a_path_that_was_not_uploaded_gets_a_refusal_that_says_so_and_no_traceback(
+    space, tiny_vlm_dir, capfd, payload, message
+):
+    """Gradio refuses these before the Space's function runs: the answer was {"error": null}, the log
+    a traceback per request."""
+    if isinstance(payload, str) and payload.startswith("file_data:"):
+        path = payload.removeprefix("file_data:")
+        path = str(tiny_vlm_dir / "model.safetensors") if path == "MODEL" else path
+        payload = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    capfd.readouterr()
+    call = httpx.post(f"{space['url']}gradio_api/call/score", json={"data": [payload, TASK]})
+    events = httpx.get(f"{space['url']}gradio_api/call/score/{call.json()['event_id']}", timeout=60).text
+    data = json.loads(events.split("event: error\ndata: ", 1)[1].split("\n", 1)[0])
+    assert data["error"] == message
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_refused_uploads_log_no_traceback(space, client, capfd):
+    from gradio_client.exceptions import AppError
+
+    bad = space["root"] / "notes2.mp4"
+    bad.write_text("not a video at all\n" * 20)
+    capfd.readouterr()
+    with pytest.raises(AppError, match="not a readable video"):
+        _score(client, bad)
+    with pytest.raises(AppError, match="Type the task"):
+        _score(client, space["good"], task="   ")
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_examples_are_generated_not_shipped(space):
     assert [Path(v).suffix for v, _ in space["examples"]] == [".mp4", ".mp4"]
     assert all(Path(v).stat().st_size > 0 and t for v, t in space["examples"])

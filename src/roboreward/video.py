@@ -371,10 +371,13 @@ def frame_indices(
     """
     if num_frames is not None and fps is not None:
         raise ValueError("give num_frames or fps, not both")
-    lo = 0 if start is None else math.ceil(max(0.0, start) * info.fps - 1e-6)
-    hi = info.frames if end is None else min(info.frames, math.ceil(end * info.fps - 1e-6))
     if start is not None and end is not None and end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")
+    if end is not None and end <= 0:
+        raise ValueError(f"end={end}s is at or before the start of the video: the range holds no frame")
+    # Clamped before rounding, so an end of 1e308 s (inf frames) is the last frame, not an overflow.
+    lo = 0 if start is None else math.ceil(min(max(0.0, start) * info.fps, info.frames) - 1e-6)
+    hi = info.frames if end is None else math.ceil(min(end * info.fps, info.frames) - 1e-6)
     if lo >= info.frames:
         raise ValueError(f"start={start}s is at or after the end of the video ({info.duration:.3f}s)")
     hi = max(hi, lo + 1)

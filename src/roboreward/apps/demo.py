@@ -30,6 +30,7 @@ from typing import Any, Literal
 from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
 from roboreward.extras import require
+from roboreward.models.settings import MAX_NUM_FRAMES
 
 __all__ = ["TRAINED", "UNTRAINED", "DemoConfig", "run_demo"]
 
@@ -57,8 +58,9 @@ class DemoConfig:
         check_fields(self)
         if not self.out.strip():
             raise ValueError("out is empty")
-        for name in ("arena_episodes", "oxe_episodes", "train_steps", "num_frames", "batch_size"):
+        for name in ("arena_episodes", "oxe_episodes", "train_steps", "batch_size"):
             check_range(self, name, low=1)
+        check_range(self, "num_frames", 1, MAX_NUM_FRAMES)
         check_range(self, "max_side", low=16)  # the build's smallest frames
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")

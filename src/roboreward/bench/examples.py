@@ -40,7 +40,16 @@ def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[
     return examples, read.skipped
 
 
-def _built_examples(dataset: str, split: str) -> list[Example]:
+def _task_problem(task: Any) -> str | None:
+    """Why a row's task cannot reach a model: not text, empty, or over `rubric.MAX_TASK_CHARS`."""
+    if not isinstance(task, str) or not task.strip():
+        return f"task is empty or not text ({str(task)[:60]!r})"
+    if len(task) > rubric.MAX_TASK_CHARS:
+        return f"task is {len(task)} characters long; the limit is {rubric.MAX_TASK_CHARS}"
+    return None
+
+
+def _built_examples(dataset: str, split: str) -> tuple[list[Example], list[dict[str, str]]]:
     import datasets
 
     try:
@@ -66,16 +75,20 @@ def _built_examples(dataset: str, split: str) -> list[Example]:
     cameras = meta.get("camera") or [None] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
-    examples = []
+    examples, skipped = [], []
     for index, (id_, task, reward, source, episode_id) in enumerate(
         zip(ids, meta["task"], meta["reward"], sources, episode_ids, strict=True)
     ):
         if not isinstance(reward, int) or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE:
             raise ValueError(f"row {index} (id {id_}) of {dataset} has reward {reward!r}, not 1..5")
+        problem = _task_problem(task)  # a dataset not built here may hold a book in a task
+        if problem is not None:
+            skipped.append({"where": f"{split} row {index} (id {str(id_)[:120]})", "reason": problem})
+            continue
         group = pair_group(task, source, episode_id)
         video = ds[index]["video"]
         examples.append(Example(id_, video, task, reward, source, group, policies[index], cameras[index]))
-    return examples
+    return examples, skipped
 
 
 def row_policy(provenance: str | dict[str, Any] | None) -> str | None:
@@ -143,16 +156,17 @@ def load_examples(
         subsets: keep only these subsets (ValueError naming an unknown one).
         max_examples: a seeded sample stratified by subset (`select_examples`).
         seed: the sample's seed.
-        skipped: a list that receives ``{"where", "reason"}`` for each release row left out.
+        skipped: a list that receives ``{"where", "reason"}`` for each row left out (a release row
+            the reader skips; a row whose task is empty or over `rubric.MAX_TASK_CHARS`).
     """
     locate.resolve(dataset, "dataset")  # "no such folder" at once; never a cached dataset of that name
     release = locate_release(dataset, split)
     if release is not None:
         examples, left_out = _release_examples(release, split)
-        if skipped is not None:
-            skipped.extend(left_out)
     else:
-        examples = _built_examples(dataset, split)
+        examples, left_out = _built_examples(dataset, split)
+    if skipped is not None:
+        skipped.extend(left_out)
     if subsets:
         wanted, present = set(subsets), {ex.subset for ex in examples}
         unknown = wanted - present

@@ -98,7 +98,7 @@ from roboreward.config import check_fields, check_range
 from roboreward.models.factory import load_reward_model
 from roboreward.models.frames import MAX_CURVE_POINTS
 from roboreward.models.openai_chat import VIDEO_INPUTS
-from roboreward.models.settings import resolve_settings
+from roboreward.models.settings import MAX_NUM_FRAMES, resolve_settings
 from roboreward.models.specs import SERVED_KINDS, parse_model_spec
 
 __all__ = [
@@ -171,8 +171,9 @@ class BenchConfig:
             raise ValueError(f"video_input must be one of {VIDEO_INPUTS}, got {self.video_input!r}")
         if self.prompt is not None:
             rubric.get_preset(self.prompt)
-        for name in ("max_examples", "batch_size", "num_frames", "concurrency"):
+        for name in ("max_examples", "batch_size", "concurrency"):
             check_range(self, name, 1)
+        check_range(self, "num_frames", 1, MAX_NUM_FRAMES)
         check_range(self, "max_side", 16)
         check_range(self, "voc", 2, MAX_CURVE_POINTS)
         check_range(self, "preference_pairs", 1)

@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_FRAMES_FPS",
     "WRAPPED_VIDEO",
     "RewardPrompter",
+    "as_device",
     "as_dtype",
     "default_device",
     "even_frames",
@@ -57,6 +58,42 @@ def default_device() -> torch.device:
     import torch  # here, not at import: the CLI's --help and the relabel recipes need no torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def as_device(device: torch.device | str | None) -> torch.device:
+    """The torch device to load onto (None: `default_device`), checked to exist on this machine.
+
+    Args:
+        device: e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or None.
+
+    Raises:
+        ValueError: one line naming the device: not a device name, or a GPU this machine lacks
+            (torch would otherwise fail deep inside the weight loading).
+
+    >>> as_device("cpu").type
+    'cpu'
+    >>> as_device("tpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device 'tpu' is not a torch device (e.g. cpu, cuda, cuda:1, mps)
+    """
+    import torch
+
+    if device is None:
+        return default_device()
+    try:
+        found = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
+    if found.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r}: this machine has no CUDA GPU (use --device cpu)")
+        if found.index is not None and found.index >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} CUDA GPU(s): cuda:0..{count - 1}")
+    if found.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r}: MPS is not available on this machine (use --device cpu)")
+    return found
 
 
 def default_dtype(device: torch.device) -> torch.dtype:

@@ -38,8 +38,8 @@ from roboreward.models.frames import curve_cuts
 from roboreward.models.inputs import (
     DEFAULT_FRAMES_FPS,
     RewardPrompter,
+    as_device,
     as_dtype,
-    default_device,
     set_pixel_budget,
 )
 from roboreward.models.results import CurvePoint, ProgressCurve, ScoreResult, score_result
@@ -155,7 +155,7 @@ class RewardModel(RewardPrompter):
 
         if prompt is not None:
             rubric.get_preset(prompt)  # an unknown name fails before anything loads
-        device = torch.device(device) if device is not None else default_device()
+        device = as_device(device)  # a missing GPU is one line here, not a traceback from the loader
         # Weights load straight onto the device (no full copy in CPU memory first).
         kwargs = {"dtype": as_dtype(dtype, device), "device_map": device, **model_kwargs}
         if attn_implementation is not None:

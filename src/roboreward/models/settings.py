@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "HELM_SETTINGS",
     "KNOWN_SETTINGS",
+    "MAX_NUM_FRAMES",
     "SAMPLERS",
     "SETTINGS_FILE",
     "InferenceSettings",
@@ -57,6 +59,10 @@ SETTINGS_FILE = "roboreward_settings.json"
 SAMPLERS = ("toolkit", "qwen_vl_utils", "processor")
 
 Sampler = Literal["toolkit", "qwen_vl_utils", "processor"]
+
+#: The most frames one video may be sampled to (``num_frames``): Qwen-VL's own sampler never takes
+#: more (``qwen_vl_utils``' FPS_MAX_FRAMES), and 100,000 frames of one episode took 14 GB.
+MAX_NUM_FRAMES = 768
 
 _FORMAT_VERSION = 1
 
@@ -100,10 +106,10 @@ class InferenceSettings:
             raise ValueError("give num_frames or fps, not both")
         if self.num_frames is None and self.fps is None and self.sampler == "toolkit":
             raise ValueError("give num_frames or fps")
-        if self.num_frames is not None and self.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if self.num_frames is not None and not 1 <= self.num_frames <= MAX_NUM_FRAMES:
+            raise ValueError(f"num_frames must be in 1..{MAX_NUM_FRAMES}, got {self.num_frames}")
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a number > 0, got {self.fps}")
         if self.max_side is not None and self.max_side < 1:
             raise ValueError(f"max_side must be >= 1, got {self.max_side}")
 

@@ -35,6 +35,7 @@ from roboreward.models.endpoints import EndpointPool
 from roboreward.models.inputs import (
     BARE_VIDEO,
     WRAPPED_VIDEO,
+    as_device,
     as_dtype,
     even_frames,
     inserts_own_vision_markers,
@@ -125,13 +126,10 @@ class TransformersBackend:
     """A local transformers model: a VLM (frames as a video) or a text LM; greedy; one call at a time."""
 
     def __init__(self, path: str, device: str | None = None, dtype: Any = None):
-        import torch
         from transformers import AutoConfig
 
         self.name = str(path)
-        self.device = (
-            torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        self.device = as_device(device or None)
         kwargs = {"dtype": as_dtype(dtype, self.device), "device_map": self.device}
         self._lock = threading.Lock()
         config = AutoConfig.from_pretrained(path)

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from roboreward import rubric
-from roboreward.extras import require
+from roboreward.extras import refusing_blocks, require
 from roboreward.review.session import SplitReview
 from roboreward.review.store import REJECT_REASONS, sanitize_annotator
 
@@ -156,7 +156,10 @@ def build_review_app(
 
         return handler
 
-    with gr.Blocks(title=f"RoboRewardBench review: {split}", analytics_enabled=False) as app:
+    # Refusals of a request's inputs (a reason outside the choices, too few inputs) are answers that
+    # say so, not {"error": null} and a traceback in the log.
+    blocks = refusing_blocks()
+    with blocks(title=f"RoboRewardBench review: {split}", analytics_enabled=False) as app:
         gr.Markdown(
             "# RoboRewardBench review\n"
             "Judge the **final state** of the episode against the task. Keys: **1**-**5** correct the "

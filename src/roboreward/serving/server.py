@@ -50,7 +50,7 @@ except ImportError as exc:  # the [serve] extra
         'roboreward.serving.server needs fastapi: pip install "roboreward[serve]"'
     ) from exc
 
-from roboreward import video
+from roboreward import rubric, video
 from roboreward.models.remote import TOKEN_ENV, RewardClient, RewardServerError
 
 __all__ = [
@@ -355,8 +355,24 @@ class _Admission:
 
         token = self.batcher.arrive() if scope["path"].endswith("/score") else None
         scope.setdefault("state", {})["roboreward_arrival"] = token
+        started = False
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._limited(scope, receive, send)
+            await self._limited(scope, receive, tracked_send)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still open when its graceful shutdown ends (a stalled
+            # upload among them): each is answered 503 and ends here, instead of a CancelledError
+            # traceback per request in the log. Nothing else cancels a request's task.
+            if not started:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await self._answer(
+                        send, 503, "the server is shutting down: retry later", [(b"connection", b"close")]
+                    )
         finally:
             self.batcher.leave(token)
 
@@ -430,8 +446,10 @@ def check_settings(
         raise ValueError(f"max_upload_mb must be > 0, got {max_upload_mb}")
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
-    if max_task_chars < 1:
-        raise ValueError(f"max_task_chars must be >= 1, got {max_task_chars}")
+    if (
+        not 1 <= max_task_chars <= rubric.MAX_TASK_CHARS
+    ):  # a longer task would reach the prompt and be refused there
+        raise ValueError(f"max_task_chars must be in 1..{rubric.MAX_TASK_CHARS}, got {max_task_chars}")
     if deadline_s <= 0:
         raise ValueError(f"deadline_s must be > 0, got {deadline_s}")
 

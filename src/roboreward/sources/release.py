@@ -10,8 +10,10 @@
 A row's subset is the source folder its file sits in, as on HELM's leaderboard. Extra columns
 (``gpt5_mini_check`` ...) are kept. Nothing is decoded here and no torchcodec is needed: a row's
 video is ``{"bytes": None, "path": <absolute path>}``, what `roboreward.video` reads. A row whose file
-is missing, whose reward is not an integer 1..5, whose task is empty, or whose line is not a JSON
-object is skipped with its reason (`ReleaseSplit.skipped`), never silently.
+is missing, whose reward is not an integer 1..5, whose task is empty or longer than
+`rubric.MAX_TASK_CHARS`, or whose line is not a JSON object (not UTF-8, nested too deep, a lone
+surrogate no file can store, an unusable file name) is skipped with its reason
+(`ReleaseSplit.skipped`), never silently; the other rows are kept.
 
 A Hub id is fetched with ``huggingface_hub.snapshot_download``: the split's metadata first, then,
 only for a release layout, that split's folder (offline: from the local cache).
@@ -100,19 +102,55 @@ class ReleaseSplit:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
+def _shown(value: Any, limit: int = 120) -> str:
+    """``value`` as text for a skip reason, cut to ``limit`` characters (a hostile cell is huge)."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parsed(raw: bytes) -> tuple[Any, str | None]:
+    """One metadata line as JSON, or why it cannot be read."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 (byte {raw[exc.start]:#04x} at {exc.start})"
+    try:
+        row = json.loads(text)
+    except RecursionError:
+        return None, "not JSON (nested too deep)"
+    except ValueError:  # a syntax error, a number of 5,000 digits
+        return None, "not JSON"
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "a lone surrogate (\\ud800-\\udfff) in the line: no file can store it as UTF-8"
+    except (RecursionError, ValueError):
+        return None, "not JSON (nested too deep)"
+    return row, None
+
+
 def _problem(row: Any, folder: Path) -> str | None:
     if not isinstance(row, dict):
         return "not a JSON object"
     name = row.get("file_name")
     if not isinstance(name, str) or not name.strip():
         return "file_name is missing"
-    if Path(name).is_absolute() or ".." in Path(name).parts:
-        return f"file_name {name!r} points outside the split folder"
-    if not (folder / name).is_file():
-        return f"video file {name} is missing"
+    if "\x00" in name:
+        return f"file_name {_shown(name)!r} holds a NUL byte"
+    try:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            return f"file_name {_shown(name)!r} points outside the split folder"
+        if not (folder / name).is_file():
+            return f"video file {_shown(name)} is missing"
+    except (OSError, ValueError) as exc:  # a NUL, a name too long, a symlink loop
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:120]
+        return f"file_name {_shown(name)!r} is unusable ({why})"
     task = row.get("task")
     if not isinstance(task, str) or not task.strip():
-        return f"task is empty ({task!r})"
+        return f"task is empty ({_shown(task)})"
+    if len(task) > rubric.MAX_TASK_CHARS:
+        return f"task is {len(task)} characters long; the limit is {rubric.MAX_TASK_CHARS}"
     reward = row.get("reward")
     if (
         isinstance(reward, bool)
@@ -120,7 +158,7 @@ def _problem(row: Any, folder: Path) -> str | None:
         or not float(reward).is_integer()
         or not rubric.MIN_SCORE <= reward <= rubric.MAX_SCORE
     ):
-        return f"reward must be an integer 1..5, got {reward!r}"
+        return f"reward must be an integer 1..5, got {_shown(reward)}"
     return None
 
 
@@ -141,21 +179,20 @@ def read_release_split(root: str | os.PathLike[str], split: str) -> ReleaseSplit
         raise FileNotFoundError(f"{root} has no {release_folder(split)}/{METADATA} (splits there: {present})")
     out = ReleaseSplit(root=root, split=split)
     seen: set[str] = set()
-    for number, line in enumerate(metadata.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(metadata.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{release_folder(split)}/{METADATA} line {number}"
-        try:
-            row = json.loads(line)
-        except ValueError:
-            out.skipped.append({"where": where, "reason": "not JSON"})
+        row, unreadable = _parsed(line)
+        if unreadable is not None:
+            out.skipped.append({"where": where, "reason": unreadable})
             continue
         problem = _problem(row, folder)
         if problem is None and row["file_name"] in seen:
             problem = f"file_name {row['file_name']} is listed twice"
         if problem:
             name = row.get("file_name") if isinstance(row, dict) else None
-            out.skipped.append({"where": where, "file_name": str(name), "reason": problem})
+            out.skipped.append({"where": where, "file_name": _shown(str(name)), "reason": problem})
             continue
         seen.add(row["file_name"])
         parts = Path(row["file_name"]).parts

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from roboreward import rubric
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
+from roboreward.models.settings import MAX_NUM_FRAMES
 
 
 @dataclass
@@ -86,6 +87,8 @@ class ScoreConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        if self.num_frames is not None and self.num_frames > MAX_NUM_FRAMES:
+            raise ValueError(f"--num-frames must be at most {MAX_NUM_FRAMES}, got {self.num_frames}")
         for name in ("fps", "request_timeout"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):

@@ -24,9 +24,10 @@ from typing import Any, Literal
 from roboreward import rubric
 from roboreward.cli.access import is_loopback
 from roboreward.cli.commands import COMMANDS
-from roboreward.config import from_namespace
+from roboreward.config import check_fields, check_range, from_namespace
 from roboreward.environ import serve_token
 from roboreward.extras import require
+from roboreward.models.settings import MAX_NUM_FRAMES
 
 #: Seconds uvicorn gives open requests after SIGTERM before it closes them (the exit stays under 5 s).
 SHUTDOWN_GRACE_S = 2.0
@@ -113,6 +114,10 @@ class ServeConfig:
     log_level: Literal["critical", "error", "warning", "info", "debug"] = field(
         default="info", metadata={"help": "uvicorn's log level"}
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_range(self, "num_frames", 1, MAX_NUM_FRAMES)  # before the (slow) model load
 
 
 def check_serve_access(host: str, token: str | None, insecure: bool) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,8 @@ from roboreward.sources import SourceError
 __all__ = [
     "EPISODE_INDEX_RE",
     "INFO_PATH",
+    "MAX_EPISODE_INDEX",
+    "MAX_TEMPLATE_WIDTH",
     "REWARDS_PATH",
     "SUPPORTED_VERSIONS",
     "V2_EPISODES_PATH",
@@ -43,6 +47,7 @@ __all__ = [
     "dataset_name",
     "default_video_key",
     "entry_index",
+    "episode_index",
     "first_text",
     "inside",
     "instruction_text",
@@ -51,6 +56,7 @@ __all__ = [
     "read_info",
     "relative",
     "reward_label",
+    "shown",
     "video_keys",
     "write_episode_rewards",
 ]
@@ -70,8 +76,18 @@ V3_TASKS_PATH = "meta/tasks.parquet"
 #: `roboreward.sources.lerobot.reader.LeRobotSource` labels episodes with it when it is there.
 REWARDS_PATH = "meta/episode_rewards.jsonl"
 
-#: An entry's episode index, read from a raw line of episodes.jsonl even when the line is not JSON.
-EPISODE_INDEX_RE = re.compile(rb'"episode_index"\s*:\s*(\d+)')
+#: An entry's episode index, read from a raw line of episodes.jsonl even when the line is not JSON
+#: (at most 19 digits: a longer number is no int64 index, and converting 5,000 digits is refused).
+EPISODE_INDEX_RE = re.compile(rb'"episode_index"\s*:\s*(\d{1,19})(?!\d)')
+
+_TOO_MANY_DIGITS = f"a number over {sys.get_int_max_str_digits()} digits"
+
+#: The largest episode index: LeRobot stores indices as int64.
+MAX_EPISODE_INDEX = 2**63 - 1
+
+#: The widest field a path template may ask for (``{episode_index:06d}`` is 6): a width of 1e9 would
+#: make every path a gigabyte string.
+MAX_TEMPLATE_WIDTH = 32
 
 #: codebase_version -> on-disk layout this reader follows.
 SUPPORTED_VERSIONS = {"v2.0": "v2", "v2.1": "v2", "v3.0": "v3"}
@@ -120,25 +136,42 @@ def read_info(path: Path, label: str) -> dict[str, Any]:
         info = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SourceError(f"{label}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise SourceError(f"{label}: not readable JSON (nested too deep)") from None
+    except ValueError:  # a number of 5,000 digits
+        raise SourceError(f"{label}: not readable JSON ({_TOO_MANY_DIGITS})") from None
     if not isinstance(info, dict):
         raise SourceError(f"{label}: expected a JSON object, got {type(info).__name__}")
     missing = [k for k in ("codebase_version", "fps", "features", "video_path") if k not in info]
     if missing:
         raise SourceError(f"{label}: missing key(s) {', '.join(missing)}")
     version = info["codebase_version"]
-    if version not in SUPPORTED_VERSIONS:
+    if not isinstance(version, str) or version not in SUPPORTED_VERSIONS:
         raise SourceError(
-            f"{label}: unknown LeRobot version {version!r} (supported: {', '.join(SUPPORTED_VERSIONS)})"
+            f"{label}: unknown LeRobot version {shown(version)} (supported: {', '.join(SUPPORTED_VERSIONS)})"
         )
     fps = info["fps"]
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-        raise SourceError(f"{label}: fps must be a positive number, got {fps!r}")
+        raise SourceError(f"{label}: fps must be a positive number, got {shown(fps)}")
     if not isinstance(info["features"], dict):
         raise SourceError(f"{label}: features must be an object, got {type(info['features']).__name__}")
     data_path = info.get("data_path")
     if data_path is not None and not isinstance(data_path, str):
-        raise SourceError(f"{label}: data_path must be a path template string, got {data_path!r}")
+        raise SourceError(f"{label}: data_path must be a path template string, got {shown(data_path)}")
     return info
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a hostile value cannot fill a message.
+
+    >>> shown("x" * 500, limit=10)
+    "'xxxxxx..."
+    """
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4,300 digits
+        text = f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def video_keys(info: dict[str, Any], label: str) -> list[str]:
@@ -164,17 +197,52 @@ def choose_video_key(video_keys: list[str], asked: str | None, label: str) -> st
 
 
 def check_template(template: Any, fields: Sequence[str], label: str, key: str) -> None:
+    """Refuse a path template that is not plain ``{field}`` / ``{field:06d}`` replacement fields.
+
+    Only the named ``fields`` may appear, with no attribute or item access (``{episode_index.real}``,
+    ``{episode_index[0]}``), no conversion (``!r``), no nested field in a format spec, and no width
+    over `MAX_TEMPLATE_WIDTH` (a width of 1e9 would allocate a gigabyte per path).
+
+    >>> check_template("episode_{episode_index:06d}.mp4", ("episode_index",), "info.json", "video_path")
+    >>> try:
+    ...     check_template("{episode_index:099999d}", ("episode_index",), "info.json", "video_path")
+    ... except SourceError as exc:
+    ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+    info.json: video_path template '{episode_index:099999d}' cannot be filled with episode_index
+    (field width 99999 is over 32)
+    """
     if not isinstance(template, str) or not template:
-        raise SourceError(f"{label}: {key} must be a path template string, got {template!r}")
+        raise SourceError(f"{label}: {key} must be a path template string, got {shown(template)}")
+
+    def refuse(why: str) -> SourceError:
+        return SourceError(
+            f"{label}: {key} template {shown(template)} cannot be filled with {', '.join(fields)} ({why})"
+        )
+
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in fields:
+            raise refuse(f"unknown field {shown(name, 60)}")
+        if conversion is not None:
+            raise refuse(f"conversion !{conversion} in field {name}")
+        if spec and ("{" in spec or "}" in spec):
+            raise refuse(f"nested field in the format of {name}")
+        widths = [int(w) for w in re.findall(r"\d{1,12}", spec or "")]
+        if len(spec or "") > 16 or any(w > MAX_TEMPLATE_WIDTH for w in widths):
+            too_wide = max(widths, default=0)
+            raise refuse(f"field width {too_wide} is over {MAX_TEMPLATE_WIDTH}")
     values: dict[str, Any] = {f: 0 for f in fields}
     if "video_key" in values:
         values["video_key"] = "camera"
     try:
         template.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise SourceError(
-            f"{label}: {key} template {template!r} cannot be filled with {', '.join(fields)} ({exc!r})"
-        ) from None
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+        raise refuse(repr(exc)) from None
 
 
 def dataset_name(folder_or_repo: str) -> str:
@@ -194,14 +262,28 @@ def parse_jsonl_line(raw: bytes, where: str) -> tuple[Any, str | None]:
         return json.loads(text), problem
     except json.JSONDecodeError as exc:
         return None, problem or f"not valid JSON in {where} ({exc.msg})"
+    except RecursionError:
+        return None, problem or f"not readable JSON in {where} (nested too deep)"
+    except ValueError:  # a number of 5,000 digits
+        return None, problem or f"not readable JSON in {where} ({_TOO_MANY_DIGITS})"
+
+
+def episode_index(value: Any) -> int | None:
+    """An episode index as LeRobot stores it (an int64 >= 0), or None.
+
+    >>> episode_index(3), episode_index(3.0), episode_index(-1), episode_index(10**300), episode_index("3")
+    (3, 3, None, None, None)
+    """
+    index = as_int(value)
+    return index if index is not None and 0 <= index <= MAX_EPISODE_INDEX else None
 
 
 def entry_index(entry: Any, raw: bytes) -> int | None:
     """episode_index of a JSONL entry; read from the raw bytes when the line does not parse."""
     if isinstance(entry, dict):
-        return as_int(entry.get("episode_index"))
+        return episode_index(entry.get("episode_index"))
     match = EPISODE_INDEX_RE.search(raw)
-    return int(match.group(1)) if match else None
+    return episode_index(int(match.group(1))) if match else None
 
 
 def listed_tasks(value: Any) -> list[Any] | None:
@@ -241,7 +323,7 @@ def as_int(value: Any) -> int | None:
         return value
     if isinstance(value, np.integer):  # from pandas
         return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
         return int(value)
     return None
 

@@ -59,10 +59,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from huggingface_hub import snapshot_download
 
+from roboreward import video as video_io
 from roboreward.episode import Episode, EpisodeError, Skip
 from roboreward.sources import SourceError
 from roboreward.sources.lerobot.layout import (
     INFO_PATH,
+    MAX_EPISODE_INDEX,
     REWARDS_PATH,
     SUPPORTED_VERSIONS,
     V2_EPISODES_PATH,
@@ -80,6 +82,7 @@ from roboreward.sources.lerobot.layout import (
     dataset_name,
     default_video_key,
     entry_index,
+    episode_index,
     first_text,
     inside,
     instruction_text,
@@ -88,6 +91,7 @@ from roboreward.sources.lerobot.layout import (
     read_info,
     relative,
     reward_label,
+    shown,
     video_keys,
 )
 
@@ -129,7 +133,7 @@ def parse_rewards(spec: str) -> tuple[str, str | None]:
 
 
 _REPO_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
-_TASK_INDEX_RE = re.compile(rb'"task_index"\s*:\s*(\d+)')
+_TASK_INDEX_RE = re.compile(rb'"task_index"\s*:\s*(\d{1,19})(?!\d)')
 
 
 @dataclass(frozen=True)
@@ -458,7 +462,7 @@ class LeRobotSource:
             if problem is None and not isinstance(entry, dict):
                 problem = f"not a JSON object in {where}"
             if problem is None and index is None:
-                problem = f"no integer episode_index in {where}"
+                problem = _index_problem(entry.get("episode_index"), where)
             tasks = listed_tasks(entry.get("tasks")) if isinstance(entry, dict) else None
             reward = _ABSENT
             if self._rewards_kind == "column" and isinstance(entry, dict):
@@ -495,14 +499,15 @@ class LeRobotSource:
                 raise SourceError(f"{file}: not a readable parquet file ({exc})") from None
             for number, row in enumerate(rows):
                 where = f"{rel} row {number}"
-                index = as_int(row.get("episode_index"))
-                problem = None if index is not None else f"no integer episode_index in {where}"
+                index = episode_index(row.get("episode_index"))
+                problem = None if index is not None else _index_problem(row.get("episode_index"), where)
                 chunk, part = as_int(row.get(chunk_col)), as_int(row.get(file_col))
                 start, end = as_float(row.get(from_col)), as_float(row.get(to_col))
                 video = None
                 if chunk is None or part is None or start is None or end is None:
                     problem = problem or f"no {self.video_key} video file or time range in {where}"
                 else:
+                    problem = problem or _time_range_problem(start, end, where)
                     video = self.root / self._video_template.format(
                         video_key=self.video_key, chunk_index=chunk, file_index=part
                     )
@@ -711,6 +716,28 @@ class LeRobotSource:
             if index is not None and index not in table:
                 table[index] = text if isinstance(text, str) else Unreadable(f"task {index} is not text")
         return table, ""
+
+
+def _index_problem(value: Any, where: str) -> str:
+    """Why an entry's episode_index is unusable (missing, not an integer, or not an int64 >= 0)."""
+    if value is None:
+        return f"no integer episode_index in {where}"
+    return f"episode_index {shown(value, 60)} is not an integer 0..{MAX_EPISODE_INDEX} in {where}"
+
+
+def _time_range_problem(start: float, end: float, where: str) -> str | None:
+    """Why a v3.0 episode's [from_timestamp, to_timestamp) cannot be decoded, or None.
+
+    A range that starts before the video (a negative time) names no frame of it, and one longer than
+    `video.VideoLimits.max_seconds` would be refused by every decode: both are skips here, before a
+    frame is read (an empty range is the Episode's own check).
+    """
+    if start < 0:
+        return f"video time range [{start:g}, {end:g}) s starts before the video in {where}"
+    limit = video_io.DEFAULT_LIMITS.max_seconds
+    if end - start > limit:
+        return f"video time range [{start:g}, {end:g}) s is over the limit of {limit:g} s in {where}"
+    return None
 
 
 def _read_jsonl_rewards(path: Path) -> list[tuple[int | None, Any, Any, str]]:
