@@ -1,0 +1,237 @@
+"""Build as datatrove tasks (local and Slurm): the in-process build's folder, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("datatrove")
+
+import relabel_scripts  # noqa: E402  (tests/ is on the path)
+from conftest import write_manifest, write_video  # noqa: E402
+
+from roboreward import sim, video  # noqa: E402
+from roboreward.dataset import distributed  # noqa: E402
+from roboreward.dataset.builder import BuildConfig, build  # noqa: E402
+from roboreward.dataset.executors import ExecutorConfig, sbatch_lines, share  # noqa: E402
+from roboreward.dataset.pipeline import build_with_relabel  # noqa: E402
+from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """The demo's sources, small (sim LeRobot successes and RoboArena runs), plus a manifest with one
+    unreadable video and one empty task, so the report has skips of both kinds."""
+    root = tmp_path_factory.mktemp("demo_sources")
+    lerobot = sim.write_sim_dataset(root / "sim_tabletop", 6, "lerobot", 0, size=(64, 48))
+    arena = sim.write_sim_dataset(root / "roboarena_sim", 3, "roboarena", 1, size=(64, 48))
+    manifest_root = root / "manifest"
+    manifest_root.mkdir()
+    write_video(manifest_root / "ok.mp4", num_frames=9)
+    (manifest_root / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    rows = [
+        {"video": "ok.mp4", "task": "stack the cups", "reward": 4},
+        {"video": "broken.mp4", "task": "open the drawer", "reward": 5},
+        {"video": "ok.mp4", "task": "", "reward": 3},
+    ]
+    manifest = write_manifest(manifest_root, rows)
+    return {"lerobot": [str(lerobot)], "roboarena": [str(arena)], "manifest": [str(manifest)]}
+
+
+def _config(sources, out, **kwargs):
+    return BuildConfig(
+        **sources,
+        out=str(out),
+        oxe_episodes=5,
+        split_ratios={"train": 0.7, "validation": 0.1, "test": 0.2},
+        max_side=32,
+        max_frames=4,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def inprocess(sources, tmp_path_factory):
+    out = tmp_path_factory.mktemp("inprocess") / "ds"
+    report = build(_config(sources, out))
+    return out, report
+
+
+def _parquet_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+
+
+def _same_build(folder: Path, reference: tuple[Path, dict]) -> None:
+    ref_folder, ref_report = reference
+    assert _parquet_bytes(folder) == _parquet_bytes(ref_folder)
+    assert (folder / "README.md").read_text() == (ref_folder / "README.md").read_text()
+    report = json.loads((folder / "build_report.json").read_text())
+    for key in ("rows", "totals", "skipped", "skipped_by_reason", "files", "lerobot_rewards"):
+        assert report[key] == ref_report[key], key
+
+
+def test_the_reference_build_has_skips_of_both_kinds(inprocess):
+    _, report = inprocess
+    reasons = {s["episode_id"]: s["reason"] for s in report["skipped"]}
+    assert report["totals"]["skipped"] == 2
+    assert reasons["2"].startswith("cannot decode video") and reasons["3"].startswith("task is empty")
+    assert report["totals"]["rows"] == 5 + 3 + 1  # sampled LeRobot, RoboArena runs, the readable row
+
+
+def test_share_covers_every_position_once_in_order():
+    for count in (0, 1, 7, 30):
+        for tasks in (1, 3, 4, 8):
+            assert [i for r in range(tasks) for i in share(count, r, tasks)] == list(range(count))
+
+
+def test_executor_settings_are_checked():
+    with pytest.raises(ValueError, match="needs --slurm-partition"):
+        ExecutorConfig(executor="slurm")
+    with pytest.raises(ValueError, match="workers must be -1"):
+        ExecutorConfig(executor="local", workers=0)
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        sbatch_lines(["two words=1"])
+
+
+@pytest.mark.slow
+def test_a_local_build_of_4_tasks_on_2_workers_is_the_in_process_build(sources, inprocess, tmp_path):
+    out = tmp_path / "ds"
+    report = build_with_relabel(
+        _config(sources, out), executor=ExecutorConfig(executor="local", tasks=4, workers=2)
+    )
+    _same_build(out, inprocess)
+    assert report["totals"] == inprocess[1]["totals"]
+    work = next((out / ".build" / "datatrove").iterdir())
+    assert sorted(p.name for p in (work / "tasks" / "completions").iterdir()) == [f"{r:05d}" for r in range(4)]
+    assert sorted(p.name for p in (work / "shards").iterdir()) == [f"task-{r:05d}.json" for r in range(4)]
+
+
+def test_a_killed_task_is_the_only_one_run_again(sources, inprocess, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    executor = ExecutorConfig(executor="local", tasks=4, workers=1)  # tasks run here, in rank order
+    ran, encoded = [], []
+    real_run, real_encode = distributed.BuildTask.run, video.encode
+
+    def run(self, rank, world_size):
+        ran.append(rank)
+        return real_run(self, rank, world_size)
+
+    def encode_then_die(frames, path, **kwargs):
+        if ran[-1] == 3 and len([r for r in encoded if r == 3]) == 1:
+            raise KeyboardInterrupt("killed")  # task 3 dies after its first video
+        encoded.append(ran[-1])
+        return real_encode(frames, path, **kwargs)
+
+    monkeypatch.setattr(distributed.BuildTask, "run", run)
+    monkeypatch.setattr(video, "encode", encode_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        build_with_relabel(_config(sources, out), executor=executor)
+    assert ran == [0, 1, 2, 3] and not (out / "data").exists()
+    first = list(encoded)
+
+    ran.clear(), encoded.clear()
+    monkeypatch.setattr(video, "encode", lambda frames, path, **kw: encoded.append(ran[-1] if ran else "merge")
+                        or real_encode(frames, path, **kw))
+    build_with_relabel(_config(sources, out), executor=executor)
+    assert ran == [3]  # tasks 0, 1 and 2 had completed
+    # 10 episodes in 4 shares of 2, 3, 2, 3: task 3 holds the last RoboArena run, ok.mp4 and broken.mp4
+    # (which fails before encoding); it encoded one video before it died, so one is left, and the
+    # merge finds every video in the cache
+    assert first.count(3) == 1 and encoded == [3]
+    _same_build(out, inprocess)
+
+
+def _fake_slurm(bin_dir: Path, record: Path) -> None:
+    """sbatch, srun, scontrol and squeue that run a job array here, at once, recording each script."""
+    bin_dir.mkdir()
+    record.mkdir()
+    sbatch = f"""#!{sys.executable}
+import os, re, subprocess, sys
+from pathlib import Path
+record = Path({str(record)!r})
+args, script = sys.argv[1:-1], Path(sys.argv[-1]).read_text()
+job = len(list(record.glob("*.sh"))) + 1
+(record / f"{{job}}.sh").write_text(script)
+(record / f"{{job}}.args").write_text(" ".join(args))
+env = dict(os.environ)
+for a in args:
+    if a.startswith("--export=ALL,"):
+        env.update(kv.split("=", 1) for kv in a.split(",", 1)[1].split(","))
+failed = {{p.stem for p in record.glob("*.failed")}}
+dep = [a for a in args if a.startswith("--dependency=")] + re.findall(r"#SBATCH --dependency=(.*)", script)
+if any(d.split(":")[-1] in failed for d in dep):
+    (record / f"{{job}}.failed").write_text("dependency failed")
+    print(f"Submitted batch job {{job}}"); sys.exit(0)
+array = re.search(r"#SBATCH --array=(\\d+)-(\\d+)", script)
+ranks = range(int(array.group(1)), int(array.group(2)) + 1) if array else [None]
+for rank in ranks:
+    task_env = {{**env, "SLURM_JOB_ID": str(job), "SLURM_NODELIST": "localhost"}}
+    if rank is not None:
+        task_env["SLURM_ARRAY_TASK_ID"] = str(rank)
+    done = subprocess.run(["bash", "-c", script], env=task_env)
+    if done.returncode:
+        (record / f"{{job}}.failed").write_text(str(done.returncode))
+print(f"Submitted batch job {{job}}")
+"""
+    scripts = {
+        "sbatch": sbatch,
+        "srun": '#!/bin/bash\nwhile [[ "$1" == -* ]]; do if [[ "$1" == -n ]]; then shift; fi; shift; done\nexec "$@"\n',
+        "scontrol": "#!/bin/bash\necho localhost\n",
+        "squeue": "#!/bin/bash\nexit 0\n",  # every job already left the queue
+    }
+    for name, text in scripts.items():
+        path = bin_dir / name
+        path.write_text(text)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.mark.slow
+def test_a_slurm_build_submits_an_array_and_a_dependent_merge(sources, inprocess, tmp_path, monkeypatch):
+    bin_dir, record = tmp_path / "bin", tmp_path / "sbatch_scripts"
+    _fake_slurm(bin_dir, record)
+    venv_bin = str(Path(sys.executable).parent)  # datatrove's launch_pickled_pipeline and merge_stats
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{venv_bin}{os.pathsep}{os.environ['PATH']}")
+    src = str(Path(distributed.__file__).parents[2])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "ds"
+    executor = ExecutorConfig(
+        executor="slurm",
+        tasks=3,
+        workers=2,
+        slurm_partition="cpu-long",
+        slurm_time="01:30:00",
+        slurm_cpus_per_task=6,
+        slurm_mem_per_cpu_gb=3,
+        slurm_gpus_per_task=1,
+        slurm_job_name="rr",
+        slurm_sbatch=["account=robots", "constraint=h100"],
+        slurm_wait=True,
+    )
+    report = build_with_relabel(_config(sources, out), executor=executor)
+    _same_build(out, inprocess)
+    assert report["totals"] == inprocess[1]["totals"]
+    scripts = {p.stem: p.read_text() for p in record.glob("*.sh")}
+    assert not list(record.glob("*.failed"))
+    array = scripts["1"]  # the tasks, then their stats, then the merge (after the tasks), its stats
+    for line in (
+        "--partition=cpu-long",
+        "--time=01:30:00",
+        "--cpus-per-task=6",
+        "--mem-per-cpu=3G",
+        "--gpus=1",
+        "--job-name=rr-build",
+        "--array=0-2%2",
+        "--account=robots",
+        "--constraint=h100",
+    ):
+        assert f"#SBATCH {line}\n" in array, line
+    merge = next(s for s in scripts.values() if "#SBATCH --job-name=rr-build-merge\n" in s and "--array=0-0" in s)
+    merge_job = next(k for k, s in scripts.items() if s == merge)
+    assert "--dependency=afterok:1" in (record / f"{merge_job}.args").read_text()
+    assert "#SBATCH --gpus" not in merge
