@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import sys
 from pathlib import Path
 
 import pytest
+import relabel_scripts
+from conftest import write_manifest, write_video
+
+from roboreward import sim, video
+from roboreward.dataset import distributed
+from roboreward.dataset.builder import BuildConfig, build
+from roboreward.dataset.executors import ExecutorConfig, sbatch_lines, share
+from roboreward.dataset.pipeline import build_with_relabel
+from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text
 
 pytest.importorskip("datatrove")
-
-import relabel_scripts  # noqa: E402  (tests/ is on the path)
-from conftest import write_manifest, write_video  # noqa: E402
-
-from roboreward import sim, video  # noqa: E402
-from roboreward.dataset import distributed  # noqa: E402
-from roboreward.dataset.builder import BuildConfig, build  # noqa: E402
-from roboreward.dataset.executors import ExecutorConfig, sbatch_lines, share  # noqa: E402
-from roboreward.dataset.pipeline import build_with_relabel  # noqa: E402
-from roboreward.testing.chat_server import Reply, ScriptedChatServer, prompt_text  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +106,8 @@ def test_a_local_build_of_4_tasks_on_2_workers_is_the_in_process_build(sources, 
     _same_build(out, inprocess)
     assert report["totals"] == inprocess[1]["totals"]
     work = next((out / ".build" / "datatrove").iterdir())
-    assert sorted(p.name for p in (work / "tasks" / "completions").iterdir()) == [f"{r:05d}" for r in range(4)]
+    completions = sorted(p.name for p in (work / "tasks" / "completions").iterdir())
+    assert completions == [f"{r:05d}" for r in range(4)]
     assert sorted(p.name for p in (work / "shards").iterdir()) == [f"task-{r:05d}.json" for r in range(4)]
 
 
@@ -136,8 +135,12 @@ def test_a_killed_task_is_the_only_one_run_again(sources, inprocess, tmp_path, m
     first = list(encoded)
 
     ran.clear(), encoded.clear()
-    monkeypatch.setattr(video, "encode", lambda frames, path, **kw: encoded.append(ran[-1] if ran else "merge")
-                        or real_encode(frames, path, **kw))
+
+    def encode(frames, path, **kwargs):
+        encoded.append(ran[-1] if ran else "merge")
+        return real_encode(frames, path, **kwargs)
+
+    monkeypatch.setattr(video, "encode", encode)
     build_with_relabel(_config(sources, out), executor=executor)
     assert ran == [3]  # tasks 0, 1 and 2 had completed
     # 10 episodes in 4 shares of 2, 3, 2, 3: task 3 holds the last RoboArena run, ok.mp4 and broken.mp4
@@ -181,7 +184,7 @@ print(f"Submitted batch job {{job}}")
 """
     scripts = {
         "sbatch": sbatch,
-        "srun": '#!/bin/bash\nwhile [[ "$1" == -* ]]; do if [[ "$1" == -n ]]; then shift; fi; shift; done\nexec "$@"\n',
+        "srun": '#!/bin/bash\nwhile [[ "$1" == -* ]]; do [[ "$1" == -n ]] && shift; shift; done\nexec "$@"\n',
         "scontrol": "#!/bin/bash\necho localhost\n",
         "squeue": "#!/bin/bash\nexit 0\n",  # every job already left the queue
     }
@@ -231,7 +234,52 @@ def test_a_slurm_build_submits_an_array_and_a_dependent_merge(sources, inprocess
         "--constraint=h100",
     ):
         assert f"#SBATCH {line}\n" in array, line
-    merge = next(s for s in scripts.values() if "#SBATCH --job-name=rr-build-merge\n" in s and "--array=0-0" in s)
+    merge = next(s for s in scripts.values() if "#SBATCH --job-name=rr-build-merge\n" in s and "0-0" in s)
     merge_job = next(k for k, s in scripts.items() if s == merge)
     assert "--dependency=afterok:1" in (record / f"{merge_job}.args").read_text()
     assert "#SBATCH --gpus" not in merge
+
+
+def _answer(request):
+    """A served relabeling model (`relabel_scripts.answers`, by the prompt's wording)."""
+    text = prompt_text(request)
+    return Reply(relabel_scripts.answers(relabel_scripts.stage_of(text), text, None))
+
+
+def _asked(server):
+    return sorted((r["model"], prompt_text(r)) for r in server.requests)
+
+
+@pytest.mark.slow
+def test_a_distributed_relabel_build_asks_each_call_once_and_equals_the_in_process_one(sources, tmp_path):
+    with ScriptedChatServer(_answer) as server:
+        settings = {
+            "vlm": f"openai:{server.url}#Qwen/Qwen2.5-VL-7B-Instruct",
+            "llm": f"openai:{server.url}#Qwen/Qwen3-4B-Instruct-2507",
+            "stages": ["rewrite", "counterfactual", "paraphrase"],
+            "paraphrases": 1,
+            "max_retries": 1,
+            "num_frames": 2,
+            "workers": 2,
+        }
+        reference = build_with_relabel(_config(sources, tmp_path / "ref", relabel=settings))
+        asked_in_process = _asked(server)
+        server.requests.clear()
+        out = tmp_path / "ds"
+        executor = ExecutorConfig(executor="local", tasks=3, workers=2)
+        report = build_with_relabel(_config(sources, out, relabel=settings), executor=executor)
+        asked_by_tasks = _asked(server)
+        # a task run again (its completion and shard gone) asks nothing: its calls are in the cache
+        work = next((out / ".build" / "datatrove").iterdir())
+        (work / "tasks" / "completions" / "00001").unlink()
+        (work / "shards" / "task-00001.json").unlink()
+        (work / "merge" / "completions" / "00000").unlink()
+        server.requests.clear()
+        build_with_relabel(_config(sources, out, relabel=settings), executor=executor)
+        asked_again = len(server.requests)
+    assert len(asked_in_process) > 20 and asked_by_tasks == asked_in_process  # each call once
+    assert asked_again == 0
+    assert _parquet_bytes(out) == _parquet_bytes(tmp_path / "ref")
+    for key in ("rows", "by_augmentation", "reward_histogram", "stages"):
+        assert report["relabel"][key] == reference["relabel"][key], key
+    assert report["relabel"]["rows"]["added"] > 0

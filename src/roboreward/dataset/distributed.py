@@ -110,7 +110,8 @@ class BuildTask:
     def run(self, rank: int, world_size: int) -> None:
         """Do task ``rank`` of ``world_size``."""
         config, plan = _read_plan(Path(self.work))
-        episodes = [Episode.from_dict(plan["episodes"][i]) for i in share(len(plan["episodes"]), rank, world_size)]
+        mine = share(len(plan["episodes"]), rank, world_size)
+        episodes = [Episode.from_dict(plan["episodes"][i]) for i in mine]
         folder = DatasetFolder(config.out)
         folder.build_dir.mkdir(parents=True, exist_ok=True)
         rows, skips, section = episodes, [], None

@@ -34,11 +34,15 @@ def run(args: argparse.Namespace) -> int:
     report = build_with_relabel(from_namespace(BuildConfig, args), executor=executor)
     if "submitted" in report:  # a Slurm submission that does not wait
         jobs = report["submitted"]
-        print(json.dumps(report, indent=2) if args.json else (
-            f"submitted Slurm job {jobs['tasks_job']} ({executor.tasks} tasks) and merge job "
-            f"{jobs['merge_job']}; they write {report['out']} (logs in {jobs['logs']}). Run the same "
-            "command again to resubmit only the tasks that did not finish."
-        ))
+        print(
+            json.dumps(report, indent=2)
+            if args.json
+            else (
+                f"submitted Slurm job {jobs['tasks_job']} ({executor.tasks} tasks) and merge job "
+                f"{jobs['merge_job']}; they write {report['out']} (logs in {jobs['logs']}). Run the same "
+                "command again to resubmit only the tasks that did not finish."
+            )
+        )
         return 0
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
