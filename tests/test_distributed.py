@@ -150,8 +150,9 @@ def test_a_killed_task_is_the_only_one_run_again(sources, inprocess, tmp_path, m
     _same_build(out, inprocess)
 
 
-def _fake_slurm(bin_dir: Path, record: Path) -> None:
-    """sbatch, srun, scontrol and squeue that run a job array here, at once, recording each script."""
+def _fake_slurm(bin_dir: Path, record: Path, run: bool = True) -> None:
+    """sbatch, srun, scontrol and squeue that run a job array here, at once, recording each script
+    (with ``run=False`` sbatch only records and answers a job id, as a busy cluster does)."""
     bin_dir.mkdir()
     record.mkdir()
     sbatch = f"""#!{sys.executable}
@@ -166,6 +167,8 @@ env = dict(os.environ)
 for a in args:
     if a.startswith("--export=ALL,"):
         env.update(kv.split("=", 1) for kv in a.split(",", 1)[1].split(","))
+if not {run!r}:
+    print(f"Submitted batch job {{job}}"); sys.exit(0)
 failed = {{p.stem for p in record.glob("*.failed")}}
 dep = [a for a in args if a.startswith("--dependency=")] + re.findall(r"#SBATCH --dependency=(.*)", script)
 if any(d.split(":")[-1] in failed for d in dep):
@@ -194,14 +197,52 @@ print(f"Submitted batch job {{job}}")
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-@pytest.mark.slow
-def test_a_slurm_build_submits_an_array_and_a_dependent_merge(sources, inprocess, tmp_path, monkeypatch):
-    bin_dir, record = tmp_path / "bin", tmp_path / "sbatch_scripts"
-    _fake_slurm(bin_dir, record)
+def _on_path(monkeypatch, bin_dir: Path) -> None:
     venv_bin = str(Path(sys.executable).parent)  # datatrove's launch_pickled_pipeline and merge_stats
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{venv_bin}{os.pathsep}{os.environ['PATH']}")
     src = str(Path(distributed.__file__).parents[2])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+
+
+def test_a_slurm_submission_returns_the_job_ids_and_asks_for_the_resources(sources, tmp_path, monkeypatch):
+    bin_dir, record = tmp_path / "bin", tmp_path / "sbatch_scripts"
+    _fake_slurm(bin_dir, record, run=False)
+    _on_path(monkeypatch, bin_dir)
+    executor = ExecutorConfig(
+        executor="slurm",
+        tasks=5,
+        slurm_partition="gpu",
+        slurm_gpus_per_task=2,
+        slurm_job_name="night",
+        slurm_qos="high",
+        slurm_sbatch=["exclusive"],
+        slurm_env_command="source /opt/venv/bin/activate",
+    )
+    out = tmp_path / "ds"
+    submitted = build_with_relabel(_config(sources, out), executor=executor)
+    assert submitted["out"] == str(out) and not (out / "data").exists()  # nothing ran yet
+    jobs = submitted["submitted"]
+    scripts = {p.stem: p.read_text() for p in record.glob("*.sh")}
+    array, merge = scripts[jobs["tasks_job"]], scripts[jobs["merge_job"]]
+    for line in ("--array=0-4", "--gpus=2", "--job-name=night-build", "--qos=high", "--exclusive"):
+        assert f"#SBATCH {line}\n" in array, line
+    assert "source /opt/venv/bin/activate" in array and "launch_pickled_pipeline" in array
+    assert "#SBATCH --job-name=night-build-merge\n" in merge and "--gpus" not in merge
+    assert f"--dependency=afterok:{jobs['tasks_job']}" in (record / f"{jobs['merge_job']}.args").read_text()
+
+
+def test_the_executors_without_datatrove_name_the_extra(sources, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "datatrove", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "roboreward\[datatrove\]"'):
+        build_with_relabel(_config(sources, tmp_path / "ds"), executor=ExecutorConfig(executor="local"))
+    assert not (tmp_path / "ds").exists()  # before any work
+
+
+@pytest.mark.slow
+def test_a_slurm_build_submits_an_array_and_a_dependent_merge(sources, inprocess, tmp_path, monkeypatch):
+    bin_dir, record = tmp_path / "bin", tmp_path / "sbatch_scripts"
+    _fake_slurm(bin_dir, record)
+    _on_path(monkeypatch, bin_dir)
     out = tmp_path / "ds"
     executor = ExecutorConfig(
         executor="slurm",

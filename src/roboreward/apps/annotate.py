@@ -50,7 +50,7 @@ from roboreward import rubric, video
 from roboreward.apps import frame_signals
 from roboreward.bench.parallel import data_parallel, read_rows
 from roboreward.config import check_fields, check_range
-from roboreward.dataset.executors import ExecutorConfig, run_tasks, share
+from roboreward.dataset.executors import ExecutorConfig, require_datatrove, run_tasks, share
 from roboreward.episode import Episode, Skip
 from roboreward.models.factory import load_configured
 from roboreward.models.frames import MAX_CURVE_POINTS
@@ -454,6 +454,7 @@ class AnnotateMerge:
 
 
 def _annotate_distributed(config: AnnotateConfig, executor: ExecutorConfig) -> dict[str, Any] | None:
+    require_datatrove()
     _read_episodes(config)  # an unusable dataset fails here, before any task starts
     work = _work_dir(config)
     work.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from typing import Any
 from roboreward import video
 from roboreward.dataset import builder
 from roboreward.dataset.builder import BuildConfig
-from roboreward.dataset.executors import ExecutorConfig, Submitted, run_tasks, share
+from roboreward.dataset.executors import ExecutorConfig, Submitted, require_datatrove, run_tasks, share
 from roboreward.dataset.folder import BUILD_REPORT, DatasetFolder, check_output_folder
 from roboreward.dataset.lock import check_unlocked, output_lock
 from roboreward.dataset.splits import assign_splits
@@ -184,6 +184,7 @@ def build_distributed(config: BuildConfig, executor: ExecutorConfig) -> dict[str
         config: the build's sources and settings (``config.relabel`` runs in every task).
         executor: ``local`` or ``slurm`` and their settings.
     """
+    require_datatrove()
     if config.relabel:
         augment_from_config(config.relabel)  # a bad relabel setting fails before any source is read
     check_output_folder(config.out)

@@ -27,7 +27,16 @@ from typing import Any, Literal
 from roboreward.config import check_fields, check_range
 from roboreward.extras import require
 
-__all__ = ["EXECUTORS", "ExecutorConfig", "Submitted", "run_tasks", "sbatch_lines", "share"]
+__all__ = [
+    "EXECUTORS",
+    "ExecutorConfig",
+    "Submitted",
+    "require_datatrove",
+    "run_tasks",
+    "sbatch_lines",
+    "share",
+    "wait_for_job",
+]
 
 EXECUTORS = ("inprocess", "local", "slurm")
 
@@ -150,8 +159,14 @@ class Submitted:
         return {"tasks_job": self.tasks_job, "merge_job": self.merge_job, "logs": self.logs}
 
 
-def _datatrove() -> Any:
+def require_datatrove() -> None:
+    """Raise `roboreward.extras.MissingExtraError` naming the ``[datatrove]`` extra when it is missing
+    (called before any work, so a missing extra fails at once)."""
     require("datatrove", "datatrove")
+
+
+def _datatrove() -> Any:
+    require_datatrove()
     from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 
     return LocalPipelineExecutor, SlurmPipelineExecutor
