@@ -120,3 +120,19 @@ def test_episode_weights_favour_high_scores_and_refuse_a_bad_temperature():
 def test_frame_signals_need_a_progress_curve(dataset, tmp_path):
     with pytest.raises(ValueError, match="give --curve-points"):
         AnnotateConfig(lerobot=str(dataset), model="m", out=str(tmp_path), frame_signals=True)
+
+
+def test_annotate_on_slurm_submits_gpu_tasks_and_a_merge(dataset, tiny_vlm_dir, tmp_path, monkeypatch):
+    from test_distributed import _fake_slurm, _on_path
+
+    bin_dir, record = tmp_path / "bin", tmp_path / "sbatch_scripts"
+    _fake_slurm(bin_dir, record, run=False)
+    _on_path(monkeypatch, bin_dir)
+    executor = ExecutorConfig(executor="slurm", tasks=2, slurm_partition="gpu", slurm_gpus_per_task=1)
+    submitted = annotate_lerobot(_config(dataset, tiny_vlm_dir, tmp_path / "ann"), executor=executor)
+    jobs = submitted["submitted"]
+    array = (record / f"{jobs['tasks_job']}.sh").read_text()
+    assert "#SBATCH --gpus=1\n" in array and "#SBATCH --job-name=roboreward-annotate\n" in array
+    assert "#SBATCH --array=0-1\n" in array
+    merge_args = (record / f"{jobs['merge_job']}.args").read_text()
+    assert f"--dependency=afterok:{jobs['tasks_job']}" in merge_args

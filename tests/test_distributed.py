@@ -324,3 +324,16 @@ def test_a_distributed_relabel_build_asks_each_call_once_and_equals_the_in_proce
     for key in ("rows", "by_augmentation", "reward_histogram", "stages"):
         assert report["relabel"][key] == reference["relabel"][key], key
     assert report["relabel"]["rows"]["added"] > 0
+
+
+def test_roboreward_build_takes_the_executor_flags(sources, inprocess, tmp_path, capsys):
+    from roboreward.cli import main
+
+    out = tmp_path / "ds"
+    flags = [f"--{kind}={path}" for kind, paths in sources.items() for path in paths]
+    settings = ["--oxe-episodes=5", "--split-ratios=train=0.7,validation=0.1,test=0.2"]
+    settings += ["--max-side=32", "--max-frames=4", f"--out={out}"]
+    assert main(["build", *flags, *settings, "--executor=local", "--tasks=2", "--workers=1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"] == inprocess[1]["totals"]
+    _same_build(out, inprocess)
