@@ -49,6 +49,7 @@ def in_process(dataset, tiny_vlm_dir, tmp_path_factory):
     return out, report
 
 
+@pytest.mark.slow
 def test_annotate_as_3_local_tasks_writes_the_in_process_files(dataset, tiny_vlm_dir, in_process, tmp_path):
     out = tmp_path / "ann"
     executor = ExecutorConfig(executor="local", tasks=3, workers=1)

@@ -337,3 +337,19 @@ def test_roboreward_build_takes_the_executor_flags(sources, inprocess, tmp_path,
     report = json.loads(capsys.readouterr().out)
     assert report["totals"] == inprocess[1]["totals"]
     _same_build(out, inprocess)
+
+
+def test_the_slurm_settings_come_from_a_recipe_too(tmp_path):
+    from roboreward.cli import build_parser
+    from roboreward.config import from_namespace
+
+    recipe = tmp_path / "cluster.yaml"
+    recipe.write_text(
+        "manifest: [m.jsonl]\nexecutor: slurm\ntasks: 32\nslurm_partition: cpu\n"
+        "slurm_sbatch: [account=robots]\nslurm_time: '12:00:00'\n"
+    )
+    args = build_parser("build").parse_args(["build", "--config", str(recipe), "--tasks", "8"])
+    executor = from_namespace(ExecutorConfig, args)
+    assert (executor.executor, executor.tasks, executor.slurm_partition) == ("slurm", 8, "cpu")
+    assert executor.slurm_sbatch == ["account=robots"] and executor.slurm_time == "12:00:00"
+    assert from_namespace(BuildConfig, args).manifest == ["m.jsonl"]
