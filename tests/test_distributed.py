@@ -65,9 +65,23 @@ def _parquet_bytes(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
 
 
+def _same_parquet(folder: Path, reference: Path) -> None:
+    """The shards are equal byte for byte (and, when not, the rows and columns that differ are named)."""
+    import pyarrow.parquet as pq
+
+    mine, theirs = _parquet_bytes(folder), _parquet_bytes(reference)
+    assert sorted(mine) == sorted(theirs)
+    for name in mine:
+        if mine[name] != theirs[name]:
+            a = pq.read_table(folder / "data" / name).to_pylist()
+            b = pq.read_table(reference / "data" / name).to_pylist()
+            differing = [(x["id"], k) for x, y in zip(a, b, strict=False) for k in x if x[k] != y.get(k)]
+            raise AssertionError(f"{name} differs: {len(a)} vs {len(b)} rows; (id, column) {differing[:10]}")
+
+
 def _same_build(folder: Path, reference: tuple[Path, dict]) -> None:
     ref_folder, ref_report = reference
-    assert _parquet_bytes(folder) == _parquet_bytes(ref_folder)
+    _same_parquet(folder, ref_folder)
     assert (folder / "README.md").read_text() == (ref_folder / "README.md").read_text()
     report = json.loads((folder / "build_report.json").read_text())
     for key in ("rows", "totals", "skipped", "skipped_by_reason", "files", "lerobot_rewards"):
@@ -105,10 +119,10 @@ def test_a_local_build_of_4_tasks_on_2_workers_is_the_in_process_build(sources, 
     )
     _same_build(out, inprocess)
     assert report["totals"] == inprocess[1]["totals"]
-    work = next((out / ".build" / "datatrove").iterdir())
-    completions = sorted(p.name for p in (work / "tasks" / "completions").iterdir())
+    run = distributed.run_dir(next((out / ".build" / "datatrove").iterdir()), 4)
+    completions = sorted(p.name for p in (run / "tasks" / "completions").iterdir())
     assert completions == [f"{r:05d}" for r in range(4)]
-    assert sorted(p.name for p in (work / "shards").iterdir()) == [f"task-{r:05d}.json" for r in range(4)]
+    assert sorted(p.name for p in (run / "shards").iterdir()) == [f"task-{r:05d}.json" for r in range(4)]
 
 
 def test_a_killed_task_is_the_only_one_run_again(sources, inprocess, tmp_path, monkeypatch):
@@ -311,16 +325,16 @@ def test_a_distributed_relabel_build_asks_each_call_once_and_equals_the_in_proce
         report = build_with_relabel(_config(sources, out, relabel=settings), executor=executor)
         asked_by_tasks = _asked(server)
         # a task run again (its completion and shard gone) asks nothing: its calls are in the cache
-        work = next((out / ".build" / "datatrove").iterdir())
-        (work / "tasks" / "completions" / "00001").unlink()
-        (work / "shards" / "task-00001.json").unlink()
-        (work / "merge" / "completions" / "00000").unlink()
+        run = distributed.run_dir(next((out / ".build" / "datatrove").iterdir()), 3)
+        (run / "tasks" / "completions" / "00001").unlink()
+        (run / "shards" / "task-00001.json").unlink()
+        (run / "merge" / "completions" / "00000").unlink()
         server.requests.clear()
         build_with_relabel(_config(sources, out, relabel=settings), executor=executor)
         asked_again = len(server.requests)
     assert len(asked_in_process) > 20 and asked_by_tasks == asked_in_process  # each call once
     assert asked_again == 0
-    assert _parquet_bytes(out) == _parquet_bytes(tmp_path / "ref")
+    _same_parquet(out, tmp_path / "ref")
     for key in ("rows", "by_augmentation", "reward_histogram", "stages"):
         assert report["relabel"][key] == reference["relabel"][key], key
     assert report["relabel"]["rows"]["added"] > 0
@@ -353,3 +367,14 @@ def test_the_slurm_settings_come_from_a_recipe_too(tmp_path):
     assert (executor.executor, executor.tasks, executor.slurm_partition) == ("slurm", 8, "cpu")
     assert executor.slurm_sbatch == ["account=robots"] and executor.slurm_time == "12:00:00"
     assert from_namespace(BuildConfig, args).manifest == ["m.jsonl"]
+
+
+def test_a_rerun_with_another_number_of_tasks_takes_nothing_of_the_first(sources, inprocess, tmp_path):
+    out = tmp_path / "ds"
+    for tasks in (2, 3):
+        executor = ExecutorConfig(executor="local", tasks=tasks, workers=1)
+        build_with_relabel(_config(sources, out), executor=executor)
+        _same_build(out, inprocess)
+    work = next((out / ".build" / "datatrove").iterdir())
+    assert sorted(p.name for p in work.iterdir()) == ["2-tasks", "3-tasks", "plan.json"]
+    assert len(list((work / "3-tasks" / "shards").iterdir())) == 3

@@ -443,10 +443,11 @@ class AnnotateMerge:
         source, items, episodes, skipped = _read_episodes(config)
         parts = Path(self.work) / "parts"
         keys = _content_keys(episodes)
+        model = json.loads((parts / "model-00000.json").read_text(encoding="utf-8"))
+        run_key = model.pop("run_key")
         done: dict[int, dict[str, Any]] = {}
-        for rank in range(self.tasks):
-            model = json.loads((parts / f"model-{rank:05d}.json").read_text(encoding="utf-8"))
-            done.update(_done_rows(parts / f"task-{rank:05d}.jsonl", model.pop("run_key"), keys))
+        for path in sorted(parts.glob("task-*.jsonl")):  # any run's tasks: rows are keyed by content
+            done.update(_done_rows(path, run_key, keys))
         missing = [int(e.episode_id) for e in episodes if int(e.episode_id) not in done]
         if missing:
             raise ValueError(f"episodes {missing[:5]} were not scored by any task: rerun the annotation")
@@ -460,7 +461,8 @@ def _annotate_distributed(config: AnnotateConfig, executor: ExecutorConfig) -> d
     work.mkdir(parents=True, exist_ok=True)
     fields = dataclasses.asdict(config)
     task, merge = AnnotateTask(fields, str(work)), AnnotateMerge(fields, str(work), executor.tasks)
-    submitted = run_tasks("annotate", executor, work, task, merge)
+    # datatrove's logs per number of tasks (a share depends on it); the parts are shared by every run
+    submitted = run_tasks("annotate", executor, work / f"{executor.tasks}-tasks", task, merge)
     if submitted is not None and not executor.slurm_wait:
         return {"submitted": submitted.to_dict(), "out": config.out}
     return json.loads((Path(config.out) / REPORT).read_text(encoding="utf-8"))

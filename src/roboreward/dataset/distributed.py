@@ -12,10 +12,10 @@ is the episodes' order), splits the rows as the in-process build does and export
 the card and ``build_report.json`` (every skip, the sources' and the encoder's) are those of
 the in-process build.
 
-Work files, under ``OUT/.build/datatrove/build-<plan key>/``: ``plan.json``, ``shards/``, and
-datatrove's ``tasks/`` and ``merge/`` logging folders (``completions/`` marks finished tasks). The
-plan key is a hash of the plan, so changed sources or settings start afresh, while the same command
-run again runs only what did not finish.
+Work files, under ``OUT/.build/datatrove/build-<plan key>/``: ``plan.json`` and, per number of tasks
+N, ``N-tasks/`` with ``shards/`` and datatrove's ``tasks/`` and ``merge/`` logging folders
+(``completions/`` marks finished tasks). The plan key is a hash of the plan, so changed sources or
+settings start afresh, while the same command run again runs only what did not finish.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from roboreward.episode import Episode, Skip
 from roboreward.relabel import augment_from_config
 from roboreward.relabel.relabeler import merge_reports
 
-__all__ = ["BuildMerge", "BuildTask", "build_distributed", "plan_build"]
+__all__ = ["BuildMerge", "BuildTask", "build_distributed", "plan_build", "run_dir"]
 
 PLAN = "plan.json"
 
@@ -90,8 +90,14 @@ def _read_plan(work: Path) -> tuple[BuildConfig, dict[str, Any]]:
     return BuildConfig(**plan["config"]), plan
 
 
-def _shard_path(work: Path, rank: int) -> Path:
-    return Path(work) / "shards" / f"task-{rank:05d}.json"
+def run_dir(work: str | Path, tasks: int) -> Path:
+    """Where a run of ``tasks`` tasks keeps its shards and datatrove's logs (``WORK/N-tasks``): a share
+    depends on the number of tasks, so a run with another number never takes these for its own."""
+    return Path(work) / f"{tasks}-tasks"
+
+
+def _shard_path(work: str | Path, rank: int, tasks: int) -> Path:
+    return run_dir(work, tasks) / "shards" / f"task-{rank:05d}.json"
 
 
 @dataclass
@@ -131,7 +137,7 @@ class BuildTask:
             "skips": [s.as_dict() for s in skips],
             "relabel": section,
         }
-        _write_json(_shard_path(Path(self.work), rank), shard)
+        _write_json(_shard_path(self.work, rank, world_size), shard)
 
 
 @dataclass
@@ -154,7 +160,7 @@ class BuildMerge:
         config, plan = _read_plan(Path(self.work))
         shards = []
         for rank in range(self.tasks):
-            path = _shard_path(Path(self.work), rank)
+            path = _shard_path(self.work, rank, self.tasks)
             if not path.is_file():
                 raise ValueError(f"task {rank} wrote no shard ({path}): rerun the build to finish it")
             shards.append(json.loads(path.read_text(encoding="utf-8")))
@@ -194,9 +200,9 @@ def build_distributed(config: BuildConfig, executor: ExecutorConfig) -> dict[str
         task, merge = BuildTask(str(work)), BuildMerge(str(work), executor.tasks)
         submitted: Submitted | None = None
         if executor.executor == "local":
-            run_tasks("build", executor, work, task, merge)
+            run_tasks("build", executor, run_dir(work, executor.tasks), task, merge)
     if executor.executor == "slurm":
-        submitted = run_tasks("build", executor, work, task, merge)
+        submitted = run_tasks("build", executor, run_dir(work, executor.tasks), task, merge)
     if submitted is not None and not executor.slurm_wait:
         return {"submitted": submitted.to_dict(), "out": str(config.out)}
     report = DatasetFolder(config.out).read_report(BUILD_REPORT)
