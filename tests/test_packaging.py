@@ -80,11 +80,13 @@ def test_every_import_is_a_declared_dependency():
 def test_heavy_parts_are_extras_and_dev_has_them_all():
     project = _pyproject()
     core, extras = _names(project["dependencies"]), project["optional-dependencies"]
-    assert not {"gradio", "fastapi", "uvicorn", "gymnasium", "matplotlib", "deepspeed"} & core
+    assert not {"gradio", "fastapi", "uvicorn", "gymnasium", "matplotlib", "deepspeed", "datatrove"} & core
     assert _names(extras["serve"]) == {"fastapi", "uvicorn", "python-multipart"}
     assert _names(extras["space"]) >= {"gradio", "pandas"}
     assert _names(extras["rl"]) == {"gymnasium"} and _names(extras["train"]) == {"deepspeed"}
-    assert "roboreward[serve,space,rl,plots,pusht]" in extras["dev"] and "pytest>=9.0" in extras["dev"]
+    assert _names(extras["datatrove"]) == {"datatrove"}  # build/annotate --executor local|slurm
+    assert "roboreward[serve,space,rl,plots,pusht,datatrove]" in extras["dev"]
+    assert "pytest>=9.0" in extras["dev"]
     assert ".[dev]" in (ROOT / "Makefile").read_text()  # make test / make demo install what they need
 
 

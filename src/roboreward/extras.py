@@ -3,8 +3,8 @@
 ``pip install roboreward`` brings what building, benchmarking, scoring and the cards need. The heavy
 parts are extras (pyproject.toml): ``[serve]`` (fastapi, uvicorn, python-multipart), ``[space]``
 (gradio: the Space and ``review``), ``[rl]`` (gymnasium), ``[train]`` (deepspeed), ``[plots]``
-(matplotlib: bench's plots), ``[pusht]`` (gym-pusht: LeRobot's PushT simulator), ``[dev]`` (all of
-them and the test tools).
+(matplotlib: bench's plots), ``[pusht]`` (gym-pusht: LeRobot's PushT simulator), ``[datatrove]``
+(build and annotate as datatrove tasks, local or Slurm), ``[dev]`` (all of them and the test tools).
 
     >>> require("json", "serve").__name__
     'json'
@@ -32,6 +32,7 @@ EXTRAS = {
     "train": ("deepspeed",),
     "plots": ("matplotlib",),
     "pusht": ("gym_pusht",),
+    "datatrove": ("datatrove",),
 }
 
 

@@ -47,8 +47,10 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from roboreward import rubric, video
+from roboreward.apps import frame_signals
 from roboreward.bench.parallel import data_parallel, read_rows
 from roboreward.config import check_fields, check_range
+from roboreward.dataset.executors import ExecutorConfig, require_datatrove, run_tasks, share
 from roboreward.episode import Episode, Skip
 from roboreward.models.factory import load_configured
 from roboreward.models.frames import MAX_CURVE_POINTS
@@ -80,6 +82,10 @@ class AnnotateConfig:
         filtered_out: where to write the filtered copy of the dataset.
         device: e.g. ``cpu`` or ``cuda`` (None: cuda if available).
         dtype: e.g. ``bfloat16`` (None: bfloat16 on a GPU, else float32).
+        frame_signals: also write ``frame_signals.parquet`` (`roboreward.apps.frame_signals`: LeRobot's
+            frame-signal sidecar) from the progress curve (needs ``curve_points``).
+        weight_temperature: also write ``sample_weights.parquet``, per-episode weights for
+            reward-weighted BC at this temperature (`roboreward.apps.frame_signals.episode_weights`).
     """
 
     lerobot: str
@@ -93,9 +99,15 @@ class AnnotateConfig:
     filtered_out: str | None = None
     device: str | None = None
     dtype: str | None = None
+    frame_signals: bool = False
+    weight_temperature: float | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.frame_signals and self.curve_points is None:
+            raise ValueError("frame_signals come from the progress curve: give --curve-points K too")
+        if self.weight_temperature is not None and self.weight_temperature <= 0:
+            raise ValueError(f"weight_temperature must be above 0, got {self.weight_temperature}")
         for name in ("lerobot", "model", "out"):
             if not getattr(self, name).strip():
                 raise ValueError(f"{name} is empty")
@@ -115,9 +127,11 @@ class AnnotateConfig:
             raise ValueError(f"keep_min_score must be one of 1..5, got {self.keep_min_score}")
 
 
-def _run_key(model: Any, curve_points: int | None, video_key: str) -> str:
+def _run_key(model: Any, curve_points: int | None, video_key: str, frame_signals: bool = False) -> str:
     settings = model.settings.to_dict() if model.settings is not None else None
     record = {"model": model.name, "settings": settings, "curve": curve_points, "camera": video_key}
+    if frame_signals:  # rows that also hold each point's time and success probability
+        record["frame_signals"] = True
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -148,7 +162,9 @@ class _EpisodeKeys:
         return hashlib.sha256(json.dumps(record).encode()).hexdigest()[:16]
 
 
-def _score_chunk(model: Any, chunk: Sequence[Episode], curve_points: int | None) -> list[dict[str, Any]]:
+def _score_chunk(
+    model: Any, chunk: Sequence[Episode], curve_points: int | None, frame_signals: bool = False
+) -> list[dict[str, Any]]:
     """Rows for a batch of episodes; an episode whose video cannot be read gets an ``error``."""
     videos, tasks = [e.video for e in chunk], [e.task for e in chunk]
     starts, ends = [e.video_start for e in chunk], [e.video_end for e in chunk]
@@ -177,6 +193,9 @@ def _score_chunk(model: Any, chunk: Sequence[Episode], curve_points: int | None)
                     end=episode.video_end,
                 )
                 row["curve"] = curve.expected
+                if frame_signals:
+                    row["curve_times"] = curve.times
+                    row["curve_success"] = [p.result.probs[-1] for p in curve.points]
         rows.append(row)
     return rows
 
@@ -220,7 +239,10 @@ def _plot_histogram(path: Path, scores: Sequence[int], model_id: str) -> None:
 
 
 def annotate_lerobot(
-    config: AnnotateConfig, model: Any = None, progress: bool = True
+    config: AnnotateConfig,
+    model: Any = None,
+    progress: bool = True,
+    executor: ExecutorConfig | None = None,
 ) -> dict[str, Any] | None:
     """Score every episode of ``config.lerobot`` and write the annotations (see the module docstring).
 
@@ -229,13 +251,21 @@ def annotate_lerobot(
         model: an already made reward model (`roboreward.models.RewardScorer`; None: load
             ``config.model`` with `roboreward.models.load_reward_model`).
         progress: show a progress bar.
+        executor: where to run (None or ``inprocess``: here, data-parallel under ``accelerate launch``;
+            ``local`` or ``slurm``: as datatrove tasks, each loading the model and scoring a
+            contiguous share of the batches, then a merge writing the same files).
 
     Returns:
         The report written to ``report.json``: counts, the episodes left out and why, the filtered
-        copy; None in the processes of an ``accelerate launch`` run other than the main one.
+        copy; None in the processes of an ``accelerate launch`` run other than the main one, and for
+        a Slurm submission that does not wait (``{"submitted": ...}`` then).
     """
+    if executor is not None and executor.distributed:
+        if model is not None:
+            raise ValueError("datatrove tasks load the model themselves: pass model=None")
+        return _annotate_distributed(config, executor)
     # Annotation scores what the episodes show; what a rewards sidecar says is never read here.
-    source = LeRobotSource(config.lerobot, video_key=config.video_key, rewards="success")
+    source, items, episodes, skipped = _read_episodes(config)
     dp = data_parallel()
     if model is None:
         if config.device is None and dp.device is not None:
@@ -243,32 +273,80 @@ def annotate_lerobot(
         model = load_configured(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    run_key = _run_key(model, config.curve_points, source.video_key, config.frame_signals)
+    keys = _content_keys(episodes)
+    cache = out / PARTIAL
+    dp.merge_leftovers(cache)
+    done = _done_rows(cache, run_key, keys)
+    todo = [b for b in _batches(episodes, config.batch_size) if not all(int(e.episode_id) in done for e in b)]
+    _score_into(
+        model,
+        dp.share(todo),
+        config,
+        run_key,
+        keys,
+        dp.writes_to(cache),
+        done,
+        progress and dp.is_main,
+        dp.label("annotating"),
+    )
+    order = [int(e.episode_id) for e in episodes]
+    merged = dp.collect(cache, {str(i): r for i, r in done.items()}, [str(i) for i in order])
+    if merged is None:  # not the main process: the main one writes the files
+        return None
+    done = {int(r["episode_index"]): r for r in merged.values() if r.get("run_key") == run_key}
+    report = _write_outputs(config, source, _describe(model), episodes, skipped, done, len(items))
+    cache.unlink(missing_ok=True)  # complete: annotations.parquet holds every row
+    return report
+
+
+def _read_episodes(
+    config: AnnotateConfig,
+) -> tuple[LeRobotSource, list[Any], list[Episode], list[dict[str, str]]]:
+    """The source, every entry it lists, its episodes and the entries left out (with their reason)."""
+    source = LeRobotSource(config.lerobot, video_key=config.video_key, rewards="success")
     items = list(source.episodes())
     episodes = [e for e in items if isinstance(e, Episode)]
     skipped = [{"episode": s.episode_id, "reason": s.reason} for s in items if isinstance(s, Skip)]
-    run_key, content_key = _run_key(model, config.curve_points, source.video_key), _EpisodeKeys()
-    keys = {int(e.episode_id): content_key(e) for e in episodes}
-    cache = out / PARTIAL
-    dp.merge_leftovers(cache)
-    done = {
+    return source, items, episodes, skipped
+
+
+def _content_keys(episodes: Sequence[Episode]) -> dict[int, str]:
+    content_key = _EpisodeKeys()
+    return {int(e.episode_id): content_key(e) for e in episodes}
+
+
+def _done_rows(path: Path, run_key: str, keys: dict[int, str]) -> dict[int, dict[str, Any]]:
+    """The rows of a partial file made by this run (same model and settings, same episode content)."""
+    return {
         int(row["episode_index"]): row
-        for row in read_rows(cache)[0].values()
+        for row in read_rows(path)[0].values()
         if row.get("run_key") == run_key and row.get("key") == keys.get(int(row["episode_index"]))
     }
-    # Batches are fixed by position, so every run (resumed, or one of N processes) makes the same ones.
-    batches = [episodes[i : i + config.batch_size] for i in range(0, len(episodes), config.batch_size)]
-    todo = [b for b in batches if not all(int(e.episode_id) in done for e in b)]
-    mine = dp.share(todo)
+
+
+def _batches(episodes: list[Episode], size: int) -> list[list[Episode]]:
+    """Batches fixed by position, so every run (resumed, or one of N processes or tasks) makes the same."""
+    return [episodes[i : i + size] for i in range(0, len(episodes), size)]
+
+
+def _score_into(
+    model: Any,
+    batches: Sequence[Sequence[Episode]],
+    config: AnnotateConfig,
+    run_key: str,
+    keys: dict[int, str],
+    path: Path,
+    done: dict[int, dict[str, Any]],
+    progress: bool,
+    label: str = "annotating",
+) -> None:
+    """Score ``batches``, appending their rows to ``path`` a batch at a time and adding them to ``done``."""
     with (
-        open(dp.writes_to(cache), "a", encoding="utf-8") as partial,
-        tqdm(
-            total=sum(len(b) for b in mine),
-            desc=dp.label("annotating"),
-            unit="episode",
-            disable=not progress or not dp.is_main,
-        ) as bar,
+        open(path, "a", encoding="utf-8") as partial,
+        tqdm(total=sum(len(b) for b in batches), desc=label, unit="episode", disable=not progress) as bar,
     ):
-        for chunk in mine:
+        for chunk in batches:
             rows = [
                 {
                     **row,
@@ -276,7 +354,7 @@ def annotate_lerobot(
                     "run_key": run_key,
                     "key": keys[row["episode_index"]],
                 }
-                for row in _score_chunk(model, chunk, config.curve_points)
+                for row in _score_chunk(model, chunk, config.curve_points, config.frame_signals)
             ]
             # One write per batch, flushed to disk: a kill leaves whole batches, or a torn last line.
             partial.write("".join(json.dumps(r) + "\n" for r in rows))
@@ -284,28 +362,125 @@ def annotate_lerobot(
             os.fsync(partial.fileno())
             done.update({r["episode_index"]: r for r in rows})
             bar.update(len(chunk))
-    order = [int(e.episode_id) for e in episodes]
-    merged = dp.collect(cache, {str(i): r for i, r in done.items()}, [str(i) for i in order])
-    if merged is None:  # not the main process: the main one writes the files
-        return None
-    done = {int(r["episode_index"]): r for r in merged.values() if r.get("run_key") == run_key}
-    report = _write_outputs(config, source, model, episodes, skipped, done, len(items))
-    cache.unlink(missing_ok=True)  # complete: annotations.parquet holds every row
-    return report
+
+
+def _describe(model: Any) -> dict[str, Any]:
+    """What the outputs say of the model: its id, prompt preset and version, settings."""
+    settings = model.settings
+    return {
+        "name": model.name,
+        "prompt": settings.prompt if settings is not None else None,
+        "prompt_version": getattr(settings, "prompt_version", None) if settings is not None else None,
+        "settings": settings.to_dict() if settings is not None else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# As datatrove tasks
+
+
+def _work_dir(config: AnnotateConfig) -> Path:
+    key = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+    return Path(config.out) / ".datatrove" / f"annotate-{key}"
+
+
+@dataclass
+class AnnotateTask:
+    """A task of a distributed annotation: score a contiguous share of the batches into its part file.
+
+    Args:
+        config: `AnnotateConfig` fields.
+        work: the job's work folder.
+    """
+
+    config: dict[str, Any]
+    work: str
+
+    def __call__(self, data: Any, rank: int = 0, world_size: int = 1) -> None:
+        self.run(rank, world_size)
+
+    def run(self, rank: int, world_size: int) -> None:
+        """Do task ``rank`` of ``world_size`` (a rerun scores only the batches its part lacks)."""
+        config = AnnotateConfig(**self.config)
+        source, _, episodes, _ = _read_episodes(config)
+        model = load_configured(config)
+        run_key, keys = (
+            _run_key(model, config.curve_points, source.video_key, config.frame_signals),
+            _content_keys(episodes),
+        )
+        parts = Path(self.work) / "parts"
+        parts.mkdir(parents=True, exist_ok=True)
+        path = parts / f"task-{rank:05d}.jsonl"
+        done = _done_rows(path, run_key, keys)
+        batches = _batches(episodes, config.batch_size)
+        mine = [batches[i] for i in share(len(batches), rank, world_size)]
+        todo = [b for b in mine if not all(int(e.episode_id) in done for e in b)]
+        _score_into(model, todo, config, run_key, keys, path, done, progress=False)
+        model_file = parts / f"model-{rank:05d}.json"
+        model_file.write_text(json.dumps({**_describe(model), "run_key": run_key}), encoding="utf-8")
+
+
+@dataclass
+class AnnotateMerge:
+    """The merge of a distributed annotation: every task's rows, written as one process writes them.
+
+    Args:
+        config: `AnnotateConfig` fields.
+        work: the job's work folder.
+        tasks: how many tasks wrote parts.
+    """
+
+    config: dict[str, Any]
+    work: str
+    tasks: int
+
+    def __call__(self, data: Any, rank: int = 0, world_size: int = 1) -> None:
+        self.run()
+
+    def run(self) -> dict[str, Any]:
+        """Merge and write the outputs; returns the report."""
+        config = AnnotateConfig(**self.config)
+        source, items, episodes, skipped = _read_episodes(config)
+        parts = Path(self.work) / "parts"
+        keys = _content_keys(episodes)
+        model = json.loads((parts / "model-00000.json").read_text(encoding="utf-8"))
+        run_key = model.pop("run_key")
+        done: dict[int, dict[str, Any]] = {}
+        for path in sorted(parts.glob("task-*.jsonl")):  # any run's tasks: rows are keyed by content
+            done.update(_done_rows(path, run_key, keys))
+        missing = [int(e.episode_id) for e in episodes if int(e.episode_id) not in done]
+        if missing:
+            raise ValueError(f"episodes {missing[:5]} were not scored by any task: rerun the annotation")
+        return _write_outputs(config, source, model, episodes, skipped, done, len(items))
+
+
+def _annotate_distributed(config: AnnotateConfig, executor: ExecutorConfig) -> dict[str, Any] | None:
+    require_datatrove()
+    _read_episodes(config)  # an unusable dataset fails here, before any task starts
+    work = _work_dir(config)
+    work.mkdir(parents=True, exist_ok=True)
+    fields = dataclasses.asdict(config)
+    task, merge = AnnotateTask(fields, str(work)), AnnotateMerge(fields, str(work), executor.tasks)
+    # datatrove's logs per number of tasks (a share depends on it); the parts are shared by every run
+    submitted = run_tasks("annotate", executor, work / f"{executor.tasks}-tasks", task, merge)
+    if submitted is not None and not executor.slurm_wait:
+        return {"submitted": submitted.to_dict(), "out": config.out}
+    return json.loads((Path(config.out) / REPORT).read_text(encoding="utf-8"))
 
 
 def _write_outputs(
     config: AnnotateConfig,
     source: LeRobotSource,
-    model: Any,
+    model: dict[str, Any],
     episodes: list[Episode],
     skipped: list[dict[str, str]],
     done: dict[int, dict[str, Any]],
     total: int,
 ) -> dict[str, Any]:
-    """Write annotations.parquet, the histogram, the filtered copy and report.json; return the report."""
+    """Write annotations.parquet, the histogram, the sidecars asked for, the filtered copy and
+    report.json; return the report. ``model`` is `_describe`'s."""
     out = Path(config.out)
-    prompt = model.settings.prompt if model.settings is not None else None
+    prompt, model_id = model["prompt"], model["name"]
     order = [int(e.episode_id) for e in episodes]
     scored = [done[i] for i in order if "error" not in done[i]]
     failed = [
@@ -313,19 +488,47 @@ def _write_outputs(
         for i in order
         if "error" in done[i]
     ]
-    _write_parquet(out / ANNOTATIONS, scored, prompt, model.name, config.curve_points is not None)
-    _plot_histogram(out / HISTOGRAM, [r["score"] for r in scored], model.name)
+    _write_parquet(out / ANNOTATIONS, scored, prompt, model_id, config.curve_points is not None)
+    _plot_histogram(out / HISTOGRAM, [r["score"] for r in scored], model_id)
     report: dict[str, Any] = {
         "dataset": source.provenance["dataset"],
         "codebase_version": source.codebase_version,
         "camera": source.video_key,
-        "model": model.name,
+        "model": model_id,
         "prompt": prompt,
         "episodes": total,
         "scored": len(scored),
         "left_out": skipped + failed,
         "score_counts": {str(k): sum(1 for r in scored if r["score"] == k) for k in rubric.SCORES},
     }
+    if config.frame_signals:
+        provenance = {
+            "scorer": "roboreward annotate",
+            "model": model_id,
+            "prompt_preset": prompt,
+            "prompt_version": model["prompt_version"],
+            "settings": model["settings"],
+            "curve_points": config.curve_points,
+            "camera": source.video_key,
+            "dataset": source.provenance["dataset"],
+            "codebase_version": source.codebase_version,
+        }
+        table = frame_signals.frame_signals_table(scored, source.episode_frames, provenance)
+        frame_signals.write_table(table, out / frame_signals.FRAME_SIGNALS)
+        report["frame_signals"] = {
+            "file": frame_signals.FRAME_SIGNALS,
+            "format": frame_signals.FORMAT,
+            "schema_version": frame_signals.SCHEMA_VERSION,
+            "rows": table.num_rows,
+        }
+    if config.weight_temperature is not None:
+        frame_signals.write_sample_weights(
+            out / frame_signals.SAMPLE_WEIGHTS, scored, config.weight_temperature
+        )
+        report["sample_weights"] = {
+            "file": frame_signals.SAMPLE_WEIGHTS,
+            "temperature": config.weight_temperature,
+        }
     if config.keep_min_score is not None and config.filtered_out is not None:
         keep = [r["episode_index"] for r in scored if r["score"] >= config.keep_min_score]
         report["filtered"] = {

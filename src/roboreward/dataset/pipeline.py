@@ -21,6 +21,7 @@ from typing import Any
 
 from roboreward.dataset import builder
 from roboreward.dataset.builder import Augment, BuildConfig, ExportConfig
+from roboreward.dataset.executors import ExecutorConfig
 from roboreward.dataset.folder import SPLITS, DatasetFolder
 from roboreward.episode import Episode
 from roboreward.relabel import RelabelConfig, augment_from_config
@@ -31,7 +32,9 @@ __all__ = ["KEPT_SETTINGS", "build_with_relabel", "relabel_dataset"]
 KEPT_SETTINGS = ("name", "seed", "max_side", "max_frames", "crf", "preset", "max_shard_size_mb", "license")
 
 
-def build_with_relabel(config: BuildConfig, augment: Augment | None = None) -> dict[str, Any]:
+def build_with_relabel(
+    config: BuildConfig, augment: Augment | None = None, executor: ExecutorConfig | None = None
+) -> dict[str, Any]:
     """`roboreward.dataset.builder.build` with the recipe's relabeling: returns the build report.
 
     The ``relabel:`` settings are checked before any source is opened, so a typo in them fails at
@@ -41,7 +44,15 @@ def build_with_relabel(config: BuildConfig, augment: Augment | None = None) -> d
         config: the build's sources and settings; ``config.relabel`` (when set and no ``augment`` is
             given) becomes the relabel stage.
         augment: a stage of one's own instead (see `roboreward.dataset.builder.Augment`).
+        executor: where the build runs (None or ``inprocess``: here; ``local`` or ``slurm``: as
+            datatrove tasks, `roboreward.dataset.distributed`, the same folder byte for byte).
     """
+    if executor is not None and executor.distributed:
+        if augment is not None:
+            raise ValueError("a stage of one's own (augment=) runs in process only: use executor=None")
+        from roboreward.dataset.distributed import build_distributed
+
+        return build_distributed(config, executor)
     if augment is None and config.relabel:
         augment = augment_from_config(config.relabel)
     return builder.build(config, augment=augment)

@@ -38,7 +38,7 @@ COUNTERS = (
     "dropped",  # given up after max_retries (a ladder's levels, a rewrite, a clip, ...)
     "errors",  # calls without an answer (endpoint down, model raised) and unreadable videos
 )
-_MAX_ERRORS_KEPT = 20
+MAX_ERRORS_KEPT = 20
 
 
 class StageError(RuntimeError):
@@ -60,7 +60,7 @@ class Counters:
     def error(self, stage: str, message: str) -> None:
         with self._lock:
             self._counts.setdefault(stage, Counter())["errors"] += 1
-            if len(self._errors) < _MAX_ERRORS_KEPT and message not in self._errors:
+            if len(self._errors) < MAX_ERRORS_KEPT and message not in self._errors:
                 self._errors.append(message)
 
     def stages(self) -> dict[str, dict[str, int]]:

@@ -27,14 +27,14 @@ from roboreward import rubric, video
 from roboreward.episode import Episode, Skip
 from roboreward.relabel import prompts
 from roboreward.relabel.cache import CallCache
-from roboreward.relabel.calls import Counters, ModelCalls, StageError
+from roboreward.relabel.calls import COUNTERS, MAX_ERRORS_KEPT, Counters, ModelCalls, StageError
 from roboreward.relabel.clipping import make_judge, temporal_clips
 from roboreward.relabel.counterfactual import counterfactuals
 from roboreward.relabel.paraphrase import paraphrases
 from roboreward.relabel.recipe import RelabelConfig
 from roboreward.relabel.rewrite import rewrite
 
-__all__ = ["SOURCE_AUGMENTATIONS", "Relabeler"]
+__all__ = ["SOURCE_AUGMENTATIONS", "Relabeler", "merge_reports"]
 
 #: Rows that stages derive from; every other row passes through.
 SOURCE_AUGMENTATIONS = ("original", "rewrite")
@@ -143,9 +143,6 @@ class Relabeler:
 
     def report(self, episodes: Sequence[Episode], out: Sequence[Episode]) -> dict[str, Any]:
         """The ``relabel`` report section (also ``relabel_report.json``)."""
-        histogram: dict[str, Counter[str]] = defaultdict(Counter)
-        for row in out:
-            histogram[row.source][str(row.reward)] += 1
         models = {"vlm": self._name("vlm"), "llm": self._name("llm")}
         if self.judge is not None:
             models["judge"] = self.judge.name
@@ -156,14 +153,7 @@ class Relabeler:
             "prompt_versions": dict(prompts.VERSIONS),
             "config": self.config.describe(),
             "cache_dir": str(self.calls.cache.root),
-            "rows": {
-                "input": len(episodes),
-                "output": len(out),
-                "added": len(out) - len(episodes),
-                "passed_through": passed,
-            },
-            "by_augmentation": dict(sorted(Counter(r.augmentation for r in out).items())),
-            "reward_histogram": {s: dict(sorted(c.items())) for s, c in sorted(histogram.items())},
+            **_rows_sections(len(episodes), passed, out),
             "errors": self.calls.counters.errors(),
         }
 
@@ -175,3 +165,48 @@ class Relabeler:
         if isinstance(spec, (list, tuple)):
             return ",".join(str(s) for s in spec)
         return spec if isinstance(spec, str) else getattr(spec, "name", repr(spec))
+
+
+def _rows_sections(inputs: int, passed: int, out: Sequence[Episode]) -> dict[str, Any]:
+    """The report's ``rows``, ``by_augmentation`` and ``reward_histogram`` for the rows written."""
+    histogram: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in out:
+        histogram[row.source][str(row.reward)] += 1
+    return {
+        "rows": {"input": inputs, "output": len(out), "added": len(out) - inputs, "passed_through": passed},
+        "by_augmentation": dict(sorted(Counter(r.augmentation for r in out).items())),
+        "reward_histogram": {s: dict(sorted(c.items())) for s, c in sorted(histogram.items())},
+    }
+
+
+def merge_reports(parts: Sequence[dict[str, Any]], out: Sequence[Episode]) -> dict[str, Any]:
+    """One ``relabel`` report section from the sections of runs over disjoint shares of the episodes
+    (the tasks of a distributed build), ``out`` being every row they wrote, in order.
+
+    Counters add up; the models, prompt versions, settings and cache are the first part's (every
+    task runs the same recipe); the kept error messages are the first ones, in task order.
+
+    Args:
+        parts: each task's ``relabel`` section (`Relabeler.report`), in task order.
+        out: the rows of all tasks, in order.
+    """
+    if not parts:
+        raise ValueError("no relabel report to merge")
+    stages: dict[str, Counter[str]] = defaultdict(Counter)
+    errors: list[str] = []
+    for part in parts:
+        for stage, counts in part["stages"].items():
+            stages[stage].update(counts)
+        errors += [e for e in part["errors"] if e not in errors]
+    first = parts[0]
+    return {
+        "stages": {s: {k: c.get(k, 0) for k in COUNTERS} for s, c in stages.items()},
+        "models": first["models"],
+        "prompt_versions": first["prompt_versions"],
+        "config": first["config"],
+        "cache_dir": first["cache_dir"],
+        **_rows_sections(
+            sum(p["rows"]["input"] for p in parts), sum(p["rows"]["passed_through"] for p in parts), out
+        ),
+        "errors": errors[:MAX_ERRORS_KEPT],
+    }

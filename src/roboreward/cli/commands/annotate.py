@@ -8,6 +8,9 @@ Examples:
     roboreward annotate --lerobot lerobot/droid --out droid_scores --concurrency 32 \\
         --model openai+logprobs:http://gpu-1:8000/v1#teetone/RoboReward-8B,http://gpu-2:8000/v1#teetone/RoboReward-8B
     accelerate launch --num_processes 8 -m roboreward.cli annotate --lerobot lerobot/toto --model runs/3b
+    roboreward annotate --lerobot lerobot/droid --model teetone/RoboReward-8B --out droid_scores \\
+        --executor slurm --tasks 64 --slurm-partition gpu --slurm-gpus-per-task 1 \\
+        --curve-points 8 --frame-signals
     roboreward annotate --lerobot ./toto_lerobot --model runs/3b --out scores --curve-points 8 \\
         --keep-min-score 4 --filtered-out ./toto_good
 """
@@ -21,6 +24,7 @@ from typing import Any
 from roboreward.apps.annotate import AnnotateConfig, annotate_lerobot
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace, with_metadata
+from roboreward.dataset.executors import ExecutorConfig
 
 #: `AnnotateConfig` with the help (and flag syntax) of each field; its defaults stay `AnnotateConfig`'s.
 AnnotateArguments = with_metadata(
@@ -52,6 +56,16 @@ AnnotateArguments = with_metadata(
     },
     device={"help": "e.g. cpu, cuda (None: cuda if available)"},
     dtype={"help": "e.g. bfloat16, float32 (None: bfloat16 on GPU, else float32)"},
+    frame_signals={
+        "help": "also write frame_signals.parquet, LeRobot's frame-signal sidecar (progress, "
+        "success_probability, expected_score per curve point, keyed by episode_index and frame_index); "
+        "needs --curve-points"
+    },
+    weight_temperature={
+        "help": "also write sample_weights.parquet: per-episode weights for reward-weighted BC, "
+        "exp((expected - 5) / T) normalised to mean 1, at this temperature T (None: none)",
+        "metavar": "T",
+    },
 )
 
 
@@ -63,7 +77,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     """
     parser = commands.add_parser(
         "annotate",
-        dataclass_types=AnnotateArguments,
+        dataclass_types=[AnnotateArguments, ExecutorConfig],
         recipe="annotate",
         help=COMMANDS["annotate"],
         description="Score every episode of a LeRobot dataset (v2.x: one video per episode; v3.0: the "
@@ -84,8 +98,16 @@ def run(args: argparse.Namespace) -> int:
         args: the parsed command line.
     """
     config = from_namespace(AnnotateArguments, args)
-    report = annotate_lerobot(config)
+    report = annotate_lerobot(config, executor=from_namespace(ExecutorConfig, args))
     if report is None:  # one of several processes under accelerate launch: the main one reports
+        return 0
+    if "submitted" in report:  # a Slurm submission that does not wait
+        jobs = report["submitted"]
+        print(
+            f"submitted Slurm job {jobs['tasks_job']} and merge job {jobs['merge_job']}; they write "
+            f"{report['out']} (logs in {jobs['logs']}). Run the same command again to resubmit only "
+            "the tasks that did not finish."
+        )
         return 0
     if args.json:
         print(json.dumps(report, indent=2))

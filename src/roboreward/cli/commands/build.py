@@ -6,6 +6,8 @@ Every `BuildConfig` field is a flag (``--help`` lists them with their defaults) 
 Examples:
     roboreward build --config dataset_builder/configs/roboreward.yaml --roboarena /data/roboarena/DataDump
     roboreward build --manifest my_rollouts.jsonl --out roboreward_small --max-frames 32 --json
+    roboreward build --config roboreward --executor local --tasks 16 --workers 8
+    roboreward build --config roboreward --executor slurm --tasks 64 --slurm-partition cpu --slurm-wait
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
 from roboreward.dataset.builder import BuildConfig, format_summary
+from roboreward.dataset.executors import ExecutorConfig
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +30,20 @@ def run(args: argparse.Namespace) -> int:
     """
     from roboreward.dataset.pipeline import build_with_relabel  # torch, through relabeling: not for --help
 
-    report = build_with_relabel(from_namespace(BuildConfig, args))
+    executor = from_namespace(ExecutorConfig, args)
+    report = build_with_relabel(from_namespace(BuildConfig, args), executor=executor)
+    if "submitted" in report:  # a Slurm submission that does not wait
+        jobs = report["submitted"]
+        print(
+            json.dumps(report, indent=2)
+            if args.json
+            else (
+                f"submitted Slurm job {jobs['tasks_job']} ({executor.tasks} tasks) and merge job "
+                f"{jobs['merge_job']}; they write {report['out']} (logs in {jobs['logs']}). Run the same "
+                "command again to resubmit only the tasks that did not finish."
+            )
+        )
+        return 0
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -43,7 +59,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     """
     parser = commands.add_parser(
         "build",
-        dataclass_types=BuildConfig,
+        dataclass_types=[BuildConfig, ExecutorConfig],
         recipe="build",
         help=COMMANDS["build"],
         description="Build RoboReward: read the sources, sample OXE uniformly across sub-datasets, split by "

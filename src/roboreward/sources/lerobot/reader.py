@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from huggingface_hub import snapshot_download
 
@@ -302,6 +303,28 @@ class LeRobotSource:
         if self.repo_id is not None:
             self._download(self.episode_files(records), self._cache_dir)
         return self._judge_all(records)
+
+    def episode_frames(self, episode_index: int) -> pa.Table:
+        """The frames of one episode as its data parquet lists them: ``index`` (the dataset-wide
+        frame index), ``frame_index`` (from 0 in the episode) and ``timestamp`` (seconds from the
+        episode's start), ordered by ``frame_index``.
+
+        Args:
+            episode_index: the episode (`episode_indices`).
+
+        Raises:
+            ValueError: no such episode, or its data file is missing or lacks those columns.
+        """
+        record = next((r for r in self._records() if r.index == episode_index), None)
+        if record is None or record.data is None or not record.data.is_file():
+            raise ValueError(f"{self.root}: no data file for episode {episode_index}")
+        columns = ["episode_index", "index", "frame_index", "timestamp"]
+        missing = sorted(set(columns) - set(pq.read_schema(record.data).names))
+        if missing:
+            raise ValueError(f"{relative(record.data, self.root)} has no {', '.join(missing)} column")
+        table = pq.read_table(record.data, columns=columns)
+        mine = table.filter(pc.equal(table["episode_index"], episode_index))
+        return mine.select(columns[1:]).sort_by("frame_index")
 
     def episode_files(self, records: Iterable[_Record] | None = None) -> list[str]:
         """The data and video files of ``records`` (default: every episode), relative to the root,
