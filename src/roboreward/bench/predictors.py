@@ -173,16 +173,37 @@ class CheckpointPredictor(Predictor):
             self.inference = self._model.settings
         return self._model
 
+    def _shown(self, example: Example) -> Any:
+        """What the model is shown of a row: its video; for a multi-view model (settings naming several
+        cameras), every camera of the row's rollout (`Example.views`)."""
+        settings = self._model.settings
+        return example.views if settings.multi_view and example.views is not None else example.video
+
+    def _unshowable(self, example: Example) -> str | None:
+        """Why a multi-view model cannot be shown a row (a camera it takes is missing), or None."""
+        settings = self._model.settings
+        if not settings.multi_view:
+            return None
+        if not hasattr(self._model, "views_of"):  # a `roboreward serve` server takes one video a request
+            return f"the server's model takes cameras {list(settings.cameras)}: a server is sent one video"
+        have = example.views.cameras if example.views is not None else ()
+        missing = [c for c in settings.cameras if c not in have]
+        return (
+            f"no video of camera(s) {missing} for this row (it has {list(have) or [example.camera]})"
+            if missing
+            else None
+        )
+
     def _generate(self, chunk: Sequence[Example]) -> Iterator[Prediction]:
         try:
             answers = self._model.generate_batch(
-                [e.video for e in chunk], [e.task for e in chunk], batch_size=len(chunk)
+                [self._shown(e) for e in chunk], [e.task for e in chunk], batch_size=len(chunk)
             )
         except video.VideoDecodeError:
             answers = [None] * len(chunk)
             for i, e in enumerate(chunk):
                 with contextlib.suppress(video.VideoDecodeError):
-                    answers[i] = self._model.generate(e.video, e.task)
+                    answers[i] = self._model.generate(self._shown(e), e.task)
         for ex, answer in zip(chunk, answers, strict=True):
             if answer is None:
                 yield Prediction(ex.id, INVALID, output="video could not be decoded")
@@ -191,19 +212,24 @@ class CheckpointPredictor(Predictor):
 
     def _score_one(self, example: Example) -> Any:
         try:
-            return self._model.score(example.video, example.task)
+            return self._model.score(self._shown(example), example.task)
         except video.VideoDecodeError:
             return None
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
         self.load()
+        unshowable = {e.id: why for e in examples if (why := self._unshowable(e))}
+        for ex in examples:
+            if ex.id in unshowable:
+                yield Prediction(ex.id, INVALID, output=unshowable[ex.id])
+        examples = [e for e in examples if e.id not in unshowable]
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
             if self.mode == "generate":
                 yield from self._generate(chunk)
                 continue
             try:
-                results = self._model.score_batch([e.video for e in chunk], [e.task for e in chunk])
+                results = self._model.score_batch([self._shown(e) for e in chunk], [e.task for e in chunk])
             except video.VideoDecodeError:  # one bad video: score the rest one by one
                 results = [self._score_one(e) for e in chunk]
             for ex, result in zip(chunk, results, strict=True):
