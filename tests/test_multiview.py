@@ -19,7 +19,7 @@ from roboreward.models.inputs import RewardPrompter
 from roboreward.models.local import RewardModel
 from roboreward.models.settings import SETTINGS_FILE, InferenceSettings, load_settings
 from roboreward.models.views import Views, group_views
-from roboreward.training.data import RewardCollator, select_views
+from roboreward.training.data import select_views
 from roboreward.training.trainer import RewardScriptArguments, build_trainer
 
 # Six runs of three sessions, each filmed by the left and right cameras (one also by the wrist camera).
