@@ -248,3 +248,69 @@ def test_a_checkpoint_without_cameras_is_shown_the_first_camera_in_the_recorded_
         "plain takes one camera (none recorded: the first in the recorded order): it is shown the "
         "'right' camera of rollouts with cameras right, left, not all of them (said once)"
     ]
+
+
+def test_a_served_model_asked_for_two_cameras_gets_both_labelled_in_one_message(dataset, tmp_path):
+    """`bench --cameras left,right` with an ``openai+logprobs:`` model: one request per row, both cameras'
+    videos as video parts of one user turn, each after its label, left then right, then the prompt."""
+    import math
+
+    from roboreward.testing.chat_server import Reply, ScriptedChatServer
+
+    probs = {
+        "1": math.log(0.1),
+        "2": math.log(0.1),
+        "3": math.log(0.6),
+        "4": math.log(0.1),
+        "5": math.log(0.1),
+    }
+    with ScriptedChatServer(lambda request: Reply("ANSWER: 3", probs), model="judge") as server:
+        results = run_bench(
+            BenchConfig(
+                dataset=str(dataset),
+                split="validation",
+                models=[f"openai+logprobs:{server.url}#judge"],
+                out=str(tmp_path / "out"),
+                cameras=["left", "right"],
+                num_frames=4,
+            )
+        )
+    entry = results["models"]["judge"]
+    assert entry["inference_settings"]["cameras"] == ["left", "right"]
+    assert len(server.requests) == 6  # one request per row (each row of a run sends both cameras)
+    examples = {e.id: e for e in load_examples(str(dataset), "validation")}
+    for request in server.requests:
+        content = request["messages"][0]["content"]
+        assert [p["type"] for p in content] == ["text", "video_url", "text", "video_url", "text"]
+        assert (content[0]["text"], content[2]["text"]) == ("Left camera:", "Right camera:")
+        assert content[4]["text"].startswith("You are a reward model")
+        assert request["messages"][1] == {"role": "assistant", "content": "ANSWER: "}
+    predictions = [json.loads(line) for line in (tmp_path / "out" / "predictions" / "judge.jsonl").open()]
+    assert [p["prediction"] for p in predictions] == [3] * 6
+    assert {p["id"] for p in predictions} == set(examples)
+
+
+def test_a_served_one_camera_model_given_two_cameras_is_sent_its_own_once_said(dataset, caplog):
+    import math
+
+    from roboreward.models.served import ServedRewardModel
+    from roboreward.testing.chat_server import Reply, ScriptedChatServer
+
+    ds = datasets.load_dataset(str(dataset), split="validation").cast_column(
+        "video", datasets.Video(decode=False)
+    )
+    grouped = select_views(ds, ["left", "right"], "validation")
+    rows = [grouped[i] for i in range(3)]
+    with ScriptedChatServer(
+        lambda request: Reply("ANSWER: 2", {"2": math.log(0.9)}), model="judge"
+    ) as server:
+        model = ServedRewardModel.from_spec(f"openai+logprobs:{server.url}#judge", num_frames=4)
+        with caplog.at_level(logging.WARNING, logger="roboreward"):
+            for row in rows:
+                model.score(Views(("left", "right"), (row["video_left"], row["video_right"])), row["task"])
+    for request in server.requests:
+        assert [p["type"] for p in request["messages"][0]["content"]] == ["video_url", "text"]
+    assert [m for m in caplog.messages if "takes one camera" in m] == [
+        "judge takes one camera (none recorded: the first in the recorded order): it is shown the 'left' "
+        "camera of rollouts with cameras left, right, not all of them (said once)"
+    ]

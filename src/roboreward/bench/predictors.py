@@ -136,6 +136,24 @@ class FilePredictions(Predictor):
                 yield Prediction(ex.id, INVALID if score is None else score, output=row["output"])
 
 
+def shown(example: Example, settings: InferenceSettings) -> Any:
+    """What a model with ``settings`` is shown of a row: its video; for a multi-view model (settings
+    naming several cameras), every camera of the row's rollout (`Example.views`)."""
+    return example.views if settings.multi_view and example.views is not None else example.video
+
+
+def unshowable(example: Example, settings: InferenceSettings) -> str | None:
+    """Why a multi-view model cannot be shown a row (a camera it takes is missing; the row is then
+    `INVALID` with this as its output), or None."""
+    if not settings.multi_view:
+        return None
+    have = example.views.cameras if example.views is not None else ()
+    missing = [c for c in settings.cameras if c not in have]
+    if not missing:
+        return None
+    return f"no video of camera(s) {missing} for this row (it has {list(have) or [example.camera]})"
+
+
 @dataclass
 class CheckpointPredictor(Predictor):
     """A reward model that `roboreward.models.load_reward_model` makes from ``path`` and asks in
@@ -174,25 +192,15 @@ class CheckpointPredictor(Predictor):
         return self._model
 
     def _shown(self, example: Example) -> Any:
-        """What the model is shown of a row: its video; for a multi-view model (settings naming several
-        cameras), every camera of the row's rollout (`Example.views`)."""
-        settings = self._model.settings
-        return example.views if settings.multi_view and example.views is not None else example.video
+        return shown(example, self._model.settings)
 
     def _unshowable(self, example: Example) -> str | None:
-        """Why a multi-view model cannot be shown a row (a camera it takes is missing), or None."""
-        settings = self._model.settings
-        if not settings.multi_view:
-            return None
-        if not hasattr(self._model, "views_of"):  # a `roboreward serve` server takes one video a request
-            return f"the server's model takes cameras {list(settings.cameras)}: a server is sent one video"
-        have = example.views.cameras if example.views is not None else ()
-        missing = [c for c in settings.cameras if c not in have]
-        return (
-            f"no video of camera(s) {missing} for this row (it has {list(have) or [example.camera]})"
-            if missing
-            else None
-        )
+        if self._model.settings.multi_view and not hasattr(self._model, "views_of"):
+            # a `roboreward serve` server takes one video a request
+            return (
+                f"the server's model takes cameras {list(self._model.settings.cameras)}: it is sent one video"
+            )
+        return unshowable(example, self._model.settings)
 
     def _generate(self, chunk: Sequence[Example]) -> Iterator[Prediction]:
         try:
@@ -265,8 +273,11 @@ class ServedPredictor(Predictor):
         return f"served/{self.model.scoring}"
 
     def _one(self, example: Example) -> Prediction:
+        why = unshowable(example, self.model.settings)
+        if why:
+            return Prediction(example.id, INVALID, output=why)
         try:
-            answer = self.model.answer(example.video, example.task)
+            answer = self.model.answer(shown(example, self.model.settings), example.task)
         except video.VideoDecodeError:
             return Prediction(example.id, INVALID, output="video could not be decoded")
         except BackendError as exc:  # the endpoints failed after retries: not a model answer

@@ -30,7 +30,7 @@ import numpy as np
 from roboreward import rubric
 from roboreward.models.frames import episode_frames, qwen_vl_utils_frames
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
-from roboreward.models.views import Views
+from roboreward.models.views import shown_videos
 from roboreward.video import DEFAULT_FRAMES_FPS, frames_array
 
 if TYPE_CHECKING:
@@ -218,28 +218,11 @@ class RewardPrompter:
         Args:
             item: a video, frames, or a `Views`.
         """
-        cameras = self.settings.cameras
-        if self.settings.multi_view:
-            if not isinstance(item, Views):
-                raise ValueError(
-                    f"this model takes the cameras {list(cameras)} in one prompt: give each episode as "
-                    f"Views of those cameras, got {type(item).__name__}"
-                )
-            return list(item.select(cameras).videos)
-        if not isinstance(item, Views):
-            return [item]
-        own = cameras[0] if cameras else item.cameras[0]
-        if len(item.cameras) > 1 and not self._told_one_camera:
+        videos, notice = shown_videos(item, self.settings.cameras, getattr(self, "name", "this model"))
+        if notice and not self._told_one_camera:
             self._told_one_camera = True
-            logger.warning(
-                "%s takes one camera (%s): it is shown the %r camera of rollouts with cameras %s, "
-                "not all of them (said once)",
-                getattr(self, "name", "this model"),
-                f"trained on {own!r}" if cameras else "none recorded: the first in the recorded order",
-                own,
-                ", ".join(item.cameras),
-            )
-        return list(item.select([own]).videos)
+            logger.warning("%s", notice)
+        return videos
 
     def render_prompt(self, task: str, prefill: bool = True) -> str:
         """The chat-template text for ``task``: the preset's prompt, the generation prompt, ``ANSWER: ``.

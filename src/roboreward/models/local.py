@@ -119,6 +119,7 @@ class RewardModel(RewardPrompter):
         prompt: str | None = None,
         settings: InferenceSettings | None = None,
         batch_size: int = 8,
+        cameras: Sequence[str] | None = None,
         **model_kwargs: Any,
     ) -> RewardModel:
         """Load a Qwen2.5-VL / Qwen3-VL checkpoint (a local folder or a Hub id) as a reward model.
@@ -144,6 +145,8 @@ class RewardModel(RewardPrompter):
             prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`), e.g. ``"release"``.
             settings: use these settings instead of looking the checkpoint's up (overrides still apply).
             batch_size: episodes per forward pass in `score_batch` and `progress_curve`.
+            cameras: the cameras it is shown in one prompt, in order (overrides its settings'
+                ``cameras``; several: each episode is a `roboreward.models.views.Views`).
             model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
 
         Raises ValueError for an unknown prompt preset, and when the tokenizer does not have
@@ -171,6 +174,7 @@ class RewardModel(RewardPrompter):
             num_frames=num_frames,
             fps=fps,
             max_side=max_side,
+            cameras=tuple(cameras) if cameras else None,
         )
         set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
         model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)

@@ -19,7 +19,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Views", "checked_cameras", "group_views"]
+__all__ = ["Views", "checked_cameras", "group_views", "shown_videos"]
 
 
 def checked_cameras(cameras: Sequence[str], what: str = "cameras") -> tuple[str, ...]:
@@ -100,3 +100,39 @@ def group_views(
             slots[camera] = index
     groups = [[slots[c] for c in cameras] for slots in found.values() if len(slots) == len(cameras)]
     return groups, len(found) - len(groups)
+
+
+def shown_videos(item: Any, cameras: tuple[str, ...] | None, name: str) -> tuple[list[Any], str | None]:
+    """The videos of one episode a model taking ``cameras`` is shown, in order, and a notice to give.
+
+    Several ``cameras`` (a multi-view model): ``item`` must be a `Views` holding each of them; they
+    come in the order of ``cameras``. Otherwise one video: a plain video as it is; from a `Views`, the
+    model's own camera (``cameras[0]``, else the rollout's first camera in the recorded order), with a
+    notice (for the caller to give once) when the rollout has more cameras than that one.
+
+    Args:
+        item: a video, frames, or a `Views`.
+        cameras: the model's settings' cameras (None: not recorded).
+        name: the model's name, for the messages.
+
+    Raises ValueError when a multi-view model is given a plain video, or any model a `Views` without
+    its camera.
+    """
+    if cameras is not None and len(cameras) > 1:
+        if not isinstance(item, Views):
+            raise ValueError(
+                f"{name} takes the cameras {list(cameras)} in one prompt: give each episode as Views of "
+                f"those cameras, got {type(item).__name__}"
+            )
+        return list(item.select(cameras).videos), None
+    if not isinstance(item, Views):
+        return [item], None
+    own = cameras[0] if cameras else item.cameras[0]
+    notice = None
+    if len(item.cameras) > 1:
+        why = f"trained on {own!r}" if cameras else "none recorded: the first in the recorded order"
+        notice = (
+            f"{name} takes one camera ({why}): it is shown the {own!r} camera of rollouts with cameras "
+            f"{', '.join(item.cameras)}, not all of them (said once)"
+        )
+    return list(item.select([own]).videos), notice
