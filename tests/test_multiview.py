@@ -181,6 +181,8 @@ def test_a_two_camera_build_trains_one_step_and_scores_with_both_cameras(two_cam
 
     with pytest.raises(ValueError, match="takes the cameras \\['left', 'right'\\] in one prompt"):
         model.score(row["video_left"], row["task"])
+    with pytest.raises(ValueError, match="progress curves of several cameras are not made"):
+        model.progress_curve(views, row["task"], points=2)
 
 
 def test_the_bench_shows_a_multi_view_model_every_camera_of_each_row(two_camera, dataset, loaded, tmp_path):
@@ -220,13 +222,19 @@ def test_a_one_camera_checkpoint_given_two_cameras_uses_its_own_and_says_so_once
     with caplog.at_level(logging.WARNING, logger="roboreward"):
         model.score_batch(rollouts, [r["task"] for r in rows])
         model.score(rollouts[0], rows[0]["task"])
-    assert loaded["videos"] == [r["video"] for r in rows] + [rows[0]["video"]]  # the right camera only
+        assert loaded["videos"] == [r["video"] for r in rows] + [rows[0]["video"]]  # the right camera only
+        curve = model.progress_curve(rollouts[1], rows[1]["task"], points=2)  # its camera's curve
+    assert len(curve.points) == 2 and curve.points[-1].result.probs == pytest.approx(
+        model.score(rows[1]["video"], rows[1]["task"]).probs
+    )
     said = [m for m in caplog.messages if "takes one camera" in m]
     assert said == [
         "right-only takes one camera (trained on 'right'): it is shown the 'right' camera of rollouts "
         "with cameras left, right, not all of them (said once)"
     ]
-    assert loaded["inputs"][-1]["video_grid_thw"].shape[0] == 1
+    assert all(
+        x["video_grid_thw"].shape[0] == len(x["input_ids"]) for x in loaded["inputs"]
+    )  # one video a row
 
 
 def test_a_checkpoint_without_cameras_is_shown_the_first_camera_in_the_recorded_order(

@@ -44,6 +44,7 @@ from roboreward.models.inputs import (
 )
 from roboreward.models.results import CurvePoint, ProgressCurve, ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, resolve_settings
+from roboreward.models.views import Views
 
 __all__ = [
     "DEFAULT_FRAMES_FPS",
@@ -336,6 +337,14 @@ class RewardModel(RewardPrompter):
         batch_size = self.batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(video, Views) or self.settings.multi_view:
+            shown = self.views_of(video)  # a one-camera model: its own camera, said once
+            if len(shown) > 1:
+                raise ValueError(
+                    f"{self.name} takes the cameras {list(self.settings.cameras)}: progress curves of "
+                    "several cameras are not made (score_batch scores them)"
+                )
+            video = shown[0]
         cuts = curve_cuts(video, points, fps=fps, start=start, end=end, frames_fps=self.frames_fps)
         probs: list[np.ndarray] = []
         for chunk in _chunks(points, batch_size):
