@@ -11,6 +11,7 @@ makes them from model specs, and `roboreward.bench.run` runs them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -154,6 +155,37 @@ def unshowable(example: Example, settings: InferenceSettings) -> str | None:
     return f"no video of camera(s) {missing} for this row (it has {list(have) or [example.camera]})"
 
 
+def one_per_rollout(
+    examples: Sequence[Example], settings: InferenceSettings
+) -> tuple[list[Example], dict[str, list[str]]]:
+    """For a multi-view model, the rows of one rollout (its camera rows, sharing `Example.views`, with
+    one task) are one question: the first row of each, and the ids of the others by the first's id,
+    which take its prediction. Any other model: every row, no others.
+
+    Args:
+        examples: the rows to predict.
+        settings: the model's settings.
+    """
+    if not settings.multi_view:
+        return list(examples), {}
+    firsts: dict[Any, Example] = {}
+    others: dict[str, list[str]] = {}
+    for ex in examples:
+        key = (id(ex.views), ex.task) if ex.views is not None else ex.id
+        if key in firsts:
+            others.setdefault(firsts[key].id, []).append(ex.id)
+        else:
+            firsts[key] = ex
+    return list(firsts.values()), others
+
+
+def _with_twins(predictions: Iterator[Prediction], others: dict[str, list[str]]) -> Iterator[Prediction]:
+    for pred in predictions:
+        yield pred
+        for other in others.get(pred.id, ()):
+            yield dataclasses.replace(pred, id=other)
+
+
 @dataclass
 class CheckpointPredictor(Predictor):
     """A reward model that `roboreward.models.load_reward_model` makes from ``path`` and asks in
@@ -230,7 +262,12 @@ class CheckpointPredictor(Predictor):
         for ex in examples:
             if ex.id in unshowable:
                 yield Prediction(ex.id, INVALID, output=unshowable[ex.id])
-        examples = [e for e in examples if e.id not in unshowable]
+        examples, others = one_per_rollout(
+            [e for e in examples if e.id not in unshowable], self._model.settings
+        )
+        yield from _with_twins(self._predict(examples), others)
+
+    def _predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
             if self.mode == "generate":
@@ -292,7 +329,8 @@ class ServedPredictor(Predictor):
         )
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        yield from ordered_map(self._one, examples, self.model.concurrency)
+        examples, others = one_per_rollout(examples, self.model.settings)
+        yield from _with_twins(ordered_map(self._one, examples, self.model.concurrency), others)
 
 
 def unique_names(predictors: list[Predictor]) -> None:
