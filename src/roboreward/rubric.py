@@ -44,6 +44,7 @@ __all__ = [
     "RubricLevel",
     "build_messages",
     "build_prompt",
+    "camera_label",
     "format_answer",
     "get_preset",
     "level",
@@ -276,6 +277,7 @@ def build_messages(
     video: Any,
     preset: str | PromptPreset = DEFAULT_PROMPT,
     video_first: bool = True,
+    cameras: Sequence[str] | None = None,
     **video_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Chat messages for a Qwen-VL processor: one user turn with the video and the prompt text.
@@ -287,17 +289,49 @@ def build_messages(
         preset: the prompt preset (see `build_prompt`).
         video_first: the video part before the text (as the released models and LeRobot's
             integration have it), else after.
+        cameras: the camera names of a multi-view prompt, in order (``video`` is then one video per
+            camera, or None); None: one video.
         video_kwargs: extra keys of the video part (``fps``, ``nframes``, ``max_pixels``, ...), where
             ``qwen_vl_utils.process_vision_info`` reads them.
 
     >>> build_messages("open the drawer", "ep.mp4", fps=2.0)[0]["content"][0]
     {'type': 'video', 'video': 'ep.mp4', 'fps': 2.0}
+
+    With ``cameras`` (a multi-view model: one rollout seen by several cameras), ``video`` is one
+    video per camera and each comes after its label (`camera_label`), in that order; the block of
+    labelled videos takes the single video's place:
+
+    >>> [p.get("text", p.get("video")) for p in build_messages("open the drawer", ["l.mp4", "r.mp4"],
+    ...     cameras=["left", "right"])[0]["content"][:4]]
+    ['Left camera:', 'l.mp4', 'Right camera:', 'r.mp4']
     """
-    parts = [
-        {"type": "video", "video": video, **video_kwargs},
-        {"type": "text", "text": build_prompt(task, preset)},
-    ]
-    return [{"role": "user", "content": parts if video_first else parts[::-1]}]
+    prompt = {"type": "text", "text": build_prompt(task, preset)}
+    if cameras is None:
+        videos = [{"type": "video", "video": video, **video_kwargs}]
+    else:
+        cameras = list(cameras)
+        given = [None] * len(cameras) if video is None else list(video)
+        if not cameras or len(given) != len(cameras):
+            raise ValueError(f"got {len(given)} videos for cameras {cameras}: give one video per camera")
+        videos = []
+        for camera, item in zip(cameras, given, strict=True):
+            videos += [
+                {"type": "text", "text": camera_label(camera)},
+                {"type": "video", "video": item, **video_kwargs},
+            ]
+    parts = [*videos, prompt] if video_first else [prompt, *videos]
+    return [{"role": "user", "content": parts}]
+
+
+def camera_label(camera: str) -> str:
+    """The text before a camera's video in a multi-view prompt, as HELM labels RoboArena's cameras.
+
+    >>> camera_label("left")
+    'Left camera:'
+    """
+    if not isinstance(camera, str) or not camera.strip():
+        raise ValueError(f"a camera name must be a non-empty string, got {camera!r}")
+    return f"{camera.strip().capitalize()} camera:"
 
 
 def format_answer(score: int) -> str:
@@ -421,7 +455,7 @@ def preference_parts(
             parts.append("\n")
         parts.append(f"Policy {label}")
         for index, camera in enumerate(cameras):
-            parts += [f"Policy {label} - {camera.capitalize()} camera:", (label, index)]
+            parts += [f"Policy {label} - {camera_label(camera)}", (label, index)]
     return parts
 
 

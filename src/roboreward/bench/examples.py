@@ -4,6 +4,7 @@ their subsets, and the seeded sample stratified by subset that ``--max-examples`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Sequence
@@ -14,9 +15,10 @@ from typing import Any
 from roboreward import locate, rubric
 from roboreward.bench.quality import pair_group
 from roboreward.dataset import fingerprint
+from roboreward.models.views import Views
 from roboreward.sources.release import locate_release, read_release_split
 
-__all__ = ["Example", "load_examples", "row_policy", "select_examples"]
+__all__ = ["Example", "load_examples", "rollout_views", "row_policy", "select_examples"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class Example:
     group: str = ""  # which rows are compared in pairs (`bench_quality.pair_group`)
     policy: str | None = None  # the policy that made the rollout (RoboArena rows), for policy ranking
     camera: str | None = None  # the camera the video was recorded by, where a row names it
+    # Every camera of the row's rollout (its rows that differ only in camera, in the dataset's order),
+    # where it has several: what a multi-view model is shown for this row (`rollout_views`).
+    views: Views | None = None
 
 
 def _release_examples(root: Path, split: str) -> tuple[list[Example], list[dict[str, str]]]:
@@ -75,7 +80,7 @@ def _built_examples(dataset: str, split: str) -> tuple[list[Example], list[dict[
     cameras = meta.get("camera") or [None] * len(ds)
     if len(set(ids)) != len(ids):
         raise ValueError(f"{dataset} split {split} has repeated ids: they must key the examples")
-    examples, skipped = [], []
+    examples, skipped, keys = [], [], []
     for index, (id_, task, reward, source, episode_id) in enumerate(
         zip(ids, meta["task"], meta["reward"], sources, episode_ids, strict=True)
     ):
@@ -88,7 +93,33 @@ def _built_examples(dataset: str, split: str) -> tuple[list[Example], list[dict[
         group = pair_group(task, source, episode_id)
         video = ds[index]["video"]
         examples.append(Example(id_, video, task, reward, source, group, policies[index], cameras[index]))
-    return examples, skipped
+        keys.append((source, episode_id, task, reward, augmentations[index]))  # one rollout's rows
+    return rollout_views(examples, keys), skipped
+
+
+def rollout_views(examples: Sequence[Example], keys: Sequence[Any]) -> list[Example]:
+    """``examples`` with `Example.views` set: rows whose ``keys`` are equal are one rollout seen by
+    several cameras (a RoboArena build with ``roboarena_cameras: [left, right]``); each such row gets
+    all of its rollout's videos, cameras in the order their rows come. A rollout with a row of no named
+    camera, or two rows of one camera, gets none (which video is which camera is not known).
+
+    Args:
+        examples: one per row, with ``camera`` where the row names it.
+        keys: one per example: what makes two rows the same rollout (source, episode, task, reward,
+            augmentation).
+    """
+    rollouts: dict[Any, list[Example]] = {}
+    for ex, key in zip(examples, keys, strict=True):
+        rollouts.setdefault(key, []).append(ex)
+    views: dict[Any, Views] = {}
+    for key, rows in rollouts.items():
+        cameras = [ex.camera for ex in rows]
+        if len(rows) > 1 and None not in cameras and len(set(cameras)) == len(cameras):
+            views[key] = Views(tuple(cameras), tuple(ex.video for ex in rows))
+    return [
+        dataclasses.replace(ex, views=views[key]) if key in views else ex
+        for ex, key in zip(examples, keys, strict=True)
+    ]
 
 
 def row_policy(provenance: str | dict[str, Any] | None) -> str | None:

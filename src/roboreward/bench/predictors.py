@@ -11,6 +11,7 @@ makes them from model specs, and `roboreward.bench.run` runs them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -136,6 +137,55 @@ class FilePredictions(Predictor):
                 yield Prediction(ex.id, INVALID if score is None else score, output=row["output"])
 
 
+def shown(example: Example, settings: InferenceSettings) -> Any:
+    """What a model with ``settings`` is shown of a row: its video; for a multi-view model (settings
+    naming several cameras), every camera of the row's rollout (`Example.views`)."""
+    return example.views if settings.multi_view and example.views is not None else example.video
+
+
+def unshowable(example: Example, settings: InferenceSettings) -> str | None:
+    """Why a multi-view model cannot be shown a row (a camera it takes is missing; the row is then
+    `INVALID` with this as its output), or None."""
+    if not settings.multi_view:
+        return None
+    have = example.views.cameras if example.views is not None else ()
+    missing = [c for c in settings.cameras if c not in have]
+    if not missing:
+        return None
+    return f"no video of camera(s) {missing} for this row (it has {list(have) or [example.camera]})"
+
+
+def one_per_rollout(
+    examples: Sequence[Example], settings: InferenceSettings
+) -> tuple[list[Example], dict[str, list[str]]]:
+    """For a multi-view model, the rows of one rollout (its camera rows, sharing `Example.views`, with
+    one task) are one question: the first row of each, and the ids of the others by the first's id,
+    which take its prediction. Any other model: every row, no others.
+
+    Args:
+        examples: the rows to predict.
+        settings: the model's settings.
+    """
+    if not settings.multi_view:
+        return list(examples), {}
+    firsts: dict[Any, Example] = {}
+    others: dict[str, list[str]] = {}
+    for ex in examples:
+        key = (id(ex.views), ex.task) if ex.views is not None else ex.id
+        if key in firsts:
+            others.setdefault(firsts[key].id, []).append(ex.id)
+        else:
+            firsts[key] = ex
+    return list(firsts.values()), others
+
+
+def _with_twins(predictions: Iterator[Prediction], others: dict[str, list[str]]) -> Iterator[Prediction]:
+    for pred in predictions:
+        yield pred
+        for other in others.get(pred.id, ()):
+            yield dataclasses.replace(pred, id=other)
+
+
 @dataclass
 class CheckpointPredictor(Predictor):
     """A reward model that `roboreward.models.load_reward_model` makes from ``path`` and asks in
@@ -173,16 +223,27 @@ class CheckpointPredictor(Predictor):
             self.inference = self._model.settings
         return self._model
 
+    def _shown(self, example: Example) -> Any:
+        return shown(example, self._model.settings)
+
+    def _unshowable(self, example: Example) -> str | None:
+        if self._model.settings.multi_view and not hasattr(self._model, "views_of"):
+            # a `roboreward serve` server takes one video a request
+            return (
+                f"the server's model takes cameras {list(self._model.settings.cameras)}: it is sent one video"
+            )
+        return unshowable(example, self._model.settings)
+
     def _generate(self, chunk: Sequence[Example]) -> Iterator[Prediction]:
         try:
             answers = self._model.generate_batch(
-                [e.video for e in chunk], [e.task for e in chunk], batch_size=len(chunk)
+                [self._shown(e) for e in chunk], [e.task for e in chunk], batch_size=len(chunk)
             )
         except video.VideoDecodeError:
             answers = [None] * len(chunk)
             for i, e in enumerate(chunk):
                 with contextlib.suppress(video.VideoDecodeError):
-                    answers[i] = self._model.generate(e.video, e.task)
+                    answers[i] = self._model.generate(self._shown(e), e.task)
         for ex, answer in zip(chunk, answers, strict=True):
             if answer is None:
                 yield Prediction(ex.id, INVALID, output="video could not be decoded")
@@ -191,19 +252,29 @@ class CheckpointPredictor(Predictor):
 
     def _score_one(self, example: Example) -> Any:
         try:
-            return self._model.score(example.video, example.task)
+            return self._model.score(self._shown(example), example.task)
         except video.VideoDecodeError:
             return None
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
         self.load()
+        unshowable = {e.id: why for e in examples if (why := self._unshowable(e))}
+        for ex in examples:
+            if ex.id in unshowable:
+                yield Prediction(ex.id, INVALID, output=unshowable[ex.id])
+        examples, others = one_per_rollout(
+            [e for e in examples if e.id not in unshowable], self._model.settings
+        )
+        yield from _with_twins(self._predict(examples), others)
+
+    def _predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
             if self.mode == "generate":
                 yield from self._generate(chunk)
                 continue
             try:
-                results = self._model.score_batch([e.video for e in chunk], [e.task for e in chunk])
+                results = self._model.score_batch([self._shown(e) for e in chunk], [e.task for e in chunk])
             except video.VideoDecodeError:  # one bad video: score the rest one by one
                 results = [self._score_one(e) for e in chunk]
             for ex, result in zip(chunk, results, strict=True):
@@ -239,8 +310,11 @@ class ServedPredictor(Predictor):
         return f"served/{self.model.scoring}"
 
     def _one(self, example: Example) -> Prediction:
+        why = unshowable(example, self.model.settings)
+        if why:
+            return Prediction(example.id, INVALID, output=why)
         try:
-            answer = self.model.answer(example.video, example.task)
+            answer = self.model.answer(shown(example, self.model.settings), example.task)
         except video.VideoDecodeError:
             return Prediction(example.id, INVALID, output="video could not be decoded")
         except BackendError as exc:  # the endpoints failed after retries: not a model answer
@@ -255,7 +329,8 @@ class ServedPredictor(Predictor):
         )
 
     def predict(self, examples: Sequence[Example]) -> Iterator[Prediction]:
-        yield from ordered_map(self._one, examples, self.model.concurrency)
+        examples, others = one_per_rollout(examples, self.model.settings)
+        yield from _with_twins(ordered_map(self._one, examples, self.model.concurrency), others)
 
 
 def unique_names(predictors: list[Predictor]) -> None:

@@ -100,6 +100,7 @@ from roboreward.models.frames import MAX_CURVE_POINTS
 from roboreward.models.openai_chat import VIDEO_INPUTS
 from roboreward.models.settings import MAX_NUM_FRAMES, resolve_settings
 from roboreward.models.specs import SERVED_KINDS, parse_model_spec
+from roboreward.models.views import checked_cameras
 
 __all__ = [
     "CONVENTIONS",
@@ -132,6 +133,10 @@ class BenchConfig:
         num_frames, max_side, prompt: override the checkpoints' own settings (None: each
             checkpoint's; for served models the published settings of a known release's name, else
             the toolkit's defaults: 16 frames, 448 px, ``toolkit``).
+        cameras: show every model these cameras of each row's rollout in one prompt, in this order
+            (overrides the checkpoints' own ``cameras``, with a warning; a served model is sent them
+            as labelled video parts of one message). None: each checkpoint's; one video for served
+            models.
         request_timeout: seconds per request to an ``openai:`` endpoint.
         concurrency: requests in flight at once to a served model (over all its endpoints).
         video_input: how frames reach a served model: ``auto`` (a video part when the server takes
@@ -155,6 +160,7 @@ class BenchConfig:
     num_frames: int | None = None
     max_side: int | None = None
     prompt: str | None = None
+    cameras: list[str] | None = None
     request_timeout: float = 120.0
     concurrency: int = 8
     video_input: str = "auto"
@@ -171,6 +177,8 @@ class BenchConfig:
             raise ValueError(f"video_input must be one of {VIDEO_INPUTS}, got {self.video_input!r}")
         if self.prompt is not None:
             rubric.get_preset(self.prompt)
+        if self.cameras is not None:
+            self.cameras = list(checked_cameras(self.cameras, "cameras"))
         for name in ("max_examples", "batch_size", "concurrency"):
             check_range(self, name, 1)
         check_range(self, "num_frames", 1, MAX_NUM_FRAMES)
@@ -187,7 +195,7 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
     """The predictor for a model SPEC (see the module docstring); raises ValueError for bad specs.
 
     A checkpoint's inference settings are resolved here (its settings file, a known release, or the
-    toolkit's defaults), with the config's ``prompt``, ``num_frames`` and ``max_side`` on top; a
+    toolkit's defaults), with the config's ``prompt``, ``num_frames``, ``max_side`` and ``cameras`` on top; a
     served model gets `roboreward.models.settings.served_settings` (a known release's, else the
     toolkit's defaults) with the same overrides.
 
@@ -198,7 +206,12 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
     config = config or BenchConfig(dataset="", models=[])
     if config.prompt is not None:
         rubric.get_preset(config.prompt)
-    overrides = {"prompt": config.prompt, "num_frames": config.num_frames, "max_side": config.max_side}
+    overrides = {
+        "prompt": config.prompt,
+        "num_frames": config.num_frames,
+        "max_side": config.max_side,
+        "cameras": tuple(config.cameras) if config.cameras else None,
+    }
     parsed = parse_model_spec(spec, kinds=BENCH_KINDS, bare=True)
     if parsed.kind == "baseline":
         if parsed.target == "random":
@@ -220,7 +233,7 @@ def parse_spec(spec: str, config: BenchConfig | None = None) -> Predictor:
         if any(v is not None for v in overrides.values()):
             raise ValueError(
                 f"{spec} is a roboreward serve server, which scores with its own settings: "
-                "--prompt, --num-frames and --max-side cannot change them"
+                "--prompt, --num-frames, --max-side and --cameras cannot change them"
             )
         return CheckpointPredictor(spec, spec, config.batch_size, name=spec, inference=None)
     path = parsed.target

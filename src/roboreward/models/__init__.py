@@ -11,6 +11,7 @@
 - `roboreward.models.inputs`: the Qwen-VL input recipe, `RewardPrompter`, shared by scoring and
   training;
 - `roboreward.models.settings`: the inference settings saved beside a checkpoint's weights;
+- `roboreward.models.views`: `Views`, one rollout's cameras as separate videos of one prompt;
 - `roboreward.models.specs`: the one parser of model specs;
 - `roboreward.models.openai_chat`, `roboreward.models.endpoints`: the OpenAI-compatible client and
   pools.
@@ -37,5 +38,6 @@ __all__, __getattr__ = lazy_exports(
         "resolve_settings": "settings",
         "save_settings": "settings",
         "parse_model_spec": "specs",
+        "Views": "views",
     },
 )

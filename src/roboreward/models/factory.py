@@ -17,6 +17,7 @@ clip judge, the Space) calls it, so each takes every kind:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from roboreward import rubric
@@ -36,6 +37,7 @@ def load_reward_model(
     num_frames: int | None = None,
     fps: float | None = None,
     max_side: int | None = None,
+    cameras: Sequence[str] | None = None,
     settings: InferenceSettings | None = None,
     batch_size: int = 8,
     concurrency: int = 8,
@@ -57,6 +59,8 @@ def load_reward_model(
             checkpoint's settings file, a known release's published settings, else the toolkit's
             defaults), with a warning. A ``roboreward serve`` server scores with its own settings:
             giving one of these with its URL is an error.
+        cameras: override the cameras the model takes in one prompt (`InferenceSettings.cameras`;
+            several: each episode is a `roboreward.models.views.Views`).
         settings: use these settings instead of looking the model's up (local and served kinds).
         batch_size: episodes per forward pass of a local checkpoint.
         concurrency: requests in flight at once to served endpoints or a ``roboreward serve`` server.
@@ -77,7 +81,13 @@ def load_reward_model(
     if prompt is not None:
         rubric.get_preset(prompt)  # an unknown preset fails before anything loads
     parsed = parse_model_spec(os.fspath(spec), kinds=SCORER_KINDS, bare=True)
-    overrides = {"prompt": prompt, "num_frames": num_frames, "fps": fps, "max_side": max_side}
+    overrides = {
+        "prompt": prompt,
+        "num_frames": num_frames,
+        "fps": fps,
+        "max_side": max_side,
+        "cameras": tuple(cameras) if cameras else None,
+    }
     if parsed.kind in SERVED_KINDS:
         from roboreward.models.served import ServedRewardModel
 

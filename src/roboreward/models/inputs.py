@@ -21,6 +21,7 @@ stages' local VLM uses the same helpers. What it does, in order:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ import numpy as np
 from roboreward import rubric
 from roboreward.models.frames import episode_frames, qwen_vl_utils_frames
 from roboreward.models.settings import DEFAULT_SETTINGS, InferenceSettings
+from roboreward.models.views import shown_videos
 from roboreward.video import DEFAULT_FRAMES_FPS, frames_array
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ __all__ = [
     "qwen_vl_utils_frames",
     "set_pixel_budget",
 ]
+
+logger = logging.getLogger("roboreward")
 
 #: How the Hub chat template of Qwen3-VL writes a video, and the bare form its processor expects.
 WRAPPED_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
@@ -217,6 +221,7 @@ class RewardPrompter:
         self.frames_fps = float(frames_fps)
         self._bare_video_markers = inserts_own_vision_markers(processor)
         self.score_token_ids = self._score_token_ids()
+        self._told_one_camera = False  # the single-camera notice is given once per prompter
 
     def _score_token_ids(self) -> tuple[int, ...]:
         """Ids of the tokens ``1`` .. ``5`` as they follow ``ANSWER: `` in a tokenized answer."""
@@ -238,15 +243,39 @@ class RewardPrompter:
     # ------------------------------------------------------------------------------------------
     # Inputs
 
+    def views_of(self, item: Any) -> list[Any]:
+        """The videos of one episode this model is shown, in the order it takes them.
+
+        A multi-view model (settings naming several ``cameras``) takes a `Views` holding each of its
+        cameras, in its settings' order; anything else is a ValueError naming what it takes. Any other
+        model takes one video: a plain video as it is; from a `Views`, its own camera (the one named in
+        its settings, else the rollout's first camera in the recorded order), saying so once
+        (a warning, the first time only): it is never silently fed several.
+
+        Args:
+            item: a video, frames, or a `Views`.
+        """
+        videos, notice = shown_videos(item, self.settings.cameras, getattr(self, "name", "this model"))
+        if notice and not self._told_one_camera:
+            self._told_one_camera = True
+            logger.warning("%s", notice)
+        return videos
+
     def render_prompt(self, task: str, prefill: bool = True) -> str:
         """The chat-template text for ``task``: the preset's prompt, the generation prompt, ``ANSWER: ``.
+
+        For a multi-view model, the one video part is its cameras' videos, each after its label
+        (`roboreward.rubric.build_messages` with ``cameras``).
 
         Raises ValueError for an empty task. For Qwen3-VL, a template that wraps the video in
         ``<|vision_start|>..<|vision_end|>`` (the Hub's, written for older processors) is made to
         give a bare ``<|video_pad|>``: the transformers 5 processor adds the markers itself, per
         2-frame group, and would otherwise double them.
         """
-        messages = rubric.build_messages(task, None, self.preset, video_first=self.settings.video_first)
+        cameras = self.settings.cameras if self.settings.multi_view else None
+        messages = rubric.build_messages(
+            task, None, self.preset, video_first=self.settings.video_first, cameras=cameras
+        )
         text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if self._bare_video_markers:
             text = text.replace(WRAPPED_VIDEO, BARE_VIDEO)
@@ -279,7 +308,8 @@ class RewardPrompter:
 
         For prompts with several videos (HELM's A / B / tie preference scenario: two rollouts, each
         with its cameras): a ``str`` part is text, anything else a video (or frames given directly),
-        whose frames this model's settings pick (`load_frames`). No answer prefill.
+        whose frames this model's settings pick (`load_frames`), or a `Views` (`views_of`). No answer
+        prefill.
 
         Args:
             parts: the user turn, in order.
@@ -289,11 +319,17 @@ class RewardPrompter:
             if isinstance(part, str):
                 content.append({"type": "text", "text": part})
                 continue
-            frames, rate = self.load_frames(part)
-            frames, meta = even_frames(frames, rate)
-            content.append({"type": "video"})
-            all_frames.append(frames)
-            metadata.append(meta)
+            videos = self.views_of(part)
+            for index, video in enumerate(videos):
+                if len(videos) > 1:  # a multi-view model's cameras, each after its label
+                    content.append(
+                        {"type": "text", "text": rubric.camera_label(self.settings.cameras[index])}
+                    )
+                frames, rate = self.load_frames(video)
+                frames, meta = even_frames(frames, rate)
+                content.append({"type": "video"})
+                all_frames.append(frames)
+                metadata.append(meta)
         messages = [{"role": "user", "content": content}]
         text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if self._bare_video_markers:
@@ -318,7 +354,9 @@ class RewardPrompter:
     ):
         """Processor inputs (a BatchFeature on the CPU, left-padded) for a batch of episodes.
 
-        ``fps`` is the rate of frames given directly: one value, or one per video.
+        An episode is a video, frames, or a `Views` of several cameras (`views_of` says which videos
+        the model is shown; a multi-view model's are handed to the processor in order, all of one
+        episode before the next). ``fps`` is the rate of frames given directly: one value, or one per video.
         ``answers`` (training) are appended after each prompt, e.g. ``"4<|im_end|>"`` after the
         prefilled ``ANSWER: ``, so that training and scoring see exactly the same tokens before the
         answer. ``starts`` / ``ends`` (seconds, one per video; None: from the start / to the end) cut each
@@ -332,10 +370,11 @@ class RewardPrompter:
         ends = [None] * len(videos) if ends is None else list(ends)
         starts = [None] * len(videos) if starts is None else list(starts)
         for item, item_fps, start, end in zip(videos, rates, starts, ends, strict=True):
-            frames, rate = self.load_frames(item, fps=item_fps, end=end, start=start)
-            frames, meta = even_frames(frames, rate)
-            all_frames.append(frames)
-            metadata.append(meta)
+            for view in self.views_of(item):  # a multi-view model's cameras in order, else one video
+                frames, rate = self.load_frames(view, fps=item_fps, end=end, start=start)
+                frames, meta = even_frames(frames, rate)
+                all_frames.append(frames)
+                metadata.append(meta)
         inputs = self.processor(
             text=texts,
             videos=all_frames,

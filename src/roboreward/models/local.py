@@ -44,6 +44,7 @@ from roboreward.models.inputs import (
 )
 from roboreward.models.results import CurvePoint, ProgressCurve, ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, resolve_settings
+from roboreward.models.views import Views
 
 __all__ = [
     "DEFAULT_FRAMES_FPS",
@@ -119,6 +120,7 @@ class RewardModel(RewardPrompter):
         prompt: str | None = None,
         settings: InferenceSettings | None = None,
         batch_size: int = 8,
+        cameras: Sequence[str] | None = None,
         **model_kwargs: Any,
     ) -> RewardModel:
         """Load a Qwen2.5-VL / Qwen3-VL checkpoint (a local folder or a Hub id) as a reward model.
@@ -144,6 +146,8 @@ class RewardModel(RewardPrompter):
             prompt: the prompt preset (`roboreward.rubric.PROMPT_PRESETS`), e.g. ``"release"``.
             settings: use these settings instead of looking the checkpoint's up (overrides still apply).
             batch_size: episodes per forward pass in `score_batch` and `progress_curve`.
+            cameras: the cameras it is shown in one prompt, in order (overrides its settings'
+                ``cameras``; several: each episode is a `roboreward.models.views.Views`).
             model_kwargs: passed on to ``AutoModelForImageTextToText.from_pretrained``.
 
         Raises ValueError for an unknown prompt preset, and when the tokenizer does not have
@@ -171,6 +175,7 @@ class RewardModel(RewardPrompter):
             num_frames=num_frames,
             fps=fps,
             max_side=max_side,
+            cameras=tuple(cameras) if cameras else None,
         )
         set_pixel_budget(processor, max_pixels=max_pixels, min_pixels=min_pixels)
         model = AutoModelForImageTextToText.from_pretrained(path_or_id, **kwargs)
@@ -332,6 +337,14 @@ class RewardModel(RewardPrompter):
         batch_size = self.batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(video, Views) or self.settings.multi_view:
+            shown = self.views_of(video)  # a one-camera model: its own camera, said once
+            if len(shown) > 1:
+                raise ValueError(
+                    f"{self.name} takes the cameras {list(self.settings.cameras)}: progress curves of "
+                    "several cameras are not made (score_batch scores them)"
+                )
+            video = shown[0]
         cuts = curve_cuts(video, points, fps=fps, start=start, end=end, frames_fps=self.frames_fps)
         probs: list[np.ndarray] = []
         for chunk in _chunks(points, batch_size):

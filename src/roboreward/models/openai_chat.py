@@ -47,6 +47,7 @@ __all__ = [
     "VIDEO_INPUTS",
     "BackendError",
     "ChatAnswer",
+    "LabelledVideos",
     "OpenAIChat",
     "video_data_url",
 ]
@@ -143,7 +144,22 @@ def _first_choice(endpoint: str, content: bytes, text: str) -> dict[str, Any]:
         ) from None
 
 
-def _has_frames(frames: np.ndarray | None) -> bool:
+@dataclass(frozen=True)
+class LabelledVideos:
+    """Several videos of one user turn, each after its label: a multi-view model's cameras
+    (``("Left camera:", frames, fps)``, ...), sent where one video's frames would go.
+
+    Args:
+        videos: ``(label, frames, fps)`` per video, in order: uint8 (T, H, W, 3) frames at ``fps``.
+    """
+
+    videos: tuple[tuple[str, np.ndarray, float], ...]
+
+    def __len__(self) -> int:  # frames in all (`_has_frames`)
+        return sum(len(frames) for _, frames, _ in self.videos)
+
+
+def _has_frames(frames: np.ndarray | LabelledVideos | None) -> bool:
     return frames is not None and len(frames) > 0
 
 
@@ -270,13 +286,18 @@ class OpenAIChat:
 
         Args:
             prompt: the text.
-            frames: uint8 (T, H, W, 3), or None for a text-only request.
+            frames: uint8 (T, H, W, 3), or None for a text-only request; or `LabelledVideos`
+                (each video after its label, at its own rate).
             fps: the frames' rate (for the video part; default 2).
             as_video: one ``video_url`` part rather than ``image_url`` parts.
             video_first: the frames before the text.
         """
         visual: list[dict[str, Any]] = []
-        if _has_frames(frames):
+        if isinstance(frames, LabelledVideos):
+            for label, video_frames, rate in frames.videos:
+                visual.append({"type": "text", "text": label})
+                visual.extend(self.content("", video_frames, rate, as_video)[:-1])
+        elif _has_frames(frames):
             if as_video:
                 url = video_data_url(frames, fps or 2.0)
                 visual = [{"type": "video_url", "video_url": {"url": url}}]

@@ -27,6 +27,7 @@ images (`roboreward.models.openai_chat`).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,11 +38,14 @@ import numpy as np
 from roboreward import rubric
 from roboreward.models.endpoints import EndpointPool, score_many
 from roboreward.models.frames import episode_frames
-from roboreward.models.openai_chat import VIDEO_INPUTS, OpenAIChat
+from roboreward.models.openai_chat import VIDEO_INPUTS, LabelledVideos, OpenAIChat
 from roboreward.models.protocol import curve_by_requests
 from roboreward.models.results import ProgressCurve, ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, served_settings
 from roboreward.models.specs import SERVED_KINDS, parse_model_spec
+from roboreward.models.views import shown_videos
+
+logger = logging.getLogger("roboreward")
 
 __all__ = ["SCORINGS", "ServedAnswer", "ServedRewardModel", "ServedScoreError", "distribution"]
 
@@ -172,6 +176,7 @@ class ServedRewardModel:
         self.concurrency = concurrency
         self.max_new_tokens = max_new_tokens
         self.settings = settings or served_settings(self.name)
+        self._told_one_camera = False  # the single-camera notice is given once
 
     @classmethod
     def from_spec(
@@ -229,6 +234,25 @@ class ServedRewardModel:
         """
         return episode_frames(video_or_frames, self.settings, fps=fps, start=start, end=end)
 
+    def _shown_frames(
+        self, item: Any, fps: float | None, start: float | None, end: float | None
+    ) -> tuple[np.ndarray | LabelledVideos, float]:
+        """What the model is sent of one episode (`roboreward.models.views.shown_videos`): one video's
+        frames, or for a multi-view model each camera's frames after its label (``Left camera:``, as a
+        local copy's prompt has them), in its settings' order; with their (first video's) rate."""
+        videos, notice = shown_videos(item, self.settings.cameras, self.name)
+        if notice and not self._told_one_camera:
+            self._told_one_camera = True
+            logger.warning("%s", notice)
+        if not self.settings.multi_view:
+            return self.load_frames(videos[0], fps, start=start, end=end)
+        loaded = [self.load_frames(video, fps, start=start, end=end) for video in videos]
+        labelled = tuple(
+            (rubric.camera_label(camera), frames, rate)
+            for camera, (frames, rate) in zip(self.settings.cameras, loaded, strict=True)
+        )
+        return LabelledVideos(labelled), loaded[0][1]
+
     def ask_parts(self, parts: Sequence[Any], max_new_tokens: int = 1024) -> str:
         """The served model's free-text answer to one user turn of texts and videos in order (several
         videos: HELM's A / B / tie preference scenario); each video's frames as `load_frames` picks them.
@@ -253,14 +277,16 @@ class ServedRewardModel:
         more while it is found out what it takes).
 
         Args:
-            video_or_frames, fps, start, end: the episode (see `load_frames`).
+            video_or_frames, fps, start, end: the episode (see `load_frames`), or a
+                `roboreward.models.views.Views` of its cameras (a multi-view model is sent each of its
+                cameras, labelled, in one message; any other model its own camera, said once).
             task: the instruction it is judged against.
 
         Raises VideoDecodeError for an unreadable video and
         `roboreward.models.openai_chat.BackendError` when no endpoint answers.
         """
         prompt = rubric.build_prompt(task, self.settings.prompt)
-        frames, rate = self.load_frames(video_or_frames, fps, start=start, end=end)
+        frames, rate = self._shown_frames(video_or_frames, fps, start, end)
         first = self.settings.video_first
         if self.scoring == "logprobs":
             reply = self.pool.call(

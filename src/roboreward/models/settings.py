@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from roboreward import rubric
 from roboreward.environ import hub_offline
+from roboreward.models.views import checked_cameras
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -82,6 +83,12 @@ class InferenceSettings:
         sampler: one of `SAMPLERS`.
         video_first: the video before the prompt text in the user turn.
         answer_format: what the model writes; the score is read after ``ANSWER: ``.
+        cameras: the cameras the model takes, in the order it takes them. None: one video per row,
+            whichever camera it shows (checkpoints trained before cameras were recorded, the published
+            models). One name: a single-camera model trained on that camera; given a row of several
+            cameras (`roboreward.models.views.Views`) it is shown that one, with a warning once. Several
+            names: a multi-view model; each row's videos of these cameras go in one prompt, in this
+            order, each after its label (``"Left camera:"``, `roboreward.rubric.camera_label`).
         source: where these settings came from (not saved: filled in by `resolve_settings`).
     """
 
@@ -94,9 +101,12 @@ class InferenceSettings:
     sampler: Sampler = "toolkit"
     video_first: bool = True
     answer_format: str = f"{rubric.ANSWER_PREFIX}<score>"
+    cameras: tuple[str, ...] | None = None
     source: str = field(default="the toolkit's defaults", compare=False)
 
     def __post_init__(self) -> None:
+        if self.cameras is not None:  # a JSON list, or a tuple
+            object.__setattr__(self, "cameras", checked_cameras(self.cameras, "cameras"))
         preset = rubric.get_preset(self.prompt)  # an unknown name fails here, naming the presets
         if self.prompt_version is None:
             object.__setattr__(self, "prompt_version", preset.version)
@@ -113,10 +123,20 @@ class InferenceSettings:
         if self.max_side is not None and self.max_side < 1:
             raise ValueError(f"max_side must be >= 1, got {self.max_side}")
 
+    @property
+    def multi_view(self) -> bool:
+        """True when the model takes several cameras in one prompt."""
+        return self.cameras is not None and len(self.cameras) > 1
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form written to `SETTINGS_FILE` (without ``source``)."""
+        """The JSON form written to `SETTINGS_FILE` (without ``source``; ``cameras`` only when set, so
+        the files of checkpoints that record none stay as they were)."""
         data = dataclasses.asdict(self)
         data.pop("source")
+        if data["cameras"] is None:
+            data.pop("cameras")
+        else:
+            data["cameras"] = list(data["cameras"])
         return {"format_version": _FORMAT_VERSION, **data}
 
     @classmethod
@@ -295,7 +315,8 @@ def resolve_settings(
             this once the model's own files came through, so that a mistyped id or no network never
             stalls here; `RewardModel.from_pretrained` does).
         overrides: setting names with explicit values (``prompt``, ``num_frames``, ``fps``,
-            ``max_side``, ``max_pixels``, ``sampler``, ``video_first``); None means "not given".
+            ``max_side``, ``max_pixels``, ``sampler``, ``video_first``, ``cameras``); None means "not
+            given".
             Each one that changes the checkpoint's value is applied with a warning naming both.
 
     Looked up in order: the checkpoint's `SETTINGS_FILE`; the published models of `KNOWN_SETTINGS`;
@@ -324,6 +345,8 @@ def resolve_settings(
     unknown = sorted(set(given) - {f.name for f in dataclasses.fields(InferenceSettings)})
     if unknown:
         raise ValueError(f"unknown inference setting(s) {unknown}")
+    if "cameras" in given:
+        given["cameras"] = checked_cameras(given["cameras"], "cameras")
     if given.get("prompt") == "helm":
         # HELM's way of asking is one whole: its text, text first, the processor's frames; a flag
         # given besides (--num-frames, --max-side) still wins.

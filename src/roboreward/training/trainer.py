@@ -124,6 +124,14 @@ class RewardScriptArguments:
             "help": "the video processor's pixel budget (saved with the processor, so scoring uses it)"
         },
     )
+    cameras: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "the cameras each rollout is shown with, in this order, as separate videos of one "
+            "prompt (the rows of one rollout, differing in camera, are grouped), e.g. left right; one "
+            "camera trains on that camera's rows; saved with the checkpoint (None: every row as built)"
+        },
+    )
     freeze_vision_tower: bool = field(
         default=True, metadata={"help": "freeze the vision encoder (patch embedding and blocks)"}
     )
@@ -392,7 +400,8 @@ def inference_settings(script_args: RewardScriptArguments) -> InferenceSettings:
     """The inference settings a recipe trains with, written into every checkpoint it saves.
 
     Args:
-        script_args: the recipe's `RewardScriptArguments` (prompt, num_frames / fps, max_side, max_pixels).
+        script_args: the recipe's `RewardScriptArguments` (prompt, num_frames / fps, max_side, max_pixels,
+            cameras).
 
     Raises ValueError for an unknown prompt preset or frame settings that select nothing.
     """
@@ -403,6 +412,7 @@ def inference_settings(script_args: RewardScriptArguments) -> InferenceSettings:
         max_side=None if script_args.sampler in ("qwen_vl_utils", "processor") else script_args.max_side,
         max_pixels=script_args.max_pixels,
         sampler=script_args.sampler,
+        cameras=tuple(script_args.cameras) if script_args.cameras else None,
         source="the training recipe",
     )
 
@@ -586,6 +596,7 @@ def build_trainer(script_args: RewardScriptArguments, training_args: SFTConfig, 
             "fps": script_args.fps,
             "max_side": script_args.max_side,
             "max_pixels": script_args.max_pixels,
+            "cameras": list(script_args.cameras) if script_args.cameras else None,
             "freeze_vision_tower": script_args.freeze_vision_tower,
             "train_eos": script_args.train_eos,
             "use_peft": bool(model_args.use_peft),

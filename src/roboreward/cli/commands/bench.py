@@ -68,6 +68,14 @@ BenchArguments = with_metadata(
         "HELM's RoboRewardBench does: text before video, the frames a Qwen3-VL processor's defaults pick",
         "choices": list(rubric.PROMPT_PRESETS),
     },
+    cameras={
+        "help": "comma-separated cameras each model is shown of a row's rollout in one prompt, in this "
+        "order (e.g. left,right: rows of one RoboArena run built with --roboarena-cameras); overrides "
+        "each checkpoint's own with a warning; served models get them as labelled video parts of one "
+        "message (None: each checkpoint's cameras; one video for served models)",
+        "parse": comma_list,
+        "metavar": "LIST",
+    },
     request_timeout={"help": "seconds per request to an openai: model", "metavar": "S"},
     concurrency={
         "help": "requests in flight at once to an openai: / openai+logprobs: model, over its endpoints",
