@@ -62,10 +62,7 @@ def write_manifest(root: Path, rows: list[dict], num_frames: int = 8, missing: t
 
 #: Modules of src/ whose docstring examples fail while others edit the module; their doctests are
 #: skipped, with the failure as the reason, until the examples are fixed there. Empty it then.
-DOCTESTS_SKIPPED = {
-    "src/roboreward/models/settings.py": "line 15: NameError: name 'settings' is not defined "
-    "(line 14, which defines it, is +SKIP)",
-}
+DOCTESTS_SKIPPED: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

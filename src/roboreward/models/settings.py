@@ -11,7 +11,7 @@ Checkpoints without the file: the published RoboReward models (`KNOWN_SETTINGS`)
 settings (the ``release`` prompt, Qwen3-VL's own video sampling through ``qwen_vl_utils``); any other
 model gets the toolkit's defaults and a one-line notice saying so.
 
-    >>> settings = resolve_settings("teetone/RoboReward-4B")  # doctest: +SKIP
+    >>> settings = resolve_settings("teetone/RoboReward-4B")  # a known release: no download
     >>> settings.prompt, settings.sampler, settings.source
     ('release', 'qwen_vl_utils', 'known release teetone/RoboReward-4B')
 """
