@@ -51,6 +51,7 @@ __all__ = [
     "DECORD_CODECS",
     "DEFAULT_FRAMES_FPS",
     "DEFAULT_LIMITS",
+    "X264_OPTIONS",
     "VideoDecodeError",
     "VideoInfo",
     "VideoLimitError",
@@ -600,6 +601,16 @@ def iter_frames(
             raise VideoDecodeError(source, f"corrupt stream ({exc.strerror or exc})") from None
 
 
+#: libx264 settings `encode` fixes whatever the preset. ``mbtree`` is off: x264's macroblock-tree
+#: lookahead (libx264 core 165, as PyAV's wheels bundle it) reads memory it never initialised at
+#: some frame widths (224 and 240 among them), so the same frames encoded twice gave other bytes
+#: whenever the process's heap held something else (about one video in ten of a build at
+#: 224x168, more under load). Without it the bytes no longer depend on the heap's contents
+#: (``tests/test_video.py`` fills fresh allocations with different bytes and compares). The cost:
+#: about 40% more bytes at the same ``crf`` on small robot videos.
+X264_OPTIONS = {"mbtree": "0"}
+
+
 def encode(
     frames: Iterable[np.ndarray],
     out: str | os.PathLike[str],
@@ -610,11 +621,13 @@ def encode(
     """Write RGB uint8 frames to an H.264 mp4 (yuv420p, faststart) that plays in browsers.
 
     Odd widths or heights lose their last column or row (yuv420p needs even sizes). The bytes
-    depend only on the frames and settings: x264 runs on one thread (its output, and the settings
-    line it stores in the file, otherwise vary with the thread count it picks from the machine's
-    cores), so a build is byte for byte the same on any machine, under any load and with any
-    number of worker processes. The file appears at ``out`` only once complete (written to a
-    temporary file, then renamed), so a killed job never leaves a half-written video behind.
+    depend only on the frames and settings (`X264_OPTIONS`): x264 runs on one thread (its output,
+    and the settings line it stores in the file, otherwise vary with the thread count it picks from
+    the machine's cores) and without macroblock-tree rate control (whose lookahead reads memory it
+    never wrote, see `X264_OPTIONS`), so a build is byte for byte the same on any machine, under
+    any load and with any number of worker processes. The file appears at ``out`` only once
+    complete (written to a temporary file, then renamed), so a killed job never leaves a
+    half-written video behind.
     """
     if not fps or fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
@@ -641,7 +654,7 @@ def encode(
                     rate = _as_rate(fps)
                     frame_time = Fraction(rate.denominator, rate.numerator)
                     stream = container.add_stream(
-                        "libx264", rate=rate, options={"crf": str(crf), "preset": preset}
+                        "libx264", rate=rate, options={"crf": str(crf), "preset": preset, **X264_OPTIONS}
                     )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                     stream.codec_context.time_base = frame_time
