@@ -37,7 +37,7 @@ import itertools
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -60,6 +60,7 @@ __all__ = [
     "clip",
     "encode",
     "frames_array",
+    "frames_at",
     "is_video_source",
     "iter_frames",
     "probe",
@@ -456,13 +457,59 @@ def sample_frames(
         info = _probe_container(container, source)
         check_limits(info, limits, source, start, end)
         indices = frame_indices(info, num_frames=num_frames, fps=fps, start=start, end=end)
-        chosen = select_backend(source, backend, info)
-        frames = None
-        if chosen == "decord":
-            frames = _sample_decord(data, indices, source, forced=backend == "decord")
-        if frames is None:
-            frames = _sample_pyav(container, indices, info, source, limits)
+        frames = _decode(data, container, info, indices, source, backend, limits)
     return _resize(frames, _target_size(info.width, info.height, max_side))
+
+
+def frames_at(
+    source: Any,
+    indices: Sequence[int] | np.ndarray,
+    max_side: int | None = None,
+    backend: Backend = "auto",
+    limits: VideoLimits | None = DEFAULT_LIMITS,
+) -> np.ndarray:
+    """Decode the frames at ``indices`` (from `frame_indices`; repeats allowed) in one pass, as a
+    uint8 array (len(indices), H, W, 3), RGB: the frames `sample_frames` gives for the same indices.
+
+    A progress curve decodes the union of its prefixes' frames this way, once, instead of once per
+    prefix.
+
+    Args:
+        source: a path, bytes or a ``{"bytes", "path"}`` row.
+        indices: frame numbers, each below the video's frame count.
+        max_side, backend, limits: as `sample_frames` (the limits are checked for the whole video).
+    """
+    wanted = np.asarray(indices, dtype=np.int64)
+    if wanted.ndim != 1 or len(wanted) == 0:
+        raise ValueError(f"indices must be a non-empty list of frame numbers, got {indices!r}")
+    data = _resolve(source)
+    with _open(data, source) as container:
+        info = _probe_container(container, source)
+        if wanted.min() < 0 or wanted.max() >= info.frames:
+            raise ValueError(
+                f"frame indices must be in 0..{info.frames - 1}, got {wanted.min()}..{wanted.max()}"
+            )
+        check_limits(info, limits, source, int(wanted.min()) / info.fps, (int(wanted.max()) + 1) / info.fps)
+        frames = _decode(data, container, info, wanted, source, backend, limits)
+    return _resize(frames, _target_size(info.width, info.height, max_side))
+
+
+def _decode(
+    data: str | bytes,
+    container: Any,
+    info: VideoInfo,
+    indices: np.ndarray,
+    source: Any,
+    backend: Backend,
+    limits: VideoLimits | None,
+) -> np.ndarray:
+    chosen = select_backend(source, backend, info)
+    frames = None
+    if chosen == "decord":
+        frames = _sample_decord(data, indices, source, forced=backend == "decord")
+    if frames is None:
+        frames = _sample_pyav(container, indices, info, source, limits)
+    return frames
 
 
 def sample_frames_with_rate(
