@@ -55,8 +55,10 @@ def _write_rollouts(folder: Path, count: int) -> Path:
             stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
             for t in range(SECONDS * FPS):
                 frame = base.copy()
+                # every rollout differs (the encoded-video cache would otherwise encode a repeat once)
                 x = (index * 7 + t * 4) % (WIDTH - 40)
-                frame[100:140, x : x + 40] = (230, 40, 40)
+                y = 20 + (index // 40 * 37) % (HEIGHT - 80)
+                frame[y : y + 40, x : x + 40] = (230, 40, 40)
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():

@@ -241,3 +241,65 @@ def test_a_rebuild_in_place_is_read_afresh_by_load_dataset_bench_and_sft(tmp_pat
     # the same length: the same split sizes, so the card's split metadata does not change
     second = rebuild_and_read("shut the drawer", "all")
     assert second["user"] == second["bench"] == second["sft"] == [f"shut{first['user'][0][4:]}"]
+
+
+_BUSY = "while True: pass"
+
+_BUILD_IN_CHILD = """
+import json, sys
+from roboreward.dataset.builder import BuildConfig, build
+build(BuildConfig(**json.loads(sys.argv[1])))
+"""
+
+
+def _moving_block_manifest(root: Path, count: int) -> Path:
+    """``count`` rollouts of a red block crossing a textured table (320x240, 60 frames at 15 fps)."""
+    import av
+    import numpy as np
+
+    root.mkdir(parents=True, exist_ok=True)
+    base = np.random.default_rng(0).integers(60, 200, (240, 320, 3), dtype=np.uint8)
+    rows = []
+    for index in range(count):
+        with av.open(str(root / f"r{index}.mp4"), "w") as container:
+            stream = container.add_stream("libx264", rate=15, options={"preset": "ultrafast"})
+            stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+            for t in range(60):
+                frame = base.copy()
+                x = (index * 7 + t * 4) % 280
+                frame[100:140, x : x + 40] = (230, 40, 40)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        rows.append({"video": f"r{index}.mp4", "task": f"push the block {index}", "reward": 1 + index % 5})
+    manifest = root / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
+@pytest.mark.slow
+def test_two_builds_of_one_manifest_on_busy_cores_write_the_same_bytes(tmp_path):
+    # With x264's macroblock tree on, 4 to 7 of 48 such videos (224x168 after resizing) differed
+    # between two builds on busy cores: x264 read memory it never wrote. The second build runs in
+    # another process, with 2 workers and every fresh allocation filled with 0x55.
+    manifest = _moving_block_manifest(tmp_path / "data", 48)
+    settings = dict(manifest=[str(manifest)], split_ratios=RATIOS, max_side=224, max_frames=32)
+    busy = [subprocess.Popen([sys.executable, "-c", _BUSY]) for _ in range(2)]  # both cores
+    try:
+        first = tmp_path / "first"
+        build(BuildConfig(out=str(first), **settings))
+        second = tmp_path / "second"
+        env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.perturb=85"}
+        child = json.dumps({"out": str(second), "num_proc": 2, **settings})
+        subprocess.run([sys.executable, "-c", _BUILD_IN_CHILD, child], env=env, check=True, timeout=600)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    names = sorted(p.name for p in (first / "data").glob("*.parquet"))
+    assert names and sorted(p.name for p in (second / "data").glob("*.parquet")) == names
+    rows = sum(pq.read_metadata(first / "data" / name).num_rows for name in names)
+    assert rows == 48
+    for name in names:
+        assert (second / "data" / name).read_bytes() == (first / "data" / name).read_bytes(), name

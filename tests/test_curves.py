@@ -89,6 +89,49 @@ def test_video_curve_applies_the_frame_policy_to_each_prefix(tiny_vlm_dir, clip)
         assert point.result.probs == pytest.approx(alone.probs, abs=1e-6)
 
 
+@pytest.mark.parametrize("sampling", [{"num_frames": 4}, {"fps": 4.0}], ids=["fixed_count", "rate"])
+def test_each_curve_point_equals_score_of_its_prefix_from_one_decoding_pass(
+    tiny_vlm_dir, clip, sampling, monkeypatch
+):
+    model = RewardModel.from_pretrained(tiny_vlm_dir, **sampling)
+    passes = []
+    frames_at = video.frames_at
+    monkeypatch.setattr(video, "frames_at", lambda *a, **k: passes.append(a) or frames_at(*a, **k))
+    monkeypatch.setattr(video, "sample_frames", None)  # a per-prefix decode would fail
+    curve = model.progress_curve(clip, TASK, points=5, batch_size=3, start=0.2)
+    assert len(passes) == 1
+    monkeypatch.undo()
+    assert curve.times == pytest.approx([0.56, 1.12, 1.68, 2.24, 2.8])
+    for point in curve.points:
+        alone = model.score(clip, TASK, start=0.2, end=0.2 + point.time)
+        assert point.result.probs == pytest.approx(alone.probs, abs=1e-4)
+        assert point.result.expected == pytest.approx(alone.expected, abs=1e-4)
+
+
+def test_prefix_frames_are_those_sample_frames_decodes_for_each_prefix(clip):
+    from roboreward.models.frames import curve_cuts, prefix_frames
+    from roboreward.models.settings import InferenceSettings
+
+    for settings in (
+        InferenceSettings(num_frames=4, max_side=32),
+        InferenceSettings(fps=3.0, num_frames=None),
+    ):
+        cuts = curve_cuts(clip, 6, start=0.5)
+        decoded = prefix_frames(cuts, settings)
+        assert decoded is not None and len(decoded) == 6
+        for (frames, rate), end in zip(decoded, cuts.ends, strict=True):
+            alone, alone_rate = video.sample_frames_with_rate(
+                clip,
+                num_frames=settings.num_frames,
+                fps=settings.fps,
+                start=0.5,
+                end=end,
+                max_side=settings.max_side,
+            )
+            assert np.array_equal(frames, alone) and rate == alone_rate
+    assert prefix_frames(curve_cuts(_frames(8), 2), InferenceSettings()) is None  # frames: nothing to decode
+
+
 def test_spearman_and_voc_equal_hand_values():
     assert average_ranks([3.0, 1.0, 3.0, 2.0]).tolist() == [3.5, 1.0, 3.5, 2.0]
     # Ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): deviations (-1.5, 0, 0, 1.5) and (-1.5, -.5, .5, 1.5).

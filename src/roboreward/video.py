@@ -37,7 +37,7 @@ import itertools
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -51,6 +51,7 @@ __all__ = [
     "DECORD_CODECS",
     "DEFAULT_FRAMES_FPS",
     "DEFAULT_LIMITS",
+    "X264_OPTIONS",
     "VideoDecodeError",
     "VideoInfo",
     "VideoLimitError",
@@ -59,6 +60,7 @@ __all__ = [
     "clip",
     "encode",
     "frames_array",
+    "frames_at",
     "is_video_source",
     "iter_frames",
     "probe",
@@ -458,13 +460,59 @@ def sample_frames(
         info = _probe_container(container, source)
         check_limits(info, limits, source, start, end)
         indices = frame_indices(info, num_frames=num_frames, fps=fps, start=start, end=end)
-        chosen = select_backend(source, backend, info)
-        frames = None
-        if chosen == "decord":
-            frames = _sample_decord(data, indices, source, forced=backend == "decord")
-        if frames is None:
-            frames = _sample_pyav(container, indices, info, source, limits)
+        frames = _decode(data, container, info, indices, source, backend, limits)
     return _resize(frames, _target_size(info.width, info.height, max_side))
+
+
+def frames_at(
+    source: Any,
+    indices: Sequence[int] | np.ndarray,
+    max_side: int | None = None,
+    backend: Backend = "auto",
+    limits: VideoLimits | None = DEFAULT_LIMITS,
+) -> np.ndarray:
+    """Decode the frames at ``indices`` (from `frame_indices`; repeats allowed) in one pass, as a
+    uint8 array (len(indices), H, W, 3), RGB: the frames `sample_frames` gives for the same indices.
+
+    A progress curve decodes the union of its prefixes' frames this way, once, instead of once per
+    prefix.
+
+    Args:
+        source: a path, bytes or a ``{"bytes", "path"}`` row.
+        indices: frame numbers, each below the video's frame count.
+        max_side, backend, limits: as `sample_frames` (the limits are checked for the whole video).
+    """
+    wanted = np.asarray(indices, dtype=np.int64)
+    if wanted.ndim != 1 or len(wanted) == 0:
+        raise ValueError(f"indices must be a non-empty list of frame numbers, got {indices!r}")
+    data = _resolve(source)
+    with _open(data, source) as container:
+        info = _probe_container(container, source)
+        if wanted.min() < 0 or wanted.max() >= info.frames:
+            raise ValueError(
+                f"frame indices must be in 0..{info.frames - 1}, got {wanted.min()}..{wanted.max()}"
+            )
+        check_limits(info, limits, source, int(wanted.min()) / info.fps, (int(wanted.max()) + 1) / info.fps)
+        frames = _decode(data, container, info, wanted, source, backend, limits)
+    return _resize(frames, _target_size(info.width, info.height, max_side))
+
+
+def _decode(
+    data: str | bytes,
+    container: Any,
+    info: VideoInfo,
+    indices: np.ndarray,
+    source: Any,
+    backend: Backend,
+    limits: VideoLimits | None,
+) -> np.ndarray:
+    chosen = select_backend(source, backend, info)
+    frames = None
+    if chosen == "decord":
+        frames = _sample_decord(data, indices, source, forced=backend == "decord")
+    if frames is None:
+        frames = _sample_pyav(container, indices, info, source, limits)
+    return frames
 
 
 def sample_frames_with_rate(
@@ -603,6 +651,16 @@ def iter_frames(
             raise VideoDecodeError(source, f"corrupt stream ({exc.strerror or exc})") from None
 
 
+#: libx264 settings `encode` fixes whatever the preset. ``mbtree`` is off: x264's macroblock-tree
+#: lookahead (libx264 core 165, as PyAV's wheels bundle it) reads memory it never initialised at
+#: some frame widths (224 and 240 among them), so the same frames encoded twice gave other bytes
+#: whenever the process's heap held something else (about one video in ten of a build at
+#: 224x168, more under load). Without it the bytes no longer depend on the heap's contents
+#: (``tests/test_video.py`` fills fresh allocations with different bytes and compares). The cost:
+#: about 40% more bytes at the same ``crf`` on small robot videos.
+X264_OPTIONS = {"mbtree": "0"}
+
+
 def encode(
     frames: Iterable[np.ndarray],
     out: str | os.PathLike[str],
@@ -613,11 +671,13 @@ def encode(
     """Write RGB uint8 frames to an H.264 mp4 (yuv420p, faststart) that plays in browsers.
 
     Odd widths or heights lose their last column or row (yuv420p needs even sizes). The bytes
-    depend only on the frames and settings: x264 runs on one thread (its output, and the settings
-    line it stores in the file, otherwise vary with the thread count it picks from the machine's
-    cores), so a build is byte for byte the same on any machine, under any load and with any
-    number of worker processes. The file appears at ``out`` only once complete (written to a
-    temporary file, then renamed), so a killed job never leaves a half-written video behind.
+    depend only on the frames and settings (`X264_OPTIONS`): x264 runs on one thread (its output,
+    and the settings line it stores in the file, otherwise vary with the thread count it picks from
+    the machine's cores) and without macroblock-tree rate control (whose lookahead reads memory it
+    never wrote, see `X264_OPTIONS`), so a build is byte for byte the same on any machine, under
+    any load and with any number of worker processes. The file appears at ``out`` only once
+    complete (written to a temporary file, then renamed), so a killed job never leaves a
+    half-written video behind.
     """
     if not fps or fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
@@ -644,7 +704,7 @@ def encode(
                     rate = _as_rate(fps)
                     frame_time = Fraction(rate.denominator, rate.numerator)
                     stream = container.add_stream(
-                        "libx264", rate=rate, options={"crf": str(crf), "preset": preset}
+                        "libx264", rate=rate, options={"crf": str(crf), "preset": preset, **X264_OPTIONS}
                     )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                     stream.codec_context.time_base = frame_time

@@ -374,8 +374,10 @@ def collect(
 
 def _video_key(ep: dict[str, Any], encoding: dict[str, Any]) -> str:
     """The encoded-video cache's key: what the source file holds (its bytes), the range and the
-    encoding; never its name alone, so a video changed in place is encoded afresh."""
-    what = [_file_digest(os.path.abspath(ep["video"])), ep["video_start"], ep["video_end"], encoding]
+    encoding (with the x264 settings `video.encode` fixes); never its name alone, so a video changed
+    in place is encoded afresh."""
+    digest = _file_digest(os.path.abspath(ep["video"]))
+    what = [digest, ep["video_start"], ep["video_end"], encoding, video.X264_OPTIONS]
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
 
 

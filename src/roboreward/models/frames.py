@@ -34,6 +34,7 @@ __all__ = [
     "curve_cuts",
     "cut_frames",
     "episode_frames",
+    "prefix_frames",
     "processor_frames",
     "qwen_vl_utils_frames",
 ]
@@ -266,3 +267,37 @@ def curve_cuts(
     times = [f * duration for f in fractions]
     ends: list[float | None] = [*(offset + t for t in times[:-1]), end]
     return CurveCuts(source, rate, start, duration, fractions, times, ends)
+
+
+def prefix_frames(cuts: CurveCuts, settings: InferenceSettings) -> list[tuple[np.ndarray, float]] | None:
+    """Each prefix's frames and rate, exactly as `episode_frames` gives them for the prefix alone,
+    from one decoding pass over the video (the union of the prefixes' frames); None where the
+    prefixes are not cut from a video by the ``toolkit`` sampler (frames given directly need no
+    decoding; ``qwen_vl_utils`` samples each prefix itself).
+
+    With a rate (``fps``) the prefixes share their first frames, so the pass decodes the frames of
+    the whole episode once; with a fixed count each prefix has its own, and the pass decodes their
+    union, still once.
+
+    Args:
+        cuts: the curve's prefixes (`curve_cuts`).
+        settings: the model's inference settings.
+
+    Raises VideoDecodeError naming the file for a video that cannot be read.
+    """
+    if cuts.rate is not None or settings.sampler != "toolkit":
+        return None
+    info = video.probe(cuts.source)
+    per_prefix = [
+        video.frame_indices(info, num_frames=settings.num_frames, fps=settings.fps, start=cuts.start, end=end)
+        for end in cuts.ends
+    ]
+    union = np.unique(np.concatenate(per_prefix))
+    decoded = video.frames_at(cuts.source, union, max_side=settings.max_side)
+    offset = cuts.start or 0.0
+    prefixes = []
+    for end, indices in zip(cuts.ends, per_prefix, strict=True):
+        frames = decoded[np.searchsorted(union, indices)]
+        span = (info.duration if end is None else min(end, info.duration)) - offset
+        prefixes.append((frames, len(frames) / span if span > 0 else info.fps))  # as sample_frames_with_rate
+    return prefixes

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from roboreward import locate, rubric
-from roboreward.models.frames import curve_cuts
+from roboreward.models.frames import curve_cuts, prefix_frames
 from roboreward.models.inputs import (
     DEFAULT_FRAMES_FPS,
     RewardPrompter,
@@ -310,8 +310,9 @@ class RewardModel(RewardPrompter):
 
         Point i of K scores the episode cut at i/K of its length (the last point is the whole
         episode, so it equals `score`), with the model's own frame policy applied to each prefix as
-        if the episode had stopped there (`roboreward.models.frames.curve_cuts`). The prefixes go
-        through the model ``batch_size`` at a time: ceil(K / batch_size) forward passes.
+        if the episode had stopped there (`roboreward.models.frames.curve_cuts`). A video is decoded
+        once for all prefixes (`roboreward.models.frames.prefix_frames`). The prefixes go through
+        the model ``batch_size`` at a time: ceil(K / batch_size) forward passes.
 
         Args:
             video: a path, bytes, a ``{"bytes", "path"}`` row, or frames (T, H, W, 3) / a list of them.
@@ -346,17 +347,16 @@ class RewardModel(RewardPrompter):
                 )
             video = shown[0]
         cuts = curve_cuts(video, points, fps=fps, start=start, end=end, frames_fps=self.frames_fps)
+        decoded = prefix_frames(cuts, self.settings)  # one decoding pass for every prefix
         probs: list[np.ndarray] = []
         for chunk in _chunks(points, batch_size):
-            probs.extend(
-                self._forward_probs(
-                    [cuts.source] * len(chunk),
-                    [task] * len(chunk),
-                    [cuts.rate] * len(chunk),
-                    [cuts.ends[i] for i in chunk],
-                    [start] * len(chunk),
-                )
-            )
+            if decoded is None:
+                batch = ([cuts.source] * len(chunk), [cuts.rate] * len(chunk), [cuts.ends[i] for i in chunk])
+            else:
+                batch = ([decoded[i][0] for i in chunk], [decoded[i][1] for i in chunk], [None] * len(chunk))
+            sources, rates, ends = batch
+            starts = [start if decoded is None else None] * len(chunk)
+            probs.extend(self._forward_probs(sources, [task] * len(chunk), rates, ends, starts))
         return ProgressCurve(
             task=task,
             duration=cuts.duration,
