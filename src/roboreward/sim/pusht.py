@@ -5,11 +5,12 @@ policies of graded skill push the T-shaped block: skill 1.0 always takes the scr
 action (it brings the T onto the target, position and angle: the env's success on nearly every seed
 within gym-pusht's 300 steps), skill 0.0 always a random one (coverage about 0), in between a mix.
 Every rollout's truth is the environment's own, read at its final step: the block's ``coverage`` of
-the target (continuous), the rubric bin of its progress min(1, coverage / success threshold) (discrete, 1..5; 5 exactly when the env reports
-success) and the env's ``is_success`` flag (binary). `write_pusht_dataset` writes the rollouts as a
-LeRobot v2.1 dataset (frames from ``env.render()``) with ``sim_truth.jsonl`` and the rewards sidecar
-``meta/episode_rewards.jsonl`` (so ``roboreward build --lerobot`` labels each rollout with its true
-score), as the tabletop's writer does; `roboreward.apps.rl.EpisodicRewardWrapper` wraps the same env.
+the target (continuous), the rubric bin of its progress min(1, coverage / success threshold)
+(discrete, 1..5; 5 exactly when the env reports success) and the env's ``is_success`` flag (binary).
+`write_pusht_dataset` writes the rollouts as a LeRobot v2.1 dataset (frames from ``env.render()``)
+with ``sim_truth.jsonl`` and the rewards sidecar ``meta/episode_rewards.jsonl`` (so ``roboreward
+build --lerobot`` labels each rollout with its true score), as the tabletop's writer does;
+`roboreward.apps.rl.EpisodicRewardWrapper` wraps the same env.
 
     >>> from roboreward.sim.pusht import write_pusht_dataset
     >>> write_pusht_dataset("pusht_sim", episodes=12, seed=0)  # doctest: +SKIP
