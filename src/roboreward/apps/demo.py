@@ -35,7 +35,7 @@ from roboreward.environ import with_model_spec
 from roboreward.extras import require
 from roboreward.resources import resource_dir
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "Tee", "run_demo", "train_reward_model"]
 
 
 @dataclass
@@ -149,8 +149,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     )
     base = make_tiny_vlm(models / "base-qwen2_5_vl", size=config.model_size, seed=config.seed)
     run = out / "reward-model"
-    with _Tee(out / "training.log"):
-        _train(config, base, dataset, run)
+    with Tee(out / "training.log"):
+        train_reward_model(config, base, dataset, run)
     summary = json.loads((run / "training_summary.json").read_text())
     curve = ", ".join(f"{e['step']}: {e['mae']:.2f}" for e in summary["evals"])
     _done(t, f"validation MAE by step {curve}; best step {summary['best_step']}")
@@ -199,13 +199,17 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     return results
 
 
-class _Tee:
-    """Within ``with``: what is printed goes to the console and to a log file too."""
+class Tee:
+    """Within ``with``: what is printed goes to the console and to a log file too.
+
+    Args:
+        path: the log file (written anew).
+    """
 
     def __init__(self, path: Path):
         self.path = path
 
-    def __enter__(self) -> _Tee:
+    def __enter__(self) -> Tee:
         self.file = self.path.open("w", encoding="utf-8")
         self.streams = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = (_Both(stream, self.file) for stream in self.streams)
@@ -232,9 +236,17 @@ class _Both:
         return getattr(self.stream, name)
 
 
-def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
+def train_reward_model(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
     """`trl_training/sft.py`'s ``main`` on its ``tiny_cpu.yaml`` recipe, in this process, with the
-    Trainer's progress bar (and its logs) on the console."""
+    Trainer's progress bar (and its logs) on the console.
+
+    Args:
+        config: the sizes (``train_steps``, ``learning_rate``, ``batch_size``, ``num_frames``,
+            ``max_side``, ``seed``).
+        base: the model to fine-tune.
+        dataset: a built dataset folder with train and validation splits.
+        run: the output (checkpoint) folder.
+    """
     from trl import ModelConfig, TrlParser
 
     from roboreward.training.trainer import RewardScriptArguments, RewardSFTConfig

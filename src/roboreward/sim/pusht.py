@@ -325,7 +325,8 @@ def write_pusht_dataset(
     fps = int(env.metadata.get("render_fps", 10))
     data_path = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
     video_path = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         total, lines, truth = 0, [], []
         for index in range(episodes):
