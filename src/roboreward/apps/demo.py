@@ -53,13 +53,25 @@ class DemoConfig:
     seed: int = 0
     model_size: Literal["tiny", "small"] = "small"  # roboreward.testing.tiny.SIZES
     serve: bool = False
+    # ``env="pusht"``: the imitation experiment (`roboreward.apps.imitation`) instead of the tour
+    env: Literal["tabletop", "pusht"] = "tabletop"
+    pusht_episodes: int = 40  # rollouts the reward model trains on, and as many to annotate and imitate
+    eval_episodes: int = 30  # seeded env episodes per behaviour-cloned policy
+    keep_min_score: int = 4
+    model: str | None = None  # annotate with this reward model instead of training one
 
     def __post_init__(self) -> None:
         check_fields(self)
         if not self.out.strip():
             raise ValueError("out is empty")
-        for name in ("arena_episodes", "oxe_episodes", "train_steps", "num_frames", "batch_size"):
+        names = ("arena_episodes", "oxe_episodes", "train_steps", "num_frames", "batch_size")
+        for name in (*names, "pusht_episodes", "eval_episodes"):
             check_range(self, name, low=1)
+        check_range(self, "keep_min_score", low=1, high=5)
+        if self.env != "pusht" and self.model is not None:
+            raise ValueError("model (a reward model to annotate with) applies to --env pusht only")
+        if self.env == "pusht" and self.serve:
+            raise ValueError("serve applies to --env tabletop only")
         check_range(self, "max_side", low=16)  # the build's smallest frames
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
@@ -75,7 +87,34 @@ def _done(started: float, text: str) -> None:
 
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
-    """Run the five steps into ``config.out``; returns the bench results."""
+    """Run the five steps into ``config.out``; returns the bench results.
+
+    With ``env="pusht"`` it runs `roboreward.apps.imitation.run_imitation` instead (reward-filtered
+    and reward-weighted behaviour cloning on PushT) and returns its results.
+
+    Args:
+        config: what to make.
+    """
+    if config.env == "pusht":
+        from roboreward.apps.imitation import ImitationConfig, run_imitation
+
+        return run_imitation(
+            ImitationConfig(
+                out=config.out,
+                reward_episodes=config.pusht_episodes,
+                pool_episodes=config.pusht_episodes,
+                eval_episodes=config.eval_episodes,
+                model=config.model,
+                train_steps=config.train_steps,
+                learning_rate=config.learning_rate,
+                num_frames=config.num_frames,
+                max_side=config.max_side,
+                batch_size=config.batch_size,
+                model_size=config.model_size,
+                keep_min_score=config.keep_min_score,
+                seed=config.seed,
+            )
+        )
     from roboreward import sim
     from roboreward.bench.run import BenchConfig, run_bench
     from roboreward.dataset.builder import BuildConfig, build
