@@ -90,6 +90,8 @@ class ImitationConfig:
         keep_min_score: the reward model's (and the oracle's) threshold, 1..5.
         temperature: of `score_weight`.
         bc_epochs: behaviour-cloning epochs.
+        bc_seeds: policies trained per selection (seeds differ), each run on every evaluation
+            episode: one policy's luck of initialisation moves its coverage by several points.
         seed: every seed derives from it.
         device: the reward model's device when annotating (None: cuda if available).
     """
@@ -109,6 +111,7 @@ class ImitationConfig:
     keep_min_score: int = 4
     temperature: float = 1.0
     bc_epochs: int = 60
+    bc_seeds: int = 3
     seed: int = 0
     device: str | None = None
 
@@ -118,7 +121,7 @@ class ImitationConfig:
             raise ValueError("out is empty")
         for name in ("reward_episodes", "pool_episodes", "eval_episodes", "train_steps", "batch_size"):
             check_range(self, name, low=1)
-        for name in ("max_steps", "num_frames", "bc_epochs"):
+        for name in ("max_steps", "num_frames", "bc_epochs", "bc_seeds"):
             check_range(self, name, low=1)
         check_range(self, "max_side", low=16)
         check_range(self, "keep_min_score", low=1, high=5)
@@ -314,36 +317,41 @@ def train_bc(
     return BCPolicy(net)
 
 
-def evaluate_policy(policy: Any, episodes: int, max_steps: int = 300, seed: int = 0) -> dict[str, Any]:
+def evaluate_policy(
+    policy: Any | Sequence[Any], episodes: int, max_steps: int = 300, seed: int = 0
+) -> dict[str, Any]:
     """Run ``policy`` (state -> action) in PushT on seeded episodes; the env's coverage and success.
 
     Args:
-        policy: a callable from the env's state to its action.
+        policy: a callable from the env's state to its action, or several (each runs the same
+            episodes; their results are pooled: one run per policy and episode).
         episodes: how many episodes (seeds ``EVAL_SEED_BASE + seed * 1000 + i``).
         max_steps: steps per episode.
         seed: which block of evaluation seeds (and the bootstrap's seed).
 
     Returns:
         ``{"coverage": [...], "success": [...], "mean_coverage", "coverage_ci", "success_rate",
-        "success_ci"}``.
+        "success_ci"}`` over the runs.
     """
     import torch
 
     from roboreward.sim.pusht import make_pusht_env
 
+    policies = list(policy) if isinstance(policy, (list, tuple)) else [policy]
     env = make_pusht_env(max_steps=max_steps)
     coverage, success = [], []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for i in range(episodes):
-            state, info = env.reset(seed=EVAL_SEED_BASE + seed * 1000 + i)
-            done = False
-            while not done:
-                state, _, terminated, truncated, info = env.step(policy(state))
-                done = terminated or truncated
-            coverage.append(round(float(info["coverage"]), 12))
-            success.append(bool(info["is_success"]))
+        for act in policies:
+            for i in range(episodes):
+                state, info = env.reset(seed=EVAL_SEED_BASE + seed * 1000 + i)
+                done = False
+                while not done:
+                    state, _, terminated, truncated, info = env.step(act(state))
+                    done = terminated or truncated
+                coverage.append(round(float(info["coverage"]), 12))
+                success.append(bool(info["is_success"]))
     finally:
         torch.set_num_threads(threads)
         env.close()
@@ -353,8 +361,8 @@ def evaluate_policy(policy: Any, episodes: int, max_steps: int = 300, seed: int 
         "success": success,
         "mean_coverage": round(float(np.mean(coverage)), 12),
         "coverage_ci": [round(v, 12) for v in bootstrap_mean_ci(coverage, seed)],
-        "success_rate": wins / episodes,
-        "success_ci": [round(v, 12) for v in wilson_interval(wins, episodes)],
+        "success_rate": wins / len(success),
+        "success_ci": [round(v, 12) for v in wilson_interval(wins, len(success))],
     }
 
 
@@ -421,8 +429,9 @@ def render_table(results: dict[str, Any]) -> str:
         results: what `run_imitation` returns.
     """
     lines = [
-        f"PushT behaviour cloning, {results['eval_episodes']} evaluation episodes per policy "
-        f"(95% intervals: bootstrap for coverage, Wilson for success)",
+        f"PushT behaviour cloning: {results['bc_seeds']} policies per data selection (training seeds), "
+        f"each run on the same {results['eval_episodes']} seeded episodes "
+        f"(95% intervals over those runs: bootstrap for coverage, Wilson for success)",
         "",
         "| data selection | demos | steps | mean final coverage | 95% CI | success rate | 95% CI |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -490,7 +499,8 @@ def plot_selection(path: Path, results: dict[str, Any]) -> Path:
     ax.set_xticks(xs)
     ax.set_xticklabels([n.replace(" ", "\n", 2) for n, _ in rows], fontsize=8)
     ax.set_ylabel("mean final coverage")
-    ax.set_title(f"PushT BC by data selection ({results['eval_episodes']} episodes each, 95% CI)", fontsize=9)
+    runs = results["eval_episodes"] * results["bc_seeds"]
+    ax.set_title(f"PushT BC by data selection ({runs} runs each, 95% CI)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -586,8 +596,11 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
             policies[name] = {"skipped": "no demonstrations selected", "episodes": []}
             print(f"      {name}: no demonstrations selected", flush=True)
             continue
-        policy = train_bc(episodes, weights, epochs=config.bc_epochs, seed=config.seed)
-        result = evaluate_policy(policy, config.eval_episodes, config.max_steps, config.seed)
+        policies = [
+            train_bc(episodes, weights, epochs=config.bc_epochs, seed=config.seed * 1000 + k)
+            for k in range(config.bc_seeds)
+        ]
+        result = evaluate_policy(policies, config.eval_episodes, config.max_steps, config.seed)
         policies[name] = {
             "demos": len(episodes),
             "steps": int(sum(len(s) for s, _ in episodes)),
@@ -601,7 +614,7 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
             f"success {result['success_rate']:.2f}",
             flush=True,
         )
-    _done(t, f"{len(SELECTIONS)} policies x {config.eval_episodes} episodes")
+    _done(t, f"{len(SELECTIONS)} selections x {config.bc_seeds} policies x {config.eval_episodes} episodes")
     number += 1
 
     t = _step(number, steps, "the reward model's own figures, the table and the plot")
@@ -610,6 +623,7 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
         "model": model if config.model is not None else "reward-model (trained here)",
         "pool_episodes": config.pool_episodes,
         "eval_episodes": config.eval_episodes,
+        "bc_seeds": config.bc_seeds,
         "keep_min_score": config.keep_min_score,
         "kept": {"reward_model": len(kept), "oracle": len(oracle)},
         "pool_truth": {
