@@ -596,11 +596,11 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
             policies[name] = {"skipped": "no demonstrations selected", "episodes": []}
             print(f"      {name}: no demonstrations selected", flush=True)
             continue
-        policies = [
+        trained = [
             train_bc(episodes, weights, epochs=config.bc_epochs, seed=config.seed * 1000 + k)
             for k in range(config.bc_seeds)
         ]
-        result = evaluate_policy(policies, config.eval_episodes, config.max_steps, config.seed)
+        result = evaluate_policy(trained, config.eval_episodes, config.max_steps, config.seed)
         policies[name] = {
             "demos": len(episodes),
             "steps": int(sum(len(s) for s, _ in episodes)),
