@@ -117,6 +117,9 @@ def test_the_pipeline_at_reduced_size_oracle_at_least_as_good_as_no_filter(reduc
     if kept:  # read from annotate's filtered copy; the random subset has its size
         assert results["policies"]["reward model keeps"]["demos"] == kept
         assert results["policies"]["random subset"]["demos"] == kept
+    else:  # the random subset is the oracle's control instead
+        assert results["policies"]["reward model keeps"]["skipped"] == "no demonstrations selected"
+        assert results["policies"]["random subset"]["demos"] == len(oracle)
     for name, row in results["policies"].items():
         if row.get("skipped"):
             continue

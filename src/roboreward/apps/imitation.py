@@ -13,7 +13,7 @@
    demonstration (``all``), on the filtered copy (``reward model keeps``), on every demonstration
    weighted by the reward model's score (``reward model weights``, `score_weight`), on the episodes
    whose true score passes the same threshold (``oracle keeps``) and on a random subset of the size the
-   reward model kept (``random subset``);
+   reward model kept (``random subset``; of the oracle's size when the reward model keeps none);
 5. run each policy in the env (``eval_episodes`` seeded episodes, none of them a training seed) and
    report its mean final coverage with a bootstrap 95% interval and its success rate with a Wilson
    95% interval, beside the reward model's own figures on the pool (MAE, ECE, preference accuracy,
@@ -457,7 +457,13 @@ def render_table(results: dict[str, Any]) -> str:
         f"policy ranking (Spearman of mean expected score and mean true coverage over the "
         f"{len(rm['by_skill'])} scripted skills) {ranking}.",
         f"It kept {results['kept']['reward_model']} of {results['pool_episodes']} demonstrations "
-        f"(score >= {results['keep_min_score']}); the truth passes {results['kept']['oracle']}.",
+        f"(score >= {results['keep_min_score']}); the truth passes {results['kept']['oracle']}; the random "
+        f"subset holds {results['kept']['random_subset']}"
+        + (
+            " (the oracle's size: the reward model kept none)."
+            if not results["kept"]["reward_model"]
+            else "."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -575,7 +581,8 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
     demos = read_lerobot_steps(pool)
     oracle = sorted(i for i in demos if int(truth[i]["score"]) >= config.keep_min_score)
     rng = np.random.default_rng(config.seed)
-    random_subset = sorted(rng.choice(sorted(demos), size=len(kept), replace=False).tolist()) if kept else []
+    size = len(kept) if kept else len(oracle)  # the control of the reward model's choice, else the oracle's
+    random_subset = sorted(rng.choice(sorted(demos), size=size, replace=False).tolist()) if size else []
     kept_demos = list(read_lerobot_steps(kept_copy).values()) if kept else []
     scored = sorted(i for i in demos if i in annotations)
     plans: dict[str, tuple[list[tuple[np.ndarray, np.ndarray]], list[float] | None, list[int]]] = {
@@ -625,7 +632,7 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
         "eval_episodes": config.eval_episodes,
         "bc_seeds": config.bc_seeds,
         "keep_min_score": config.keep_min_score,
-        "kept": {"reward_model": len(kept), "oracle": len(oracle)},
+        "kept": {"reward_model": len(kept), "oracle": len(oracle), "random_subset": len(random_subset)},
         "pool_truth": {
             "success": sum(bool(t["success"]) for t in truth.values()),
             "mean_coverage": round(float(np.mean([t["coverage"] for t in truth.values()])), 6),
