@@ -46,7 +46,7 @@ def test_rollout_truth_is_the_envs_coverage_and_success_at_the_final_step():
     recorder = _Recorder(env)
     for index, skill in enumerate((1.0, 0.0)):
         rollout = rollout_pusht(env, index, skill, seed=1)
-        assert rollout.truth["coverage"] == float(recorder.last["coverage"])
+        assert rollout.truth["coverage"] == round(float(recorder.last["coverage"]), 12)
         assert rollout.truth["success"] == bool(recorder.last["is_success"])
         assert rollout.truth == pusht_truth(recorder.last["coverage"], recorder.last["is_success"])
         assert rollout.frames.shape == (13, 96, 96, 3) and len(rollout.actions) == 12
@@ -75,8 +75,8 @@ def test_cli_sim_pusht_writes_a_lerobot_dataset_with_truth(tmp_path, capsys):
     out = tmp_path / "pusht"
     assert main(["sim", "--env", "pusht", "--out", str(out), "--episodes", "2", "--seed", "0"]) == 0
     truth = [json.loads(line) for line in (out / "sim_truth.jsonl").read_text().splitlines()]
-    assert [t["skill"] for t in truth] == [1.0, 0.75]
-    env = make_pusht_env(max_steps=100)
+    assert [t["skill"] for t in truth] == [1.0, 0.9]
+    env = make_pusht_env(max_steps=300)
     for t in truth:
         expected = rollout_pusht(env, int(t["episode_id"]), t["skill"], seed=0).truth
         assert {k: t[k] for k in expected} == expected
@@ -133,11 +133,44 @@ def test_dsrl_example_runs_on_pusht(monkeypatch, capsys):
 
 def test_skill_grades_the_outcome_an_expert_brings_the_t_onto_the_target_random_does_not():
     env = make_pusht_env(max_steps=150)
-    expert = [rollout_pusht(env, i, skill=1.0, seed=0).truth for i in range(3)]
-    random_ = [rollout_pusht(env, i, skill=0.0, seed=0).truth for i in range(3)]
-    assert [t["coverage"] for t in random_] == [0.0, 0.0, 0.0]
-    assert np.mean([t["coverage"] for t in expert]) > 0.2  # centre aligned, not turned: about 0.3 to 0.5
-    assert max(t["score"] for t in expert) >= 2 and max(t["score"] for t in random_) == 1
+    expert = [rollout_pusht(env, i, skill=1.0, seed=0).truth for i in range(2)]
+    random_ = [rollout_pusht(env, i, skill=0.0, seed=0).truth for i in range(2)]
+    assert [t["coverage"] for t in random_] == [0.0, 0.0]
+    # 150 steps are half an expert's usual episode: partway (it turns first, then closes in)
+    assert [t["score"] for t in expert] == [3, 2] and [t["score"] for t in random_] == [1, 1]
+
+
+def _final_info(seed: int, skill: float, max_steps: int = 300) -> dict:
+    """One scripted episode, state only (no frames): the env's info at its last step."""
+    env = make_pusht_env(max_steps=max_steps)
+    rng = np.random.default_rng(seed)
+    state, info = env.reset(seed=seed)
+    done = False
+    while not done:
+        state, _, terminated, truncated, info = env.step(scripted_push(state, rng, skill))
+        done = terminated or truncated
+    env.close()
+    return info
+
+
+def test_the_expert_turns_the_t_and_reaches_the_envs_success_on_at_least_a_third_of_seeds():
+    seeds = range(6)
+    infos = [_final_info(seed, 1.0) for seed in seeds]
+    successes = sum(bool(i["is_success"]) for i in infos)
+    assert successes >= len(seeds) / 3  # the issue's bar; measured: 6 of 6 (and 20 of 20 on seeds 0..19)
+    assert successes == 6 and min(float(i["coverage"]) for i in infos) > 0.95
+
+
+def test_the_expert_reaches_the_goal_from_a_pose_that_needs_a_half_turn():
+    # The T placed upside down from the goal (angle pi/4 + pi), centred near it: only turning helps.
+    env = make_pusht_env(max_steps=300)
+    state, _ = env.reset(options={"reset_to_state": [100.0, 100.0, 256.0, 256.0, np.pi / 4 + np.pi]})
+    start = env.unwrapped._get_coverage()
+    rng, done, info = np.random.default_rng(0), False, {}
+    while not done:
+        state, _, terminated, truncated, info = env.step(scripted_push(state, rng, 1.0))
+        done = terminated or truncated
+    assert start < 0.3 and info["is_success"] and info["coverage"] > 0.95
 
 
 def test_build_of_a_pusht_sim_dataset_keeps_each_rollouts_true_reward(tmp_path, capsys):
@@ -146,7 +179,8 @@ def test_build_of_a_pusht_sim_dataset_keeps_each_rollouts_true_reward(tmp_path, 
     sim, built = tmp_path / "pusht_sim", tmp_path / "built"
     assert main(["sim", "--env", "pusht", "--out", str(sim), "--episodes", "4", "--seed", "0"]) == 0
     truth = {t["episode_id"]: t for t in map(json.loads, (sim / "sim_truth.jsonl").read_text().splitlines())}
-    assert {t["score"] for t in truth.values()} <= {1, 2, 3, 4}  # no rollout reaches the target
+    # The expert's success is a 5, skill 0.9 and 0.75 get partway, 0.5 does not move the T onto it
+    assert [t["score"] for t in truth.values()] == [5, 3, 2, 1]
     argv = ["build", "--lerobot", str(sim), "--out", str(built), "--max-frames", "4", "--max-side", "32"]
     assert main(argv) == 0
     assert f"LeRobot {sim}: rewards from meta/episode_rewards.jsonl" in capsys.readouterr().out

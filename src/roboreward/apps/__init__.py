@@ -4,7 +4,9 @@
 - `roboreward.apps.curves`: progress curves, written and plotted;
 - `roboreward.apps.rl`: gymnasium wrappers paying an episodic reward;
 - `roboreward.apps.hub`: pushing datasets and models with their cards;
-- `roboreward.apps.demo`: the offline end-to-end demo.
+- `roboreward.apps.demo`: the offline end-to-end demo;
+- `roboreward.apps.imitation`: does the reward model help? Reward-filtered and reward-weighted
+  behaviour cloning on PushT against the env's truth (``roboreward demo --env pusht``).
 
 Each takes any reward model through `roboreward.models.load_reward_model`.
 """
@@ -18,6 +20,8 @@ __all__, __getattr__ = lazy_exports(
         "annotate_lerobot": "annotate",
         "CurveConfig": "curves",
         "run_curve": "curves",
+        "ImitationConfig": "imitation",
+        "run_imitation": "imitation",
         "EpisodicRewardWrapper": "rl",
         "VectorEpisodicRewardWrapper": "rl",
     },

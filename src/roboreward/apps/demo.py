@@ -32,7 +32,7 @@ from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolde
 from roboreward.extras import require
 from roboreward.models.settings import MAX_NUM_FRAMES
 
-__all__ = ["TRAINED", "UNTRAINED", "DemoConfig", "run_demo"]
+__all__ = ["TRAINED", "UNTRAINED", "DemoConfig", "Tee", "run_demo", "train_reward_model"]
 
 #: The trained model's and the untrained baseline's folders, which the leaderboard names them by.
 TRAINED, UNTRAINED = "reward-model", "base-qwen2_5_vl"
@@ -53,14 +53,26 @@ class DemoConfig:
     seed: int = 0
     model_size: Literal["tiny", "small"] = "small"  # roboreward.testing.tiny.SIZES
     serve: bool = False
+    # ``env="pusht"``: the imitation experiment (`roboreward.apps.imitation`) instead of the tour
+    env: Literal["tabletop", "pusht"] = "tabletop"
+    pusht_episodes: int = 40  # rollouts the reward model trains on, and as many to annotate and imitate
+    eval_episodes: int = 30  # seeded env episodes per behaviour-cloned policy
+    keep_min_score: int = 4
+    model: str | None = None  # annotate with this reward model instead of training one
 
     def __post_init__(self) -> None:
         check_fields(self)
         if not self.out.strip():
             raise ValueError("out is empty")
-        for name in ("arena_episodes", "oxe_episodes", "train_steps", "batch_size"):
+        names = ("arena_episodes", "oxe_episodes", "train_steps", "batch_size")
+        for name in (*names, "pusht_episodes", "eval_episodes"):
             check_range(self, name, low=1)
         check_range(self, "num_frames", 1, MAX_NUM_FRAMES)
+        check_range(self, "keep_min_score", low=1, high=5)
+        if self.env != "pusht" and self.model is not None:
+            raise ValueError("model (a reward model to annotate with) applies to --env pusht only")
+        if self.env == "pusht" and self.serve:
+            raise ValueError("serve applies to --env tabletop only")
         check_range(self, "max_side", low=16)  # the build's smallest frames
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
@@ -76,7 +88,34 @@ def _done(started: float, text: str) -> None:
 
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
-    """Run the five steps into ``config.out``; returns the bench results."""
+    """Run the five steps into ``config.out``; returns the bench results.
+
+    With ``env="pusht"`` it runs `roboreward.apps.imitation.run_imitation` instead (reward-filtered
+    and reward-weighted behaviour cloning on PushT) and returns its results.
+
+    Args:
+        config: what to make.
+    """
+    if config.env == "pusht":
+        from roboreward.apps.imitation import ImitationConfig, run_imitation
+
+        return run_imitation(
+            ImitationConfig(
+                out=config.out,
+                reward_episodes=config.pusht_episodes,
+                pool_episodes=config.pusht_episodes,
+                eval_episodes=config.eval_episodes,
+                model=config.model,
+                train_steps=config.train_steps,
+                learning_rate=config.learning_rate,
+                num_frames=config.num_frames,
+                max_side=config.max_side,
+                batch_size=config.batch_size,
+                model_size=config.model_size,
+                keep_min_score=config.keep_min_score,
+                seed=config.seed,
+            )
+        )
     from roboreward import sim
     from roboreward.bench.run import BenchConfig, run_bench
     from roboreward.dataset.builder import BuildConfig, build
@@ -152,8 +191,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     )
     base = make_tiny_vlm(models / UNTRAINED, size=config.model_size, seed=config.seed)
     run = out / TRAINED
-    with _Tee(out / "training.log"):
-        _train(config, base, dataset, run)
+    with Tee(out / "training.log"):
+        train_reward_model(config, base, dataset, run)
     summary = json.loads((run / "training_summary.json").read_text())
     curve = ", ".join(f"{e['step']}: {e['mae']:.2f}" for e in summary["evals"])
     _done(t, f"validation MAE by step {curve}; best step {summary['best_step']}")
@@ -202,13 +241,17 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     return results
 
 
-class _Tee:
-    """Within ``with``: what is printed goes to the console and to a log file too."""
+class Tee:
+    """Within ``with``: what is printed goes to the console and to a log file too.
+
+    Args:
+        path: the log file (written anew).
+    """
 
     def __init__(self, path: Path):
         self.path = path
 
-    def __enter__(self) -> _Tee:
+    def __enter__(self) -> Tee:
         self.file = self.path.open("w", encoding="utf-8")
         self.streams = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = (_Both(stream, self.file) for stream in self.streams)
@@ -235,10 +278,18 @@ class _Both:
         return getattr(self.stream, name)
 
 
-def _train(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
-    """``roboreward train`` (`roboreward.training.script.main`, what ``trl_training/sft.py`` runs) on
-    the shipped ``tiny_cpu`` recipe, in this process, with the Trainer's progress bar (and its logs)
-    on the console."""
+def train_reward_model(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
+    """``roboreward train`` (`roboreward.training.script`, what ``trl_training/sft.py`` runs) on the
+    shipped ``tiny_cpu`` recipe, in this process, with the Trainer's progress bar (and its logs) on
+    the console.
+
+    Args:
+        config: the sizes (``train_steps``, ``learning_rate``, ``batch_size``, ``num_frames``,
+            ``max_side``, ``seed``).
+        base: the model to fine-tune.
+        dataset: a built dataset folder with train and validation splits.
+        run: the output (checkpoint) folder.
+    """
     from roboreward.training.script import parse_args, train
 
     eval_steps = max(config.train_steps // 5, 1)

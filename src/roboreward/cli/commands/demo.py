@@ -5,6 +5,8 @@ Every `roboreward.apps.demo.DemoConfig` field is a flag (``--help`` lists them w
 Examples:
     roboreward demo
     roboreward demo --out demo_output --steps 200 --serve
+    roboreward demo --env pusht --out demo_pusht
+    roboreward demo --env pusht --model teetone/RoboReward-4B --out demo_pusht_4b   # on a GPU
 """
 
 from __future__ import annotations
@@ -33,11 +35,31 @@ DemoArguments = with_metadata(
     seed={"help": "the simulator's, the build's and training's seed"},
     model_size={"help": "the tiny offline reward model's size"},
     serve={"help": "then open the Space on the trained model"},
+    env={
+        "help": "tabletop: the tour (sim, build, train, bench, card); pusht: does the reward model "
+        "help? reward-filtered and reward-weighted behaviour cloning on PushT, against the env's truth "
+        "(needs the [pusht] extra)"
+    },
+    pusht_episodes={
+        "help": "--env pusht: rollouts the reward model trains on, and as many to annotate and imitate",
+        "metavar": "N",
+    },
+    eval_episodes={"help": "--env pusht: seeded env episodes per behaviour-cloned policy", "metavar": "N"},
+    keep_min_score={
+        "help": "--env pusht: the reward model's (and the oracle's) threshold for keeping a demonstration",
+        "metavar": "N",
+    },
+    model={
+        "help": "--env pusht: annotate with this reward model (a checkpoint, Hub id or served pool) "
+        "instead of training one",
+        "metavar": "SPEC",
+    },
 )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo: sim -> build -> train -> bench -> card (optionally open the Space).
+    """Run the demo: sim -> build -> train -> bench -> card (optionally open the Space); with
+    ``--env pusht``, the imitation experiment (sim -> train -> annotate -> BC five ways -> evaluate).
 
     Args:
         args: the parsed command line.
@@ -58,7 +80,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help=COMMANDS["demo"],
         description="The offline end-to-end run, no downloads: simulated LeRobot and RoboArena episodes "
         "-> roboreward build with relabeling -> a tiny reward model trained with TRL (progress bar) -> "
-        "RoboRewardBench against baselines -> a model card, all in --out. Each step prints what it wrote.",
+        "RoboRewardBench against baselines -> a model card, all in --out. Each step prints what it wrote. "
+        "--env pusht: PushT rollouts of scripted policies -> a tiny reward model (or --model) -> annotate "
+        "--keep-min-score -> behaviour cloning on all, kept, weighted, oracle-kept and random demonstrations "
+        "-> each run in the env: a table (imitation.md) and a plot in --out.",
     )
     parser.set_defaults(func=run)
     return parser
