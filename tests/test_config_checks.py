@@ -14,7 +14,7 @@ from roboreward.cli import main
 from roboreward.cli.commands.review import ReviewConfig, ReviewExportConfig
 from roboreward.cli.commands.sim import SimConfig
 from roboreward.config import check_fields, check_range
-from roboreward.dataset.builder import H264_PRESETS, BuildConfig, ExportConfig
+from roboreward.dataset.build_options import H264_PRESETS, BuildConfig, ExportConfig
 
 
 def _build(**changes) -> BuildConfig:

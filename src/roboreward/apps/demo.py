@@ -18,21 +18,20 @@ Every step goes through the code users run on real data; only the sizes are smal
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from roboreward.apps.training_run import Tee, train_tiny_reward_model
 from roboreward.config import check_fields, check_range
 from roboreward.dataset.folder import BUILD_REPORT, RELABEL_REPORT, DatasetFolder
 from roboreward.extras import require
 from roboreward.models.settings import MAX_NUM_FRAMES
 
-__all__ = ["TRAINED", "UNTRAINED", "DemoConfig", "Tee", "run_demo", "train_reward_model"]
+__all__ = ["TRAINED", "UNTRAINED", "DemoConfig", "run_demo"]
 
 #: The trained model's and the untrained baseline's folders, which the leaderboard names them by.
 TRAINED, UNTRAINED = "reward-model", "base-qwen2_5_vl"
@@ -192,7 +191,17 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     base = make_tiny_vlm(models / UNTRAINED, size=config.model_size, seed=config.seed)
     run = out / TRAINED
     with Tee(out / "training.log"):
-        train_reward_model(config, base, dataset, run)
+        train_tiny_reward_model(
+            base,
+            dataset,
+            run,
+            train_steps=config.train_steps,
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            num_frames=config.num_frames,
+            max_side=config.max_side,
+            seed=config.seed,
+        )
     summary = json.loads((run / "training_summary.json").read_text())
     curve = ", ".join(f"{e['step']}: {e['mae']:.2f}" for e in summary["evals"])
     _done(t, f"validation MAE by step {curve}; best step {summary['best_step']}")
@@ -239,83 +248,6 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     if config.serve:
         _serve(run, config)
     return results
-
-
-class Tee:
-    """Within ``with``: what is printed goes to the console and to a log file too.
-
-    Args:
-        path: the log file (written anew).
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> Tee:
-        self.file = self.path.open("w", encoding="utf-8")
-        self.streams = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = (_Both(stream, self.file) for stream in self.streams)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout, sys.stderr = self.streams
-        self.file.close()
-
-
-class _Both:
-    def __init__(self, stream: Any, file: Any):
-        self.stream, self.file = stream, file
-
-    def write(self, text: str) -> int:
-        self.file.write(text)
-        return self.stream.write(text)
-
-    def flush(self) -> None:
-        self.file.flush()
-        self.stream.flush()
-
-    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno: the console's
-        return getattr(self.stream, name)
-
-
-def train_reward_model(config: DemoConfig, base: Path, dataset: Path, run: Path) -> None:
-    """``roboreward train`` (`roboreward.training.script`, what ``trl_training/sft.py`` runs) on the
-    shipped ``tiny_cpu`` recipe, in this process, with the Trainer's progress bar (and its logs) on
-    the console.
-
-    Args:
-        config: the sizes (``train_steps``, ``learning_rate``, ``batch_size``, ``num_frames``,
-            ``max_side``, ``seed``).
-        base: the model to fine-tune.
-        dataset: a built dataset folder with train and validation splits.
-        run: the output (checkpoint) folder.
-    """
-    from roboreward.training.script import parse_args, train
-
-    eval_steps = max(config.train_steps // 5, 1)
-    flags = {
-        "model_name_or_path": base,
-        "dataset_name": dataset,
-        "output_dir": run,
-        "max_steps": config.train_steps,
-        "eval_steps": eval_steps,
-        "save_steps": eval_steps,
-        "learning_rate": config.learning_rate,
-        "lr_scheduler_type": "cosine",
-        "warmup_steps": 0.05,
-        "per_device_train_batch_size": config.batch_size,
-        "effective_batch_size": config.batch_size,
-        "num_frames": config.num_frames,
-        "max_side": config.max_side,
-        "logging_steps": max(eval_steps // 2, 1),
-        "seed": config.seed,
-    }
-    argv = ["--config", "tiny_cpu"]
-    argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
-    # parse + train, not the script's main: the demo's console (and its log file) keep the logging
-    # set up here, no handler is bound to the tee that closes after this step.
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    train(*parse_args(argv, prog="roboreward train"))
 
 
 def _serve(checkpoint: Path, config: DemoConfig) -> None:

@@ -656,7 +656,7 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
 def _train_reward_model(config: ImitationConfig, reward_sim: Path, out: Path) -> Path:
     """``roboreward build`` of the reward model's rollouts (rewards from the truth sidecar), then the
     demo's training through ``trl_training/sft.py`` on them; returns the checkpoint folder."""
-    from roboreward.apps.demo import DemoConfig, Tee, train_reward_model
+    from roboreward.apps.training_run import Tee, train_tiny_reward_model
     from roboreward.dataset.builder import BuildConfig, build
     from roboreward.testing.tiny import make_tiny_vlm
 
@@ -675,16 +675,16 @@ def _train_reward_model(config: ImitationConfig, reward_sim: Path, out: Path) ->
     )
     base = make_tiny_vlm(out / "models" / "base-qwen2_5_vl", size=config.model_size, seed=config.seed)
     run = out / "reward-model"
-    demo = DemoConfig(
-        out=str(out),
-        train_steps=config.train_steps,
-        learning_rate=config.learning_rate,
-        num_frames=config.num_frames,
-        max_side=config.max_side,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        model_size=config.model_size,
-    )
     with Tee(out / "training.log"):
-        train_reward_model(demo, base, dataset, run)
+        train_tiny_reward_model(
+            base,
+            dataset,
+            run,
+            train_steps=config.train_steps,
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            num_frames=config.num_frames,
+            max_side=config.max_side,
+            seed=config.seed,
+        )
     return run

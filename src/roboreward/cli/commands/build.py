@@ -18,7 +18,7 @@ from typing import Any
 
 from roboreward.cli.commands import COMMANDS
 from roboreward.config import from_namespace
-from roboreward.dataset.builder import BuildConfig, format_summary
+from roboreward.dataset.build_options import BuildConfig
 from roboreward.dataset.executors import ExecutorConfig
 
 
@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed command line.
     """
+    from roboreward.dataset.builder import format_summary  # datasets: not for --help
     from roboreward.dataset.pipeline import build_with_relabel  # torch, through relabeling: not for --help
 
     executor = from_namespace(ExecutorConfig, args)
