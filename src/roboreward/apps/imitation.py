@@ -11,7 +11,8 @@
 3. ``roboreward annotate`` the pool with it, ``--keep-min-score`` writing the filtered LeRobot copy;
 4. train a state-based behaviour-cloning policy (`BCPolicy`, a PyTorch MLP) five ways: on every
    demonstration (``all``), on the filtered copy (``reward model keeps``), on every demonstration
-   weighted by the reward model's score (``reward model weights``, `score_weight`), on the episodes
+   weighted by the reward model's score (``reward model weights``: annotate's
+   ``sample_weights.parquet``), on the episodes
    whose true score passes the same threshold (``oracle keeps``) and on a random subset of the size the
    reward model kept (``random subset``; of the oracle's size when the reward model keeps none);
 5. run each policy in the env (``eval_episodes`` seeded episodes, none of them a training seed) and
@@ -20,10 +21,11 @@
    the ranking of the five scripted policies): ``imitation.md``, ``imitation.json`` and
    ``coverage_by_selection.png`` in ``out``.
 
-The score -> weight map (``score_weight``) is advantage-weighted regression's exponential on the
-rubric's scale: ``w = exp((E[score] - 5) / temperature)``, E[score] the model's expected score (its
-five probabilities' mean): 1 for a sure 5, e^-1 for a sure 4 at temperature 1, e^-4 for a sure 1. It
-lives here, not in ``annotate``, so that this experiment reads only what ``annotate`` writes.
+The score -> weight map is annotate's (`roboreward.apps.frame_signals.episode_weights`, written by
+``roboreward annotate --weight-temperature T`` as ``sample_weights.parquet``): advantage-weighted
+regression's exponential on the rubric's scale, ``exp((E[score] - 5) / T)`` normalised to mean 1,
+E[score] the model's expected score; a sure 4 weighs e^-1 of a sure 5 at T = 1, a sure 1 e^-4. The
+experiment reads the weights from that file, as a training loop of a user's would.
 
 The policy sees the state in the T's body frame (the agent's offset from the T's centre, the centre's
 offset from the goal's, the angle still to turn as sine and cosine, the centre in the arena) and
@@ -60,7 +62,6 @@ __all__ = [
     "evaluate_policy",
     "read_lerobot_steps",
     "run_imitation",
-    "score_weight",
     "train_bc",
     "wilson_interval",
 ]
@@ -91,7 +92,7 @@ class ImitationConfig:
         batch_size: its training batch size.
         model_size: the tiny offline model's size (`roboreward.testing.tiny.SIZES`).
         keep_min_score: the reward model's (and the oracle's) threshold, 1..5.
-        temperature: of `score_weight`.
+        temperature: of annotate's score -> weight map (``--weight-temperature``).
         bc_epochs: behaviour-cloning epochs.
         bc_seeds: policies trained per selection (seeds differ), each run on every evaluation
             episode: one policy's luck of initialisation moves its coverage by several points.
@@ -136,18 +137,6 @@ class ImitationConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
-
-
-def score_weight(expected: float, temperature: float = 1.0) -> float:
-    """A demonstration's weight from the reward model's expected score: exp((E[score] - 5) / temperature).
-
-    Args:
-        expected: the expected score, 1..5.
-        temperature: > 0; lower trusts the model's ranking more.
-    """
-    if not rubric.MIN_SCORE <= expected <= rubric.MAX_SCORE:
-        raise ValueError(f"expected score must be in 1..5, got {expected}")
-    return math.exp((expected - rubric.MAX_SCORE) / temperature)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -524,6 +513,7 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
         config: what to do.
     """
     from roboreward.apps.annotate import ANNOTATIONS, AnnotateConfig, annotate_lerobot
+    from roboreward.apps.frame_signals import SAMPLE_WEIGHTS
     from roboreward.sim.pusht import write_pusht_dataset
 
     out = Path(config.out)
@@ -570,6 +560,7 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
             out=str(annotated),
             keep_min_score=config.keep_min_score,
             filtered_out=str(kept_copy),
+            weight_temperature=config.temperature,
             device=config.device,
         )
     )
@@ -577,6 +568,8 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
     table = pq.read_table(annotated / ANNOTATIONS).to_pylist()
     annotations = {int(r["episode_index"]): r for r in table}
     kept = sorted(i for i, r in annotations.items() if r["score"] >= config.keep_min_score)
+    weight_rows = pq.read_table(annotated / SAMPLE_WEIGHTS).to_pylist()
+    weight_of = {int(r["episode_index"]): float(r["weight"]) for r in weight_rows}
     _done(t, f"scores {report['score_counts']}; kept {len(kept)} of {len(annotations)}")
     number += 1
 
@@ -593,7 +586,7 @@ def run_imitation(config: ImitationConfig) -> dict[str, Any]:
         "reward model keeps": (kept_demos, None, kept),
         "reward model weights": (
             [demos[i] for i in scored],
-            [score_weight(float(annotations[i]["expected"]), config.temperature) for i in scored],
+            [weight_of[i] for i in scored],
             scored,
         ),
         "oracle keeps": ([demos[i] for i in oracle], None, oracle),
