@@ -67,6 +67,7 @@ __all__ = [
     "sample_frames",
     "sample_frames_with_rate",
     "select_backend",
+    "source_bytes",
 ]
 
 Backend = Literal["auto", "decord", "pyav"]
@@ -143,6 +144,7 @@ class VideoInfo:
     duration: float
     codec: str
     container: str = ""  # FFmpeg's demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "mpegts", ...)
+    profile: str = ""  # the codec's profile as FFmpeg names it ("High", "Main", ...); "" when unknown
 
 
 def _describe(source: Any) -> str:
@@ -256,12 +258,24 @@ def _probe_container(container: av.container.InputContainer, source: Any) -> Vid
         duration=duration,
         codec=_codec_name(ctx),
         container=fmt,
+        profile=str(ctx.profile or ""),
     )
 
 
 def _codec_name(ctx: Any) -> str:
     codec = ctx.codec
     return getattr(codec, "canonical_name", None) or codec.name  # "av1", not the decoder "libdav1d"
+
+
+def source_bytes(source: Any) -> bytes:
+    """The bytes of a video as given: a file's contents, or the bytes of a ``{"bytes", "path"}`` row
+    (its file when it holds none). Raises VideoDecodeError for missing or empty input.
+
+    Args:
+        source: a path, bytes or a ``{"bytes", "path"}`` row.
+    """
+    data = _resolve(source)
+    return data if isinstance(data, bytes) else Path(data).read_bytes()
 
 
 def probe(source: Any) -> VideoInfo:

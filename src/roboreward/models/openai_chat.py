@@ -47,6 +47,7 @@ __all__ = [
     "VIDEO_INPUTS",
     "BackendError",
     "ChatAnswer",
+    "EncodedVideo",
     "LabelledVideos",
     "OpenAIChat",
     "video_data_url",
@@ -104,6 +105,33 @@ def _jpeg_data_url(frame: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(frame)).save(buffer, format="JPEG", quality=90)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@dataclass(frozen=True)
+class EncodedVideo:
+    """A video file sent as it is, where decoding and re-encoding its frames would show the server
+    the same frames (see `roboreward.models.frames.passthrough_video` for when that is).
+
+    Args:
+        data: the file's bytes (an mp4 the server decodes).
+        count: its frame count.
+    """
+
+    data: bytes
+    count: int
+
+    def __len__(self) -> int:  # frames (`_has_frames`)
+        return self.count
+
+    def data_url(self) -> str:
+        """The file as a ``data:video/mp4;base64,...`` URL, byte for byte."""
+        return "data:video/mp4;base64," + base64.b64encode(self.data).decode()
+
+    def frames(self) -> np.ndarray:
+        """Every frame, decoded (uint8 (T, H, W, 3)): for an endpoint that takes images only."""
+        from roboreward import video
+
+        return video.sample_frames(self.data)
 
 
 def video_data_url(frames: np.ndarray, fps: float) -> str:
@@ -296,7 +324,8 @@ class OpenAIChat:
         Args:
             prompt: the text.
             frames: uint8 (T, H, W, 3), or None for a text-only request; or `LabelledVideos`
-                (each video after its label, at its own rate).
+                (each video after its label, at its own rate); or an `EncodedVideo`, sent as it is
+                (as images: its frames, decoded).
             fps: the frames' rate (for the video part; default 2).
             as_video: one ``video_url`` part rather than ``image_url`` parts.
             video_first: the frames before the text.
@@ -306,6 +335,12 @@ class OpenAIChat:
             for label, video_frames, rate in frames.videos:
                 visual.append({"type": "text", "text": label})
                 visual.extend(self.content("", video_frames, rate, as_video)[:-1])
+        elif isinstance(frames, EncodedVideo):
+            if as_video:
+                visual = [{"type": "video_url", "video_url": {"url": frames.data_url()}}]
+            else:
+                decoded = frames.frames()
+                visual = [{"type": "image_url", "image_url": {"url": _jpeg_data_url(f)}} for f in decoded]
         elif _has_frames(frames):
             if as_video:
                 url = video_data_url(frames, fps or 2.0)
