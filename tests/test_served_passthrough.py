@@ -78,7 +78,9 @@ def test_every_frame_at_its_size_sends_the_file_byte_for_byte(clips, kind, overr
         ({"num_frames": 20, "max_side": 32}, {}, "a resize"),
     ],
 )
-def test_a_cut_a_different_sampling_or_a_resize_is_never_passed_through(clips, overrides, range_, why):
+def test_a_cut_a_different_sampling_or_a_resize_is_never_passed_through(
+    clips, overrides, range_, why, tmp_path
+):
     path = clips["h264"]
     settings = served_settings("judge", **{"max_side": 64, **overrides})
     assert passthrough_video(path, settings, **range_) is None, why
@@ -89,6 +91,9 @@ def test_a_cut_a_different_sampling_or_a_resize_is_never_passed_through(clips, o
     frames, rate = episode_frames(path, settings, **range_)
     assert sent == base64.b64decode(video_data_url(frames, rate).split(",", 1)[1]), why
     decoded = video.sample_frames(sent)
+    # the same frames as the part made before it was encoded in memory (`video.encode`, a file)
+    before = video.encode(frames, tmp_path / "before.mp4", fps=rate, crf=18, preset="veryfast")
+    assert np.array_equal(decoded, video.sample_frames(before)), why
     assert decoded.shape == frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2].shape
     assert [frame_index_of(f) for f in decoded] == [frame_index_of(f) for f in frames]
     assert np.abs(decoded.astype(int) - frames[:, : decoded.shape[1], : decoded.shape[2]]).mean() < 2.0
@@ -119,3 +124,15 @@ def test_an_endpoint_without_video_input_gets_every_frame_of_a_passed_through_fi
     jpegs = [base64.b64decode(p["image_url"]["url"].split(",", 1)[1]) for p in images]
     levels = [frame_index_of(np.asarray(Image.open(io.BytesIO(jpeg)))) for jpeg in jpegs]
     assert levels == list(range(20))
+
+
+@pytest.mark.parametrize("shape", [(4, 48, 64), (5, 47, 63), (3, 168, 224)])
+def test_a_part_made_in_memory_decodes_to_the_frames_of_the_file_encode_writes(shape, tmp_path):
+    frames = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    data = video.encode_bytes(frames, fps=2.0, crf=18, preset="veryfast")
+    assert data == video.encode_bytes(frames, fps=2.0, crf=18, preset="veryfast")  # deterministic
+    written = video.encode(frames, tmp_path / "f.mp4", fps=2.0, crf=18, preset="veryfast")
+    assert np.array_equal(video.sample_frames(data), video.sample_frames(written))
+    assert video.probe(data).frames == shape[0] and video.probe(data).fps == 2.0
+    with pytest.raises(ValueError, match="fps must be > 0"):
+        video.encode_bytes(frames, fps=0)
