@@ -470,13 +470,27 @@ def sample_frames(
     be read, `VideoLimitError` (before decoding) when its header is over ``limits``, and
     ValueError for arguments that select nothing.
     """
+    return _sample(source, num_frames, fps, start, end, max_side, backend, limits)[0]
+
+
+def _sample(
+    source: Any,
+    num_frames: int | None,
+    fps: float | None,
+    start: float | None,
+    end: float | None,
+    max_side: int | None,
+    backend: Backend,
+    limits: VideoLimits | None,
+) -> tuple[np.ndarray, VideoInfo]:
+    """`sample_frames` and the header it read (the container is opened once for both)."""
     data = _resolve(source)
     with _open(data, source) as container:
         info = _probe_container(container, source)
         check_limits(info, limits, source, start, end)
         indices = frame_indices(info, num_frames=num_frames, fps=fps, start=start, end=end)
         frames = _decode(data, container, info, indices, source, backend, limits)
-    return _resize(frames, _target_size(info.width, info.height, max_side))
+    return _resize(frames, _target_size(info.width, info.height, max_side)), info
 
 
 def frames_at(
@@ -544,8 +558,7 @@ def sample_frames_with_rate(
     Args:
         source, num_frames, fps, start, end, max_side: as `sample_frames`.
     """
-    info = probe(source)
-    frames = sample_frames(source, num_frames=num_frames, fps=fps, start=start, end=end, max_side=max_side)
+    frames, info = _sample(source, num_frames, fps, start, end, max_side, "auto", DEFAULT_LIMITS)
     span = (info.duration if end is None else min(end, info.duration)) - (start or 0.0)
     return frames, (len(frames) / span if span > 0 else info.fps)
 
