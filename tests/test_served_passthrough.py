@@ -136,3 +136,29 @@ def test_a_part_made_in_memory_decodes_to_the_frames_of_the_file_encode_writes(s
     assert video.probe(data).frames == shape[0] and video.probe(data).fps == 2.0
     with pytest.raises(ValueError, match="fps must be > 0"):
         video.encode_bytes(frames, fps=0)
+
+
+def test_every_client_of_every_endpoint_shares_one_ssl_context(monkeypatch):
+    import threading
+
+    import httpx
+
+    from roboreward.models import openai_chat
+
+    made = []
+
+    def create_ssl_context(*args, **kwargs):
+        made.append(1)
+        return real(*args, **kwargs)
+
+    real = httpx.create_ssl_context
+    monkeypatch.setattr(openai_chat, "_SSL", [])
+    monkeypatch.setattr(httpx, "create_ssl_context", create_ssl_context)
+    chats = [openai_chat.OpenAIChat(f"http://127.0.0.1:{port}/v1", "judge") for port in (1, 2)]
+    clients = []
+    threads = [threading.Thread(target=lambda c=c: clients.append(c._client())) for c in chats * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and len({id(c) for c in clients}) == 8  # one context, a client per thread

@@ -149,6 +149,21 @@ def video_data_url(frames: np.ndarray, fps: float) -> str:
     return "data:video/mp4;base64," + base64.b64encode(data).decode()
 
 
+_SSL: list[Any] = []  # the process's one SSL context, made on first use
+_SSL_LOCK = threading.Lock()
+
+
+def _ssl_context() -> Any:
+    """httpx's default SSL context (its CA certificates, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured),
+    made once per process and shared by every client (an `ssl.SSLContext` is safe across threads)."""
+    with _SSL_LOCK:
+        if not _SSL:
+            import httpx
+
+            _SSL.append(httpx.create_ssl_context())
+        return _SSL[0]
+
+
 class _ResponseTooLarge(Exception):
     pass
 
@@ -280,23 +295,18 @@ class OpenAIChat:
         self.accepts_video: bool | None = None if video_input == "auto" else video_input == "video"
         self.gives_logprobs: bool | None = None
         self._local = threading.local()
-        self._ssl_context: Any = None  # made once: each thread's client reuses it (see `_client`)
-        self._ssl_lock = threading.Lock()
         self._probing = threading.RLock()
         self._down: tuple[float, BackendError] | None = None  # (since, the failure) of a dead endpoint
 
     def _client(self) -> Any:
-        """This thread's connection. Each thread has its own client, all made with one SSL context:
-        loading the CA certificates for a new client costs ~20 ms of CPU, once per thread and endpoint
-        (32 clients for 8 threads over 4 endpoints), and held the interpreter lock while requests
-        waited."""
+        """This thread's connection. Each thread has its own client, all made with one SSL context
+        (`_ssl_context`): loading the CA certificates for a new client costs ~20 ms of CPU, once per
+        thread and endpoint (32 clients for 8 threads over 4 endpoints), and held the interpreter lock
+        while requests waited."""
         import httpx
 
         if getattr(self._local, "client", None) is None:
-            with self._ssl_lock:
-                if self._ssl_context is None:
-                    self._ssl_context = httpx.create_ssl_context()
-            self._local.client = httpx.Client(timeout=self.timeout, verify=self._ssl_context)
+            self._local.client = httpx.Client(timeout=self.timeout, verify=_ssl_context())
         return self._local.client
 
     def _reconnect(self) -> None:
