@@ -59,6 +59,7 @@ __all__ = [
     "check_limits",
     "clip",
     "encode",
+    "encode_bytes",
     "frames_array",
     "frames_at",
     "is_video_source",
@@ -67,6 +68,7 @@ __all__ = [
     "sample_frames",
     "sample_frames_with_rate",
     "select_backend",
+    "source_bytes",
 ]
 
 Backend = Literal["auto", "decord", "pyav"]
@@ -143,6 +145,7 @@ class VideoInfo:
     duration: float
     codec: str
     container: str = ""  # FFmpeg's demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "mpegts", ...)
+    profile: str = ""  # the codec's profile as FFmpeg names it ("High", "Main", ...); "" when unknown
 
 
 def _describe(source: Any) -> str:
@@ -256,12 +259,24 @@ def _probe_container(container: av.container.InputContainer, source: Any) -> Vid
         duration=duration,
         codec=_codec_name(ctx),
         container=fmt,
+        profile=str(ctx.profile or ""),
     )
 
 
 def _codec_name(ctx: Any) -> str:
     codec = ctx.codec
     return getattr(codec, "canonical_name", None) or codec.name  # "av1", not the decoder "libdav1d"
+
+
+def source_bytes(source: Any) -> bytes:
+    """The bytes of a video as given: a file's contents, or the bytes of a ``{"bytes", "path"}`` row
+    (its file when it holds none). Raises VideoDecodeError for missing or empty input.
+
+    Args:
+        source: a path, bytes or a ``{"bytes", "path"}`` row.
+    """
+    data = _resolve(source)
+    return data if isinstance(data, bytes) else Path(data).read_bytes()
 
 
 def probe(source: Any) -> VideoInfo:
@@ -455,13 +470,27 @@ def sample_frames(
     be read, `VideoLimitError` (before decoding) when its header is over ``limits``, and
     ValueError for arguments that select nothing.
     """
+    return _sample(source, num_frames, fps, start, end, max_side, backend, limits)[0]
+
+
+def _sample(
+    source: Any,
+    num_frames: int | None,
+    fps: float | None,
+    start: float | None,
+    end: float | None,
+    max_side: int | None,
+    backend: Backend,
+    limits: VideoLimits | None,
+) -> tuple[np.ndarray, VideoInfo]:
+    """`sample_frames` and the header it read (the container is opened once for both)."""
     data = _resolve(source)
     with _open(data, source) as container:
         info = _probe_container(container, source)
         check_limits(info, limits, source, start, end)
         indices = frame_indices(info, num_frames=num_frames, fps=fps, start=start, end=end)
         frames = _decode(data, container, info, indices, source, backend, limits)
-    return _resize(frames, _target_size(info.width, info.height, max_side))
+    return _resize(frames, _target_size(info.width, info.height, max_side)), info
 
 
 def frames_at(
@@ -529,8 +558,7 @@ def sample_frames_with_rate(
     Args:
         source, num_frames, fps, start, end, max_side: as `sample_frames`.
     """
-    info = probe(source)
-    frames = sample_frames(source, num_frames=num_frames, fps=fps, start=start, end=end, max_side=max_side)
+    frames, info = _sample(source, num_frames, fps, start, end, max_side, "auto", DEFAULT_LIMITS)
     span = (info.duration if end is None else min(end, info.duration)) - (start or 0.0)
     return frames, (len(frames) / span if span > 0 else info.fps)
 
@@ -685,50 +713,79 @@ def encode(
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent)
     os.close(fd)
-    count = 0
     try:
-        with av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = None
-            for frame in frames:
-                array = np.asarray(frame)
-                if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-                    raise ValueError(
-                        f"frame {count} must be uint8 (H, W, 3), got {array.dtype} {array.shape}"
-                    )
-                if stream is None:
-                    height, width = array.shape[0] // 2 * 2, array.shape[1] // 2 * 2
-                    if width == 0 or height == 0:
-                        raise ValueError(
-                            f"frames must be at least 2x2 pixels, got {array.shape[1]}x{array.shape[0]}"
-                        )
-                    rate = _as_rate(fps)
-                    frame_time = Fraction(rate.denominator, rate.numerator)
-                    stream = container.add_stream(
-                        "libx264", rate=rate, options={"crf": str(crf), "preset": preset, **X264_OPTIONS}
-                    )
-                    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                    stream.codec_context.time_base = frame_time
-                    stream.codec_context.thread_count = 1  # deterministic bytes (see above)
-                array = np.ascontiguousarray(array[: stream.height, : stream.width])
-                if array.shape[:2] != (stream.height, stream.width):
-                    raise ValueError(
-                        f"frame {count} is {array.shape[1]}x{array.shape[0]}, "
-                        f"unlike the first frame ({stream.width}x{stream.height})"
-                    )
-                picture = av.VideoFrame.from_ndarray(array, format="rgb24")
-                picture.pts, picture.time_base = count, frame_time  # constant frame rate, from 0
-                for packet in stream.encode(picture):
-                    container.mux(packet)
-                count += 1
-            if stream is None:
-                raise ValueError("no frames to encode")
-            for packet in stream.encode():
-                container.mux(packet)
+        _write_mp4(tmp, frames, fps, crf, preset, faststart=True)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+def encode_bytes(frames: Iterable[np.ndarray], fps: float, crf: int = 23, preset: str = "medium") -> bytes:
+    """The frames as an H.264 mp4 made in memory, no file written (a served request's video part).
+
+    The same stream as `encode` (the same encoder settings, so the same frames decode from it and its
+    bytes depend only on the frames and settings); only the container differs: the index (``moov``)
+    comes after the frames, as FFmpeg's faststart needs a file to move it. Any reader that has the
+    whole file (a server decoding a data URL) reads it the same.
+
+    Args:
+        frames, fps, crf, preset: as `encode`.
+    """
+    if not fps or fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    buffer = io.BytesIO()
+    _write_mp4(buffer, frames, fps, crf, preset, faststart=False)
+    return buffer.getvalue()
+
+
+def _write_mp4(
+    target: str | io.BytesIO,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    crf: int,
+    preset: str,
+    faststart: bool,
+) -> None:
+    """`encode`'s H.264 stream of ``frames`` into ``target`` (a path or a buffer)."""
+    count = 0
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(target, mode="w", format="mp4", options=options) as container:
+        stream = None
+        for frame in frames:
+            array = np.asarray(frame)
+            if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                raise ValueError(f"frame {count} must be uint8 (H, W, 3), got {array.dtype} {array.shape}")
+            if stream is None:
+                height, width = array.shape[0] // 2 * 2, array.shape[1] // 2 * 2
+                if width == 0 or height == 0:
+                    raise ValueError(
+                        f"frames must be at least 2x2 pixels, got {array.shape[1]}x{array.shape[0]}"
+                    )
+                rate = _as_rate(fps)
+                frame_time = Fraction(rate.denominator, rate.numerator)
+                stream = container.add_stream(
+                    "libx264", rate=rate, options={"crf": str(crf), "preset": preset, **X264_OPTIONS}
+                )
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                stream.codec_context.time_base = frame_time
+                stream.codec_context.thread_count = 1  # deterministic bytes (see `encode`)
+            array = np.ascontiguousarray(array[: stream.height, : stream.width])
+            if array.shape[:2] != (stream.height, stream.width):
+                raise ValueError(
+                    f"frame {count} is {array.shape[1]}x{array.shape[0]}, "
+                    f"unlike the first frame ({stream.width}x{stream.height})"
+                )
+            picture = av.VideoFrame.from_ndarray(array, format="rgb24")
+            picture.pts, picture.time_base = count, frame_time  # constant frame rate, from 0
+            for packet in stream.encode(picture):
+                container.mux(packet)
+            count += 1
+        if stream is None:
+            raise ValueError("no frames to encode")
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 def _as_rate(fps: float) -> Fraction:

@@ -34,6 +34,7 @@ __all__ = [
     "curve_cuts",
     "cut_frames",
     "episode_frames",
+    "passthrough_video",
     "prefix_frames",
     "processor_frames",
     "qwen_vl_utils_frames",
@@ -109,6 +110,60 @@ def episode_frames(
     if not rate > 0 or not math.isfinite(rate):
         raise ValueError(f"fps must be a number > 0, got {fps if fps is not None else frames_fps}")
     return cut_frames(frames, rate, start, end), rate
+
+
+#: Videos a served model is sent as they are (`passthrough_video`): (codec, profiles) in an mp4, the
+#: profiles being 8-bit 4:2:0 ones every FFmpeg-based server decodes (vLLM, SGLang read videos with it).
+PASSTHROUGH_CODECS = {
+    "h264": frozenset({"Baseline", "Constrained Baseline", "Main", "Extended", "High"}),
+    "av1": frozenset({"Main"}),
+}
+PASSTHROUGH_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
+
+
+def passthrough_video(
+    source: Any,
+    settings: InferenceSettings,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[bytes, int, float] | None:
+    """The video's own file, its frame count and the rate `episode_frames` would give, when sending
+    the file as it is shows a server exactly the frames `episode_frames` picks; else None (its frames
+    must be decoded, and re-encoded for a video part).
+
+    That is the case only when all of these hold: the ``toolkit`` sampler; no ``start`` or ``end``
+    (a cut would need re-encoding: an H.264 cut that starts between key frames cannot be made from
+    the file's packets); the settings pick every frame in order (``num_frames`` equal to the frame
+    count, or ``fps`` at or above the video's rate, or neither); no resize (``max_side`` at least the
+    longer side); an mp4 of H.264 or AV1 in a profile of `PASSTHROUGH_CODECS`; a constant frame rate
+    (frame count over duration within 1% of the stated rate). The header is checked against the
+    default `roboreward.video.VideoLimits` as decoding would check it.
+
+    Args:
+        source: the episode (a path, bytes or a ``{"bytes", "path"}`` row; anything else: None).
+        settings: the model's inference settings.
+        start, end: seconds: a range of the episode (then None).
+
+    Raises VideoDecodeError naming the file for a video that cannot be read, `VideoLimitError`
+    for one over the limits.
+    """
+    if settings.sampler != "toolkit" or start is not None or end is not None:
+        return None
+    if not is_video_source(source):
+        return None
+    info = video.probe(source)
+    if info.container != PASSTHROUGH_CONTAINER or info.profile not in PASSTHROUGH_CODECS.get(info.codec, ()):
+        return None
+    if settings.max_side is not None and max(info.width, info.height) > settings.max_side:
+        return None
+    if info.duration <= 0 or abs(info.frames / info.duration - info.fps) > 0.01 * info.fps:
+        return None
+    indices = video.frame_indices(info, num_frames=settings.num_frames, fps=settings.fps)
+    if not np.array_equal(indices, np.arange(info.frames)):
+        return None
+    video.check_limits(info, video.DEFAULT_LIMITS, source, None, None)
+    return video.source_bytes(source), info.frames, info.frames / info.duration
 
 
 def processor_frames(

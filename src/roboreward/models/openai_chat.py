@@ -28,9 +28,7 @@ import io
 import json
 import logging
 import math
-import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -47,6 +45,7 @@ __all__ = [
     "VIDEO_INPUTS",
     "BackendError",
     "ChatAnswer",
+    "EncodedVideo",
     "LabelledVideos",
     "OpenAIChat",
     "video_data_url",
@@ -106,8 +105,39 @@ def _jpeg_data_url(frame: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+@dataclass(frozen=True)
+class EncodedVideo:
+    """A video file sent as it is, where decoding and re-encoding its frames would show the server
+    the same frames (see `roboreward.models.frames.passthrough_video` for when that is).
+
+    Args:
+        data: the file's bytes (an mp4 the server decodes).
+        count: its frame count.
+    """
+
+    data: bytes
+    count: int
+
+    def __len__(self) -> int:  # frames (`_has_frames`)
+        return self.count
+
+    def data_url(self) -> str:
+        """The file as a ``data:video/mp4;base64,...`` URL, byte for byte."""
+        return "data:video/mp4;base64," + base64.b64encode(self.data).decode()
+
+    def frames(self) -> np.ndarray:
+        """Every frame, decoded (uint8 (T, H, W, 3)): for an endpoint that takes images only."""
+        from roboreward import video
+
+        return video.sample_frames(self.data)
+
+
 def video_data_url(frames: np.ndarray, fps: float) -> str:
     """The frames as an H.264 mp4 ``data:video/mp4;base64,...`` URL, at ``fps`` frames a second.
+
+    Made in memory (`roboreward.video.encode_bytes`: `roboreward.video.encode`'s stream, crf 18,
+    without a temporary file). The encoder releases the interpreter lock while it works, so the
+    request threads of a pool encode side by side.
 
     Args:
         frames: uint8 (T, H, W, 3) RGB frames (an odd width or height loses its last column or row).
@@ -115,12 +145,23 @@ def video_data_url(frames: np.ndarray, fps: float) -> str:
     """
     from roboreward import video
 
-    with tempfile.TemporaryDirectory(prefix="roboreward-video-part-") as tmp:
-        path = video.encode(
-            np.asarray(frames), os.path.join(tmp, "frames.mp4"), fps=fps, crf=18, preset="veryfast"
-        )
-        data = path.read_bytes()
+    data = video.encode_bytes(np.asarray(frames), fps=fps, crf=18, preset="veryfast")
     return "data:video/mp4;base64," + base64.b64encode(data).decode()
+
+
+_SSL: list[Any] = []  # the process's one SSL context, made on first use
+_SSL_LOCK = threading.Lock()
+
+
+def _ssl_context() -> Any:
+    """httpx's default SSL context (its CA certificates, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured),
+    made once per process and shared by every client (an `ssl.SSLContext` is safe across threads)."""
+    with _SSL_LOCK:
+        if not _SSL:
+            import httpx
+
+            _SSL.append(httpx.create_ssl_context())
+        return _SSL[0]
 
 
 class _ResponseTooLarge(Exception):
@@ -258,10 +299,14 @@ class OpenAIChat:
         self._down: tuple[float, BackendError] | None = None  # (since, the failure) of a dead endpoint
 
     def _client(self) -> Any:
+        """This thread's connection. Each thread has its own client, all made with one SSL context
+        (`_ssl_context`): loading the CA certificates for a new client costs ~20 ms of CPU, once per
+        thread and endpoint (32 clients for 8 threads over 4 endpoints), and held the interpreter lock
+        while requests waited."""
         import httpx
 
         if getattr(self._local, "client", None) is None:
-            self._local.client = httpx.Client(timeout=self.timeout)
+            self._local.client = httpx.Client(timeout=self.timeout, verify=_ssl_context())
         return self._local.client
 
     def _reconnect(self) -> None:
@@ -287,7 +332,8 @@ class OpenAIChat:
         Args:
             prompt: the text.
             frames: uint8 (T, H, W, 3), or None for a text-only request; or `LabelledVideos`
-                (each video after its label, at its own rate).
+                (each video after its label, at its own rate); or an `EncodedVideo`, sent as it is
+                (as images: its frames, decoded).
             fps: the frames' rate (for the video part; default 2).
             as_video: one ``video_url`` part rather than ``image_url`` parts.
             video_first: the frames before the text.
@@ -297,6 +343,12 @@ class OpenAIChat:
             for label, video_frames, rate in frames.videos:
                 visual.append({"type": "text", "text": label})
                 visual.extend(self.content("", video_frames, rate, as_video)[:-1])
+        elif isinstance(frames, EncodedVideo):
+            if as_video:
+                visual = [{"type": "video_url", "video_url": {"url": frames.data_url()}}]
+            else:
+                decoded = frames.frames()
+                visual = [{"type": "image_url", "image_url": {"url": _jpeg_data_url(f)}} for f in decoded]
         elif _has_frames(frames):
             if as_video:
                 url = video_data_url(frames, fps or 2.0)

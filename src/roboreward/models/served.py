@@ -37,8 +37,8 @@ import numpy as np
 
 from roboreward import rubric
 from roboreward.models.endpoints import EndpointPool, score_many
-from roboreward.models.frames import episode_frames
-from roboreward.models.openai_chat import VIDEO_INPUTS, LabelledVideos, OpenAIChat
+from roboreward.models.frames import episode_frames, passthrough_video
+from roboreward.models.openai_chat import VIDEO_INPUTS, EncodedVideo, LabelledVideos, OpenAIChat
 from roboreward.models.protocol import curve_by_requests
 from roboreward.models.results import ProgressCurve, ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, served_settings
@@ -234,19 +234,32 @@ class ServedRewardModel:
         """
         return episode_frames(video_or_frames, self.settings, fps=fps, start=start, end=end)
 
+    def _sent_video(
+        self, video: Any, fps: float | None, start: float | None, end: float | None
+    ) -> tuple[np.ndarray | EncodedVideo, float]:
+        """One video as it is sent, with its rate: the file itself when that shows the server the very
+        frames `load_frames` picks (`roboreward.models.frames.passthrough_video`: every frame, no
+        resize, no range, an mp4 of H.264 / AV1), else the frames `load_frames` decodes (re-encoded
+        as a video part, or sent as images, by `roboreward.models.openai_chat.OpenAIChat.content`)."""
+        whole = passthrough_video(video, self.settings, start=start, end=end)
+        if whole is not None:
+            data, count, rate = whole
+            return EncodedVideo(data, count), rate
+        return self.load_frames(video, fps, start=start, end=end)
+
     def _shown_frames(
         self, item: Any, fps: float | None, start: float | None, end: float | None
-    ) -> tuple[np.ndarray | LabelledVideos, float]:
-        """What the model is sent of one episode (`roboreward.models.views.shown_videos`): one video's
-        frames, or for a multi-view model each camera's frames after its label (``Left camera:``, as a
-        local copy's prompt has them), in its settings' order; with their (first video's) rate."""
+    ) -> tuple[np.ndarray | EncodedVideo | LabelledVideos, float]:
+        """What the model is sent of one episode (`roboreward.models.views.shown_videos`): one video
+        (`_sent_video`), or for a multi-view model each camera's after its label (``Left camera:``, as
+        a local copy's prompt has them), in its settings' order; with their (first video's) rate."""
         videos, notice = shown_videos(item, self.settings.cameras, self.name)
         if notice and not self._told_one_camera:
             self._told_one_camera = True
             logger.warning("%s", notice)
         if not self.settings.multi_view:
-            return self.load_frames(videos[0], fps, start=start, end=end)
-        loaded = [self.load_frames(video, fps, start=start, end=end) for video in videos]
+            return self._sent_video(videos[0], fps, start, end)
+        loaded = [self._sent_video(video, fps, start, end) for video in videos]
         labelled = tuple(
             (rubric.camera_label(camera), frames, rate)
             for camera, (frames, rate) in zip(self.settings.cameras, loaded, strict=True)
