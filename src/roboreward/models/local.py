@@ -314,8 +314,21 @@ class RewardModel(RewardPrompter):
         Point i of K scores the episode cut at i/K of its length (the last point is the whole
         episode, so it equals `score`), with the model's own frame policy applied to each prefix as
         if the episode had stopped there (`roboreward.models.frames.curve_cuts`). A video is decoded
-        once for all prefixes (`roboreward.models.frames.prefix_frames`). The prefixes go through
-        the model ``batch_size`` at a time: ceil(K / batch_size) forward passes.
+        once for all prefixes (`roboreward.models.frames.prefix_frames`).
+
+        Prefixes that share their first video tokens (frames sampled at a rate, or frames given
+        directly) are scored from one cached prefill: the vision tower and the language model run
+        once over the longest prefix's prompt up to the end of its video, and each prefix then runs
+        only its own remaining tokens (its last temporal patch where an odd frame count repeats its
+        last frame, the task text and the answer prefill) at the positions `score` gives it alone,
+        from the cache cropped to what it shares. A prefix shares where its tokens, 3-D rope
+        positions and pixel patches are the longest prefix's; the others (every prefix of a
+        fixed-count policy, whose frames differ; a prefix whose rate frames / seconds is not the
+        nominal one, as Qwen2.5-VL's positions and Qwen3-VL's timestamps scale with it; a Qwen3-VL
+        prefix resized
+        otherwise by its per-video pixel budget; the ``qwen_vl_utils`` and ``processor`` samplers)
+        go through the model ``batch_size`` at a time, as before. ``align=True`` cuts on the
+        temporal-patch grid so that every prefix shares.
 
         Args:
             video: a path, bytes, a ``{"bytes", "path"}`` row, or frames (T, H, W, 3) / a list of them.
@@ -324,14 +337,21 @@ class RewardModel(RewardPrompter):
             fps: the rate of frames given directly (default: the model's ``frames_fps``).
             start, end: the episode is this range of the video, in seconds (a LeRobot v3 file);
                 the points' times count from ``start``.
-            batch_size: prefixes per forward pass (default the model's ``batch_size``).
+            batch_size: prefixes per forward pass where prefixes are batched (default the model's
+                ``batch_size``).
+            align: cut at whole temporal patches (``temporal_patch_size / fps`` seconds) from
+                ``start``, each i/K rounded to the nearest step, the last point the longest
+                whole-step prefix (`roboreward.models.frames.curve_cuts`): every prefix at exactly
+                the nominal rate, all from one prefill. Needs rate-based sampling (ValueError else).
+            share: False: batch every prefix (no cached prefill), for comparison.
 
         Returns:
             A `ProgressCurve`: per point its time (s), fraction, five probabilities, expected score
             and reward.
 
-        Raises ValueError for a bad ``points`` or an empty task, VideoDecodeError for a video that
-        cannot be read.
+        Raises ValueError for a bad ``points``, an empty task, or ``align`` without rate-based
+        sampling or on an episode shorter than one step, VideoDecodeError for a video that cannot be
+        read.
 
         >>> curve = model.progress_curve("episode.mp4", "open the drawer", points=4)  # doctest: +SKIP
         >>> [round(p.expected, 2) for p in curve.points]  # doctest: +SKIP
