@@ -2,7 +2,7 @@
 against the K=8 one, for rate-based (aligned) and fixed-count sampling side by side.
 
     python benchmarks/curve_speed.py [--points 8] [--seconds 32] [--repeats 3] [--size small]
-        [--side 112] [--sampling rate count] [--out benchmarks/results/curve_speed.json]
+        [--side 112] [--max-pixels N] [--sampling rate count] [--out benchmarks/results/curve_speed.json]
 
 Per sampling policy, the same model (a tiny Qwen2.5-VL of `roboreward.testing.tiny`, random
 weights, on CPU) and the same video (``--seconds`` long, 10 fps, ``--side`` pixels square):
@@ -67,6 +67,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", default="small", choices=["tiny", "small"])
     parser.add_argument("--side", type=int, default=112, help="frame width and height (pixels)")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="the processor's pixel budget per frame (more video tokens)",
+    )
     parser.add_argument("--sampling", nargs="+", default=["rate", "count"], choices=list(POLICIES))
     parser.add_argument("--out", default="benchmarks/results/curve_speed.json")
     args = parser.parse_args()
@@ -85,7 +91,7 @@ def main() -> None:
         path = make_tiny_vlm(Path(tmp) / "m", size=args.size)
         for policy in args.sampling:
             sampling, align = POLICIES[policy]
-            model = RewardModel.from_pretrained(path, **sampling)
+            model = RewardModel.from_pretrained(path, max_pixels=args.max_pixels, **sampling)
             curve = model.progress_curve(clip, TASK, points=args.points, batch_size=args.points, align=align)
             ends = [None if i == len(curve.points) - 1 else p.time for i, p in enumerate(curve.points)]
             if align:  # an aligned curve's last point is a whole number of steps, not always the end
