@@ -217,6 +217,25 @@ def test_cli_curve_writes_json_and_png(tiny_vlm_dir, clip, tmp_path, capsys):
     assert "expected" in capsys.readouterr().out
 
 
+def test_cli_curve_align_cuts_whole_seconds_at_2_fps_and_refuses_a_fixed_count(
+    tiny_vlm_dir, clip, tmp_path, capsys
+):
+    import shutil
+
+    from roboreward.models.settings import InferenceSettings, save_settings
+
+    rated = tmp_path / "rated"
+    shutil.copytree(tiny_vlm_dir, rated)
+    save_settings(InferenceSettings(fps=2.0, num_frames=None), rated)
+    argv = ["curve", str(clip), "--task", TASK, "--points", "4", "--align", "--json"]
+    assert main([*argv, "--model", str(rated), "--out", str(tmp_path / "a")]) == 0
+    record = json.loads((tmp_path / "a" / "curve.json").read_text())
+    assert [p["time"] for p in record["points"]] == [1.0, 2.0, 2.0, 3.0]  # 3 s: 0.75, 1.5, 2.25 rounded
+    capsys.readouterr()
+    code = main([*argv, "--model", str(tiny_vlm_dir), "--out", str(tmp_path / "b")])
+    assert code != 0 and "align needs frames sampled at a rate" in capsys.readouterr().err
+
+
 def _hand_curve(probs: list[list[float]]) -> ProgressCurve:
     points = tuple(
         CurvePoint(time=float(i + 1), fraction=(i + 1) / len(probs), result=score_result(p))
