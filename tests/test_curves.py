@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import write_video
+from conftest import TINY_VLM_FIXTURES, write_video
 from stub_vlm import DISTRIBUTIONS, StubVLM, expected_of
 from transformers import AutoProcessor
 
@@ -108,6 +108,63 @@ def test_each_curve_point_equals_score_of_its_prefix_from_one_decoding_pass(
         assert point.result.expected == pytest.approx(alone.expected, abs=1e-4)
 
 
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_aligned_curve_runs_the_video_once_and_each_point_equals_score_of_its_prefix(
+    family, request, clip, monkeypatch
+):
+    model = RewardModel.from_pretrained(request.getfixturevalue(TINY_VLM_FIXTURES[family]), fps=2.0)
+    visual, shared = model.model.model.visual, []
+    grids = []
+    forward = visual.forward
+    monkeypatch.setattr(
+        visual,
+        "forward",
+        lambda x, grid_thw, **k: grids.append(grid_thw.tolist()) or forward(x, grid_thw, **k),
+    )
+    share = model._shared_prefix_probs
+    monkeypatch.setattr(model, "_shared_prefix_probs", lambda *a: shared.append(share(*a)) or shared[-1])
+    # 2.8 s from 0.2 s at 2 fps: steps of one temporal patch (1 s); K=4 rounds 0.7, 1.4, 2.1 s to 1, 1,
+    # 2 s, and the last point is the longest whole-step prefix (2 s: the 0.8 s tail is left out).
+    curve = model.progress_curve(clip, TASK, points=4, start=0.2, align=True)
+    monkeypatch.undo()
+    assert curve.times == [1.0, 1.0, 2.0, 2.0] and curve.duration == pytest.approx(2.8)
+    assert sorted(shared[0]) == [0, 1]  # the two distinct 1 s and 2 s prefixes, from one prefill
+    assert grids[0][0][0] == 2  # the vision tower ran once over the longest shared prefix's 2 patches
+    for point in curve.points:
+        alone = model.score(clip, TASK, start=0.2, end=0.2 + point.time)
+        assert point.result.probs == pytest.approx(alone.probs, abs=1e-4)
+        assert point.result.expected == pytest.approx(alone.expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_shared_prefill_matches_batched_prefixes_including_an_odd_last_patch(family, request):
+    model = RewardModel.from_pretrained(request.getfixturevalue(TINY_VLM_FIXTURES[family]), frames_fps=4.0)
+    frames = _frames(12)  # 3 s at 4 fps; K=4 cuts 3, 6, 9, 12 frames: odd prefixes repeat their last frame
+    shared = model.progress_curve(frames, TASK, points=4)
+    batched = model.progress_curve(frames, TASK, points=4, share=False)
+    prefixes = [(frames[:n], 4.0) for n in (3, 6, 9, 12)]
+    assert sorted(model._shared_prefix_probs(prefixes, TASK)) == [
+        0,
+        1,
+        2,
+        3,
+    ]  # each shares all but its last patch
+    for a, b in zip(shared.points, batched.points, strict=True):
+        assert a.result.probs == pytest.approx(b.result.probs, abs=1e-4)
+
+
+def test_align_refuses_fixed_count_sampling_and_episodes_shorter_than_a_step(tiny_vlm_dir, clip):
+    from roboreward.models.frames import curve_cuts
+
+    model = RewardModel.from_pretrained(tiny_vlm_dir, num_frames=4)
+    with pytest.raises(ValueError, match="align needs frames sampled at a rate"):
+        model.progress_curve(clip, TASK, points=3, align=True)
+    with pytest.raises(ValueError, match=r"shorter than one aligned step \(1\.000 s\)"):
+        curve_cuts(_frames(3), 2, fps=4.0, align=1.0)
+    cuts = curve_cuts(_frames(16), 3, fps=4.0, align=0.5)  # 4 s: whole steps, the last is the episode
+    assert cuts.times == [1.5, 2.5, 4.0] and cuts.ends == [1.5, 2.5, None]
+
+
 def test_prefix_frames_are_those_sample_frames_decodes_for_each_prefix(clip):
     from roboreward.models.frames import curve_cuts, prefix_frames
     from roboreward.models.settings import InferenceSettings
@@ -158,6 +215,25 @@ def test_cli_curve_writes_json_and_png(tiny_vlm_dir, clip, tmp_path, capsys):
     assert record["model"] == tiny_vlm_dir.name and record["task"] == TASK  # never a path of this machine
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "expected" in capsys.readouterr().out
+
+
+def test_cli_curve_align_cuts_whole_seconds_at_2_fps_and_refuses_a_fixed_count(
+    tiny_vlm_dir, clip, tmp_path, capsys
+):
+    import shutil
+
+    from roboreward.models.settings import InferenceSettings, save_settings
+
+    rated = tmp_path / "rated"
+    shutil.copytree(tiny_vlm_dir, rated)
+    save_settings(InferenceSettings(fps=2.0, num_frames=None), rated)
+    argv = ["curve", str(clip), "--task", TASK, "--points", "4", "--align", "--json"]
+    assert main([*argv, "--model", str(rated), "--out", str(tmp_path / "a")]) == 0
+    record = json.loads((tmp_path / "a" / "curve.json").read_text())
+    assert [p["time"] for p in record["points"]] == [1.0, 2.0, 2.0, 3.0]  # 3 s: 0.75, 1.5, 2.25 rounded
+    capsys.readouterr()
+    code = main([*argv, "--model", str(tiny_vlm_dir), "--out", str(tmp_path / "b")])
+    assert code != 0 and "align needs frames sampled at a rate" in capsys.readouterr().err
 
 
 def _hand_curve(probs: list[list[float]]) -> ProgressCurve:

@@ -58,6 +58,9 @@ class CurveConfig:
         concurrency: requests in flight at once to a served model or server.
         device: e.g. ``cpu`` or ``cuda`` (None: cuda if available).
         dtype: e.g. ``bfloat16`` (None: bfloat16 on a GPU, else float32).
+        align: cut on the temporal-patch grid (a local checkpoint that samples at a rate:
+            `roboreward.models.local.RewardModel.progress_curve` ``align=True``), so every prefix
+            comes from one cached prefill.
     """
 
     task: str = field(metadata={"help": "the task the robot was given", "metavar": "TEXT"})
@@ -81,6 +84,12 @@ class CurveConfig:
     )
     device: str | None = field(default=None, metadata={"help": "e.g. cpu, cuda (None: cuda if available)"})
     dtype: str | None = field(default=None, metadata={"help": "e.g. bfloat16 (None: bf16 on GPU, else fp32)"})
+    align: bool = field(
+        default=False,
+        metadata={
+            "help": "cut at whole temporal patches (a local checkpoint sampling at a rate): one prefill"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -272,7 +281,14 @@ def run_curve(source: Any, config: CurveConfig, model: Any = None) -> ProgressCu
     video.check_limits(video.probe(source), source=source)
     if model is None:
         model = load_configured(config)
-    curve = model.progress_curve(source, config.task, points=config.points)
+    if config.align:
+        from roboreward.models.local import RewardModel
+
+        if not isinstance(model, RewardModel):
+            raise ValueError(f"--align needs a local checkpoint; {config.model} is served")
+        curve = model.progress_curve(source, config.task, points=config.points, align=True)
+    else:
+        curve = model.progress_curve(source, config.task, points=config.points)
     write_curve(
         curve,
         config.out,

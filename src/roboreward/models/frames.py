@@ -266,7 +266,7 @@ class CurveCuts:
         rate: the rate of frames given directly (None for a video).
         start: the episode's start in the source (seconds; None: its beginning).
         duration: the episode's length (seconds).
-        fractions: i/K for i = 1..K.
+        fractions: i/K for i = 1..K (each point's time over the duration for aligned cuts).
         times: each point's time from the episode's start (seconds).
         ends: each prefix's end in the source (seconds); the last is the episode's own end, so the last
             point is exactly the episode `score` sees.
@@ -293,8 +293,18 @@ def curve_cuts(
     start: float | None = None,
     end: float | None = None,
     frames_fps: float = DEFAULT_FRAMES_FPS,
+    align: float | None = None,
 ) -> CurveCuts:
     """The K prefixes of an episode ending at 1/K, 2/K, ..., 1 of its length.
+
+    With ``align`` (seconds: one temporal patch at the rate frames are shown, ``temporal_patch_size
+    / fps``), every cut is a whole number of such steps from ``start``: i/K of the length rounded
+    to the nearest step, at least one step. The last point is the whole episode when its length is
+    a whole number of steps, else the longest prefix that is (the tail shorter than one step is
+    left out of the curve). So every prefix holds whole temporal patches at exactly the nominal
+    rate, and its video tokens are the first tokens of every longer prefix's
+    (`roboreward.models.local.RewardModel.progress_curve` computes them once). With K above the
+    number of steps, cuts repeat.
 
     Args:
         video_or_frames: the episode: a video, or frames given directly.
@@ -302,8 +312,10 @@ def curve_cuts(
         fps: the rate of frames given directly (None: ``frames_fps``).
         start, end: the episode is this range of the video (seconds); the times count from ``start``.
         frames_fps: the rate assumed for frames given directly without ``fps``.
+        align: cut on a grid of this many seconds from ``start`` (None: at exactly i/K).
 
-    Raises ValueError for a bad ``points`` and VideoDecodeError for a video that cannot be read.
+    Raises ValueError for a bad ``points`` or ``align``, or an episode shorter than one ``align``
+    step, and VideoDecodeError for a video that cannot be read.
     """
     if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_CURVE_POINTS:
         raise ValueError(f"points must be an integer in 1..{MAX_CURVE_POINTS}, got {points!r}")
@@ -319,9 +331,44 @@ def curve_cuts(
     offset = start or 0.0
     duration = (total if end is None else min(end, total)) - offset
     fractions = [i / points for i in range(1, points + 1)]
+    if align is not None:
+        return _aligned_cuts(source, rate, start, end, offset, duration, fractions, align)
     times = [f * duration for f in fractions]
     ends: list[float | None] = [*(offset + t for t in times[:-1]), end]
     return CurveCuts(source, rate, start, duration, fractions, times, ends)
+
+
+def _aligned_cuts(
+    source: Any,
+    rate: float | None,
+    start: float | None,
+    end: float | None,
+    offset: float,
+    duration: float,
+    fractions: list[float],
+    step: float,
+) -> CurveCuts:
+    """`curve_cuts` on a grid of ``step`` seconds from ``offset`` (see there)."""
+    if not step > 0 or not math.isfinite(step):
+        raise ValueError(f"align must be a number of seconds > 0, got {step}")
+    steps = math.floor(duration / step + 1e-6)
+    if steps < 1:
+        raise ValueError(f"the episode ({duration:.3f} s) is shorter than one aligned step ({step:.3f} s)")
+    whole = abs(duration - steps * step) <= 1e-6
+    counts = [min(steps, max(1, round(f * duration / step))) for f in fractions]
+    counts[-1] = steps
+
+    def exact(n: int) -> float:  # an end whose distance from offset is n steps to the last bit
+        cut = offset + n * step
+        for _ in range(8):
+            if cut - offset == n * step:
+                break
+            cut = math.nextafter(cut, math.inf if cut - offset < n * step else -math.inf)
+        return cut
+
+    ends: list[float | None] = [end if whole and n == steps else exact(n) for n in counts]
+    times = [duration if whole and n == steps else n * step for n in counts]
+    return CurveCuts(source, rate, start, duration, [t / duration for t in times], times, ends)
 
 
 def prefix_frames(cuts: CurveCuts, settings: InferenceSettings) -> list[tuple[np.ndarray, float]] | None:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from roboreward import locate, rubric
-from roboreward.models.frames import curve_cuts, prefix_frames
+from roboreward.models.frames import curve_cuts, cut_frames, prefix_frames
 from roboreward.models.inputs import (
     DEFAULT_FRAMES_FPS,
     RewardPrompter,
@@ -45,6 +45,7 @@ from roboreward.models.inputs import (
 from roboreward.models.results import CurvePoint, ProgressCurve, ScoreResult, score_result
 from roboreward.models.settings import InferenceSettings, resolve_settings
 from roboreward.models.views import Views
+from roboreward.video import is_video_source
 
 __all__ = [
     "DEFAULT_FRAMES_FPS",
@@ -305,14 +306,29 @@ class RewardModel(RewardPrompter):
         start: float | None = None,
         end: float | None = None,
         batch_size: int | None = None,
+        align: bool = False,
+        share: bool = True,
     ) -> ProgressCurve:
         """Score the prefixes of an episode ending at evenly spaced times: the reward over time.
 
         Point i of K scores the episode cut at i/K of its length (the last point is the whole
         episode, so it equals `score`), with the model's own frame policy applied to each prefix as
         if the episode had stopped there (`roboreward.models.frames.curve_cuts`). A video is decoded
-        once for all prefixes (`roboreward.models.frames.prefix_frames`). The prefixes go through
-        the model ``batch_size`` at a time: ceil(K / batch_size) forward passes.
+        once for all prefixes (`roboreward.models.frames.prefix_frames`).
+
+        Prefixes that share their first video tokens (frames sampled at a rate, or frames given
+        directly) are scored from one cached prefill: the vision tower and the language model run
+        once over the longest prefix's prompt up to the end of its video, and each prefix then runs
+        only its own remaining tokens (its last temporal patch where an odd frame count repeats its
+        last frame, the task text and the answer prefill) at the positions `score` gives it alone,
+        from the cache cropped to what it shares. A prefix shares where its tokens, 3-D rope
+        positions and pixel patches are the longest prefix's; the others (every prefix of a
+        fixed-count policy, whose frames differ; a prefix whose rate frames / seconds is not the
+        nominal one, as Qwen2.5-VL's positions and Qwen3-VL's timestamps scale with it; a Qwen3-VL
+        prefix resized
+        otherwise by its per-video pixel budget; the ``qwen_vl_utils`` and ``processor`` samplers)
+        go through the model ``batch_size`` at a time, as before. ``align=True`` cuts on the
+        temporal-patch grid so that every prefix shares.
 
         Args:
             video: a path, bytes, a ``{"bytes", "path"}`` row, or frames (T, H, W, 3) / a list of them.
@@ -321,14 +337,21 @@ class RewardModel(RewardPrompter):
             fps: the rate of frames given directly (default: the model's ``frames_fps``).
             start, end: the episode is this range of the video, in seconds (a LeRobot v3 file);
                 the points' times count from ``start``.
-            batch_size: prefixes per forward pass (default the model's ``batch_size``).
+            batch_size: prefixes per forward pass where prefixes are batched (default the model's
+                ``batch_size``).
+            align: cut at whole temporal patches (``temporal_patch_size / fps`` seconds) from
+                ``start``, each i/K rounded to the nearest step, the last point the longest
+                whole-step prefix (`roboreward.models.frames.curve_cuts`): every prefix at exactly
+                the nominal rate, all from one prefill. Needs rate-based sampling (ValueError else).
+            share: False: batch every prefix (no cached prefill), for comparison.
 
         Returns:
             A `ProgressCurve`: per point its time (s), fraction, five probabilities, expected score
             and reward.
 
-        Raises ValueError for a bad ``points`` or an empty task, VideoDecodeError for a video that
-        cannot be read.
+        Raises ValueError for a bad ``points``, an empty task, or ``align`` without rate-based
+        sampling or on an episode shorter than one step, VideoDecodeError for a video that cannot be
+        read.
 
         >>> curve = model.progress_curve("episode.mp4", "open the drawer", points=4)  # doctest: +SKIP
         >>> [round(p.expected, 2) for p in curve.points]  # doctest: +SKIP
@@ -346,17 +369,44 @@ class RewardModel(RewardPrompter):
                     "several cameras are not made (score_batch scores them)"
                 )
             video = shown[0]
-        cuts = curve_cuts(video, points, fps=fps, start=start, end=end, frames_fps=self.frames_fps)
+        cuts = curve_cuts(
+            video,
+            points,
+            fps=fps,
+            start=start,
+            end=end,
+            frames_fps=self.frames_fps,
+            align=self._align_step(video, fps) if align else None,
+        )
         decoded = prefix_frames(cuts, self.settings)  # one decoding pass for every prefix
-        probs: list[np.ndarray] = []
-        for chunk in _chunks(points, batch_size):
-            if decoded is None:
-                batch = ([cuts.source] * len(chunk), [cuts.rate] * len(chunk), [cuts.ends[i] for i in chunk])
+        if decoded is None and cuts.rate is not None:  # frames given directly: every prefix at their rate
+            decoded = [(cut_frames(cuts.source, cuts.rate, cuts.start, end), cuts.rate) for end in cuts.ends]
+        distinct = list(dict.fromkeys(cuts.ends))  # aligned cuts of a short episode can repeat
+        found = {}
+        if decoded is not None and share:
+            firsts = [cuts.ends.index(e) for e in distinct]
+            shared = self._shared_prefix_probs([decoded[i] for i in firsts], task)
+            found = {distinct[j]: p for j, p in shared.items()}
+        rest = [e for e in distinct if e not in found]
+        for chunk in _chunks(len(rest), batch_size):
+            ends_ = [rest[i] for i in chunk]
+            if decoded is None:  # a sampler that samples each prefix itself
+                batch = ([cuts.source] * len(chunk), [None] * len(chunk), ends_, [start] * len(chunk))
             else:
-                batch = ([decoded[i][0] for i in chunk], [decoded[i][1] for i in chunk], [None] * len(chunk))
-            sources, rates, ends = batch
-            starts = [start if decoded is None else None] * len(chunk)
-            probs.extend(self._forward_probs(sources, [task] * len(chunk), rates, ends, starts))
+                picked = [decoded[cuts.ends.index(e)] for e in ends_]
+                batch = (
+                    [f for f, _ in picked],
+                    [r for _, r in picked],
+                    [None] * len(chunk),
+                    [None] * len(chunk),
+                )
+            sources, rates, ends, starts = batch
+            found.update(
+                zip(
+                    ends_, self._forward_probs(sources, [task] * len(chunk), rates, ends, starts), strict=True
+                )
+            )
+        probs = [found[e] for e in cuts.ends]
         return ProgressCurve(
             task=task,
             duration=cuts.duration,
@@ -365,6 +415,132 @@ class RewardModel(RewardPrompter):
                 for t, f, p in zip(cuts.times, cuts.fractions, probs, strict=True)
             ),
         )
+
+    def _align_step(self, video: Any, fps: float | None) -> float:
+        """Seconds of one temporal patch at the rate this model is shown ``video`` (its sampling rate
+        for a video, the frames' rate for frames given directly). ValueError where frames are not
+        sampled at a rate (a fixed count per prefix has no grid to align to)."""
+        patch = int(getattr(self.processor.video_processor, "temporal_patch_size", 2) or 2)
+        if not is_video_source(video):
+            return patch / float(self.frames_fps if fps is None else fps)
+        if self.settings.fps is None or self.settings.sampler != "toolkit":
+            raise ValueError(
+                f"align needs frames sampled at a rate (the toolkit sampler with fps); {self.name} samples "
+                f"{self.settings.num_frames} frames per prefix with the {self.settings.sampler} sampler"
+            )
+        return patch / float(self.settings.fps)
+
+    def _shared_prefix_probs(
+        self, prefixes: Sequence[tuple[np.ndarray, float]], task: str
+    ) -> dict[int, np.ndarray]:
+        """Score prefixes that share their first video tokens from one cached prefill; {index: probs}.
+
+        Each prefix is first encoded as `score` would encode it alone (the processor's tokens, pixel
+        patches and grid, and the 3-D rope positions the model computes for it). The base is the
+        longest prefix; the vision tower and the language model run once over its prompt up to the
+        end of its video tokens, keeping the keys and values (a ``DynamicCache``). Prefix i shares
+        the first L_i tokens with the base where its tokens and positions are the base's and every
+        temporal patch of video in them has the base's pixels (the vision tower attends within a
+        temporal patch, and attention is causal, so those keys and values are what a standalone
+        pass computes). Prefix i is then scored by cropping the cache to L_i and running only its
+        own remaining tokens (at most its last temporal patch, whose pixels may differ where an odd
+        frame count repeats the last frame, then the task text and the answer prefill) at its own
+        positions. Prefixes sharing less than that are not in the result (the caller batches them).
+
+        Args:
+            prefixes: (frames, rate) of each prefix, as `roboreward.models.frames.prefix_frames` gives.
+            task: the instruction.
+        """
+        from transformers import DynamicCache
+
+        inner = getattr(self.model, "model", None)
+        config = getattr(self.model, "config", None)
+        if (
+            len(prefixes) < 2
+            or getattr(config, "model_type", None) not in ("qwen2_5_vl", "qwen3_vl")
+            or not hasattr(inner, "get_rope_index")
+        ):
+            return {}
+        video_token = config.video_token_id
+        merge = config.vision_config.spatial_merge_size
+        encoded = []
+        for frames, rate in prefixes:
+            inputs = self.prepare([frames], [task], fps=[rate])
+            keys = ("video_grid_thw", "second_per_grid_ts", "attention_mask", "mm_token_type_ids")
+            positions, _ = inner.get_rope_index(
+                inputs["input_ids"], **{k: inputs[k] for k in keys if k in inputs}
+            )
+            encoded.append((inputs, positions))
+        base = max(range(len(prefixes)), key=lambda i: (encoded[i][0]["input_ids"].shape[1], i))
+        base_inputs, base_positions = encoded[base]
+        base_ids = base_inputs["input_ids"][0]
+        base_pixels = base_inputs["pixel_values_videos"]
+        base_end = (
+            int(torch.nonzero(base_ids == video_token)[-1]) + 1
+        )  # the prefill: up to its last video token
+        plans = {}
+        for i, (inputs, positions) in enumerate(encoded):
+            ids = inputs["input_ids"][0]
+            t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
+            n = min(len(ids), base_end)
+            same = (ids[:n] == base_ids[:n]) & (positions[:, 0, :n] == base_positions[:, 0, :n]).all(0)
+            n = int(same.long().cumprod(0).sum())  # tokens and positions equal up to here
+            if tuple(int(x) for x in base_inputs["video_grid_thw"][0][1:]) != (h, w):
+                continue  # another frame size (Qwen3-VL's budget is per video): nothing shared
+            pads = torch.nonzero(ids == video_token)[:, 0]
+            tokens, rows = h * w // merge**2, h * w  # per temporal patch: LLM tokens, pixel patches
+            pixels = inputs["pixel_values_videos"]
+            shared = 0
+            while (
+                shared < t
+                and int(pads[(shared + 1) * tokens - 1]) < n
+                and torch.equal(
+                    pixels[shared * rows : (shared + 1) * rows],
+                    base_pixels[shared * rows : (shared + 1) * rows],
+                )
+            ):
+                shared += 1
+            if shared < t - 1:
+                continue  # sharing less than all but the last temporal patch: batched instead
+            cut = n if shared == t else min(n, int(pads[shared * tokens]))
+            plans[i] = (cut, shared, t, h, w)
+        if len(plans) < 2:
+            return {}
+        ids_score = torch.tensor(self.score_token_ids, device=self.device)
+        cache = DynamicCache(config=config)
+        probs: dict[int, np.ndarray] = {}
+        with torch.inference_mode():
+            self.model(
+                input_ids=base_ids[None, :base_end],
+                position_ids=base_positions[..., :base_end],
+                pixel_values_videos=base_pixels,
+                video_grid_thw=base_inputs["video_grid_thw"],
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            for i in sorted(
+                plans, key=lambda j: -plans[j][0]
+            ):  # longest shared part first: crop only shrinks
+                cut, shared, t, h, w = plans[i]
+                inputs, positions = encoded[i]
+                cache.crop(cut - cache.get_seq_length())
+                extra = {}
+                if shared < t:  # its last temporal patch is its own: the vision tower runs on it
+                    extra = {
+                        "pixel_values_videos": inputs["pixel_values_videos"][shared * h * w :],
+                        "video_grid_thw": torch.tensor([[t - shared, h, w]], device=self.device),
+                    }
+                logits = self.model(
+                    input_ids=inputs["input_ids"][:, cut:],
+                    position_ids=positions[..., cut:],
+                    cache=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **extra,
+                ).logits[:, -1]
+                probs[i] = torch.softmax(logits[:, ids_score].float().cpu().double(), dim=-1).numpy()[0]
+        return probs
 
     def generate(
         self, video: Any, task: str, max_new_tokens: int = 16, fps: float | None = None
