@@ -30,10 +30,9 @@ experiment reads the weights from that file, as a training loop of a user's woul
 The policy sees the state in the T's body frame (the agent's offset from the T's centre, the centre's
 offset from the goal's, the angle still to turn as sine and cosine, the centre in the arena) and
 predicts the agent's next target in that frame, at most 40 px away: the expert's own frame, so that a
-few thousand steps can teach it. Everything is seeded: the same config gives the same numbers, but
-for the reward model's last digits (the H.264 bytes of the same PushT frames vary from run to run in a
-process that has loaded gym-pusht's libraries, and the model scores the decoded frames), which move
-the weighted policy; the rows that do not read the reward model repeat exactly.
+few thousand steps can teach it. Everything is seeded: the same config gives the same numbers, every
+row included (the H.264 bytes the reward model decodes repeat since `roboreward.video` turned x264's
+mbtree off; tests/test_imitation.py runs the pipeline twice and compares).
 """
 
 from __future__ import annotations
