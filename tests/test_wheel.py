@@ -148,7 +148,7 @@ def test_the_readme_quickstart_and_python_blocks_run_as_written_from_a_regular_i
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{script.parent}{os.pathsep}{env['PATH']}"  # the venv's python and roboreward first
     env.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    commands = _readme_block(readme, "roboreward train --config tiny_cpu")
+    commands = _readme_block(readme, "writes runs/roboreward-tiny")  # the Training section's quickstart
     assert commands[-1].startswith("roboreward train --config tiny_cpu") and len(commands) == 4
     for command in commands:
         done = subprocess.run(

@@ -31,7 +31,7 @@ EXTRAS = {
     "rl": ("gymnasium",),
     "train": ("deepspeed",),
     "plots": ("matplotlib",),
-    "pusht": ("gym_pusht",),
+    "pusht": ("gym_pusht", "shapely"),
     "datatrove": ("datatrove",),
 }
 
