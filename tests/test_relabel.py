@@ -681,3 +681,31 @@ def test_rows_name_a_local_model_by_its_folder_not_its_absolute_path(clip, tmp_p
     assert "/home/me" not in text and '"qwen-vl"' in text
     cf = next(r.provenance["counterfactual"] for r in out if r.augmentation == "counterfactual")
     assert (cf["vlm"], cf["llm"]) == ("qwen-vl", "qwen-vl")
+
+
+def test_episodes_asking_the_same_call_at_once_ask_the_model_once(clip, tmp_path):
+    """Single-flight calls: 8 episodes with one task, relabeled by 8 workers at once, ask the
+    paraphrase of that task once (before, each worker that missed the cache asked it again)."""
+    import threading
+    import time
+
+    asked: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def slow(stage, prompt, frames):
+        with lock:
+            asked[prompt] += 1
+        time.sleep(0.2)  # every worker is in flight before the first answer is cached
+        return relabel_scripts.answers(stage, prompt, frames)
+
+    backend = ScriptedBackend(slow, "slow-model")
+    episodes = [
+        Episode(video=str(clip), task=TASK, reward=5, source="oxe/toto", episode_id=str(i)) for i in range(8)
+    ]
+    rows, _, report = _run(
+        tmp_path, episodes, vlm=backend, llm=backend, stages=["paraphrase"], paraphrases=1, workers=8
+    )
+    assert list(asked.values()) == [1]
+    assert report["relabel"]["stages"]["paraphrase"]["calls"] == 1
+    assert report["relabel"]["stages"]["paraphrase"]["cache_hits"] == 7
+    assert len(rows) == 16  # each episode and its paraphrase

@@ -2,8 +2,10 @@
 
 One JSON file per call under ``root/<2 hex>/<key>.json``, written to a temporary name in the same
 folder and renamed (`os.replace` is atomic), so concurrent workers, threads or processes, never see
-a half-written entry, two workers answering the same call just write the same file twice, and a
-process killed with SIGKILL loses only the calls that were in flight. Failed calls are never
+a half-written entry, and a process killed with SIGKILL loses only the calls that were in flight.
+`CallCache.claim` makes a call single-flight: a second worker asking a call that another one (a
+thread, or a process sharing the folder, such as the tasks of a distributed build) is asking waits
+for it and reads its answer, instead of asking the model again. Failed calls are never
 cached: a re-run asks again.
 
     >>> key = call_key("rewrite", "Qwen/Qwen3-4B-Instruct-2507", "rewrite-v2", "Rewrite: open the drawer")
@@ -17,13 +19,16 @@ cached: a re-run asks again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
 
 __all__ = ["CallCache", "call_key", "frames_digest"]
@@ -62,6 +67,21 @@ class CallCache:
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
+
+    @contextlib.contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """Hold call ``key`` while this worker asks it: another worker claiming it (another thread, or a
+        process sharing ``root``) waits until it is released, then finds the answer with `get`. An OS
+        file lock (`filelock`, as the dataset's write lock), released when its holder is killed; one
+        lock file per 4-hex prefix of the key (at most 65,536, empty), so unrelated calls rarely wait.
+
+        Args:
+            key: the call's `call_key`.
+        """
+        path = self.root / key[:2] / f".{key[:4]}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(path, thread_local=False):
+            yield
 
     def get(self, key: str) -> str | None:
         """The cached answer, or None (never cached, or an unreadable entry)."""

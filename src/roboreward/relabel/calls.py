@@ -134,15 +134,34 @@ class ModelCalls:
             {"max_new_tokens": max_new_tokens, **(options or {})},
         )
         cached = self.cache.get(key)
-        if cached is not None:
-            self.counters.add(counter, "cache_hits")
-            return cached
+        if cached is None:
+            # Single-flight: two episodes of one task (or two tasks of a distributed build) asking the
+            # same call at once ask the model once; the second reads the first one's answer.
+            with self.cache.claim(key):
+                cached = self.cache.get(key)
+                if cached is None:
+                    return self._call(stage, counter, backend, prompt, frames, fps, call, key)
+        self.counters.add(counter, "cache_hits")
+        return cached
+
+    def _call(
+        self,
+        stage: str,
+        counter: str,
+        backend: Any,
+        prompt: str,
+        frames: np.ndarray | None,
+        fps: float | None,
+        call: Callable[[str], str] | None,
+        key: str,
+    ) -> str:
+        """Ask the model (``call`` or ``backend.complete``) and cache its answer under ``key``."""
         self.counters.add(counter, "calls")
         try:
             if call is not None:
                 answer = call(prompt)
             else:
-                answer = backend.complete(stage, prompt, frames, max_new_tokens, fps)
+                answer = backend.complete(stage, prompt, frames, self.config.max_new_tokens, fps)
             answer = str(answer)
         except Exception as exc:  # no answer: counted, not cached, asked again on a re-run
             self.counters.error(counter, f"{stage} call to {backend.name} failed: {exc}")
