@@ -14,11 +14,11 @@ whole (malformed `meta/info.json`, an unknown LeRobot version, a missing folder)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from roboreward.episode import Episode, Skip
 
-__all__ = ["EpisodeSource", "SourceError"]
+__all__ = ["EpisodeSource", "SourceError", "shown"]
 
 
 class SourceError(ValueError):
@@ -35,3 +35,17 @@ class EpisodeSource(Protocol):
     def episodes(self) -> Iterator[Episode | Skip]:
         """Every entry of the source, in a stable order, as an Episode or a Skip."""
         ...
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a hostile value (a 5,000-character
+    cell, a 5,000-digit number) cannot fill a skip reason or an error message.
+
+    >>> shown("x" * 500, limit=10)
+    "'xxxxxx..."
+    """
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4,300 digits
+        text = f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -45,7 +45,7 @@ from typing import Any
 
 from roboreward import rubric
 from roboreward.episode import Episode, EpisodeError, Skip
-from roboreward.sources import SourceError
+from roboreward.sources import SourceError, shown
 
 __all__ = ["COLUMNS", "JSON_LINES_SUFFIXES", "ManifestSource"]
 
@@ -56,12 +56,6 @@ _CSV_SUFFIXES = (".csv",)
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (decoded with surrogateescape)
-
-
-def _shown(value: Any, limit: int = 120) -> str:
-    """``repr(value)``, cut to ``limit`` characters so a hostile cell cannot fill a report."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _RowError(Exception):
@@ -234,12 +228,12 @@ class ManifestSource:
         if source is None:
             source = self.name
         elif not isinstance(source, str) or not source.strip():
-            raise _RowError(f"source must be a non-empty string in {where}, got {_shown(source)}")
+            raise _RowError(f"source must be a non-empty string in {where}, got {shown(source)}")
         episode_id = row.get("episode_id")
         if episode_id is None:
             episode_id = str(line)
         elif isinstance(episode_id, bool) or not isinstance(episode_id, (str, int)):
-            raise _RowError(f"episode_id must be a string or an integer in {where}, got {_shown(episode_id)}")
+            raise _RowError(f"episode_id must be a string or an integer in {where}, got {shown(episode_id)}")
         elif not str(episode_id).strip():
             raise _RowError(f"episode_id is empty in {where}")
         elif len(str(episode_id)) > 200:
@@ -260,7 +254,7 @@ class ManifestSource:
         reward, progress = self._label(row.get("reward"), row.get("progress"), where)
         camera = row.get("camera")
         if camera is not None and (not isinstance(camera, str) or not camera.strip()):
-            raise _RowError(f"camera must be a non-empty string in {where}, got {_shown(camera)}")
+            raise _RowError(f"camera must be a non-empty string in {where}, got {shown(camera)}")
         try:
             return Episode(
                 video=video,
@@ -279,19 +273,19 @@ class ManifestSource:
         if value is None:
             raise _RowError(f"video is missing in {where}")
         if not isinstance(value, str) or not value.strip():
-            raise _RowError(f"video must be a non-empty path in {where}, got {_shown(value)}")
-        shown = value if len(value) <= 120 else value[:117] + "..."
+            raise _RowError(f"video must be a non-empty path in {where}, got {shown(value)}")
+        path_text = value if len(value) <= 120 else value[:117] + "..."
         try:
             given = Path(value.strip())
             # resolve() follows symlinks, so a link inside the folder that points out is caught too.
             resolved = (given if given.is_absolute() else self.folder / given).resolve()
             if not resolved.is_relative_to(self.folder):
-                raise _RowError(f"path escapes the manifest folder in {where}: {shown!r}")
+                raise _RowError(f"path escapes the manifest folder in {where}: {path_text!r}")
             if not resolved.is_file():
-                raise _RowError(f"video file not found in {where}: {shown!r}")
+                raise _RowError(f"video file not found in {where}: {path_text!r}")
         except (OSError, ValueError, RuntimeError) as exc:  # a NUL, a name too long, a symlink loop
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:120]
-            raise _RowError(f"video path is unusable in {where}: {shown!r} ({why})") from None
+            raise _RowError(f"video path is unusable in {where}: {path_text!r} ({why})") from None
         return str(resolved)
 
     def _label(self, reward_value: Any, progress_value: Any, where: str) -> tuple[int, float | None]:
@@ -334,13 +328,13 @@ def _reward(value: Any, where: str) -> int:
             if parsed.is_integer():
                 number = int(parsed)
     if number is None or not rubric.MIN_SCORE <= number <= rubric.MAX_SCORE:
-        raise _RowError(f"reward must be an integer 1..5 in {where}, got {_shown(value)}")
+        raise _RowError(f"reward must be an integer 1..5 in {where}, got {shown(value)}")
     return int(number)
 
 
 def _number(value: Any, column: str, where: str) -> float:
     if isinstance(value, bool):
-        raise _RowError(f"{column} must be a number in {where}, got {_shown(value)}")
+        raise _RowError(f"{column} must be a number in {where}, got {shown(value)}")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -348,4 +342,4 @@ def _number(value: Any, column: str, where: str) -> float:
             return float(value.strip())
         except ValueError:
             pass
-    raise _RowError(f"{column} must be a number in {where}, got {_shown(value)}")
+    raise _RowError(f"{column} must be a number in {where}, got {shown(value)}")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from roboreward.sources import SourceError
+from roboreward.sources import SourceError, shown
 
 __all__ = [
     "EPISODE_INDEX_RE",
@@ -159,19 +159,6 @@ def read_info(path: Path, label: str) -> dict[str, Any]:
     if data_path is not None and not isinstance(data_path, str):
         raise SourceError(f"{label}: data_path must be a path template string, got {shown(data_path)}")
     return info
-
-
-def shown(value: Any, limit: int = 120) -> str:
-    """``repr(value)``, cut to ``limit`` characters so a hostile value cannot fill a message.
-
-    >>> shown("x" * 500, limit=10)
-    "'xxxxxx..."
-    """
-    try:
-        text = repr(value)
-    except ValueError:  # an int of more than 4,300 digits
-        text = f"<{type(value).__name__} too long to show>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def video_keys(info: dict[str, Any], label: str) -> list[str]:
